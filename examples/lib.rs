@@ -1,0 +1,1 @@
+//! Runnable examples of Sandlink; see the `[[example]]` targets.

@@ -1,0 +1,414 @@
+//! The `Dynamic` strategy: `dlopen`/`dlsym`, calls through a libffi call
+//! interface prepared once at bind time, callbacks through libffi closures.
+//!
+//! There is no isolation: the library shares the host's address space. This
+//! is the baseline, and the "no-op sandbox" to migrate from.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::ffi::{c_void, OsStr};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+
+use libffi_sys as ffi;
+use libloading::os::unix::Library;
+
+use crate::error::{Error, Result};
+use crate::foreign::{run_callback, ErasedFn, Foreign};
+use crate::types::{DataModel, FnSig, Memory, Prim, Raw, WordClass, MAX_TRANSFER};
+
+const MODEL: DataModel = DataModel::host();
+
+/// A shared library loaded in-process with `dlopen`.
+#[derive(Clone)]
+pub struct Dynamic {
+    inner: Rc<Inner>,
+}
+
+struct Inner {
+    lib: Library,
+    name: String,
+    /// The first error raised by a callback during the current call.
+    pending: RefCell<Option<Error>>,
+}
+
+impl std::fmt::Debug for Dynamic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Dynamic({})", self.inner.name)
+    }
+}
+
+impl Dynamic {
+    /// Loads a shared library by path (`./libfoo.so`) or by name as `dlopen`
+    /// searches for it (`libexpat.so.1`).
+    ///
+    /// # Safety
+    /// The library's initialisers run now, and its code runs in this process
+    /// with full access to its memory: every function bound from it, and every
+    /// pointer it returns, is trusted. Use the Sandbox strategy for a library
+    /// you do not trust.
+    pub unsafe fn open(path: impl AsRef<OsStr>) -> Result<Dynamic> {
+        let path = path.as_ref();
+        // SAFETY: the caller trusts the library (see above).
+        let lib = unsafe { Library::new(path) }.map_err(|e| Error::Load {
+            library: path.to_string_lossy().into_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Self::from_library(lib, path.to_string_lossy().into_owned()))
+    }
+
+    /// The running process's own symbols (libc's `puts`, say).
+    ///
+    /// # Safety
+    /// As for [`Dynamic::open`]: bound functions are trusted.
+    pub unsafe fn this_process() -> Dynamic {
+        Self::from_library(Library::this(), "<this process>".into())
+    }
+
+    fn from_library(lib: Library, name: String) -> Dynamic {
+        Dynamic {
+            inner: Rc::new(Inner {
+                lib,
+                name,
+                pending: RefCell::new(None),
+            }),
+        }
+    }
+
+    fn symbol(&self, name: &str) -> Result<*mut c_void> {
+        let missing = |reason: String| Error::MissingSymbol {
+            library: self.inner.name.clone(),
+            symbol: name.to_string(),
+            reason,
+        };
+        if name.as_bytes().contains(&0) {
+            return Err(missing("the name contains a NUL byte".into()));
+        }
+        // SAFETY: the symbol is read as an address only, never as a typed value.
+        let sym = unsafe { self.inner.lib.get::<*mut c_void>(name.as_bytes()) }
+            .map_err(|e| missing(e.to_string()))?;
+        let addr = *sym;
+        if addr.is_null() {
+            return Err(missing("the symbol's address is NULL".into()));
+        }
+        Ok(addr)
+    }
+}
+
+fn ffi_type(p: Prim) -> *mut ffi::ffi_type {
+    // Only the addresses of libffi's type descriptors are taken.
+    {
+        match p.class(MODEL) {
+            WordClass::F32 => &raw mut ffi::ffi_type_float,
+            WordClass::F64 => &raw mut ffi::ffi_type_double,
+            WordClass::Int { .. } if p == Prim::Pointer => &raw mut ffi::ffi_type_pointer,
+            WordClass::Int { size, signed } => match (size, signed) {
+                (1, true) => &raw mut ffi::ffi_type_sint8,
+                (1, false) => &raw mut ffi::ffi_type_uint8,
+                (2, true) => &raw mut ffi::ffi_type_sint16,
+                (2, false) => &raw mut ffi::ffi_type_uint16,
+                (4, true) => &raw mut ffi::ffi_type_sint32,
+                (4, false) => &raw mut ffi::ffi_type_uint32,
+                (_, true) => &raw mut ffi::ffi_type_sint64,
+                (_, false) => &raw mut ffi::ffi_type_uint64,
+            },
+        }
+    }
+}
+
+/// A prepared libffi call interface; boxed so its address stays put.
+struct Cif {
+    cif: ffi::ffi_cif,
+    _atypes: Box<[*mut ffi::ffi_type]>,
+    args: Vec<Prim>,
+    ret: Option<Prim>,
+}
+
+impl Cif {
+    fn new(sig: &FnSig) -> Result<Box<Cif>> {
+        let args = sig.arg_words()?;
+        let ret = sig.ret_word()?;
+        let mut atypes: Box<[*mut ffi::ffi_type]> = args.iter().map(|p| ffi_type(*p)).collect();
+        let rtype = ret.map_or(&raw mut ffi::ffi_type_void, ffi_type);
+        let mut cif = Box::new(Cif {
+            // SAFETY: ffi_cif is plain data; ffi_prep_cif fills it in.
+            cif: unsafe { std::mem::zeroed() },
+            _atypes: Box::new([]),
+            args,
+            ret,
+        });
+        // SAFETY: `atypes` outlives the cif (moved into the same box below).
+        let status = unsafe {
+            ffi::ffi_prep_cif(
+                &mut cif.cif,
+                ffi::ffi_abi_FFI_DEFAULT_ABI,
+                atypes.len() as u32,
+                rtype,
+                atypes.as_mut_ptr(),
+            )
+        };
+        cif._atypes = atypes;
+        if status != ffi::ffi_status_FFI_OK {
+            return Err(Error::Unsupported(format!(
+                "libffi cannot prepare a call for `{}` (status {status})",
+                sig.c_prototype("f")
+            )));
+        }
+        Ok(cif)
+    }
+}
+
+/// A function resolved by `dlsym`, with its prepared call interface.
+pub struct DynFunc {
+    code: unsafe extern "C" fn(),
+    cif: Box<Cif>,
+    errno: bool,
+}
+
+fn errno_location() -> *mut i32 {
+    // SAFETY: glibc's errno accessor has no preconditions.
+    unsafe { libc::__errno_location() }
+}
+
+impl Memory for Dynamic {
+    fn model(&self) -> DataModel {
+        MODEL
+    }
+
+    fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {
+        let fail = |reason: &str| Error::Alloc {
+            size,
+            reason: reason.into(),
+        };
+        let size_usize = usize::try_from(size).map_err(|_| fail("larger than the address space"))?;
+        let p = if align <= 16 {
+            // SAFETY: plain malloc.
+            unsafe { libc::malloc(size_usize) }
+        } else {
+            let mut out = std::ptr::null_mut();
+            // SAFETY: `align` is a power of two from a C layout.
+            match unsafe { libc::posix_memalign(&mut out, align as usize, size_usize) } {
+                0 => out,
+                _ => std::ptr::null_mut(),
+            }
+        };
+        if p.is_null() {
+            return Err(fail("malloc returned NULL"));
+        }
+        Ok(p as u64)
+    }
+
+    fn free_raw(&self, addr: u64) -> Result<()> {
+        // SAFETY: the caller passes an address from `alloc_raw` (or NULL).
+        unsafe { libc::free(addr as *mut c_void) };
+        Ok(())
+    }
+
+    fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
+        check_addr(addr, out.len())?;
+        // SAFETY: Dynamic trusts the library's addresses (see `Dynamic::open`).
+        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, out.as_mut_ptr(), out.len()) };
+        Ok(())
+    }
+
+    fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
+        check_addr(addr, data.len())?;
+        // SAFETY: as for `read_raw`.
+        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
+        Ok(())
+    }
+
+    fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
+        check_addr(addr, 1)?;
+        // SAFETY: as for `read_raw`; strnlen stops at the limit.
+        let len = unsafe { libc::strnlen(addr as *const libc::c_char, MAX_TRANSFER as usize) };
+        if len as u64 == MAX_TRANSFER {
+            return Err(Error::Unterminated {
+                address: addr,
+                limit: MAX_TRANSFER,
+            });
+        }
+        let mut v = vec![0u8; len];
+        self.read_raw(addr, &mut v)?;
+        Ok(v)
+    }
+}
+
+fn check_addr(addr: u64, len: usize) -> Result<()> {
+    if addr == 0 && len > 0 {
+        return Err(Error::NullPointer {
+            what: "memory access".into(),
+            c_type: format!("{len} bytes"),
+        });
+    }
+    Ok(())
+}
+
+impl Foreign for Dynamic {
+    type Func = DynFunc;
+
+    fn library_name(&self) -> String {
+        self.inner.name.clone()
+    }
+
+    fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<DynFunc> {
+        let addr = self.symbol(name)?;
+        // SAFETY: a non-NULL code address; it is only called through a cif
+        // built from the declared signature (dlsym cannot check it).
+        let code = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn()>(addr) };
+        Ok(DynFunc {
+            code,
+            cif: Cif::new(sig)?,
+            errno,
+        })
+    }
+
+    fn invoke(&self, f: &DynFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
+        let cif = &f.cif;
+        if args.len() != cif.args.len() {
+            return Err(Error::InvalidValue {
+                what: "arguments".into(),
+                reason: format!("{} scalars for {} parameters", args.len(), cif.args.len()),
+            });
+        }
+        // Each slot holds one scalar's bits; little-endian, so a pointer to the
+        // slot is a pointer to the value for every C scalar size.
+        let mut slots: Vec<u64> = Vec::with_capacity(args.len());
+        for (i, (raw, prim)) in args.iter().zip(&cif.args).enumerate() {
+            slots.push(prim.narrow(*raw, MODEL).map_err(|reason| Error::OutOfRange {
+                what: format!("argument {}", i + 1),
+                c_type: prim.c_name().into(),
+                model: MODEL,
+                reason,
+            })?);
+        }
+        let mut ptrs: Vec<*mut c_void> = slots.iter_mut().map(|s| s as *mut u64 as *mut c_void).collect();
+        let mut ret: u64 = 0;
+        let errno = errno_location();
+        let mut cif_copy = cif.cif;
+        // SAFETY: the cif matches the slots (checked above); the callee is
+        // trusted (Dynamic has no isolation). `ret` has room for ffi_arg or
+        // double. errno is written and read on this thread only.
+        let saved_errno = unsafe {
+            if f.errno {
+                *errno = 0;
+            }
+            ffi::ffi_call(
+                &mut cif_copy,
+                Some(f.code),
+                &mut ret as *mut u64 as *mut c_void,
+                ptrs.as_mut_ptr(),
+            );
+            f.errno.then(|| *errno)
+        };
+        if let Some(e) = self.inner.pending.borrow_mut().take() {
+            return Err(e);
+        }
+        Ok((cif.ret.map(|p| p.widen(ret, MODEL)), saved_errno))
+    }
+
+    fn symbol_addr(&self, name: &str) -> Result<u64> {
+        Ok(self.symbol(name)? as u64)
+    }
+
+    fn make_callback(&self, sig: &Arc<FnSig>, f: ErasedFn) -> Result<(u64, Box<dyn Any>)> {
+        let state = Box::new(CallbackState {
+            cif: Cif::new(sig)?,
+            sig: sig.clone(),
+            f: RefCell::new(f),
+            lib: Rc::downgrade(&self.inner),
+        });
+        let mut code: *mut c_void = std::ptr::null_mut();
+        // SAFETY: libffi allocates a writable closure and its executable alias.
+        let closure = unsafe {
+            ffi::ffi_closure_alloc(std::mem::size_of::<ffi::ffi_closure>(), &mut code)
+        } as *mut ffi::ffi_closure;
+        if closure.is_null() {
+            return Err(Error::Alloc {
+                size: std::mem::size_of::<ffi::ffi_closure>() as u64,
+                reason: "libffi could not allocate a closure".into(),
+            });
+        }
+        let guard = ClosureGuard { closure, state };
+        let cif_ptr = &guard.state.cif.cif as *const ffi::ffi_cif as *mut ffi::ffi_cif;
+        let ud = &*guard.state as *const CallbackState as *mut c_void;
+        // SAFETY: the cif and user data live in `guard`, which outlives the
+        // closure (it frees the closure first when dropped).
+        let status = unsafe { ffi::ffi_prep_closure_loc(closure, cif_ptr, Some(trampoline), ud, code) };
+        if status != ffi::ffi_status_FFI_OK {
+            return Err(Error::Unsupported(format!(
+                "libffi cannot prepare a closure for `{}` (status {status})",
+                sig.c_prototype("(*)")
+            )));
+        }
+        Ok((code as u64, Box::new(guard)))
+    }
+}
+
+struct CallbackState {
+    cif: Box<Cif>,
+    sig: Arc<FnSig>,
+    f: RefCell<ErasedFn>,
+    lib: Weak<Inner>,
+}
+
+struct ClosureGuard {
+    closure: *mut ffi::ffi_closure,
+    state: Box<CallbackState>,
+}
+
+impl Drop for ClosureGuard {
+    fn drop(&mut self) {
+        // SAFETY: allocated by ffi_closure_alloc; C may not call it after this
+        // (the `Callback` handle documents that).
+        unsafe { ffi::ffi_closure_free(self.closure as *mut c_void) };
+    }
+}
+
+unsafe extern "C" fn trampoline(
+    _cif: *mut ffi::ffi_cif,
+    ret: *mut c_void,
+    args: *mut *mut c_void,
+    ud: *mut c_void,
+) {
+    // SAFETY: `ud` is the CallbackState registered with this closure, alive
+    // while the closure is.
+    let st = unsafe { &*(ud as *const CallbackState) };
+    let mut raws = Vec::with_capacity(st.cif.args.len());
+    for (i, p) in st.cif.args.iter().enumerate() {
+        let n = p.size(MODEL) as usize;
+        let mut buf = [0u8; 8];
+        // SAFETY: libffi passes one pointer per declared argument, each to a
+        // value of that argument's C type.
+        unsafe { std::ptr::copy_nonoverlapping(*args.add(i) as *const u8, buf.as_mut_ptr(), n) };
+        raws.push(p.widen(u64::from_le_bytes(buf), MODEL));
+    }
+    let result = match st.lib.upgrade() {
+        None => Ok(None),
+        Some(inner) => {
+            let lib = Dynamic { inner };
+            let already_failed = lib.inner.pending.borrow().is_some();
+            if already_failed {
+                // The call is failing already; do no more Rust work for it.
+                Ok(None)
+            } else {
+                run_callback(&st.f, &st.sig, &lib, &raws).or_else(|e| {
+                    *lib.inner.pending.borrow_mut() = Some(e);
+                    Ok::<_, Error>(None)
+                })
+            }
+        }
+    };
+    let raw = result.ok().flatten().unwrap_or_default();
+    if let Some(p) = st.cif.ret {
+        // SAFETY: libffi gives room for an ffi_arg (integers are returned
+        // widened to it) or the float type.
+        unsafe {
+            match p.class(MODEL) {
+                WordClass::F32 => *(ret as *mut f32) = raw.as_f32(),
+                WordClass::F64 => *(ret as *mut f64) = raw.as_f64(),
+                WordClass::Int { .. } => *(ret as *mut u64) = raw.0,
+            }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! The linking strategies, one folder each.
+
+pub mod dynamic;

@@ -1,0 +1,200 @@
+//! The one error type of the crate.
+
+use crate::types::DataModel;
+
+/// Shorthand for `Result<T, sandlink::Error>`.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong binding, calling or reading a C library.
+///
+/// Every message names what failed, where (function, address, type) and why.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The shared library (or module) could not be loaded.
+    #[error("cannot load library `{library}`: {reason}")]
+    Load {
+        /// Path or name given.
+        library: String,
+        /// What the loader said.
+        reason: String,
+    },
+
+    /// A function or global is not in the library.
+    #[error("symbol `{symbol}` not found in `{library}`: {reason}")]
+    MissingSymbol {
+        /// Library searched.
+        library: String,
+        /// Name asked for.
+        symbol: String,
+        /// What the loader said.
+        reason: String,
+    },
+
+    /// The declared signature does not match what the library exports.
+    #[error("signature mismatch for `{function}`: declared {declared}, library has {actual}")]
+    SignatureMismatch {
+        /// Function name.
+        function: String,
+        /// What the binding declared (lowered).
+        declared: String,
+        /// What the library exports.
+        actual: String,
+    },
+
+    /// A type cannot be passed or returned the way the binding asks.
+    #[error("{what} of type `{c_type}` cannot be passed: {reason}")]
+    NotPassable {
+        /// Which argument or return value.
+        what: String,
+        /// Its C type.
+        c_type: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A type has no layout (incomplete, or not sealed yet).
+    #[error("no layout for `{c_type}`: {reason}")]
+    Layout {
+        /// The C type.
+        c_type: String,
+        /// Why.
+        reason: String,
+    },
+
+    /// A value does not fit the C type under the library's data model.
+    #[error("{what}: value out of range for `{c_type}` ({model}): {reason}")]
+    OutOfRange {
+        /// Where the value was going.
+        what: String,
+        /// The C type.
+        c_type: String,
+        /// The library's data model.
+        model: DataModel,
+        /// The value and limits.
+        reason: String,
+    },
+
+    /// A Rust string holds a NUL byte, so C would see it cut short.
+    #[error("{what}: string has an interior NUL byte at index {index}; C would see it truncated")]
+    InteriorNul {
+        /// Where the string was going.
+        what: String,
+        /// Byte index of the NUL.
+        index: usize,
+    },
+
+    /// The library gave NULL where a non-NULL pointer was declared.
+    #[error("{what}: NULL pointer where `{c_type}` must not be NULL (declare it with an `_opt` type if NULL is valid)")]
+    NullPointer {
+        /// Where the pointer came from.
+        what: String,
+        /// The declared C type.
+        c_type: String,
+    },
+
+    /// Bytes from the library are not valid UTF-8 where a `String` was asked for.
+    #[error("{what}: string at {address:#x} is not valid UTF-8: {reason}")]
+    InvalidUtf8 {
+        /// Where the string came from.
+        what: String,
+        /// Its address in the library's memory.
+        address: u64,
+        /// The decoder's message.
+        reason: String,
+    },
+
+    /// No NUL byte within the string length limit.
+    #[error("string at {address:#x} has no NUL terminator within {limit} bytes")]
+    Unterminated {
+        /// Address in the library's memory.
+        address: u64,
+        /// The limit searched.
+        limit: u64,
+    },
+
+    /// An access outside the library's memory.
+    #[error("{what}: access of {len} bytes at {address:#x} is outside the library's memory ({size} bytes)")]
+    OutOfBounds {
+        /// What was being accessed.
+        what: String,
+        /// Start address.
+        address: u64,
+        /// Length of the access.
+        len: u64,
+        /// Size of the memory.
+        size: u64,
+    },
+
+    /// A value from the library is not valid for its Rust type.
+    #[error("{what}: invalid value: {reason}")]
+    InvalidValue {
+        /// Where it came from.
+        what: String,
+        /// Why it was rejected.
+        reason: String,
+    },
+
+    /// Allocation in the library's memory failed.
+    #[error("cannot allocate {size} bytes in the library's memory: {reason}")]
+    Alloc {
+        /// Bytes asked for.
+        size: u64,
+        /// Why.
+        reason: String,
+    },
+
+    /// A callback failed; the C code saw a zero return instead.
+    #[error("callback `{callback}` failed: {source}")]
+    Callback {
+        /// The callback's C type.
+        callback: String,
+        /// What went wrong inside it.
+        #[source]
+        source: Box<Error>,
+    },
+
+    /// A callback's closure panicked; the panic was caught at the C boundary.
+    #[error("callback `{callback}` panicked: {message}")]
+    CallbackPanicked {
+        /// The callback's C type.
+        callback: String,
+        /// The panic payload, if it was a string.
+        message: String,
+    },
+
+    /// The operation is not supported by this strategy or for this type.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+
+    /// A call failed; wraps the cause with the function's name.
+    #[error("in call to `{function}`: {source}")]
+    Call {
+        /// The C function.
+        function: String,
+        /// The cause.
+        #[source]
+        source: Box<Error>,
+    },
+}
+
+impl Error {
+    /// Wraps `self` with the name of the C function being called.
+    pub fn in_call(self, function: &str) -> Error {
+        match self {
+            e @ Error::Call { .. } => e,
+            e => Error::Call {
+                function: function.to_string(),
+                source: Box::new(e),
+            },
+        }
+    }
+
+    /// The innermost error, looking through [`Error::Call`] wrappers.
+    pub fn root(&self) -> &Error {
+        match self {
+            Error::Call { source, .. } => source.root(),
+            e => e,
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! The [`Foreign`] trait: what every linking strategy provides, and the typed
+//! [`Function`] and [`Callback`] handles built on it.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::types::{
+    Field, FnSig, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw, Scalar, Shadow, Site,
+    Struct, Typ,
+};
+
+/// A callback's closure with its types erased: lifts the scalars C passed,
+/// runs the Rust closure, lowers its result.
+pub type ErasedFn = Box<dyn FnMut(&dyn Memory, &[Raw]) -> Result<Option<Raw>>>;
+
+/// A linking strategy: the Rust form of ctypes' `FOREIGN` signature.
+///
+/// Bindings are written generically over `L: Foreign` and work unchanged with
+/// every strategy. The provided methods (`function`, `callback`, `read`, …)
+/// are what bindings use; the required ones are what a strategy implements.
+///
+/// Strategy handles are cheap to clone (they share one loaded library) and
+/// are used from one thread.
+pub trait Foreign: Memory + Clone + 'static {
+    /// A resolved function, ready to call.
+    type Func: 'static;
+
+    /// The library's name, for messages.
+    fn library_name(&self) -> String;
+
+    /// Resolves `name` and checks it against `sig` where the strategy can.
+    fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<Self::Func>;
+
+    /// Calls a resolved function with lowered arguments. Returns the raw
+    /// result (widened from its C type) and `errno` when it was asked for.
+    fn invoke(&self, f: &Self::Func, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)>;
+
+    /// The address of a global (data) symbol.
+    fn symbol_addr(&self, name: &str) -> Result<u64>;
+
+    /// Makes `f` callable from C as a function of type `sig`. Returns the
+    /// code address and a guard that releases it when dropped.
+    fn make_callback(&self, sig: &Arc<FnSig>, f: ErasedFn) -> Result<(u64, Box<dyn Any>)>;
+
+    /// Binds the function `name` with type `ty` (ctypes' `foreign`).
+    fn function<A: Params, R: Shadow>(
+        &self,
+        name: &str,
+        ty: &FnType<A, R>,
+    ) -> Result<Function<Self, A, R>> {
+        // Lowering is decided by the description; reject what cannot be
+        // passed now, not on the first call.
+        ty.sig().arg_words()?;
+        ty.sig().ret_word()?;
+        let func = self.resolve(name, ty.sig(), ty.captures_errno())?;
+        Ok(Function {
+            lib: self.clone(),
+            name: name.into(),
+            ty: ty.clone(),
+            func,
+        })
+    }
+
+    /// The address of the global `name`, of type `ty` (ctypes' `foreign_value`).
+    fn global<T: Shadow>(&self, name: &str, ty: &Typ<T>) -> Result<Ptr<T>> {
+        let _ = ty;
+        Ptr::from_library(self.symbol_addr(name)?).ok_or_else(|| Error::MissingSymbol {
+            library: self.library_name(),
+            symbol: name.into(),
+            reason: "the symbol's address is NULL".into(),
+        })
+    }
+
+    /// A C function pointer of type `ty` that runs `f`. C may call it until
+    /// the returned handle is dropped. Errors from `f` (or from lifting its
+    /// arguments) end the C call that is running: C sees zero returned, and
+    /// that call returns the error.
+    fn callback<A, R, F>(&self, ty: &Typ<FunPtr<A, R>>, f: F) -> Result<Callback<A, R>>
+    where
+        A: Params,
+        R: Scalar,
+        F: FnMut(A::Out) -> Result<R::Out> + 'static,
+    {
+        let fn_ty = ty.fn_type();
+        fn_ty.sig().arg_words()?;
+        fn_ty.sig().ret_word()?;
+        let erased = erase(fn_ty.clone(), f);
+        let (addr, guard) = self.make_callback(fn_ty.sig(), erased)?;
+        Ok(Callback {
+            addr,
+            _guard: guard,
+            _t: PhantomData,
+        })
+    }
+
+    /// Reads the `T` at `p` (ctypes' `!@`).
+    fn read<T: Shadow>(&self, ty: &Typ<T>, p: Ptr<T>) -> Result<T::Out> {
+        T::load(ty, p.addr(), self)
+    }
+
+    /// Writes a scalar `T` at `p` (ctypes' `<-@`), range-checked for the
+    /// library's data model.
+    fn write<T: Scalar>(&self, ty: &Typ<T>, p: Ptr<T>, v: T::Out) -> Result<()> {
+        let site = Site::Memory(p.addr());
+        let prim = ty.desc().scalar().ok_or_else(|| {
+            Error::Unsupported(format!("{site}: `{}` is not a scalar", ty.c_name()))
+        })?;
+        let mut f = Frame::for_value(self, site);
+        T::lower(ty, T::to_in(v), &mut f)?;
+        let raw = f.words().first().copied().unwrap_or_default();
+        let model = self.model();
+        let bits = prim.narrow(raw, model).map_err(|reason| Error::OutOfRange {
+            what: site.to_string(),
+            c_type: ty.c_name(),
+            model,
+            reason,
+        })?;
+        let n = prim.size(model) as usize;
+        self.write_raw(p.addr(), &bits.to_le_bytes()[..n])
+    }
+
+    /// Allocates room for `count` values of `ty` in the library's memory,
+    /// zeroed. Free it with [`Foreign::free`].
+    fn alloc<T: Shadow>(&self, ty: &Typ<T>, count: u64) -> Result<Ptr<T>> {
+        let (size, align) = ty.size_align(self.model())?;
+        let total = size.checked_mul(count).ok_or_else(|| Error::Alloc {
+            size: u64::MAX,
+            reason: format!("{count} × {size} bytes overflows"),
+        })?;
+        let addr = self.alloc_raw(total.max(1), align)?;
+        let zero = vec![0u8; total.min(crate::types::MAX_TRANSFER) as usize];
+        if let Err(e) = self.write_raw(addr, &zero) {
+            let _ = self.free_raw(addr);
+            return Err(e);
+        }
+        Ptr::from_library(addr).ok_or_else(|| Error::Alloc {
+            size: total,
+            reason: "the allocator returned NULL".into(),
+        })
+    }
+
+    /// Frees memory from [`Foreign::alloc`] or [`Foreign::alloc_string`].
+    fn free<T>(&self, p: Ptr<T>) -> Result<()> {
+        self.free_raw(p.addr())
+    }
+
+    /// Copies `s` and a NUL into newly allocated library memory.
+    fn alloc_string(&self, s: &str) -> Result<Ptr<i8>> {
+        if let Some(index) = s.bytes().position(|b| b == 0) {
+            return Err(Error::InteriorNul {
+                what: "alloc_string".into(),
+                index,
+            });
+        }
+        let p = self.alloc(&crate::types::char(), s.len() as u64 + 1)?;
+        self.write_raw(p.addr(), s.as_bytes())?;
+        Ok(p)
+    }
+
+    /// Reads the NUL-terminated UTF-8 string at `p`.
+    fn read_string<T>(&self, p: Ptr<T>) -> Result<String> {
+        let bytes = self.read_cstr(p.addr())?;
+        String::from_utf8(bytes).map_err(|e| Error::InvalidUtf8 {
+            what: Site::Memory(p.addr()).to_string(),
+            address: p.addr(),
+            reason: e.utf8_error().to_string(),
+        })
+    }
+
+    /// Reads `len` bytes at `p`.
+    fn read_bytes<T>(&self, p: Ptr<T>, len: u64) -> Result<Vec<u8>> {
+        crate::types::read_vec(self, p.addr(), len, Site::Memory(p.addr()))
+    }
+
+    /// Writes `bytes` at `p`.
+    fn write_bytes<T>(&self, p: Ptr<T>, bytes: &[u8]) -> Result<()> {
+        self.write_raw(p.addr(), bytes)
+    }
+
+    /// The address of field `f` of the struct at `p`, under the library's
+    /// data model.
+    fn field_ptr<S: 'static, T: Shadow>(
+        &self,
+        p: Ptr<Struct<S>>,
+        f: &Field<S, T>,
+    ) -> Result<Ptr<T>> {
+        Ok(p.byte_add(f.offset(self.model())?)?.cast())
+    }
+
+    /// Reads field `f` of the struct at `p`.
+    fn read_field<S: 'static, T: Shadow>(&self, p: Ptr<Struct<S>>, f: &Field<S, T>) -> Result<T::Out> {
+        self.read(f.typ(), self.field_ptr(p, f)?)
+    }
+
+    /// Writes scalar field `f` of the struct at `p`.
+    fn write_field<S: 'static, T: Scalar>(
+        &self,
+        p: Ptr<Struct<S>>,
+        f: &Field<S, T>,
+        v: T::Out,
+    ) -> Result<()> {
+        self.write(f.typ(), self.field_ptr(p, f)?, v)
+    }
+
+    /// `&p[i]` for elements of type `ty`.
+    fn elem_ptr<T: Shadow>(&self, ty: &Typ<T>, p: Ptr<T>, i: u64) -> Result<Ptr<T>> {
+        let (size, _) = ty.size_align(self.model())?;
+        let off = size.checked_mul(i).ok_or_else(|| Error::InvalidValue {
+            what: format!("index {i}"),
+            reason: format!("offset overflows for `{}`", ty.c_name()),
+        })?;
+        p.byte_add(off)
+    }
+
+    /// Reads `p[0]`, `p[1]`, … up to (not including) the first element equal
+    /// to the zero value, at most `limit` elements: NULL-terminated arrays
+    /// such as expat's attribute list.
+    fn read_terminated<T: Shadow>(
+        &self,
+        ty: &Typ<Option<Ptr<T>>>,
+        p: Ptr<Option<Ptr<T>>>,
+        limit: u64,
+    ) -> Result<Vec<Ptr<T>>> {
+        let mut out = Vec::new();
+        for i in 0..limit {
+            match self.read(ty, self.elem_ptr(ty, p, i)?)? {
+                Some(q) => out.push(q),
+                None => return Ok(out),
+            }
+        }
+        Err(Error::InvalidValue {
+            what: Site::Memory(p.addr()).to_string(),
+            reason: format!("no NULL terminator within {limit} elements"),
+        })
+    }
+}
+
+fn erase<A, R, F>(ty: FnType<A, R>, mut f: F) -> ErasedFn
+where
+    A: Params,
+    R: Scalar,
+    F: FnMut(A::Out) -> Result<R::Out> + 'static,
+{
+    Box::new(move |mem: &dyn Memory, raws: &[Raw]| {
+        let args = A::lift(&ty.args, raws, mem)?;
+        let r = f(args)?;
+        let mut frame = Frame::for_value(mem, Site::Return);
+        R::lower(&ty.ret, R::to_in(r), &mut frame)?;
+        Ok(frame.words().first().copied())
+    })
+}
+
+/// Runs an erased callback for a strategy's trampoline: refuses re-entry of
+/// the same closure, catches panics at the C boundary, and names the callback
+/// in any error.
+pub fn run_callback(
+    f: &RefCell<ErasedFn>,
+    sig: &FnSig,
+    mem: &dyn Memory,
+    raws: &[Raw],
+) -> Result<Option<Raw>> {
+    let name = || sig.c_prototype("(*)");
+    let mut f = f.try_borrow_mut().map_err(|_| Error::Callback {
+        callback: name(),
+        source: Box::new(Error::Unsupported(
+            "the callback was re-entered while it was running".into(),
+        )),
+    })?;
+    match catch_unwind(AssertUnwindSafe(|| f(mem, raws))) {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(Error::Callback {
+            callback: name(),
+            source: Box::new(e),
+        }),
+        Err(payload) => Err(Error::CallbackPanicked {
+            callback: name(),
+            message: payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".into()),
+        }),
+    }
+}
+
+/// A C function bound with a type: call it with Rust values.
+pub struct Function<L: Foreign, A: Params, R: Shadow> {
+    lib: L,
+    name: Arc<str>,
+    ty: FnType<A, R>,
+    func: L::Func,
+}
+
+impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
+    /// Calls the function. Arguments are a tuple: `f.call(("hi", 3))`.
+    pub fn call<'a>(&'a self, args: A::In<'a>) -> Result<R::Out> {
+        self.call_inner(args).map(|(r, _)| r)
+    }
+
+    /// Calls the function and returns the `errno` it left. The type must be
+    /// built with [`crate::types::returning_errno`].
+    pub fn call_errno<'a>(&'a self, args: A::In<'a>) -> Result<(R::Out, i32)> {
+        let (r, errno) = self.call_inner(args)?;
+        let errno = errno.ok_or_else(|| {
+            Error::Unsupported(format!(
+                "`{}` was bound with `returning`, not `returning_errno`, so errno is not captured",
+                self.name
+            ))
+        })?;
+        Ok((r, errno))
+    }
+
+    fn call_inner<'a>(&'a self, args: A::In<'a>) -> Result<(R::Out, Option<i32>)> {
+        let name = &*self.name;
+        let mem: &dyn Memory = &self.lib;
+        let mut frame = Frame::for_call(mem);
+        A::lower(&self.ty.args, args, &mut frame).map_err(|e| e.in_call(name))?;
+        let (ret, errno) = self
+            .lib
+            .invoke(&self.func, frame.words())
+            .map_err(|e| e.in_call(name))?;
+        // Lift before the temporaries go: the result may point into them.
+        let out = R::lift(&self.ty.ret, ret.as_slice(), mem, Site::Return)
+            .map_err(|e| e.in_call(name))?;
+        frame.finish().map_err(|e| e.in_call(name))?;
+        Ok((out, errno))
+    }
+
+    /// The C name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The function's type.
+    pub fn fn_type(&self) -> &FnType<A, R> {
+        &self.ty
+    }
+
+    /// The C prototype, e.g. `int puts(char *)`.
+    pub fn c_prototype(&self) -> String {
+        self.ty.sig().c_prototype(&self.name)
+    }
+}
+
+/// A Rust closure callable from C. C may call it until this is dropped.
+pub struct Callback<A, R> {
+    addr: u64,
+    _guard: Box<dyn Any>,
+    _t: PhantomData<fn(A) -> R>,
+}
+
+impl<A, R> Callback<A, R> {
+    /// The function pointer C calls, in the library's address space.
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+}
+
+impl<A, R> std::fmt::Debug for Callback<A, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Callback({:#x})", self.addr)
+    }
+}

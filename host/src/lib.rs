@@ -1,0 +1,49 @@
+//! # Sandlink: modular foreign function bindings for Rust
+//!
+//! Describe a C library's functions once, as values, then link them in
+//! whichever way fits: [`Dynamic`] (dlopen and libffi) today, with the wasm
+//! [Sandbox](crate::backend) and other strategies behind the same [`Foreign`]
+//! trait. It is OCaml ctypes' design carried to Rust.
+//!
+//! ```
+//! use sandlink::types::*;
+//! use sandlink::{Dynamic, Foreign};
+//!
+//! # fn main() -> Result<(), sandlink::Error> {
+//! // The seed's first example: `puts : string -> int`.
+//! let libc = unsafe { Dynamic::this_process() };
+//! let puts = libc.function("puts", &(string() >> returning(int())))?;
+//! let n: i32 = puts.call(("Hello, world",))?;
+//! assert_eq!(n, 13);
+//! # Ok(()) }
+//! ```
+//!
+//! Bindings are written generically over `L: Foreign`, so the same code links
+//! every way:
+//!
+//! ```
+//! use sandlink::types::*;
+//! use sandlink::{Foreign, Function, Result};
+//!
+//! struct Strlen<L: Foreign> {
+//!     strlen: Function<L, (String,), u64>,
+//! }
+//!
+//! impl<L: Foreign> Strlen<L> {
+//!     fn bind(lib: &L) -> Result<Self> {
+//!         Ok(Strlen { strlen: lib.function("strlen", &(string() >> returning(size_t())))? })
+//!     }
+//! }
+//! # let libc = unsafe { sandlink::Dynamic::this_process() };
+//! # assert_eq!(Strlen::bind(&libc).unwrap().strlen.call(("four",)).unwrap(), 4);
+//! ```
+
+pub mod backend;
+mod error;
+mod foreign;
+pub mod types;
+
+pub use backend::dynamic::Dynamic;
+pub use error::{Error, Result};
+pub use foreign::{run_callback, Callback, ErasedFn, Foreign, Function};
+pub use types::{Ptr, Typ};

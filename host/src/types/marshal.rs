@@ -1,0 +1,182 @@
+//! The strategy-independent half of marshalling: the [`Memory`] a strategy
+//! exposes, and the per-call [`Frame`] that lowered arguments go into.
+
+use std::fmt;
+
+use crate::error::{Error, Result};
+use crate::types::{DataModel, Raw};
+
+/// The largest single transfer out of library memory (guards host allocations
+/// against a hostile length).
+pub const MAX_TRANSFER: u64 = 1 << 30;
+
+/// The library's address space, as a strategy exposes it.
+///
+/// Addresses are the library's own (host addresses for `Dynamic`, offsets in
+/// linear memory for `Sandbox`). Implementations bounds-check where they can.
+pub trait Memory {
+    /// The library's C data model.
+    fn model(&self) -> DataModel;
+    /// Allocates `size` bytes aligned to `align` with the library's allocator.
+    fn alloc_raw(&self, size: u64, align: u64) -> Result<u64>;
+    /// Frees memory from [`Memory::alloc_raw`].
+    fn free_raw(&self, addr: u64) -> Result<()>;
+    /// Copies `out.len()` bytes at `addr` out of the library's memory.
+    fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()>;
+    /// Copies `data` into the library's memory at `addr`.
+    fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()>;
+    /// Reads the NUL-terminated string at `addr` (without the NUL), failing
+    /// when no NUL comes within the strategy's string limit.
+    fn read_cstr(&self, addr: u64) -> Result<Vec<u8>>;
+}
+
+/// Reads `len` bytes at `addr` into a new vector, refusing absurd lengths
+/// before allocating anything on the host.
+pub fn read_vec(mem: &dyn Memory, addr: u64, len: u64, site: Site) -> Result<Vec<u8>> {
+    if len > MAX_TRANSFER {
+        return Err(Error::InvalidValue {
+            what: site.to_string(),
+            reason: format!(
+                "length {len} exceeds the {MAX_TRANSFER}-byte transfer limit (buffer at {addr:#x})"
+            ),
+        });
+    }
+    let mut v = vec![0u8; len as usize];
+    mem.read_raw(addr, &mut v)?;
+    Ok(v)
+}
+
+/// Where a value is going or coming from, for error messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Site {
+    /// The n-th argument (1-based) of a call or callback.
+    Arg(usize),
+    /// A return value.
+    Return,
+    /// A value in library memory at this address.
+    Memory(u64),
+}
+
+impl fmt::Display for Site {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Site::Arg(n) => write!(f, "argument {n}"),
+            Site::Return => f.write_str("return value"),
+            Site::Memory(a) => write!(f, "value at {a:#x}"),
+        }
+    }
+}
+
+/// One call's lowered arguments plus the temporaries they need in library
+/// memory (copied strings and buffers). Temporaries live until the call's
+/// result has been lifted, then mutable buffers are copied back and all are
+/// freed.
+pub struct Frame<'a> {
+    mem: &'a dyn Memory,
+    pub(crate) words: Vec<Raw>,
+    temps: Vec<u64>,
+    copy_back: Vec<(u64, &'a mut [u8])>,
+    pub(crate) site: Site,
+    temps_allowed: bool,
+}
+
+impl<'a> Frame<'a> {
+    /// A frame for a call, where strings and buffers may be copied in.
+    pub fn for_call(mem: &'a dyn Memory) -> Frame<'a> {
+        Frame {
+            mem,
+            words: Vec::with_capacity(8),
+            temps: Vec::new(),
+            copy_back: Vec::new(),
+            site: Site::Arg(1),
+            temps_allowed: true,
+        }
+    }
+
+    /// A frame for one value (a store or a callback's result), where nothing
+    /// can be copied in because nothing would free it.
+    pub fn for_value(mem: &'a dyn Memory, site: Site) -> Frame<'a> {
+        Frame {
+            mem,
+            words: Vec::with_capacity(1),
+            temps: Vec::new(),
+            copy_back: Vec::new(),
+            site,
+            temps_allowed: false,
+        }
+    }
+
+    /// The library's data model.
+    pub fn model(&self) -> DataModel {
+        self.mem.model()
+    }
+
+    /// Where the value being lowered is going.
+    pub fn site(&self) -> Site {
+        self.site
+    }
+
+    /// Appends one lowered scalar.
+    pub fn push(&mut self, raw: Raw) {
+        self.words.push(raw);
+    }
+
+    /// The lowered scalars so far.
+    pub fn words(&self) -> &[Raw] {
+        &self.words
+    }
+
+    /// Copies `bytes` (plus a NUL when `nul`) into library memory for the
+    /// duration of the call and returns its address.
+    pub fn temp(&mut self, bytes: &[u8], nul: bool) -> Result<u64> {
+        if !self.temps_allowed {
+            return Err(Error::Unsupported(format!(
+                "{}: a string or buffer can be copied into library memory only as a call argument; \
+                 allocate it with `alloc_string`/`alloc` to store it",
+                self.site
+            )));
+        }
+        let len = bytes.len() as u64 + u64::from(nul);
+        let addr = self.mem.alloc_raw(len.max(1), 1)?;
+        self.temps.push(addr);
+        self.mem.write_raw(addr, bytes)?;
+        if nul {
+            self.mem.write_raw(addr + bytes.len() as u64, &[0])?;
+        }
+        Ok(addr)
+    }
+
+    /// Like [`Frame::temp`], and copies the library's changes back into
+    /// `buf` after the call.
+    pub fn temp_mut(&mut self, buf: &'a mut [u8]) -> Result<u64> {
+        let addr = self.temp(buf, false)?;
+        self.copy_back.push((addr, buf));
+        Ok(addr)
+    }
+
+    /// Copies mutable buffers back and frees the temporaries.
+    pub fn finish(mut self) -> Result<()> {
+        let mut first_err = None;
+        for (addr, buf) in std::mem::take(&mut self.copy_back) {
+            if let Err(e) = self.mem.read_raw(addr, buf) {
+                first_err.get_or_insert(e);
+            }
+        }
+        for addr in std::mem::take(&mut self.temps) {
+            if let Err(e) = self.mem.free_raw(addr) {
+                first_err.get_or_insert(e);
+            }
+        }
+        first_err.map_or(Ok(()), Err)
+    }
+}
+
+impl Drop for Frame<'_> {
+    fn drop(&mut self) {
+        // On an error path: release what was allocated; the error being
+        // returned already says what went wrong.
+        for addr in self.temps.drain(..) {
+            let _ = self.mem.free_raw(addr);
+        }
+    }
+}
