@@ -1,1 +1,10 @@
-//! placeholder
+//! Paths to the C libraries built by this crate's build script.
+//!
+//! - `testlib`: a C library written for Sandlink's conformance suite; every
+//!   function exercises one kind of C type.
+
+/// The native `testlib` shared object (x86-64, LP64).
+pub const TESTLIB_SO: &str = env!("SANDLINK_TESTLIB_SO");
+
+/// The directory holding `testlib`'s C source and header.
+pub const TESTLIB_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testlib");

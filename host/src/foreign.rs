@@ -346,6 +346,12 @@ impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
     }
 }
 
+impl<L: Foreign, A: Params, R: Shadow> std::fmt::Debug for Function<L, A, R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Function({})", self.c_prototype())
+    }
+}
+
 /// A Rust closure callable from C. C may call it until this is dropped.
 pub struct Callback<A, R> {
     addr: u64,

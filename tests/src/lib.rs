@@ -1,1 +1,3 @@
-//! placeholder
+//! Sandlink's shared test code: the conformance suite every strategy runs.
+
+pub mod conformance;

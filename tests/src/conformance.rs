@@ -1,0 +1,666 @@
+//! The conformance suite: every check is generic over the strategy and binds
+//! `testlib` through the value-level API, so each strategy runs the same code.
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+
+use sandlink::types::*;
+use sandlink::{Error, Foreign, Result};
+
+/// Fails the check with a message when `r` is not an error matching `pred`.
+fn expect_err<T: std::fmt::Debug>(r: Result<T>, what: &str, pred: impl Fn(&Error) -> bool) {
+    match r {
+        Ok(v) => panic!("{what}: expected an error, got {v:?}"),
+        Err(e) => assert!(pred(e.root()), "{what}: unexpected error: {e}"),
+    }
+}
+
+/// Every scalar type at its limits and in the middle, both directions.
+pub fn scalars_at_limits<L: Foreign>(lib: &L) -> Result<()> {
+    let not = lib.function("tl_not", &(bool() >> returning(bool())))?;
+    assert!(not.call((false,))?);
+    assert!(!not.call((true,))?);
+
+    let f = lib.function("tl_char_succ", &(char() >> returning(char())))?;
+    assert_eq!(f.call((b'a' as i8,))?, b'b' as i8);
+    assert_eq!(f.call((i8::MAX,))?, i8::MIN);
+    let f = lib.function("tl_schar_neg", &(schar() >> returning(schar())))?;
+    assert_eq!(f.call((-128,))?, -128);
+    assert_eq!(f.call((127,))?, -127);
+    let f = lib.function("tl_uchar_compl", &(uchar() >> returning(uchar())))?;
+    assert_eq!(f.call((0,))?, 255);
+    assert_eq!(f.call((0x5a,))?, 0xa5);
+
+    let f = lib.function("tl_short_neg", &(short() >> returning(short())))?;
+    assert_eq!(f.call((i16::MAX,))?, -i16::MAX);
+    assert_eq!(f.call((-300,))?, 300);
+    let f = lib.function("tl_ushort_compl", &(ushort() >> returning(ushort())))?;
+    assert_eq!(f.call((u16::MAX,))?, 0);
+    assert_eq!(f.call((0x1234,))?, 0xedcb);
+
+    let f = lib.function("tl_int_add", &(int() >> int() >> returning(int())))?;
+    assert_eq!(f.call((i32::MAX, 1))?, i32::MIN);
+    assert_eq!(f.call((-7, 3))?, -4);
+    let f = lib.function("tl_uint_compl", &(uint() >> returning(uint())))?;
+    assert_eq!(f.call((u32::MAX,))?, 0);
+    assert_eq!(f.call((0xdead_beef,))?, !0xdead_beef);
+
+    let f = lib.function("tl_llong_neg", &(llong() >> returning(llong())))?;
+    assert_eq!(f.call((i64::MAX,))?, -i64::MAX);
+    assert_eq!(f.call((i64::MIN,))?, i64::MIN);
+    let f = lib.function("tl_ullong_compl", &(ullong() >> returning(ullong())))?;
+    assert_eq!(f.call((0,))?, u64::MAX);
+
+    let f = lib.function("tl_i8_neg", &(int8_t() >> returning(int8_t())))?;
+    assert_eq!(f.call((-5,))?, 5);
+    let f = lib.function("tl_i16_neg", &(int16_t() >> returning(int16_t())))?;
+    assert_eq!(f.call((i16::MIN + 1,))?, i16::MAX);
+    let f = lib.function("tl_i32_neg", &(int32_t() >> returning(int32_t())))?;
+    assert_eq!(f.call((i32::MIN,))?, i32::MIN);
+    assert_eq!(f.call((123_456,))?, -123_456);
+    let f = lib.function("tl_i64_neg", &(int64_t() >> returning(int64_t())))?;
+    assert_eq!(f.call((1 << 40,))?, -(1 << 40));
+    let f = lib.function("tl_u8_compl", &(uint8_t() >> returning(uint8_t())))?;
+    assert_eq!(f.call((1,))?, 254);
+    let f = lib.function("tl_u16_compl", &(uint16_t() >> returning(uint16_t())))?;
+    assert_eq!(f.call((1,))?, 65534);
+    let f = lib.function("tl_u32_compl", &(uint32_t() >> returning(uint32_t())))?;
+    assert_eq!(f.call((1,))?, u32::MAX - 1);
+    let f = lib.function("tl_u64_compl", &(uint64_t() >> returning(uint64_t())))?;
+    assert_eq!(f.call((1,))?, u64::MAX - 1);
+
+    let f = lib.function("tl_ssize_id", &(ssize_t() >> returning(ssize_t())))?;
+    assert_eq!(f.call((-1,))?, -1);
+    assert_eq!(f.call((i32::MIN as i64,))?, i32::MIN as i64);
+    let f = lib.function("tl_intptr_id", &(intptr_t() >> returning(intptr_t())))?;
+    assert_eq!(f.call((-42,))?, -42);
+    let f = lib.function("tl_uintptr_id", &(uintptr_t() >> returning(uintptr_t())))?;
+    assert_eq!(f.call((u32::MAX as u64,))?, u32::MAX as u64);
+    let f = lib.function("tl_ptrdiff_id", &(ptrdiff_t() >> returning(ptrdiff_t())))?;
+    assert_eq!(f.call((-9,))?, -9);
+    Ok(())
+}
+
+/// `long` and `size_t` follow the library's data model: the full 64-bit
+/// range under LP64, a range-checked error (never truncation) under ILP32.
+pub fn long_and_size_follow_model<L: Foreign>(lib: &L) -> Result<()> {
+    let model = lib.model();
+    let sizeof_long = lib.function("tl_sizeof_long", &(void() >> returning(size_t())))?;
+    assert_eq!(sizeof_long.call(())?, model.word());
+
+    let long_id = lib.function("tl_long_id", &(long() >> returning(long())))?;
+    let ulong_id = lib.function("tl_ulong_id", &(ulong() >> returning(ulong())))?;
+    let size_id = lib.function("tl_size_id", &(size_t() >> returning(size_t())))?;
+    assert_eq!(long_id.call((-5,))?, -5);
+    assert_eq!(long_id.call((i32::MIN as i64,))?, i32::MIN as i64);
+    assert_eq!(ulong_id.call((u32::MAX as u64,))?, u32::MAX as u64);
+    assert_eq!(size_id.call((u32::MAX as u64,))?, u32::MAX as u64);
+    let big_long = long_id.call((i64::MAX,));
+    let big_size = size_id.call((1 << 40,));
+    match model {
+        DataModel::Lp64 => {
+            assert_eq!(big_long?, i64::MAX);
+            assert_eq!(big_size?, 1 << 40);
+        }
+        DataModel::Ilp32 => {
+            let out_of_range = |e: &Error| matches!(e, Error::OutOfRange { .. });
+            expect_err(big_long, "long i64::MAX under ILP32", out_of_range);
+            expect_err(big_size, "size_t 2^40 under ILP32", out_of_range);
+            expect_err(long_id.call((i32::MIN as i64 - 1,)), "long below i32", out_of_range);
+        }
+    }
+    Ok(())
+}
+
+/// `float`, `double`, and ten mixed arguments (more than fit in registers).
+pub fn floats_and_many_arguments<L: Foreign>(lib: &L) -> Result<()> {
+    let mul = lib.function("tl_float_mul", &(float() >> float() >> returning(float())))?;
+    assert_eq!(mul.call((1.5, -4.0))?, -6.0);
+    assert_eq!(mul.call((f32::MAX, 2.0))?, f32::INFINITY);
+    let fma = lib.function(
+        "tl_double_fma",
+        &(double() >> double() >> double() >> returning(double())),
+    )?;
+    assert_eq!(fma.call((1e300, 10.0, -1e301))?, 0.0);
+    assert_eq!(fma.call((0.1, 3.0, 0.25))?, 0.1 * 3.0 + 0.25);
+
+    let mixed = lib.function(
+        "tl_mixed",
+        &(int8_t()
+            >> uint16_t()
+            >> int32_t()
+            >> int64_t()
+            >> float()
+            >> double()
+            >> uint8_t()
+            >> long()
+            >> float()
+            >> ullong()
+            >> returning(double())),
+    )?;
+    let got = mixed.call((-1, 2, -3, 4, 0.5, 0.25, 200, -6, 1.5, 7))?;
+    let want = -1.0 + 2.0 * 2.0 + -3.0 * 3.0 + 4.0 * 4.0 + 0.5 * 5.0 + 0.25 * 6.0 + 200.0 * 7.0
+        + -6.0 * 8.0
+        + 1.5 * 9.0
+        + 7.0 * 10.0;
+    assert_eq!(got, want);
+    Ok(())
+}
+
+/// Strings in and out: UTF-8, NULL handling, interior NUL, invalid UTF-8.
+pub fn strings<L: Foreign>(lib: &L) -> Result<()> {
+    let strlen = lib.function("tl_strlen", &(string() >> returning(size_t())))?;
+    assert_eq!(strlen.call(("héllo",))?, 6);
+    assert_eq!(strlen.call(("",))?, 0);
+    let long = "x".repeat(100_000);
+    assert_eq!(strlen.call((&long,))?, 100_000);
+    expect_err(strlen.call(("a\0b",)), "interior NUL", |e| {
+        matches!(e, Error::InteriorNul { index: 1, .. })
+    });
+
+    let greeting = lib.function("tl_greeting", &(void() >> returning(string())))?;
+    assert_eq!(greeting.call(())?, "héllo from testlib");
+
+    let name = lib.function("tl_name_or_null", &(int() >> returning(string_opt())))?;
+    assert_eq!(name.call((1,))?.as_deref(), Some("one"));
+    assert_eq!(name.call((5,))?, None);
+    let name_strict = lib.function("tl_name_or_null", &(int() >> returning(string())))?;
+    assert_eq!(name_strict.call((2,))?, "two");
+    expect_err(name_strict.call((-1,)), "NULL as string", |e| {
+        matches!(e, Error::NullPointer { .. })
+    });
+
+    let bad = lib.function("tl_invalid_utf8", &(void() >> returning(string())))?;
+    expect_err(bad.call(()), "invalid UTF-8", |e| matches!(e, Error::InvalidUtf8 { .. }));
+    // The bytes are still reachable, as bytes, through a pointer.
+    let bad_ptr = lib.function("tl_invalid_utf8", &(void() >> returning(ptr(char()))))?;
+    let p = bad_ptr.call(())?;
+    assert_eq!(lib.read_bytes(p, 8)?, b"bad \xff\xfe b");
+    Ok(())
+}
+
+fn fnv1a(bytes: &[u8]) -> u32 {
+    bytes.iter().fold(2_166_136_261u32, |h, b| {
+        (h ^ u32::from(*b)).wrapping_mul(16_777_619)
+    })
+}
+
+/// `(const char *, size_t)` buffers in, and a mutable buffer copied back.
+pub fn buffers<L: Foreign>(lib: &L) -> Result<()> {
+    let checksum = lib.function("tl_checksum", &(buffer() >> returning(uint32_t())))?;
+    for data in [&b""[..], b"abc", b"with\0nul\0bytes", &[0xffu8; 4096][..]] {
+        assert_eq!(checksum.call((data,))?, fnv1a(data), "checksum of {data:?}");
+    }
+    let upper = lib.function("tl_upper_into", &(buffer_mut() >> returning(void())))?;
+    let mut buf = *b"hello, world 42";
+    upper.call((&mut buf[..],))?;
+    assert_eq!(&buf, b"HELLO, WORLD 42");
+    Ok(())
+}
+
+/// Out-parameters through allocated memory, and `errno` capture.
+pub fn out_params_and_errno<L: Foreign>(lib: &L) -> Result<()> {
+    let divmod = lib.function(
+        "tl_divmod",
+        &(int() >> int() >> ptr(int()) >> ptr(int()) >> returning_errno(int())),
+    )?;
+    let q = lib.alloc(&int(), 1)?;
+    let r = lib.alloc(&int(), 1)?;
+    let (ret, _) = divmod.call_errno((17, 5, q, r))?;
+    assert_eq!(ret, 0);
+    assert_eq!(lib.read(&int(), q)?, 3);
+    assert_eq!(lib.read(&int(), r)?, 2);
+    let (ret, errno) = divmod.call_errno((-17, 0, q, r))?;
+    assert_eq!((ret, errno), (-1, 33), "EDOM");
+    lib.free(q)?;
+    lib.free(r)?;
+
+    let fail = lib.function("tl_fail_with", &(int() >> returning_errno(int())))?;
+    assert_eq!(fail.call_errno((2,))?, (-1, 2));
+    assert_eq!(fail.call_errno((84,))?, (-1, 84));
+    let no_errno = lib.function("tl_fail_with", &(int() >> returning(int())))?;
+    assert_eq!(no_errno.call((2,))?, -1);
+    expect_err(no_errno.call_errno((2,)), "errno not bound", |e| {
+        matches!(e, Error::Unsupported(_))
+    });
+    Ok(())
+}
+
+/// Tags for the test structs.
+pub enum Inner {}
+/// Tag for `struct tl_record`.
+pub enum Record {}
+/// Tag for `union tl_num`.
+pub enum Num {}
+
+/// `struct tl_record` and its fields, described once.
+pub struct RecordType {
+    /// `struct tl_inner`.
+    pub inner: Typ<Struct<Inner>>,
+    /// `struct tl_record`.
+    pub record: Typ<Struct<Record>>,
+    tag: Field<Inner, i8>,
+    weight: Field<Inner, f64>,
+    c: Field<Record, i8>,
+    id: Field<Record, i32>,
+    inner_f: Field<Record, Struct<Inner>>,
+    s: Field<Record, i16>,
+    big: Field<Record, i64>,
+    name: Field<Record, Array<i8>>,
+    l: Field<Record, i64>,
+    p: Field<Record, Option<Ptr<()>>>,
+}
+
+impl RecordType {
+    /// Describes the structs with the value-level API.
+    pub fn new() -> Result<RecordType> {
+        let mut inner = structure::<Inner>("tl_inner");
+        let tag = inner.field("tag", char());
+        let weight = inner.field("weight", double());
+        let inner = inner.seal()?;
+        let mut record = structure::<Record>("tl_record");
+        let c = record.field("c", char());
+        let id = record.field("id", typedef(int32_t(), "tl_id_t"));
+        let inner_f = record.field("inner", inner.clone());
+        let s = record.field("s", short());
+        let big = record.field("big", int64_t());
+        let name = record.field("name", array(7, char()));
+        let l = record.field("l", long());
+        let p = record.field("p", ptr_opt(void()));
+        let record = record.seal()?;
+        Ok(RecordType {
+            inner,
+            record,
+            tag,
+            weight,
+            c,
+            id,
+            inner_f,
+            s,
+            big,
+            name,
+            l,
+            p,
+        })
+    }
+}
+
+/// Struct layouts computed from the field list match the C compiler's, for
+/// the library's data model.
+pub fn struct_layout_matches_c<L: Foreign>(lib: &L) -> Result<()> {
+    let t = RecordType::new()?;
+    let model = lib.model();
+    let rec_layout = lib.function("tl_record_layout", &(int() >> returning(size_t())))?;
+    let inner_layout = lib.function("tl_inner_layout", &(int() >> returning(size_t())))?;
+    let rl = t.record.layout(model)?;
+    assert_eq!(rl.size, rec_layout.call((-1,))?, "sizeof(struct tl_record)");
+    assert_eq!(rl.align, rec_layout.call((-2,))?, "alignof(struct tl_record)");
+    for (i, off) in rl.offsets.iter().enumerate() {
+        assert_eq!(*off, rec_layout.call((i as i32,))?, "offset of tl_record field {i}");
+    }
+    let il = t.inner.layout(model)?;
+    assert_eq!(il.size, inner_layout.call((-1,))?);
+    assert_eq!(il.align, inner_layout.call((-2,))?);
+    assert_eq!(il.offsets[1], inner_layout.call((1,))?);
+    assert_eq!(t.id.typ().c_name(), "tl_id_t");
+    Ok(())
+}
+
+/// Fields written by C are read by Rust and vice versa, nested and padded.
+pub fn struct_fields<L: Foreign>(lib: &L) -> Result<()> {
+    let t = RecordType::new()?;
+    let fill = lib.function(
+        "tl_record_fill",
+        &(ptr(t.record.clone()) >> typedef(int32_t(), "tl_id_t") >> returning(void())),
+    )?;
+    let sum = lib.function("tl_record_sum", &(ptr(t.record.clone()) >> returning(int64_t())))?;
+    let rec = lib.alloc(&t.record, 1)?;
+    fill.call((rec, 7))?;
+    assert_eq!(lib.read_field(rec, &t.c)?, b'R' as i8);
+    assert_eq!(lib.read_field(rec, &t.id)?, 7);
+    let inner = lib.field_ptr(rec, &t.inner_f)?;
+    assert_eq!(lib.read_field(inner, &t.tag)?, b'i' as i8);
+    assert_eq!(lib.read_field(inner, &t.weight)?, 17.5);
+    assert_eq!(lib.read_field(rec, &t.s)?, -7);
+    assert_eq!(lib.read_field(rec, &t.big)?, 7 * 1_000_000_007);
+    let name: Vec<u8> = lib.read_field(rec, &t.name)?.iter().map(|c| *c as u8).collect();
+    assert_eq!(name, b"record\0");
+    assert_eq!(lib.read_field(rec, &t.l)?, -21);
+    assert_eq!(lib.read_field(rec, &t.p)?.map(|p| p.addr()), Some(rec.addr()));
+
+    // Rust writes, C reads.
+    lib.write_field(rec, &t.c, 1)?;
+    lib.write_field(rec, &t.id, -100)?;
+    lib.write_field(inner, &t.tag, 2)?;
+    lib.write_field(inner, &t.weight, 0.75)?;
+    lib.write_field(rec, &t.s, 300)?;
+    lib.write_field(rec, &t.big, -(1 << 40))?;
+    lib.write_field(rec, &t.l, -1)?;
+    lib.write_field(rec, &t.p, None)?;
+    let name_ptr = lib.field_ptr(rec, &t.name)?.cast::<i8>();
+    lib.write_bytes(name_ptr, b"abcdefg")?;
+    let name_sum: i64 = b"abcdefg"
+        .iter()
+        .enumerate()
+        .map(|(k, c)| i64::from(*c) * (k as i64 + 1))
+        .sum();
+    let want = 1 - 100 + 2 + 7 + 300 - (1 << 40) - 1 + name_sum;
+    assert_eq!(sum.call((rec,))?, want);
+    lib.free(rec)?;
+    Ok(())
+}
+
+/// A union: every field at offset 0, size and alignment from C.
+pub fn unions<L: Foreign>(lib: &L) -> Result<()> {
+    let mut u = union::<Num>("tl_num");
+    let i = u.field("i", int32_t());
+    let f = u.field("f", float());
+    let d = u.field("d", double());
+    let bytes = u.field("bytes", array(12, uchar()));
+    let num = u.seal()?;
+    let layout = lib.function("tl_num_layout", &(int() >> returning(size_t())))?;
+    let l = num.layout(lib.model())?;
+    assert_eq!(l.size, layout.call((0,))?);
+    assert_eq!(l.align, layout.call((1,))?);
+    assert!(l.offsets.iter().all(|o| *o == 0));
+
+    let set = lib.function("tl_num_set_float", &(ptr(num.clone()) >> float() >> returning(void())))?;
+    let get = lib.function("tl_num_int", &(ptr(num.clone()) >> returning(int32_t())))?;
+    let p = lib.alloc(&num, 1)?;
+    set.call((p, 1.5))?;
+    assert_eq!(lib.read_field(p, &i)?, 1.5f32.to_bits() as i32);
+    assert_eq!(lib.read_field(p, &f)?, 1.5);
+    lib.write_field(p, &d, 0.0)?;
+    lib.write_field(p, &i, 0x0102_0304)?;
+    assert_eq!(get.call((p,))?, 0x0102_0304);
+    assert_eq!(&lib.read_field(p, &bytes)?[..4], &[4, 3, 2, 1]);
+    lib.free(p)?;
+    Ok(())
+}
+
+/// Arrays by pointer, element addressing, and a nullable returned pointer.
+pub fn arrays_and_pointers<L: Foreign>(lib: &L) -> Result<()> {
+    let sum = lib.function("tl_sum_ints", &(ptr(int()) >> size_t() >> returning(int())))?;
+    let find = lib.function(
+        "tl_find",
+        &(ptr(int()) >> size_t() >> int() >> returning(ptr_opt(int()))),
+    )?;
+    let xs = [5, -3, 12, 0, 7];
+    let p = lib.alloc(&int(), xs.len() as u64)?;
+    for (k, x) in xs.iter().enumerate() {
+        lib.write(&int(), lib.elem_ptr(&int(), p, k as u64)?, *x)?;
+    }
+    let want: i32 = xs.iter().enumerate().map(|(k, x)| x * (k as i32 + 1)).sum();
+    assert_eq!(sum.call((p, xs.len() as u64))?, want);
+    assert_eq!(find.call((p, 5, 12))?, Some(lib.elem_ptr(&int(), p, 2)?));
+    assert_eq!(find.call((p, 5, 99))?, None);
+    let arr = array(5, int());
+    assert_eq!(lib.read(&arr, p.cast())?, xs.to_vec());
+    lib.free(p)?;
+    Ok(())
+}
+
+/// A global variable, read and written from both sides.
+pub fn globals<L: Foreign>(lib: &L) -> Result<()> {
+    let counter = lib.global("tl_counter", &int())?;
+    let bump = lib.function("tl_bump", &(void() >> returning(int())))?;
+    let before = lib.read(&int(), counter)?;
+    assert_eq!(bump.call(())?, before + 1);
+    assert_eq!(lib.read(&int(), counter)?, before + 1);
+    lib.write(&int(), counter, 1000)?;
+    assert_eq!(bump.call(())?, 1001);
+    expect_err(lib.global("tl_no_such_global", &int()), "missing global", |e| {
+        matches!(e, Error::MissingSymbol { .. })
+    });
+    Ok(())
+}
+
+/// A Rust enum over `enum tl_color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Color {
+    /// `TL_RED`.
+    Red,
+    /// `TL_GREEN`.
+    Green,
+    /// `TL_BLUE`.
+    Blue,
+}
+
+/// The view of `int` as [`Color`]; out-of-range values are rejected.
+pub fn color() -> Typ<View<Color, i32>> {
+    view(
+        int(),
+        |i| match i {
+            0 => Ok(Color::Red),
+            1 => Ok(Color::Green),
+            2 => Ok(Color::Blue),
+            other => Err(format!("{other} is not a tl_color")),
+        },
+        |c| *c as i32,
+    )
+}
+
+/// Views: an `int` as a Rust enum and as a `bool`, with rejection.
+pub fn views<L: Foreign>(lib: &L) -> Result<()> {
+    let next = lib.function("tl_color_next", &(color() >> returning(color())))?;
+    assert_eq!(next.call((Color::Red,))?, Color::Green);
+    assert_eq!(next.call((Color::Blue,))?, Color::Red);
+    let add_as_color = lib.function("tl_int_add", &(int() >> int() >> returning(color())))?;
+    assert_eq!(add_as_color.call((1, 1))?, Color::Blue);
+    expect_err(add_as_color.call((5, 2)), "7 as color", |e| {
+        matches!(e, Error::InvalidValue { reason, .. } if reason.contains("7 is not a tl_color"))
+    });
+    let int_bool = view(int(), |i| Ok(i != 0), |b| i32::from(*b));
+    let is_even = lib.function("tl_is_even", &(int() >> returning(int_bool)))?;
+    assert!(is_even.call((10,))?);
+    assert!(!is_even.call((-3,))?);
+    Ok(())
+}
+
+/// A callback called once; `float`/`double` arguments in callbacks.
+pub fn callback_once<L: Foreign>(lib: &L) -> Result<()> {
+    let int_fn = funptr(int() >> returning(int()));
+    let apply = lib.function("tl_apply", &(int_fn.clone() >> int() >> returning(int())))?;
+    let triple = lib.callback(&int_fn, |(x,)| Ok(x * 3))?;
+    assert_eq!(apply.call((&triple, 5))?, 16);
+    assert_eq!(apply.call((&triple, -5))?, -14);
+
+    let fd = funptr(double() >> float() >> returning(double()));
+    let apply_f = lib.function("tl_apply_float", &(fd.clone() >> double() >> returning(double())))?;
+    let cb = lib.callback(&fd, |(d, f)| Ok(d + f64::from(f)))?;
+    assert_eq!(apply_f.call((&cb, 3.0))?, (3.0 + 1.5) * 2.0);
+    Ok(())
+}
+
+/// A callback called many times with state in the closure.
+pub fn callback_many_times<L: Foreign>(lib: &L) -> Result<()> {
+    let step = funptr(int() >> int() >> returning(int()));
+    let fold = lib.function(
+        "tl_fold",
+        &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
+    )?;
+    let n = 1000u64;
+    let xs = lib.alloc(&int(), n)?;
+    for k in 0..n {
+        lib.write(&int(), lib.elem_ptr(&int(), xs, k)?, k as i32)?;
+    }
+    let calls = Rc::new(Cell::new(0));
+    let seen = calls.clone();
+    let cb = lib.callback(&step, move |(acc, x)| {
+        seen.set(seen.get() + 1);
+        Ok(acc.wrapping_mul(31).wrapping_add(x))
+    })?;
+    let want = (0..n as i32).fold(17i32, |acc, x| acc.wrapping_mul(31).wrapping_add(x));
+    assert_eq!(fold.call((&cb, xs, n, 17))?, want);
+    assert_eq!(calls.get(), n as i32);
+    lib.free(xs)?;
+    Ok(())
+}
+
+/// A callback that calls back into the library, which calls another callback.
+pub fn callback_reentrant<L: Foreign>(lib: &L) -> Result<()> {
+    let int_fn = funptr(int() >> returning(int()));
+    let apply = Rc::new(lib.function("tl_apply", &(int_fn.clone() >> int() >> returning(int())))?);
+    let inner = Rc::new(lib.callback(&int_fn, |(x,)| Ok(x * 10))?);
+    let (apply2, inner2) = (apply.clone(), inner.clone());
+    let outer = lib.callback(&int_fn, move |(x,)| {
+        // C -> Rust -> C -> Rust: tl_apply(inner, x + 1) = (x + 1) * 10 + 1.
+        apply2.call((&*inner2, x + 1))
+    })?;
+    // tl_apply(outer, 4) = outer(4) + 1 = ((4 + 1) * 10 + 1) + 1.
+    assert_eq!(apply.call((&outer, 4))?, 52);
+
+    // The same closure re-entered gives an error, not a panic or a deadlock.
+    let slot: Rc<RefCell<Option<sandlink::Callback<(i32,), i32>>>> = Rc::new(RefCell::new(None));
+    let (apply3, slot2) = (apply.clone(), slot.clone());
+    let selfish = lib.callback(&int_fn, move |(x,)| {
+        let me = slot2.borrow();
+        match &*me {
+            Some(cb) if x < 3 => apply3.call((cb, x + 1)),
+            _ => Ok(x),
+        }
+    })?;
+    *slot.borrow_mut() = Some(selfish);
+    let r = {
+        let me = slot.borrow();
+        let cb = me.as_ref().ok_or_else(|| Error::Unsupported("unset".into()))?;
+        apply.call((cb, 0))
+    };
+    expect_err(r, "self re-entry", |e| matches!(e, Error::Callback { .. }));
+    // The library is still usable afterwards.
+    assert_eq!(apply.call((&inner, 1))?, 11);
+    Ok(())
+}
+
+/// Callbacks that receive strings, buffers, user data and a NULL-terminated
+/// `const char **`, as expat's handlers do.
+pub fn callback_strings_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
+    let word_fn = funptr(ptr_opt(void()) >> buffer_int() >> returning(void()));
+    let each = lib.function(
+        "tl_each_word",
+        &(string() >> word_fn.clone() >> ptr_opt(void()) >> returning(void())),
+    )?;
+    let words = Rc::new(RefCell::new(Vec::new()));
+    let w2 = words.clone();
+    let cb = lib.callback(&word_fn, move |(_ud, bytes)| {
+        w2.borrow_mut().push(String::from_utf8_lossy(&bytes).into_owned());
+        Ok(())
+    })?;
+    each.call(("  the quick  brown fox ", &cb, None))?;
+    assert_eq!(*words.borrow(), ["the", "quick", "brown", "fox"]);
+
+    let visit_fn = funptr(ptr_opt(void()) >> string() >> ptr(ptr_opt(char())) >> returning(void()));
+    let visit = lib.function("tl_visit", &(visit_fn.clone() >> ptr_opt(void()) >> returning(void())))?;
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let (s2, l2) = (seen.clone(), lib.clone());
+    let ud_marker = lib.alloc(&int(), 1)?;
+    let cb = lib.callback(&visit_fn, move |(ud, name, attrs)| {
+        let attrs = l2.read_terminated(&ptr_opt(char()), attrs, 1024)?;
+        let attrs = attrs
+            .into_iter()
+            .map(|a| l2.read_string(a))
+            .collect::<Result<Vec<_>>>()?;
+        s2.borrow_mut().push((ud.map(|p| p.addr()), name, attrs));
+        Ok(())
+    })?;
+    visit.call((&cb, Some(ud_marker.cast())))?;
+    let ud = Some(ud_marker.addr());
+    assert_eq!(
+        *seen.borrow(),
+        [
+            (ud, "first".to_string(), vec!["id".to_string(), "1".into(), "class".into(), "x".into()]),
+            (ud, "second".to_string(), vec![]),
+        ]
+    );
+    lib.free(ud_marker)?;
+    Ok(())
+}
+
+/// A failing or panicking callback ends the C call with an error naming it;
+/// the library stays usable.
+pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
+    let step = funptr(int() >> int() >> returning(int()));
+    let fold = lib.function(
+        "tl_fold",
+        &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
+    )?;
+    let xs = lib.alloc(&int(), 10)?;
+    let calls = Rc::new(Cell::new(0));
+    let c2 = calls.clone();
+    let failing = lib.callback(&step, move |(_, x)| {
+        c2.set(c2.get() + 1);
+        if x == 0 {
+            Err(Error::Unsupported("the closure refuses zero".into()))
+        } else {
+            Ok(x)
+        }
+    })?;
+    expect_err(fold.call((&failing, xs, 10, 0)), "failing callback", |e| {
+        matches!(e, Error::Callback { source, .. } if source.to_string().contains("refuses zero"))
+    });
+    // After the first failure no more Rust code ran for that call.
+    assert_eq!(calls.get(), 1);
+
+    let panicking = lib.callback(&step, |(_, _)| -> Result<i32> { panic!("boom in callback") })?;
+    expect_err(fold.call((&panicking, xs, 10, 0)), "panicking callback", |e| {
+        matches!(e, Error::CallbackPanicked { message, .. } if message.contains("boom"))
+    });
+
+    let ok = lib.callback(&step, |(acc, _)| Ok(acc + 1))?;
+    assert_eq!(fold.call((&ok, xs, 10, 0))?, 10);
+    lib.free(xs)?;
+    Ok(())
+}
+
+/// A function pointer returned by the library, passed back in.
+pub fn returned_function_pointer<L: Foreign>(lib: &L) -> Result<()> {
+    let int_fn = funptr(int() >> returning(int()));
+    let get = lib.function("tl_get_doubler", &(void() >> returning(int_fn)))?;
+    let code = get.call(())?;
+    let call = lib.function("tl_call_fnptr", &(uintptr_t() >> int() >> returning(int())))?;
+    assert_eq!(call.call((code.0, 21))?, 42);
+    Ok(())
+}
+
+/// Binding errors: a missing symbol, a struct passed by value.
+pub fn binding_errors<L: Foreign>(lib: &L) -> Result<()> {
+    expect_err(
+        lib.function("tl_no_such_function", &(int() >> returning(int()))),
+        "missing function",
+        |e| matches!(e, Error::MissingSymbol { symbol, .. } if symbol == "tl_no_such_function"),
+    );
+    let t = RecordType::new()?;
+    expect_err(
+        lib.function("tl_record_sum", &(t.record.clone() >> returning(int64_t()))),
+        "struct by value",
+        |e| matches!(e, Error::NotPassable { c_type, .. } if c_type == "struct tl_record"),
+    );
+    let opaque = structure::<Record>("tl_record").opaque();
+    expect_err(lib.alloc(&opaque, 1), "alloc of an incomplete type", |e| {
+        matches!(e, Error::Layout { .. })
+    });
+    Ok(())
+}
+
+/// Generates one `#[test]` per conformance check, each opening the library
+/// with `$open` (an expression giving an `L: Foreign`).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($open:expr) => {
+        $crate::conformance_tests!(@each $open;
+            scalars_at_limits, long_and_size_follow_model, floats_and_many_arguments,
+            strings, buffers, out_params_and_errno, struct_layout_matches_c, struct_fields,
+            unions, arrays_and_pointers, globals, views, callback_once, callback_many_times,
+            callback_reentrant, callback_strings_and_arrays, callback_errors,
+            returned_function_pointer, binding_errors);
+    };
+    (@each $open:expr; $($name:ident),* $(,)?) => {$(
+        #[test]
+        fn $name() {
+            let lib = $open;
+            if let Err(e) = $crate::conformance::$name(&lib) {
+                panic!("{}: {e}", stringify!($name));
+            }
+        }
+    )*};
+}
