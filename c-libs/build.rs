@@ -9,7 +9,8 @@ use std::process::Command;
 
 fn main() {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    let manifest = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let manifest =
+        PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
     let testlib = manifest.join("testlib");
     println!("cargo:rerun-if-changed={}", testlib.display());
 
@@ -22,7 +23,9 @@ fn main() {
 fn build_shared(sources: &[PathBuf], includes: &[&Path], so: &Path) {
     let compiler = cc::Build::new().opt_level(2).pic(true).get_compiler();
     let mut cmd: Command = compiler.to_command();
-    cmd.args(["-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror"]);
+    cmd.args([
+        "-shared", "-fPIC", "-O2", "-std=c11", "-Wall", "-Wextra", "-Werror",
+    ]);
     for inc in includes {
         cmd.arg("-I").arg(inc);
     }
@@ -31,6 +34,9 @@ fn build_shared(sources: &[PathBuf], includes: &[&Path], so: &Path) {
         .status()
         .unwrap_or_else(|e| panic!("cannot run the C compiler {:?}: {e}", compiler.path()));
     if !status.success() {
-        panic!("C compiler failed building {} (command: {cmd:?})", so.display());
+        panic!(
+            "C compiler failed building {} (command: {cmd:?})",
+            so.display()
+        );
     }
 }

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::types::{
-    Field, FnSig, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw, Scalar, Shadow, Site,
-    Struct, Typ,
+    Field, FnSig, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw, Scalar, Shadow, Site, Struct,
+    Typ,
 };
 
 /// A callback's closure with its types erased: lifts the scalars C passed,
@@ -113,12 +113,14 @@ pub trait Foreign: Memory + Clone + 'static {
         T::lower(ty, T::to_in(v), &mut f)?;
         let raw = f.words().first().copied().unwrap_or_default();
         let model = self.model();
-        let bits = prim.narrow(raw, model).map_err(|reason| Error::OutOfRange {
-            what: site.to_string(),
-            c_type: ty.c_name(),
-            model,
-            reason,
-        })?;
+        let bits = prim
+            .narrow(raw, model)
+            .map_err(|reason| Error::OutOfRange {
+                what: site.to_string(),
+                c_type: ty.c_name(),
+                model,
+                reason,
+            })?;
         let n = prim.size(model) as usize;
         self.write_raw(p.addr(), &bits.to_le_bytes()[..n])
     }
@@ -192,7 +194,11 @@ pub trait Foreign: Memory + Clone + 'static {
     }
 
     /// Reads field `f` of the struct at `p`.
-    fn read_field<S: 'static, T: Shadow>(&self, p: Ptr<Struct<S>>, f: &Field<S, T>) -> Result<T::Out> {
+    fn read_field<S: 'static, T: Shadow>(
+        &self,
+        p: Ptr<Struct<S>>,
+        f: &Field<S, T>,
+    ) -> Result<T::Out> {
         self.read(f.typ(), self.field_ptr(p, f)?)
     }
 

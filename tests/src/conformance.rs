@@ -106,7 +106,11 @@ pub fn long_and_size_follow_model<L: Foreign>(lib: &L) -> Result<()> {
             let out_of_range = |e: &Error| matches!(e, Error::OutOfRange { .. });
             expect_err(big_long, "long i64::MAX under ILP32", out_of_range);
             expect_err(big_size, "size_t 2^40 under ILP32", out_of_range);
-            expect_err(long_id.call((i32::MIN as i64 - 1,)), "long below i32", out_of_range);
+            expect_err(
+                long_id.call((i32::MIN as i64 - 1,)),
+                "long below i32",
+                out_of_range,
+            );
         }
     }
     Ok(())
@@ -139,7 +143,13 @@ pub fn floats_and_many_arguments<L: Foreign>(lib: &L) -> Result<()> {
             >> returning(double())),
     )?;
     let got = mixed.call((-1, 2, -3, 4, 0.5, 0.25, 200, -6, 1.5, 7))?;
-    let want = -1.0 + 2.0 * 2.0 + -3.0 * 3.0 + 4.0 * 4.0 + 0.5 * 5.0 + 0.25 * 6.0 + 200.0 * 7.0
+    let want = -1.0
+        + 2.0 * 2.0
+        + -3.0 * 3.0
+        + 4.0 * 4.0
+        + 0.5 * 5.0
+        + 0.25 * 6.0
+        + 200.0 * 7.0
         + -6.0 * 8.0
         + 1.5 * 9.0
         + 7.0 * 10.0;
@@ -171,7 +181,9 @@ pub fn strings<L: Foreign>(lib: &L) -> Result<()> {
     });
 
     let bad = lib.function("tl_invalid_utf8", &(void() >> returning(string())))?;
-    expect_err(bad.call(()), "invalid UTF-8", |e| matches!(e, Error::InvalidUtf8 { .. }));
+    expect_err(bad.call(()), "invalid UTF-8", |e| {
+        matches!(e, Error::InvalidUtf8 { .. })
+    });
     // The bytes are still reachable, as bytes, through a pointer.
     let bad_ptr = lib.function("tl_invalid_utf8", &(void() >> returning(ptr(char()))))?;
     let p = bad_ptr.call(())?;
@@ -294,9 +306,17 @@ pub fn struct_layout_matches_c<L: Foreign>(lib: &L) -> Result<()> {
     let inner_layout = lib.function("tl_inner_layout", &(int() >> returning(size_t())))?;
     let rl = t.record.layout(model)?;
     assert_eq!(rl.size, rec_layout.call((-1,))?, "sizeof(struct tl_record)");
-    assert_eq!(rl.align, rec_layout.call((-2,))?, "alignof(struct tl_record)");
+    assert_eq!(
+        rl.align,
+        rec_layout.call((-2,))?,
+        "alignof(struct tl_record)"
+    );
     for (i, off) in rl.offsets.iter().enumerate() {
-        assert_eq!(*off, rec_layout.call((i as i32,))?, "offset of tl_record field {i}");
+        assert_eq!(
+            *off,
+            rec_layout.call((i as i32,))?,
+            "offset of tl_record field {i}"
+        );
     }
     let il = t.inner.layout(model)?;
     assert_eq!(il.size, inner_layout.call((-1,))?);
@@ -313,7 +333,10 @@ pub fn struct_fields<L: Foreign>(lib: &L) -> Result<()> {
         "tl_record_fill",
         &(ptr(t.record.clone()) >> typedef(int32_t(), "tl_id_t") >> returning(void())),
     )?;
-    let sum = lib.function("tl_record_sum", &(ptr(t.record.clone()) >> returning(int64_t())))?;
+    let sum = lib.function(
+        "tl_record_sum",
+        &(ptr(t.record.clone()) >> returning(int64_t())),
+    )?;
     let rec = lib.alloc(&t.record, 1)?;
     fill.call((rec, 7))?;
     assert_eq!(lib.read_field(rec, &t.c)?, b'R' as i8);
@@ -323,10 +346,17 @@ pub fn struct_fields<L: Foreign>(lib: &L) -> Result<()> {
     assert_eq!(lib.read_field(inner, &t.weight)?, 17.5);
     assert_eq!(lib.read_field(rec, &t.s)?, -7);
     assert_eq!(lib.read_field(rec, &t.big)?, 7 * 1_000_000_007);
-    let name: Vec<u8> = lib.read_field(rec, &t.name)?.iter().map(|c| *c as u8).collect();
+    let name: Vec<u8> = lib
+        .read_field(rec, &t.name)?
+        .iter()
+        .map(|c| *c as u8)
+        .collect();
     assert_eq!(name, b"record\0");
     assert_eq!(lib.read_field(rec, &t.l)?, -21);
-    assert_eq!(lib.read_field(rec, &t.p)?.map(|p| p.addr()), Some(rec.addr()));
+    assert_eq!(
+        lib.read_field(rec, &t.p)?.map(|p| p.addr()),
+        Some(rec.addr())
+    );
 
     // Rust writes, C reads.
     lib.write_field(rec, &t.c, 1)?;
@@ -364,7 +394,10 @@ pub fn unions<L: Foreign>(lib: &L) -> Result<()> {
     assert_eq!(l.align, layout.call((1,))?);
     assert!(l.offsets.iter().all(|o| *o == 0));
 
-    let set = lib.function("tl_num_set_float", &(ptr(num.clone()) >> float() >> returning(void())))?;
+    let set = lib.function(
+        "tl_num_set_float",
+        &(ptr(num.clone()) >> float() >> returning(void())),
+    )?;
     let get = lib.function("tl_num_int", &(ptr(num.clone()) >> returning(int32_t())))?;
     let p = lib.alloc(&num, 1)?;
     set.call((p, 1.5))?;
@@ -409,9 +442,11 @@ pub fn globals<L: Foreign>(lib: &L) -> Result<()> {
     assert_eq!(lib.read(&int(), counter)?, before + 1);
     lib.write(&int(), counter, 1000)?;
     assert_eq!(bump.call(())?, 1001);
-    expect_err(lib.global("tl_no_such_global", &int()), "missing global", |e| {
-        matches!(e, Error::MissingSymbol { .. })
-    });
+    expect_err(
+        lib.global("tl_no_such_global", &int()),
+        "missing global",
+        |e| matches!(e, Error::MissingSymbol { .. }),
+    );
     Ok(())
 }
 
@@ -447,9 +482,11 @@ pub fn views<L: Foreign>(lib: &L) -> Result<()> {
     assert_eq!(next.call((Color::Blue,))?, Color::Red);
     let add_as_color = lib.function("tl_int_add", &(int() >> int() >> returning(color())))?;
     assert_eq!(add_as_color.call((1, 1))?, Color::Blue);
-    expect_err(add_as_color.call((5, 2)), "7 as color", |e| {
-        matches!(e, Error::InvalidValue { reason, .. } if reason.contains("7 is not a tl_color"))
-    });
+    expect_err(
+        add_as_color.call((5, 2)),
+        "7 as color",
+        |e| matches!(e, Error::InvalidValue { reason, .. } if reason.contains("7 is not a tl_color")),
+    );
     let int_bool = view(int(), |i| Ok(i != 0), |b| i32::from(*b));
     let is_even = lib.function("tl_is_even", &(int() >> returning(int_bool)))?;
     assert!(is_even.call((10,))?);
@@ -466,7 +503,10 @@ pub fn callback_once<L: Foreign>(lib: &L) -> Result<()> {
     assert_eq!(apply.call((&triple, -5))?, -14);
 
     let fd = funptr(double() >> float() >> returning(double()));
-    let apply_f = lib.function("tl_apply_float", &(fd.clone() >> double() >> returning(double())))?;
+    let apply_f = lib.function(
+        "tl_apply_float",
+        &(fd.clone() >> double() >> returning(double())),
+    )?;
     let cb = lib.callback(&fd, |(d, f)| Ok(d + f64::from(f)))?;
     assert_eq!(apply_f.call((&cb, 3.0))?, (3.0 + 1.5) * 2.0);
     Ok(())
@@ -511,7 +551,8 @@ pub fn callback_reentrant<L: Foreign>(lib: &L) -> Result<()> {
     assert_eq!(apply.call((&outer, 4))?, 52);
 
     // The same closure re-entered gives an error, not a panic or a deadlock.
-    let slot: Rc<RefCell<Option<sandlink::Callback<(i32,), i32>>>> = Rc::new(RefCell::new(None));
+    type IntCallback = sandlink::Callback<(i32,), i32>;
+    let slot: Rc<RefCell<Option<IntCallback>>> = Rc::new(RefCell::new(None));
     let (apply3, slot2) = (apply.clone(), slot.clone());
     let selfish = lib.callback(&int_fn, move |(x,)| {
         let me = slot2.borrow();
@@ -523,7 +564,9 @@ pub fn callback_reentrant<L: Foreign>(lib: &L) -> Result<()> {
     *slot.borrow_mut() = Some(selfish);
     let r = {
         let me = slot.borrow();
-        let cb = me.as_ref().ok_or_else(|| Error::Unsupported("unset".into()))?;
+        let cb = me
+            .as_ref()
+            .ok_or_else(|| Error::Unsupported("unset".into()))?;
         apply.call((cb, 0))
     };
     expect_err(r, "self re-entry", |e| matches!(e, Error::Callback { .. }));
@@ -543,14 +586,18 @@ pub fn callback_strings_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
     let words = Rc::new(RefCell::new(Vec::new()));
     let w2 = words.clone();
     let cb = lib.callback(&word_fn, move |(_ud, bytes)| {
-        w2.borrow_mut().push(String::from_utf8_lossy(&bytes).into_owned());
+        w2.borrow_mut()
+            .push(String::from_utf8_lossy(&bytes).into_owned());
         Ok(())
     })?;
     each.call(("  the quick  brown fox ", &cb, None))?;
     assert_eq!(*words.borrow(), ["the", "quick", "brown", "fox"]);
 
     let visit_fn = funptr(ptr_opt(void()) >> string() >> ptr(ptr_opt(char())) >> returning(void()));
-    let visit = lib.function("tl_visit", &(visit_fn.clone() >> ptr_opt(void()) >> returning(void())))?;
+    let visit = lib.function(
+        "tl_visit",
+        &(visit_fn.clone() >> ptr_opt(void()) >> returning(void())),
+    )?;
     let seen = Rc::new(RefCell::new(Vec::new()));
     let (s2, l2) = (seen.clone(), lib.clone());
     let ud_marker = lib.alloc(&int(), 1)?;
@@ -568,7 +615,11 @@ pub fn callback_strings_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
     assert_eq!(
         *seen.borrow(),
         [
-            (ud, "first".to_string(), vec!["id".to_string(), "1".into(), "class".into(), "x".into()]),
+            (
+                ud,
+                "first".to_string(),
+                vec!["id".to_string(), "1".into(), "class".into(), "x".into()]
+            ),
             (ud, "second".to_string(), vec![]),
         ]
     );
@@ -595,16 +646,22 @@ pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
             Ok(x)
         }
     })?;
-    expect_err(fold.call((&failing, xs, 10, 0)), "failing callback", |e| {
-        matches!(e, Error::Callback { source, .. } if source.to_string().contains("refuses zero"))
-    });
+    expect_err(
+        fold.call((&failing, xs, 10, 0)),
+        "failing callback",
+        |e| matches!(e, Error::Callback { source, .. } if source.to_string().contains("refuses zero")),
+    );
     // After the first failure no more Rust code ran for that call.
     assert_eq!(calls.get(), 1);
 
-    let panicking = lib.callback(&step, |(_, _)| -> Result<i32> { panic!("boom in callback") })?;
-    expect_err(fold.call((&panicking, xs, 10, 0)), "panicking callback", |e| {
-        matches!(e, Error::CallbackPanicked { message, .. } if message.contains("boom"))
-    });
+    let panicking = lib.callback(&step, |(_, _)| -> Result<i32> {
+        panic!("boom in callback")
+    })?;
+    expect_err(
+        fold.call((&panicking, xs, 10, 0)),
+        "panicking callback",
+        |e| matches!(e, Error::CallbackPanicked { message, .. } if message.contains("boom")),
+    );
 
     let ok = lib.callback(&step, |(acc, _)| Ok(acc + 1))?;
     assert_eq!(fold.call((&ok, xs, 10, 0))?, 10);

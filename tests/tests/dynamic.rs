@@ -15,6 +15,12 @@ sandlink_tests::conformance_tests!(open());
 #[test]
 fn unloadable_library_is_an_error() {
     // SAFETY: the path does not exist, so nothing is loaded.
-    let err = unsafe { Dynamic::open("/nonexistent/libnothing.so") }.unwrap_err();
-    assert!(matches!(&err, Error::Load { library, .. } if library.contains("libnothing")), "{err}");
+    let err = match unsafe { Dynamic::open("/nonexistent/libnothing.so") } {
+        Ok(lib) => panic!("loaded a library that does not exist: {lib:?}"),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(&err, Error::Load { library, .. } if library.contains("libnothing")),
+        "{err}"
+    );
 }

@@ -147,7 +147,18 @@ impl Prim {
         use Prim::*;
         matches!(
             self,
-            Char | SChar | Short | Int | Long | LLong | I8 | I16 | I32 | I64 | SSize | IntPtr | PtrDiff
+            Char | SChar
+                | Short
+                | Int
+                | Long
+                | LLong
+                | I8
+                | I16
+                | I32
+                | I64
+                | SSize
+                | IntPtr
+                | PtrDiff
         )
     }
 

@@ -213,8 +213,19 @@ params_chain!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G; H);
 params_chain!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H; I);
 params_chain!(0 A, 1 B, 2 C, 3 D, 4 E, 5 F, 6 G, 7 H, 8 I; J);
 
-impl<A: Shadow, B: Shadow, C: Shadow, D: Shadow, E: Shadow, F: Shadow, G: Shadow, H: Shadow, I: Shadow, J: Shadow, Ret: Shadow> Shr<Returning<Ret>>
-    for ParamList<(A, B, C, D, E, F, G, H, I, J)>
+impl<
+        A: Shadow,
+        B: Shadow,
+        C: Shadow,
+        D: Shadow,
+        E: Shadow,
+        F: Shadow,
+        G: Shadow,
+        H: Shadow,
+        I: Shadow,
+        J: Shadow,
+        Ret: Shadow,
+    > Shr<Returning<Ret>> for ParamList<(A, B, C, D, E, F, G, H, I, J)>
 {
     type Output = FnType<(A, B, C, D, E, F, G, H, I, J), Ret>;
     fn shr(self, r: Returning<Ret>) -> Self::Output {

@@ -36,10 +36,12 @@ pub trait Shadow: Sized + 'static {
     /// Reads a value of this type stored at `addr` in library memory.
     fn load(t: &Typ<Self>, addr: u64, mem: &dyn Memory) -> Result<Self::Out> {
         let site = Site::Memory(addr);
-        let prim = t.desc.scalar().ok_or_else(|| Error::Unsupported(format!(
-            "{site}: a `{}` cannot be read as one value; read its fields or elements",
-            t.desc.c_name()
-        )))?;
+        let prim = t.desc.scalar().ok_or_else(|| {
+            Error::Unsupported(format!(
+                "{site}: a `{}` cannot be read as one value; read its fields or elements",
+                t.desc.c_name()
+            ))
+        })?;
         let model = mem.model();
         let mut buf = [0u8; 8];
         let n = prim.size(model) as usize;
@@ -452,10 +454,13 @@ impl<T> Ptr<T> {
 
     /// The address `bytes` further on (checked against overflow).
     pub fn byte_add(self, bytes: u64) -> Result<Ptr<T>> {
-        let addr = self.addr.checked_add(bytes).ok_or_else(|| Error::InvalidValue {
-            what: format!("pointer {:#x}", self.addr),
-            reason: format!("adding {bytes} overflows the address space"),
-        })?;
+        let addr = self
+            .addr
+            .checked_add(bytes)
+            .ok_or_else(|| Error::InvalidValue {
+                what: format!("pointer {:#x}", self.addr),
+                reason: format!("adding {bytes} overflows the address space"),
+            })?;
         Ok(Ptr {
             addr,
             _t: PhantomData,
@@ -605,11 +610,14 @@ impl<A: Params, R: Shadow> Typ<FunPtr<A, R>> {
 /// Shadow of a [`view`]: a C scalar `B` seen from Rust as a `V`.
 pub struct View<V, B>(PhantomData<fn(B) -> V>, Infallible);
 
+type ViewRead<V, B> = Arc<dyn Fn(<B as Shadow>::Out) -> std::result::Result<V, String>>;
+type ViewWrite<V, B> = Arc<dyn Fn(&V) -> <B as Shadow>::Out>;
+
 /// Conversions of a [`view`].
 pub struct ViewMeta<V, B: Shadow> {
     base: Typ<B>,
-    read: Arc<dyn Fn(B::Out) -> std::result::Result<V, String>>,
-    write: Arc<dyn Fn(&V) -> B::Out>,
+    read: ViewRead<V, B>,
+    write: ViewWrite<V, B>,
 }
 
 impl<V, B: Shadow> Clone for ViewMeta<V, B> {
@@ -889,10 +897,13 @@ impl<Tag, T: Shadow> Field<Tag, T> {
     /// The field's byte offset under `model`.
     pub fn offset(&self, model: DataModel) -> Result<u64> {
         let l = self.agg.layout(model)?;
-        l.offsets.get(self.index).copied().ok_or_else(|| Error::Layout {
-            c_type: self.agg.c_name(),
-            reason: format!("field `{}` was added after the type was sealed", self.name),
-        })
+        l.offsets
+            .get(self.index)
+            .copied()
+            .ok_or_else(|| Error::Layout {
+                c_type: self.agg.c_name(),
+                reason: format!("field `{}` was added after the type was sealed", self.name),
+            })
     }
 
     /// The field's type.

@@ -180,7 +180,8 @@ impl Memory for Dynamic {
             size,
             reason: reason.into(),
         };
-        let size_usize = usize::try_from(size).map_err(|_| fail("larger than the address space"))?;
+        let size_usize =
+            usize::try_from(size).map_err(|_| fail("larger than the address space"))?;
         let p = if align <= 16 {
             // SAFETY: plain malloc.
             unsafe { libc::malloc(size_usize) }
@@ -275,14 +276,20 @@ impl Foreign for Dynamic {
         // slot is a pointer to the value for every C scalar size.
         let mut slots: Vec<u64> = Vec::with_capacity(args.len());
         for (i, (raw, prim)) in args.iter().zip(&cif.args).enumerate() {
-            slots.push(prim.narrow(*raw, MODEL).map_err(|reason| Error::OutOfRange {
-                what: format!("argument {}", i + 1),
-                c_type: prim.c_name().into(),
-                model: MODEL,
-                reason,
-            })?);
+            slots.push(
+                prim.narrow(*raw, MODEL)
+                    .map_err(|reason| Error::OutOfRange {
+                        what: format!("argument {}", i + 1),
+                        c_type: prim.c_name().into(),
+                        model: MODEL,
+                        reason,
+                    })?,
+            );
         }
-        let mut ptrs: Vec<*mut c_void> = slots.iter_mut().map(|s| s as *mut u64 as *mut c_void).collect();
+        let mut ptrs: Vec<*mut c_void> = slots
+            .iter_mut()
+            .map(|s| s as *mut u64 as *mut c_void)
+            .collect();
         let mut ret: u64 = 0;
         let errno = errno_location();
         let mut cif_copy = cif.cif;
@@ -320,9 +327,9 @@ impl Foreign for Dynamic {
         });
         let mut code: *mut c_void = std::ptr::null_mut();
         // SAFETY: libffi allocates a writable closure and its executable alias.
-        let closure = unsafe {
-            ffi::ffi_closure_alloc(std::mem::size_of::<ffi::ffi_closure>(), &mut code)
-        } as *mut ffi::ffi_closure;
+        let closure =
+            unsafe { ffi::ffi_closure_alloc(std::mem::size_of::<ffi::ffi_closure>(), &mut code) }
+                as *mut ffi::ffi_closure;
         if closure.is_null() {
             return Err(Error::Alloc {
                 size: std::mem::size_of::<ffi::ffi_closure>() as u64,
@@ -334,7 +341,8 @@ impl Foreign for Dynamic {
         let ud = &*guard.state as *const CallbackState as *mut c_void;
         // SAFETY: the cif and user data live in `guard`, which outlives the
         // closure (it frees the closure first when dropped).
-        let status = unsafe { ffi::ffi_prep_closure_loc(closure, cif_ptr, Some(trampoline), ud, code) };
+        let status =
+            unsafe { ffi::ffi_prep_closure_loc(closure, cif_ptr, Some(trampoline), ud, code) };
         if status != ffi::ffi_status_FFI_OK {
             return Err(Error::Unsupported(format!(
                 "libffi cannot prepare a closure for `{}` (status {status})",
