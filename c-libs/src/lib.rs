@@ -8,3 +8,6 @@ pub const TESTLIB_SO: &str = env!("SANDLINK_TESTLIB_SO");
 
 /// The directory holding `testlib`'s C source and header.
 pub const TESTLIB_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testlib");
+
+/// `testlib` compiled to a wasm32-wasi reactor module, linked with the guest shim.
+pub const TESTLIB_WASM: &str = env!("SANDLINK_TESTLIB_WASM");

@@ -76,6 +76,8 @@ int tl_divmod(int a, int b, int *quot, int *rem) {
     return 0;
 }
 
+int tl_edom(void) { return EDOM; }
+
 int tl_fail_with(int err) {
     errno = err;
     return -1;

@@ -53,6 +53,7 @@ void tl_upper_into(char *out, size_t len);
 /* Out-parameters and errno. */
 int tl_divmod(int a, int b, int *quot, int *rem);
 int tl_fail_with(int err);
+int tl_edom(void); /* EDOM differs between glibc (33) and WASI (18) */
 
 /* Structs, unions, arrays. */
 struct tl_inner {

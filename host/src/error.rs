@@ -163,6 +163,40 @@ pub enum Error {
         message: String,
     },
 
+    /// The sandboxed library trapped; the sandbox is now poisoned.
+    #[error("`{function}` trapped: {kind}; the sandbox is poisoned until reset(){}", if backtrace.is_empty() { String::new() } else { format!("\nwasm backtrace:\n{backtrace}") })]
+    Trap {
+        /// The C function that was called.
+        function: String,
+        /// What went wrong.
+        kind: TrapKind,
+        /// The wasm backtrace, innermost frame first.
+        backtrace: String,
+    },
+
+    /// The sandboxed library called `exit` (or `abort`-free `_Exit`); the
+    /// sandbox is now poisoned.
+    #[error(
+        "`{function}` exited the library with status {code}; the sandbox is poisoned until reset()"
+    )]
+    Exited {
+        /// The C function that was called.
+        function: String,
+        /// The exit status.
+        code: i32,
+    },
+
+    /// An earlier trap poisoned the sandbox; call `reset()` to get a fresh instance.
+    #[error(
+        "sandbox `{library}` is poisoned by an earlier failure ({reason}); call reset() first"
+    )]
+    Poisoned {
+        /// The module.
+        library: String,
+        /// The failure that poisoned it.
+        reason: String,
+    },
+
     /// The operation is not supported by this strategy or for this type.
     #[error("unsupported: {0}")]
     Unsupported(String),
@@ -176,6 +210,53 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+}
+
+/// Why sandboxed code stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TrapKind {
+    /// The execution deadline passed.
+    Deadline,
+    /// Wasm recursion exhausted the stack limit.
+    StackOverflow,
+    /// A load or store outside linear memory.
+    MemoryOutOfBounds,
+    /// `unreachable` executed: `abort()`, `__builtin_trap()`, a failed check.
+    Unreachable,
+    /// A call through a NULL (or released) function-table slot.
+    IndirectCallToNull,
+    /// A call through a function pointer of the wrong type.
+    BadSignature,
+    /// A call through a function pointer past the end of the table.
+    TableOutOfBounds,
+    /// Integer division by zero.
+    IntegerDivisionByZero,
+    /// Integer overflow in division or float-to-int conversion.
+    IntegerOverflow,
+    /// Anything else, with the runtime's description.
+    Other(String),
+}
+
+impl std::fmt::Display for TrapKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrapKind::Deadline => f.write_str("execution deadline exceeded"),
+            TrapKind::StackOverflow => f.write_str("wasm stack overflow"),
+            TrapKind::MemoryOutOfBounds => f.write_str("out-of-bounds memory access"),
+            TrapKind::Unreachable => f.write_str("unreachable executed (abort or trap)"),
+            TrapKind::IndirectCallToNull => {
+                f.write_str("call through a NULL or released function pointer")
+            }
+            TrapKind::BadSignature => {
+                f.write_str("call through a function pointer of the wrong type")
+            }
+            TrapKind::TableOutOfBounds => f.write_str("call through an invalid function pointer"),
+            TrapKind::IntegerDivisionByZero => f.write_str("integer division by zero"),
+            TrapKind::IntegerOverflow => f.write_str("integer overflow"),
+            TrapKind::Other(s) => f.write_str(s),
+        }
+    }
 }
 
 impl Error {

@@ -44,6 +44,7 @@ mod foreign;
 pub mod types;
 
 pub use backend::dynamic::Dynamic;
-pub use error::{Error, Result};
+pub use backend::sandbox::{Sandbox, SandboxConfig};
+pub use error::{Error, Result, TrapKind};
 pub use foreign::{run_callback, Callback, ErasedFn, Foreign, Function};
 pub use types::{Ptr, Typ};

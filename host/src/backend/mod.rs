@@ -1,3 +1,4 @@
 //! The linking strategies, one folder each.
 
 pub mod dynamic;
+pub mod sandbox;

@@ -1,0 +1,890 @@
+//! The `Sandbox` strategy: a C library compiled to wasm32-wasi, run by
+//! wasmtime inside this process.
+//!
+//! The library sees only its linear memory: every pointer it hands back is an
+//! offset that the host bounds-checks before touching it. Execution deadlines
+//! (epoch interruption), a linear-memory cap and a wasm stack limit bound what
+//! it can consume. WASI is given no capabilities: no files, no environment, no
+//! arguments; stdout and stderr go to capped in-memory pipes.
+//!
+//! A trap (or `exit`) poisons the sandbox: later calls fail fast until
+//! [`Sandbox::reset`] gives it a fresh instance.
+
+mod engine;
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::path::{Path, PathBuf};
+use std::rc::{Rc, Weak};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::{
+    AsContextMut, Caller, Func, FuncType, Instance, Ref, Store, StoreContextMut, StoreLimits,
+    StoreLimitsBuilder, Table, Trap, TypedFunc, Val, ValType, WasmBacktrace,
+};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+
+pub use engine::{default_cache_dir, CompiledModule, EPOCH_TICK};
+
+use crate::error::{Error, Result, TrapKind};
+use crate::foreign::{run_callback, ErasedFn, Foreign};
+use crate::types::{DataModel, FnSig, Memory, Prim, Raw, WordClass, MAX_TRANSFER};
+
+const MODEL: DataModel = DataModel::Ilp32;
+
+/// Per-store data: the WASI context and the resource limits.
+pub struct State {
+    wasi: WasiP1Ctx,
+    limits: StoreLimits,
+}
+
+/// Limits and options for a sandbox. The defaults are safe for untrusted code.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// Cap on linear memory, in bytes (default 256 MiB). Growth past it fails
+    /// the way `malloc` failing does: the C code sees NULL.
+    pub memory_limit: u64,
+    /// Wall-clock budget for one outermost call, callbacks included (default
+    /// 10 s). Enforced by epoch interruption every [`EPOCH_TICK`].
+    pub deadline: Duration,
+    /// Native stack wasm code may use, in bytes (default 512 KiB); deeper
+    /// recursion traps as a stack overflow.
+    pub max_wasm_stack: usize,
+    /// Capacity of each of the stdout and stderr capture buffers (default 1 MiB);
+    /// writing past it traps.
+    pub output_limit: usize,
+    /// Where compiled modules are cached (default [`default_cache_dir`]);
+    /// `None` disables the disk cache.
+    pub cache_dir: Option<PathBuf>,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            memory_limit: 256 << 20,
+            deadline: Duration::from_secs(10),
+            max_wasm_stack: 512 << 10,
+            output_limit: 1 << 20,
+            cache_dir: default_cache_dir(),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// Loads and compiles (or fetches from cache) the module at `path`, then
+    /// instantiates it.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<Sandbox> {
+        let path = path.as_ref();
+        let wasm = std::fs::read(path).map_err(|e| Error::Load {
+            library: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        self.load(&wasm, &path.display().to_string())
+    }
+
+    /// Like [`SandboxConfig::open`], from the module's bytes (binary or text).
+    pub fn load(&self, wasm: &[u8], name: &str) -> Result<Sandbox> {
+        let module = engine::load(wasm, name, self.max_wasm_stack, self.cache_dir.as_deref())?;
+        Sandbox::instantiate(module, self.clone())
+    }
+
+    /// Compiles `wasm` through the disk cache only, bypassing the in-process
+    /// cache: for measuring cold compiles and cache loads.
+    pub fn compile(&self, wasm: &[u8], name: &str) -> Result<Arc<CompiledModule>> {
+        engine::compile(wasm, name, self.max_wasm_stack, self.cache_dir.as_deref())
+    }
+
+    /// A fresh sandbox from an already compiled module (cheap: pooled memory,
+    /// copy-on-write initialisation).
+    pub fn instantiate(&self, module: &Arc<CompiledModule>) -> Result<Sandbox> {
+        Sandbox::instantiate(module.clone(), self.clone())
+    }
+}
+
+/// A wasm32-wasi C library running in an isolated wasmtime instance.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Rc<Inner>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sandbox({})", self.inner.module.name)
+    }
+}
+
+/// Handles into the current instance; replaced on reset.
+struct Live {
+    instance: Instance,
+    memory: wasmtime::Memory,
+    table: Table,
+    malloc: TypedFunc<(u32, u32), u32>,
+    free: TypedFunc<u32, ()>,
+    errno_get: Option<TypedFunc<(), i32>>,
+    errno_set: Option<TypedFunc<i32, ()>>,
+    stdout: MemoryOutputPipe,
+    stderr: MemoryOutputPipe,
+}
+
+struct CallbackEntry {
+    sig: Arc<FnSig>,
+    args: Vec<Prim>,
+    ret: Option<Prim>,
+    f: RefCell<ErasedFn>,
+}
+
+struct Inner {
+    module: Arc<CompiledModule>,
+    config: SandboxConfig,
+    store: RefCell<Store<State>>,
+    live: RefCell<Live>,
+    /// Host-call contexts active on the stack, innermost last: while a
+    /// callback runs, the store is reached through its `Caller`.
+    callers: RefCell<Vec<*mut Caller<'static, State>>>,
+    poisoned: RefCell<Option<String>>,
+    /// The first error raised by a callback during the current call.
+    pending: RefCell<Option<Error>>,
+    /// Callbacks by slot, counted from `table_base`.
+    callbacks: RefCell<Vec<Option<Rc<CallbackEntry>>>>,
+    /// The function table's size before any callback was added.
+    table_base: u64,
+    generation: Cell<u64>,
+    depth: Cell<u32>,
+}
+
+/// `*const Inner` made sendable for wasmtime's host-function closures. They
+/// only run during a call on the owning store, on the owning thread (a
+/// `Sandbox` is neither `Send` nor `Sync`), while the `Inner` is alive.
+#[derive(Clone, Copy)]
+struct InnerPtr(*const Inner);
+// SAFETY: see the type's documentation.
+unsafe impl Send for InnerPtr {}
+// SAFETY: see the type's documentation.
+unsafe impl Sync for InnerPtr {}
+
+fn wasm_type(p: Prim) -> ValType {
+    match p.class(MODEL) {
+        WordClass::F32 => ValType::F32,
+        WordClass::F64 => ValType::F64,
+        WordClass::Int { size: 8, .. } => ValType::I64,
+        WordClass::Int { .. } => ValType::I32,
+    }
+}
+
+fn describe(params: &[ValType], results: &[ValType]) -> String {
+    let list = |v: &[ValType]| {
+        v.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!("({}) -> ({})", list(params), list(results))
+}
+
+fn to_val(p: Prim, raw: Raw, site: &dyn Fn() -> String) -> Result<Val> {
+    let bits = p.narrow(raw, MODEL).map_err(|reason| Error::OutOfRange {
+        what: site(),
+        c_type: p.c_name().into(),
+        model: MODEL,
+        reason,
+    })?;
+    Ok(match wasm_type(p) {
+        ValType::F32 => Val::F32(bits as u32),
+        ValType::F64 => Val::F64(bits),
+        ValType::I64 => Val::I64(bits as i64),
+        // The wasm C ABI passes small signed integers sign-extended to i32.
+        _ if p.signed() => Val::I32(raw.0 as i64 as i32),
+        _ => Val::I32(bits as u32 as i32),
+    })
+}
+
+/// Widens a wasm value to a [`Raw`] for C type `p`, rejecting values a
+/// correct compiler could not have produced (an `i32` holding a `char` must
+/// already be extended): the library's values are untrusted.
+fn from_val(p: Prim, v: &Val, site: &dyn Fn() -> String) -> Result<Raw> {
+    let bad = |v: String| Error::InvalidValue {
+        what: site(),
+        reason: format!("the library produced {v} for a C `{}`", p.c_name()),
+    };
+    match (p.class(MODEL), v) {
+        (WordClass::F32, Val::F32(b)) => Ok(Raw(u64::from(*b))),
+        (WordClass::F64, Val::F64(b)) => Ok(Raw(*b)),
+        (WordClass::Int { size: 8, .. }, Val::I64(x)) => Ok(Raw(*x as u64)),
+        (WordClass::Int { signed, .. }, Val::I32(x)) => {
+            let raw = p.widen(*x as u32 as u64, MODEL);
+            let as_i32 = if signed {
+                raw.0 as i64 as i32
+            } else {
+                raw.0 as u32 as i32
+            };
+            if as_i32 == *x {
+                Ok(raw)
+            } else {
+                Err(bad(format!("i32 {x}")))
+            }
+        }
+        (_, other) => Err(bad(format!("{other:?}"))),
+    }
+}
+
+fn trap_kind(e: &wasmtime::Error) -> TrapKind {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => TrapKind::StackOverflow,
+        Some(Trap::MemoryOutOfBounds) => TrapKind::MemoryOutOfBounds,
+        Some(Trap::Interrupt) => TrapKind::Deadline,
+        Some(Trap::UnreachableCodeReached) => TrapKind::Unreachable,
+        Some(Trap::IndirectCallToNull) => TrapKind::IndirectCallToNull,
+        Some(Trap::BadSignature) => TrapKind::BadSignature,
+        Some(Trap::TableOutOfBounds) => TrapKind::TableOutOfBounds,
+        Some(Trap::IntegerDivisionByZero) => TrapKind::IntegerDivisionByZero,
+        Some(Trap::IntegerOverflow) | Some(Trap::BadConversionToInteger) => {
+            TrapKind::IntegerOverflow
+        }
+        Some(other) => TrapKind::Other(other.to_string()),
+        None => TrapKind::Other(format!("{e:#}")),
+    }
+}
+
+impl Sandbox {
+    /// Opens the module at `path` with the default [`SandboxConfig`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Sandbox> {
+        SandboxConfig::default().open(path)
+    }
+
+    /// The configuration this sandbox runs under.
+    pub fn config(&self) -> &SandboxConfig {
+        &self.inner.config
+    }
+
+    fn new_store(module: &CompiledModule, config: &SandboxConfig) -> Result<(Store<State>, Live)> {
+        let stdout = MemoryOutputPipe::new(config.output_limit);
+        let stderr = MemoryOutputPipe::new(config.output_limit);
+        // No preopens, no environment, no arguments, no network.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build_p1();
+        let memory_limit = usize::try_from(config.memory_limit).unwrap_or(usize::MAX);
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(memory_limit)
+            .table_elements(engine::TABLE_ELEMENTS)
+            .instances(1)
+            .memories(1)
+            .tables(1)
+            .build();
+        let mut store = Store::new(&module.engine, State { wasi, limits });
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(deadline_ticks(config.deadline));
+        let name = &module.name;
+        let err = |what: &str, e: wasmtime::Error| engine::load_error(name, what, e);
+        let instance = module
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| err("cannot instantiate (memory limit too small?)", e))?;
+        let need = |what: &str| engine::load_error(name, "missing export", what);
+        let memory = instance
+            .get_memory(&mut store, "memory")
+            .ok_or_else(|| need("`memory`"))?;
+        let table = instance
+            .get_table(&mut store, "__indirect_function_table")
+            .ok_or_else(|| need("`__indirect_function_table` (link with -Wl,--export-table)"))?;
+        let malloc = instance
+            .get_typed_func::<(u32, u32), u32>(&mut store, "sandlink_malloc")
+            .map_err(|e| err("the guest shim's `sandlink_malloc` is missing", e))?;
+        let free = instance
+            .get_typed_func::<u32, ()>(&mut store, "sandlink_free")
+            .map_err(|e| err("the guest shim's `sandlink_free` is missing", e))?;
+        let errno_get = instance
+            .get_typed_func(&mut store, "sandlink_errno_get")
+            .ok();
+        let errno_set = instance
+            .get_typed_func(&mut store, "sandlink_errno_set")
+            .ok();
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+            init.call(&mut store, ())
+                .map_err(|e| err("the module's `_initialize` failed", e))?;
+        }
+        Ok((
+            store,
+            Live {
+                instance,
+                memory,
+                table,
+                malloc,
+                free,
+                errno_get,
+                errno_set,
+                stdout,
+                stderr,
+            },
+        ))
+    }
+
+    fn instantiate(module: Arc<CompiledModule>, config: SandboxConfig) -> Result<Sandbox> {
+        let (store, live) = Self::new_store(&module, &config)?;
+        let table_base = live.table.size(&store);
+        Ok(Sandbox {
+            inner: Rc::new(Inner {
+                module,
+                config,
+                store: RefCell::new(store),
+                live: RefCell::new(live),
+                callers: RefCell::new(Vec::new()),
+                poisoned: RefCell::new(None),
+                pending: RefCell::new(None),
+                callbacks: RefCell::new(Vec::new()),
+                table_base,
+                generation: Cell::new(0),
+                depth: Cell::new(0),
+            }),
+        })
+    }
+
+    /// Replaces the instance with a fresh one from the same module: memory,
+    /// globals and WASI state start over, poisoning is cleared, and live
+    /// callbacks are re-installed at the same addresses. Bound functions
+    /// keep working. Fails if called from inside a callback.
+    pub fn reset(&self) -> Result<()> {
+        let inner = &self.inner;
+        if !inner.callers.borrow().is_empty() || inner.depth.get() > 0 {
+            return Err(Error::Unsupported(
+                "reset() cannot run while a call into the sandbox is in progress".into(),
+            ));
+        }
+        let (store, live) = Self::new_store(&inner.module, &inner.config)?;
+        *inner.store.borrow_mut() = store;
+        *inner.live.borrow_mut() = live;
+        inner.generation.set(inner.generation.get() + 1);
+        *inner.poisoned.borrow_mut() = None;
+        *inner.pending.borrow_mut() = None;
+        let n = inner.callbacks.borrow().len();
+        for idx in 0..n {
+            let entry = inner.callbacks.borrow()[idx].clone();
+            self.install(idx, entry.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// Why the sandbox is poisoned, if it is.
+    pub fn poisoned(&self) -> Option<String> {
+        self.inner.poisoned.borrow().clone()
+    }
+
+    /// What the library wrote to stdout so far (since the last reset).
+    pub fn stdout(&self) -> Vec<u8> {
+        self.inner.live.borrow().stdout.contents().to_vec()
+    }
+
+    /// What the library wrote to stderr so far (since the last reset).
+    pub fn stderr(&self) -> Vec<u8> {
+        self.inner.live.borrow().stderr.contents().to_vec()
+    }
+
+    /// The current size of linear memory, in bytes.
+    pub fn memory_size(&self) -> Result<u64> {
+        self.with_ctx(|ctx, live| Ok(live.memory.data_size(ctx) as u64))
+    }
+
+    /// Runs `f` with the store: through the innermost active `Caller` while a
+    /// callback runs, else by borrowing the store.
+    fn with_ctx<R>(
+        &self,
+        f: impl FnOnce(StoreContextMut<'_, State>, &Live) -> Result<R>,
+    ) -> Result<R> {
+        let live = self
+            .inner
+            .live
+            .try_borrow()
+            .map_err(|_| Error::Unsupported("the sandbox is being reset".into()))?;
+        let top = self.inner.callers.borrow().last().copied();
+        match top {
+            // SAFETY: the pointer is to the `Caller` of a host call that is
+            // on the stack below us (pushed by `host_call`, popped before it
+            // returns); no other reference to it is in use meanwhile.
+            Some(caller) => f(unsafe { &mut *caller }.as_context_mut(), &live),
+            None => {
+                let mut store = self.inner.store.try_borrow_mut().map_err(|_| {
+                    Error::Unsupported("the sandbox's store is already in use".into())
+                })?;
+                f(store.as_context_mut(), &live)
+            }
+        }
+    }
+
+    fn check_poisoned(&self) -> Result<()> {
+        match &*self.inner.poisoned.borrow() {
+            Some(reason) => Err(Error::Poisoned {
+                library: self.inner.module.name.clone(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Turns a failed guest call into an error, poisoning the sandbox.
+    fn trapped(&self, e: wasmtime::Error, function: &str) -> Error {
+        let err = if let Some(exit) = e.downcast_ref::<I32Exit>() {
+            Error::Exited {
+                function: function.to_string(),
+                code: exit.0,
+            }
+        } else {
+            let backtrace = e
+                .downcast_ref::<WasmBacktrace>()
+                .map(|bt| bt.to_string())
+                .unwrap_or_default();
+            Error::Trap {
+                function: function.to_string(),
+                kind: trap_kind(&e),
+                backtrace,
+            }
+        };
+        *self.inner.poisoned.borrow_mut() = Some(err.to_string());
+        err
+    }
+
+    /// Runs guest code: checks poisoning, sets the deadline for an outermost
+    /// call, turns traps into errors.
+    fn run_guest<R>(
+        &self,
+        function: &str,
+        f: impl FnOnce(&mut StoreContextMut<'_, State>, &Live) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        self.check_poisoned()?;
+        let inner = &self.inner;
+        let outer = inner.depth.get() == 0;
+        inner.depth.set(inner.depth.get() + 1);
+        let r = self.with_ctx(|mut ctx, live| {
+            if outer {
+                ctx.set_epoch_deadline(deadline_ticks(inner.config.deadline));
+            }
+            Ok(f(&mut ctx, live))
+        });
+        inner.depth.set(inner.depth.get() - 1);
+        match r? {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.trapped(e, function)),
+        }
+    }
+
+    fn check_range(
+        &self,
+        live: &Live,
+        ctx: &StoreContextMut<'_, State>,
+        addr: u64,
+        len: u64,
+        what: &str,
+    ) -> Result<(usize, usize)> {
+        let size = live.memory.data_size(ctx) as u64;
+        match addr.checked_add(len) {
+            Some(end) if end <= size => Ok((addr as usize, end as usize)),
+            _ => Err(Error::OutOfBounds {
+                what: what.to_string(),
+                address: addr,
+                len,
+                size,
+            }),
+        }
+    }
+
+    /// Puts callback `idx` (or a NULL entry) in its table slot.
+    fn install(&self, idx: usize, entry: Option<&CallbackEntry>) -> Result<()> {
+        let slot = self.inner.table_base + idx as u64;
+        let ptr = InnerPtr(Rc::as_ptr(&self.inner));
+        self.with_ctx(|mut ctx, live| {
+            let value = match entry {
+                None => Ref::Func(None),
+                Some(e) => {
+                    let params: Vec<ValType> = e.args.iter().map(|p| wasm_type(*p)).collect();
+                    let results: Vec<ValType> = e.ret.iter().map(|p| wasm_type(*p)).collect();
+                    let ty = FuncType::new(ctx.engine(), params, results);
+                    let func = Func::new(&mut ctx, ty, move |caller, params, results| {
+                        host_call(ptr, idx, caller, params, results)
+                    });
+                    Ref::Func(Some(func))
+                }
+            };
+            let size = live.table.size(&ctx);
+            let fail = |e: wasmtime::Error| Error::Alloc {
+                size: 1,
+                reason: format!("cannot place a callback in the function table: {e:#}"),
+            };
+            if slot < size {
+                live.table.set(&mut ctx, slot, value).map_err(fail)
+            } else {
+                // Slots are filled in order, so the new one is at `slot`;
+                // anything between stays NULL.
+                if slot > size {
+                    live.table
+                        .grow(&mut ctx, slot - size, Ref::Func(None))
+                        .map_err(fail)?;
+                }
+                live.table
+                    .grow(&mut ctx, 1, value)
+                    .map_err(fail)
+                    .map(|_| ())
+            }
+        })
+    }
+}
+
+fn deadline_ticks(d: Duration) -> u64 {
+    // One tick of slack: the epoch may advance just after the deadline is set.
+    (d.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+}
+
+/// The body of every callback's host function.
+fn host_call(
+    ptr: InnerPtr,
+    idx: usize,
+    mut caller: Caller<'_, State>,
+    params: &[Val],
+    results: &mut [Val],
+) -> wasmtime::Result<()> {
+    // SAFETY: see `InnerPtr`: the Inner is alive while its store runs. The
+    // temporary Rc shares ownership for the duration of this call only.
+    let sandbox = unsafe {
+        Rc::increment_strong_count(ptr.0);
+        Sandbox {
+            inner: Rc::from_raw(ptr.0),
+        }
+    };
+    let inner = &sandbox.inner;
+    let entry = inner.callbacks.borrow().get(idx).cloned().flatten();
+    let Some(entry) = entry else {
+        return Err(wasmtime::Error::msg(format!(
+            "the library called callback slot {} after its handle was dropped",
+            inner.table_base + idx as u64
+        )));
+    };
+    for r in results.iter_mut() {
+        *r = match r {
+            Val::I64(_) => Val::I64(0),
+            Val::F32(_) => Val::F32(0),
+            Val::F64(_) => Val::F64(0),
+            _ => Val::I32(0),
+        };
+    }
+    if inner.pending.borrow().is_some() {
+        // The call is failing already; do no more Rust work for it.
+        return Ok(());
+    }
+    let raws: Result<Vec<Raw>> = entry
+        .args
+        .iter()
+        .zip(params)
+        .enumerate()
+        .map(|(i, (p, v))| from_val(*p, v, &|| format!("callback argument {}", i + 1)))
+        .collect();
+    // SAFETY (for the pointer's later use in `with_ctx`): `caller` lives on
+    // this frame until after the pop below.
+    let caller_ptr = &mut caller as *mut Caller<'_, State> as *mut Caller<'static, State>;
+    inner.callers.borrow_mut().push(caller_ptr);
+    let result = raws.and_then(|raws| run_callback(&entry.f, &entry.sig, &sandbox, &raws));
+    inner.callers.borrow_mut().pop();
+    match result {
+        Ok(Some(raw)) => {
+            if let (Some(p), Some(slot)) = (entry.ret, results.first_mut()) {
+                match to_val(p, raw, &|| "callback return value".into()) {
+                    Ok(v) => *slot = v,
+                    Err(e) => {
+                        inner.pending.borrow_mut().get_or_insert(e);
+                    }
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            inner.pending.borrow_mut().get_or_insert(e);
+        }
+    }
+    Ok(())
+}
+
+/// A function export, checked against its declared signature; re-resolved
+/// after a reset.
+pub struct SandboxFunc {
+    name: String,
+    args: Vec<Prim>,
+    ret: Option<Prim>,
+    errno: bool,
+    resolved: RefCell<(u64, Func)>,
+}
+
+impl Sandbox {
+    fn lookup(
+        &self,
+        name: &str,
+        args: &[Prim],
+        ret: Option<Prim>,
+        sig: Option<&FnSig>,
+    ) -> Result<Func> {
+        let library = self.inner.module.name.clone();
+        self.with_ctx(|mut ctx, live| {
+            let func =
+                live.instance
+                    .get_func(&mut ctx, name)
+                    .ok_or_else(|| Error::MissingSymbol {
+                        library: library.clone(),
+                        symbol: name.to_string(),
+                        reason:
+                            "no function export of that name (is it in the library's exports.txt?)"
+                                .into(),
+                    })?;
+            let ty = func.ty(&ctx);
+            let declared_p: Vec<ValType> = args.iter().map(|p| wasm_type(*p)).collect();
+            let declared_r: Vec<ValType> = ret.iter().map(|p| wasm_type(*p)).collect();
+            let actual_p: Vec<ValType> = ty.params().collect();
+            let actual_r: Vec<ValType> = ty.results().collect();
+            let same = |a: &[ValType], b: &[ValType]| {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| ValType::eq(x, y))
+            };
+            if !same(&declared_p, &actual_p) || !same(&declared_r, &actual_r) {
+                return Err(Error::SignatureMismatch {
+                    function: name.to_string(),
+                    declared: format!(
+                        "{} (lowered from `{}`)",
+                        describe(&declared_p, &declared_r),
+                        sig.map(|s| s.c_prototype(name)).unwrap_or_default()
+                    ),
+                    actual: describe(&actual_p, &actual_r),
+                });
+            }
+            Ok(func)
+        })
+    }
+
+    fn current(&self, f: &SandboxFunc) -> Result<Func> {
+        let generation = self.inner.generation.get();
+        let (g, func) = *f.resolved.borrow();
+        if g == generation {
+            return Ok(func);
+        }
+        let func = self.lookup(&f.name, &f.args, f.ret, None)?;
+        *f.resolved.borrow_mut() = (generation, func);
+        Ok(func)
+    }
+}
+
+impl Memory for Sandbox {
+    fn model(&self) -> DataModel {
+        MODEL
+    }
+
+    fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {
+        let fail = |reason: String| Error::Alloc { size, reason };
+        let size32 = u32::try_from(size).map_err(|_| fail("larger than wasm32 memory".into()))?;
+        let align32 = u32::try_from(align).map_err(|_| fail(format!("alignment {align}")))?;
+        let addr = self.run_guest("sandlink_malloc", |ctx, live| {
+            live.malloc.call(ctx, (size32, align32))
+        })?;
+        if addr == 0 {
+            return Err(fail(format!(
+                "the library's malloc returned NULL (memory limit {} bytes)",
+                self.inner.config.memory_limit
+            )));
+        }
+        // The library's allocator is untrusted too: the block must be in bounds.
+        self.with_ctx(|ctx, live| {
+            self.check_range(
+                live,
+                &ctx,
+                u64::from(addr),
+                size,
+                "block from the library's malloc",
+            )
+        })?;
+        Ok(u64::from(addr))
+    }
+
+    fn free_raw(&self, addr: u64) -> Result<()> {
+        let addr32 = u32::try_from(addr).map_err(|_| Error::OutOfBounds {
+            what: "free".into(),
+            address: addr,
+            len: 0,
+            size: 1 << 32,
+        })?;
+        self.run_guest("sandlink_free", |ctx, live| live.free.call(ctx, addr32))
+    }
+
+    fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
+        self.with_ctx(|ctx, live| {
+            let (a, b) = self.check_range(live, &ctx, addr, out.len() as u64, "read")?;
+            out.copy_from_slice(&live.memory.data(&ctx)[a..b]);
+            Ok(())
+        })
+    }
+
+    fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
+        self.with_ctx(|mut ctx, live| {
+            let (a, b) = self.check_range(live, &ctx, addr, data.len() as u64, "write")?;
+            live.memory.data_mut(&mut ctx)[a..b].copy_from_slice(data);
+            Ok(())
+        })
+    }
+
+    fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
+        self.with_ctx(|ctx, live| {
+            let mem = live.memory.data(&ctx);
+            let size = mem.len() as u64;
+            if addr >= size {
+                return Err(Error::OutOfBounds {
+                    what: "string".into(),
+                    address: addr,
+                    len: 1,
+                    size,
+                });
+            }
+            let limit = (size - addr).min(MAX_TRANSFER) as usize;
+            let start = addr as usize;
+            match mem[start..start + limit].iter().position(|b| *b == 0) {
+                Some(n) => Ok(mem[start..start + n].to_vec()),
+                None => Err(Error::Unterminated {
+                    address: addr,
+                    limit: limit as u64,
+                }),
+            }
+        })
+    }
+}
+
+/// Releases a callback's slot when its handle is dropped.
+struct CallbackGuard {
+    inner: Weak<Inner>,
+    idx: usize,
+}
+
+impl Drop for CallbackGuard {
+    fn drop(&mut self) {
+        let Some(inner) = self.inner.upgrade() else {
+            return;
+        };
+        if let Ok(mut cbs) = inner.callbacks.try_borrow_mut() {
+            if let Some(slot) = cbs.get_mut(self.idx) {
+                *slot = None;
+            }
+        }
+        // NULL the table slot so a later call through it traps as a call
+        // through NULL. If the store is busy the slot keeps its host function,
+        // which now finds no entry and traps with a clear message instead.
+        let _ = Sandbox { inner }.install(self.idx, None);
+    }
+}
+
+impl Foreign for Sandbox {
+    type Func = SandboxFunc;
+
+    fn library_name(&self) -> String {
+        self.inner.module.name.clone()
+    }
+
+    fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<SandboxFunc> {
+        let args = sig.arg_words()?;
+        let ret = sig.ret_word()?;
+        if errno && self.inner.live.borrow().errno_get.is_none() {
+            return Err(Error::Unsupported(format!(
+                "`{name}` captures errno, but the module lacks the guest shim's errno exports"
+            )));
+        }
+        let func = self.lookup(name, &args, ret, Some(sig))?;
+        Ok(SandboxFunc {
+            name: name.to_string(),
+            args,
+            ret,
+            errno,
+            resolved: RefCell::new((self.inner.generation.get(), func)),
+        })
+    }
+
+    fn invoke(&self, f: &SandboxFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
+        if args.len() != f.args.len() {
+            return Err(Error::InvalidValue {
+                what: "arguments".into(),
+                reason: format!("{} scalars for {} parameters", args.len(), f.args.len()),
+            });
+        }
+        let mut params = Vec::with_capacity(args.len());
+        for (i, (raw, p)) in args.iter().zip(&f.args).enumerate() {
+            params.push(to_val(*p, *raw, &|| format!("argument {}", i + 1))?);
+        }
+        let func = self.current(f)?;
+        let mut results = [Val::I32(0)];
+        let n = usize::from(f.ret.is_some());
+        let errno = self.run_guest(&f.name, |ctx, live| {
+            if f.errno {
+                if let Some(set) = &live.errno_set {
+                    set.call(&mut *ctx, 0)?;
+                }
+            }
+            func.call(&mut *ctx, &params, &mut results[..n])?;
+            match (&live.errno_get, f.errno) {
+                (Some(get), true) => Ok(Some(get.call(&mut *ctx, ())?)),
+                _ => Ok(None),
+            }
+        })?;
+        if let Some(e) = self.inner.pending.borrow_mut().take() {
+            return Err(e);
+        }
+        let ret = match f.ret {
+            Some(p) => Some(from_val(p, &results[0], &|| "return value".into())?),
+            None => None,
+        };
+        Ok((ret, errno))
+    }
+
+    fn symbol_addr(&self, name: &str) -> Result<u64> {
+        let library = self.inner.module.name.clone();
+        self.with_ctx(|mut ctx, live| {
+            let missing = |reason: &str| Error::MissingSymbol {
+                library: library.clone(),
+                symbol: name.to_string(),
+                reason: reason.to_string(),
+            };
+            let g = live
+                .instance
+                .get_global(&mut ctx, name)
+                .ok_or_else(|| missing("no global export of that name (is it in exports.txt?)"))?;
+            match g.get(&mut ctx) {
+                Val::I32(a) => Ok(u64::from(a as u32)),
+                other => Err(missing(&format!(
+                    "the export is not an i32 address but {other:?}"
+                ))),
+            }
+        })
+    }
+
+    fn make_callback(&self, sig: &Arc<FnSig>, f: ErasedFn) -> Result<(u64, Box<dyn Any>)> {
+        let entry = Rc::new(CallbackEntry {
+            sig: sig.clone(),
+            args: sig.arg_words()?,
+            ret: sig.ret_word()?,
+            f: RefCell::new(f),
+        });
+        let idx = {
+            let mut cbs = self.inner.callbacks.borrow_mut();
+            match cbs.iter().position(Option::is_none) {
+                Some(i) => {
+                    cbs[i] = Some(entry.clone());
+                    i
+                }
+                None => {
+                    cbs.push(Some(entry.clone()));
+                    cbs.len() - 1
+                }
+            }
+        };
+        if let Err(e) = self.install(idx, Some(&entry)) {
+            self.inner.callbacks.borrow_mut()[idx] = None;
+            return Err(e);
+        }
+        let guard = CallbackGuard {
+            inner: Rc::downgrade(&self.inner),
+            idx,
+        };
+        Ok((self.inner.table_base + idx as u64, Box::new(guard)))
+    }
+}
