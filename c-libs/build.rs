@@ -47,6 +47,20 @@ fn main() {
     let module = out.join("testlib.wasm");
     wasm.build(&testlib, &shim, &out, &module);
     println!("cargo:rustc-env=SANDLINK_TESTLIB_WASM={}", module.display());
+
+    // Hostile misbehaves on purpose: wasm only, never loaded natively.
+    let hostile_dir = manifest.join("hostile");
+    println!("cargo:rerun-if-changed={}", hostile_dir.display());
+    let hostile = CLib {
+        name: "hostile",
+        sources: vec![hostile_dir.join("hostile.c")],
+        includes: vec![],
+        exports: hostile_dir.join("exports.txt"),
+        defines: vec![],
+    };
+    let module = out.join("hostile.wasm");
+    wasm.build(&hostile, &shim, &out, &module);
+    println!("cargo:rustc-env=SANDLINK_HOSTILE_WASM={}", module.display());
 }
 
 fn run(mut cmd: Command, what: &str) {

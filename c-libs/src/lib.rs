@@ -2,6 +2,8 @@
 //!
 //! - `testlib`: a C library written for Sandlink's conformance suite; every
 //!   function exercises one kind of C type.
+//! - `hostile`: a C library that misbehaves on purpose (wild pointers, endless
+//!   loops, `exit`, …), built for wasm32-wasi only.
 
 /// The native `testlib` shared object (x86-64, LP64).
 pub const TESTLIB_SO: &str = env!("SANDLINK_TESTLIB_SO");
@@ -11,3 +13,7 @@ pub const TESTLIB_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testlib");
 
 /// `testlib` compiled to a wasm32-wasi reactor module, linked with the guest shim.
 pub const TESTLIB_WASM: &str = env!("SANDLINK_TESTLIB_WASM");
+
+/// `hostile` compiled to a wasm32-wasi reactor module. There is no native
+/// build: natively it would crash the host.
+pub const HOSTILE_WASM: &str = env!("SANDLINK_HOSTILE_WASM");

@@ -435,7 +435,15 @@ impl Sandbox {
         } else {
             let backtrace = e
                 .downcast_ref::<WasmBacktrace>()
-                .map(|bt| bt.to_string())
+                .map(|bt| {
+                    // Drop wasmtime's heading line; keep the frames.
+                    let text = bt.to_string();
+                    let frames: Vec<&str> = text
+                        .lines()
+                        .filter(|l| !l.starts_with("error while executing"))
+                        .collect();
+                    frames.join("\n")
+                })
                 .unwrap_or_default();
             Error::Trap {
                 function: function.to_string(),
@@ -582,7 +590,7 @@ fn host_call(
         .collect();
     // SAFETY (for the pointer's later use in `with_ctx`): `caller` lives on
     // this frame until after the pop below.
-    let caller_ptr = &mut caller as *mut Caller<'_, State> as *mut Caller<'static, State>;
+    let caller_ptr: *mut Caller<'static, State> = (&raw mut caller).cast();
     inner.callers.borrow_mut().push(caller_ptr);
     let result = raws.and_then(|raws| run_callback(&entry.f, &entry.sig, &sandbox, &raws));
     inner.callers.borrow_mut().pop();

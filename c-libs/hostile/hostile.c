@@ -1,0 +1,126 @@
+/* hostile: a C library that misbehaves on purpose, to show that the Sandbox
+ * strategy contains it. Built for wasm32-wasi only: natively, most of these
+ * functions would crash or corrupt the host, which is the point. */
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Volatile sizes and addresses keep the compiler from proving anything. */
+static volatile size_t huge = SIZE_MAX;
+
+void h_memcpy_huge(void *dst, const void *src) { memcpy(dst, src, huge); }
+
+int h_write_wild(uintptr_t addr, int value) {
+    *(volatile int *)addr = value;
+    return 0;
+}
+
+int h_read_wild(uintptr_t addr) { return *(volatile int *)addr; }
+
+/* In wasm, address 0 is ordinary linear memory: a NULL write lands in the
+ * library's own memory and cannot reach the host. */
+int h_write_null(int value) {
+    volatile int *volatile p = NULL;
+    *p = value;
+    return *p;
+}
+
+int h_write_far(void) {
+    *(volatile int *)(uintptr_t)0xfffffff0u = 1;
+    return 0;
+}
+
+size_t h_memory_size(void) { return __builtin_wasm_memory_size(0) * 65536; }
+
+const char *h_wild_pointer(void) { return (const char *)(uintptr_t)0xffffff00u; }
+
+/* The last 16 bytes of linear memory, with no NUL before the end. */
+const char *h_unterminated(void) {
+    char *end = (char *)(uintptr_t)h_memory_size();
+    memset(end - 16, 'A', 16);
+    return end - 16;
+}
+
+const char *h_invalid_utf8(void) { return "\xc3\x28 not utf-8"; }
+
+size_t h_huge_length(void) { return SIZE_MAX; }
+
+void h_huge_buffer_callback(void (*f)(void *, const char *, int), void *ud) {
+    f(ud, "tiny", INT_MAX);
+}
+
+void h_negative_buffer_callback(void (*f)(void *, const char *, int), void *ud) {
+    f(ud, "tiny", -5);
+}
+
+static volatile int spin_counter;
+void h_spin(void) {
+    for (;;) spin_counter++;
+}
+
+/* Unbounded recursion; the volatile depth bound is never reached. */
+static volatile int recurse_limit = INT_MAX;
+int h_recurse(int n) {
+    volatile char frame[512];
+    frame[n % 512] = (char)n;
+    if (n >= recurse_limit) return 0;
+    return h_recurse(n + 1) + frame[0];
+}
+
+/* Allocates `chunk`-sized blocks until malloc fails; returns the total. */
+static void *volatile last_block;
+size_t h_malloc_all(size_t chunk) {
+    size_t total = 0;
+    while ((last_block = malloc(chunk)) != NULL) total += chunk;
+    return total;
+}
+
+void h_abort(void) { abort(); }
+void h_exit(int status) { exit(status); }
+
+int h_call_bogus(uintptr_t fn) {
+    int (*f)(int) = (int (*)(int))fn;
+    return f(1);
+}
+
+static int (*stored_callback)(int);
+void h_store_callback(int (*f)(int)) { stored_callback = f; }
+int h_call_stored(int x) { return stored_callback(x); }
+
+static char *stored_buffer;
+void h_keep_buffer(char *p) { stored_buffer = p; }
+void h_scribble_kept(int n) { memset(stored_buffer, 'X', (size_t)n); }
+
+int h_puts(const char *s) {
+    int r = puts(s);
+    fflush(stdout);
+    return r;
+}
+
+int h_eputs(const char *s) { return fputs(s, stderr); }
+
+/* Writes lines until writing fails; returns how many got through. */
+int h_print_until_error(void) {
+    int lines = 0;
+    for (;;) {
+        if (fputs("spam spam spam spam spam spam spam spam spam spam spam spam\n", stdout) == EOF ||
+            fflush(stdout) == EOF)
+            return lines;
+        lines++;
+    }
+}
+
+/* WASI capabilities: the sandbox grants none. */
+int h_can_open(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return 0;
+    fclose(f);
+    return 1;
+}
+
+int h_has_env(const char *name) { return getenv(name) != NULL; }
+
+/* A well-behaved function, to show the sandbox works after a reset. */
+int h_add(int a, int b) { return a + b; }

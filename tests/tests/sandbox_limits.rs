@@ -1,0 +1,316 @@
+//! The Sandbox strategy's own guarantees: signature checks, traps as errors,
+//! poisoning and reset, deadlines, memory caps, captured output, callback
+//! slots, no WASI capabilities, and the compiled-module cache.
+
+use std::time::{Duration, Instant};
+
+use sandlink::types::*;
+use sandlink::{Error, Foreign, Sandbox, SandboxConfig, TrapKind};
+
+fn ok<T>(r: sandlink::Result<T>) -> T {
+    r.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn err<T: std::fmt::Debug>(r: sandlink::Result<T>) -> Error {
+    match r {
+        Ok(v) => panic!("expected an error, got {v:?}"),
+        Err(e) => e,
+    }
+}
+
+fn hostile_with(config: &SandboxConfig) -> Sandbox {
+    ok(config.open(sandlink_clibs::HOSTILE_WASM))
+}
+
+fn hostile() -> Sandbox {
+    hostile_with(&SandboxConfig::default())
+}
+
+fn trap_kind(e: &Error) -> &TrapKind {
+    match e.root() {
+        Error::Trap { kind, .. } => kind,
+        other => panic!("expected a trap, got: {other}"),
+    }
+}
+
+#[test]
+fn signature_mismatch_names_function_and_both_signatures() {
+    let lib = ok(Sandbox::open(sandlink_clibs::TESTLIB_WASM));
+    let e = err(lib.function("tl_int_add", &(int() >> returning(int()))));
+    match &e {
+        Error::SignatureMismatch {
+            function,
+            declared,
+            actual,
+        } => {
+            assert_eq!(function, "tl_int_add");
+            assert!(declared.starts_with("(i32) -> (i32)"), "{declared}");
+            assert!(declared.contains("int tl_int_add(int)"), "{declared}");
+            assert_eq!(actual, "(i32, i32) -> (i32)");
+        }
+        other => panic!("expected a signature mismatch, got: {other}"),
+    }
+    let e = err(lib.function(
+        "tl_float_mul",
+        &(double() >> double() >> returning(double())),
+    ));
+    assert!(matches!(e, Error::SignatureMismatch { .. }), "{e}");
+    // long long is i64 in wasm; declaring it as long (i32 under ILP32) is caught.
+    let e = err(lib.function("tl_llong_neg", &(long() >> returning(long()))));
+    assert!(matches!(e, Error::SignatureMismatch { .. }), "{e}");
+    // The right declaration binds.
+    ok(lib.function("tl_llong_neg", &(llong() >> returning(llong()))));
+}
+
+#[test]
+fn trap_is_an_error_poisons_and_reset_recovers() {
+    let lib = hostile();
+    let add = ok(lib.function("h_add", &(int() >> int() >> returning(int()))));
+    let far = ok(lib.function("h_write_far", &(void() >> returning(int()))));
+    assert_eq!(ok(add.call((2, 3))), 5);
+
+    let e = err(far.call(()));
+    assert_eq!(trap_kind(&e), &TrapKind::MemoryOutOfBounds);
+    match e.root() {
+        Error::Trap {
+            function,
+            backtrace,
+            ..
+        } => {
+            assert_eq!(function, "h_write_far");
+            assert!(backtrace.contains("h_write_far"), "backtrace: {backtrace}");
+        }
+        other => panic!("{other}"),
+    }
+    assert!(lib.poisoned().is_some());
+    let e = err(add.call((2, 3)));
+    assert!(matches!(e.root(), Error::Poisoned { .. }), "{e}");
+
+    ok(lib.reset());
+    assert!(lib.poisoned().is_none());
+    assert_eq!(ok(add.call((20, 22))), 42);
+}
+
+#[test]
+fn deadline_stops_an_infinite_loop() {
+    let deadline = Duration::from_millis(200);
+    let config = SandboxConfig {
+        deadline,
+        ..SandboxConfig::default()
+    };
+    let lib = hostile_with(&config);
+    let spin = ok(lib.function("h_spin", &(void() >> returning(void()))));
+    let start = Instant::now();
+    let e = err(spin.call(()));
+    let took = start.elapsed();
+    assert_eq!(trap_kind(&e), &TrapKind::Deadline);
+    assert!(took >= deadline, "stopped early: {took:?}");
+    // Stated margin: two epoch ticks plus scheduling slack on a loaded machine.
+    assert!(
+        took < deadline + Duration::from_millis(500),
+        "stopped late: {took:?}"
+    );
+    ok(lib.reset());
+    // A fresh deadline applies to each outermost call.
+    let add = ok(lib.function("h_add", &(int() >> int() >> returning(int()))));
+    assert_eq!(ok(add.call((1, 1))), 2);
+}
+
+#[test]
+fn memory_cap_holds() {
+    let cap = 16 << 20;
+    let config = SandboxConfig {
+        memory_limit: cap,
+        ..SandboxConfig::default()
+    };
+    let lib = hostile_with(&config);
+    let malloc_all = ok(lib.function("h_malloc_all", &(size_t() >> returning(size_t()))));
+    let got = ok(malloc_all.call((64 << 10,)));
+    assert!(
+        got > 0 && got <= cap,
+        "allocated {got} bytes under a {cap}-byte cap"
+    );
+    let size = ok(lib.memory_size());
+    assert!(size <= cap, "linear memory grew to {size}");
+    // Running out of memory is the library's problem, not a trap.
+    assert!(lib.poisoned().is_none());
+    let e = err(lib.alloc(&char(), 1 << 20));
+    assert!(matches!(e, Error::Alloc { .. }), "{e}");
+
+    // A cap below the module's initial memory fails at instantiation.
+    let tiny = SandboxConfig {
+        memory_limit: 64 << 10,
+        ..SandboxConfig::default()
+    };
+    let e = err(tiny.open(sandlink_clibs::HOSTILE_WASM));
+    assert!(matches!(e, Error::Load { .. }), "{e}");
+}
+
+#[test]
+fn stack_overflow_is_a_trap() {
+    let lib = hostile();
+    let recurse = ok(lib.function("h_recurse", &(int() >> returning(int()))));
+    let e = err(recurse.call((0,)));
+    assert!(
+        matches!(
+            trap_kind(&e),
+            TrapKind::StackOverflow | TrapKind::MemoryOutOfBounds
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn abort_and_exit_are_errors() {
+    let lib = hostile();
+    let abort = ok(lib.function("h_abort", &(void() >> returning(void()))));
+    let e = err(abort.call(()));
+    assert_eq!(trap_kind(&e), &TrapKind::Unreachable);
+    ok(lib.reset());
+    let exit = ok(lib.function("h_exit", &(int() >> returning(void()))));
+    let e = err(exit.call((3,)));
+    assert!(matches!(e.root(), Error::Exited { code: 3, .. }), "{e}");
+    assert!(lib.poisoned().is_some());
+}
+
+#[test]
+fn stdout_and_stderr_are_captured_and_capped() {
+    let config = SandboxConfig {
+        output_limit: 4096,
+        ..SandboxConfig::default()
+    };
+    let lib = hostile_with(&config);
+    let puts = ok(lib.function("h_puts", &(string() >> returning(int()))));
+    let eputs = ok(lib.function("h_eputs", &(string() >> returning(int()))));
+    ok(puts.call(("to stdout",)));
+    ok(eputs.call(("to stderr",)));
+    assert_eq!(lib.stdout(), b"to stdout\n");
+    assert_eq!(lib.stderr(), b"to stderr");
+    // Writing past the capture limit fails in the library; the host keeps
+    // at most the limit.
+    let flood = ok(lib.function("h_print_until_error", &(void() >> returning(int()))));
+    let lines = ok(flood.call(())) as usize;
+    let out = lib.stdout();
+    assert!(out.len() <= 4096, "captured {} bytes", out.len());
+    // What was kept is exactly the start of what was written, cut at a write
+    // boundary near the cap (libc buffers lines into larger writes).
+    let line = "spam spam spam spam spam spam spam spam spam spam spam spam\n";
+    let written = format!("to stdout\n{}", line.repeat(lines + 1));
+    assert!(
+        written.as_bytes().starts_with(&out),
+        "captured output is not a prefix of what was written"
+    );
+    assert!(out.len() > 2048, "only {} bytes kept", out.len());
+}
+
+#[test]
+fn wasi_grants_no_capabilities() {
+    let lib = hostile();
+    let can_open = ok(lib.function("h_can_open", &(string() >> returning(int()))));
+    let has_env = ok(lib.function("h_has_env", &(string() >> returning(int()))));
+    assert_eq!(ok(can_open.call(("/etc/passwd",))), 0);
+    assert_eq!(ok(can_open.call((".",))), 0);
+    assert_eq!(ok(has_env.call(("HOME",))), 0);
+    assert_eq!(ok(has_env.call(("PATH",))), 0);
+}
+
+#[test]
+fn callback_slots_are_reused_and_dropped_ones_trap() {
+    let lib = hostile();
+    let int_fn = funptr(int() >> returning(int()));
+    let store = ok(lib.function("h_store_callback", &(int_fn.clone() >> returning(void()))));
+    let call = ok(lib.function("h_call_stored", &(int() >> returning(int()))));
+
+    let a = ok(lib.callback(&int_fn, |(x,)| Ok(x + 100)));
+    let a_addr = a.addr();
+    ok(store.call((&a,)));
+    assert_eq!(ok(call.call((1,))), 101);
+    drop(a);
+    let e = err(call.call((1,)));
+    assert_eq!(trap_kind(&e), &TrapKind::IndirectCallToNull);
+    ok(lib.reset());
+
+    let b = ok(lib.callback(&int_fn, |(x,)| Ok(x * 2)));
+    assert_eq!(b.addr(), a_addr, "the released slot is reused");
+    ok(store.call((&b,)));
+    assert_eq!(ok(call.call((21,))), 42);
+    // Callbacks survive a reset at the same address.
+    ok(lib.reset());
+    ok(store.call((&b,)));
+    assert_eq!(ok(call.call((5,))), 10);
+}
+
+#[test]
+fn bogus_function_pointer_traps() {
+    let lib = hostile();
+    let bogus = ok(lib.function("h_call_bogus", &(uintptr_t() >> returning(int()))));
+    let e = err(bogus.call((0xdead_beef,)));
+    assert_eq!(trap_kind(&e), &TrapKind::TableOutOfBounds);
+    ok(lib.reset());
+    // Slot 1 holds a function of another type.
+    let e = err(bogus.call((1,)));
+    assert!(
+        matches!(
+            trap_kind(&e),
+            TrapKind::BadSignature | TrapKind::IndirectCallToNull
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn module_cache_compiles_once_and_rejects_corrupt_entries() {
+    let dir = std::env::temp_dir().join(format!("sandlink-cache-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = SandboxConfig {
+        cache_dir: Some(dir.clone()),
+        ..SandboxConfig::default()
+    };
+    let wasm = ok(
+        std::fs::read(sandlink_clibs::TESTLIB_WASM).map_err(|e| Error::Load {
+            library: "testlib.wasm".into(),
+            reason: e.to_string(),
+        }),
+    );
+    let cold = ok(config.compile(&wasm, "testlib"));
+    assert!(!cold.from_cache());
+    let warm = ok(config.compile(&wasm, "testlib"));
+    assert!(warm.from_cache());
+
+    // Corrupt every entry: the next load recompiles instead of trusting it.
+    let entries: Vec<_> =
+        ok(std::fs::read_dir(&dir).map_err(|e| Error::Unsupported(e.to_string())))
+            .filter_map(|e| e.ok())
+            .map(|e| e.path())
+            .collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let mut bytes = ok(std::fs::read(&entries[0]).map_err(|e| Error::Unsupported(e.to_string())));
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    ok(std::fs::write(&entries[0], &bytes).map_err(|e| Error::Unsupported(e.to_string())));
+    let again = ok(config.compile(&wasm, "testlib"));
+    assert!(!again.from_cache(), "a corrupt entry was trusted");
+    let lib = ok(config.instantiate(&again));
+    let add = ok(lib.function("tl_int_add", &(int() >> int() >> returning(int()))));
+    assert_eq!(ok(add.call((40, 2))), 42);
+    // Truncated entry: same.
+    ok(std::fs::write(&entries[0], b"SANDLINK").map_err(|e| Error::Unsupported(e.to_string())));
+    assert!(!ok(config.compile(&wasm, "testlib")).from_cache());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_fresh_sandbox_per_input_is_cheap_and_independent() {
+    let config = SandboxConfig::default();
+    let wasm =
+        ok(std::fs::read(sandlink_clibs::TESTLIB_WASM)
+            .map_err(|e| Error::Unsupported(e.to_string())));
+    let module = ok(config.compile(&wasm, "testlib"));
+    for i in 0..300 {
+        let lib = ok(config.instantiate(&module));
+        let counter = ok(lib.global("tl_counter", &int()));
+        // Each instance starts from the module's initial state.
+        assert_eq!(ok(lib.read(&int(), counter)), 41, "instance {i}");
+        ok(lib.write(&int(), counter, i));
+    }
+}
