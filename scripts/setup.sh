@@ -8,7 +8,7 @@
 set -euo pipefail
 
 packages=(
-    gcc libc6-dev pkg-config libffi-dev
+    gcc libc6-dev pkg-config libffi-dev dpkg-dev
     clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
     libexpat1 libexpat1-dev
 )
@@ -36,3 +36,6 @@ if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo is not on PATH; install Rust (stable) with rustup first" >&2
     exit 1
 fi
+
+# expat 2.5.0's source, from Debian's source package.
+bash "$(dirname "$0")/fetch-expat.sh"

@@ -4,6 +4,8 @@
 //!   function exercises one kind of C type.
 //! - `hostile`: a C library that misbehaves on purpose (wild pointers, endless
 //!   loops, `exit`, …), built for wasm32-wasi only.
+//! - `expat`: expat 2.5.0 from Debian's source package, built natively and
+//!   for wasm32-wasi with the same compiler (clang-19) and flags.
 
 /// The native `testlib` shared object (x86-64, LP64).
 pub const TESTLIB_SO: &str = env!("SANDLINK_TESTLIB_SO");
@@ -17,3 +19,13 @@ pub const TESTLIB_WASM: &str = env!("SANDLINK_TESTLIB_WASM");
 /// `hostile` compiled to a wasm32-wasi reactor module. There is no native
 /// build: natively it would crash the host.
 pub const HOSTILE_WASM: &str = env!("SANDLINK_HOSTILE_WASM");
+
+/// expat 2.5.0 built natively as a shared object (clang-19, same flags as the
+/// wasm build).
+pub const EXPAT_SO: &str = env!("SANDLINK_EXPAT_SO");
+
+/// expat 2.5.0 compiled to a wasm32-wasi reactor module.
+pub const EXPAT_WASM: &str = env!("SANDLINK_EXPAT_WASM");
+
+/// The system's expat, as `dlopen` finds it (Debian's `libexpat1`).
+pub const SYSTEM_EXPAT: &str = "libexpat.so.1";
