@@ -42,9 +42,11 @@ if [[ -z $src ]]; then
     echo "fetch-expat: apt-get source expat did not produce expat-2.5.0 (got: $(ls "$tmp/src"))" >&2
     exit 1
 fi
+version=$(head -n1 "$src/debian/changelog" | sed -E 's/.*\(([^)]*)\).*/\1/')
 # Debian's tree has the library under expat/ in some versions, at the top in others.
 [[ -f $src/expat/lib/xmlparse.c ]] && src=$src/expat
 mkdir -p .deps
 rm -rf "$dest"
 cp -r "$src" "$dest"
-echo "fetch-expat: expat source in $dest" >&2
+echo "$version" > "$dest/DEBIAN_VERSION"
+echo "fetch-expat: expat $version source in $dest" >&2

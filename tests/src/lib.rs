@@ -1,3 +1,4 @@
 //! Sandlink's shared test code: the conformance suite every strategy runs.
 
 pub mod conformance;
+pub mod xml;

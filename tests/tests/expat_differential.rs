@@ -1,0 +1,407 @@
+//! Sandboxing changes nothing: expat run natively (Dynamic, our clang build of
+//! the same source) and sandboxed produces identical event streams — every
+//! handler, every argument — and identical errors.
+//!
+//! The system's libexpat.so.1 is compared too, modulo how character data is
+//! split into events: Debian's installed 2.5.0-1+deb12u1 predates the
+//! reparse-deferral backport (CVE-2023-52425) in the 2.5.0-1+deb12u2 source we
+//! build, which changes where text is cut at chunk boundaries and the byte
+//! index reported for an error at the very end of input.
+
+use std::rc::Rc;
+
+use proptest::prelude::*;
+use proptest::test_runner::{Config, RngSeed};
+use sandlink::{Dynamic, Foreign, Sandbox};
+use sandlink_expat::{Event, Events, Expat, Flow, Handler, Parser, Status};
+use sandlink_tests::xml::{self, Chunking, Ending, Outcome};
+
+struct Backends {
+    native: Rc<Expat<Dynamic>>,
+    system: Rc<Expat<Dynamic>>,
+    sandbox: Rc<Expat<Sandbox>>,
+}
+
+fn bind<L: Foreign>(lib: sandlink::Result<L>) -> Rc<Expat<L>> {
+    let lib = lib.unwrap_or_else(|e| panic!("{e}"));
+    Rc::new(Expat::bind(&lib).unwrap_or_else(|e| panic!("{e}")))
+}
+
+fn backends() -> Backends {
+    Backends {
+        // SAFETY: expat is trusted when linked natively, for comparison.
+        native: bind(unsafe { Dynamic::open(sandlink_clibs::EXPAT_SO) }),
+        // SAFETY: as above.
+        system: bind(unsafe { Dynamic::open(sandlink_clibs::SYSTEM_EXPAT) }),
+        sandbox: bind(Sandbox::open(sandlink_clibs::EXPAT_WASM)),
+    }
+}
+
+impl Backends {
+    /// Runs all three and checks they agree; returns the common outcome.
+    fn agree(
+        &self,
+        what: &str,
+        doc: &[u8],
+        chunking: &Chunking,
+        events: Events,
+        ns: bool,
+    ) -> Outcome {
+        let opts = xml::options(ns);
+        let native = xml::run(&self.native, doc, chunking, events, &opts);
+        let sandbox = xml::run(&self.sandbox, doc, chunking, events, &opts);
+        let system = xml::run(&self.system, doc, chunking, events, &opts);
+        assert_outcomes_equal(what, "native", &native, "sandbox", &sandbox);
+        assert_outcomes_equal(
+            what,
+            "native",
+            &merge_text(&native),
+            "system libexpat",
+            &merge_text(&system),
+        );
+        native
+    }
+}
+
+/// Joins adjacent character-data (and default-handler) events, and drops
+/// the byte index from an error: what two expat 2.5.0 patch levels share.
+fn merge_text(o: &Outcome) -> Outcome {
+    let mut events: Vec<Event> = Vec::with_capacity(o.events.len());
+    for e in &o.events {
+        match (events.last_mut(), e) {
+            (Some(Event::Characters(a)), Event::Characters(b)) => a.push_str(b),
+            (Some(Event::Default(a)), Event::Default(b)) => a.push_str(b),
+            _ => events.push(e.clone()),
+        }
+    }
+    let ending = match &o.ending {
+        Ending::Parse(code, msg, line, col, _) => Ending::Parse(*code, msg.clone(), *line, *col, 0),
+        other => other.clone(),
+    };
+    Outcome { events, ending }
+}
+
+fn assert_outcomes_equal(what: &str, an: &str, a: &Outcome, bn: &str, b: &Outcome) {
+    if a == b {
+        return;
+    }
+    let first = a.events.iter().zip(&b.events).position(|(x, y)| x != y);
+    panic!(
+        "{what}: {an} and {bn} diverge\n  endings: {:?} vs {:?}\n  events: {} vs {}; first difference at {:?}: {:?} vs {:?}",
+        a.ending,
+        b.ending,
+        a.events.len(),
+        b.events.len(),
+        first,
+        first.map(|i| &a.events[i]),
+        first.map(|i| &b.events[i]),
+    );
+}
+
+const WELL_FORMED_UNTIL: &str = "mismatched tag";
+
+#[test]
+fn corpus_is_identical_native_and_sandboxed() {
+    let b = backends();
+    let mut well_formed = true;
+    for (name, doc, ns) in xml::corpus() {
+        if name == WELL_FORMED_UNTIL {
+            well_formed = false;
+        }
+        let expect_ok = well_formed || name == "deep nesting";
+        let mut chunkings = vec![Chunking::Whole, Chunking::Every(7), Chunking::Reader(4096)];
+        if doc.len() < 20_000 {
+            chunkings.push(Chunking::Every(1));
+        }
+        for chunking in &chunkings {
+            for events in [Events::STANDARD, Events::ALL] {
+                let what = format!("{name} ({chunking:?}, {events:?})");
+                let out = b.agree(&what, &doc, chunking, events, ns);
+                // With a default handler, internal entities are not expanded,
+                // so entity attacks are inert rather than errors.
+                let entity_attack = name == "recursive entity" || name == "billion laughs";
+                let expect_ok = expect_ok || (entity_attack && events.contains(Events::DEFAULT));
+                match (&out.ending, expect_ok) {
+                    (Ending::Ok, true) => assert!(!out.events.is_empty(), "{what}: no events"),
+                    (Ending::Parse(..), false) => {}
+                    (other, _) => panic!("{what}: unexpected ending {other:?}"),
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn errors_carry_message_line_and_column() {
+    let b = backends();
+    let doc = b"<root>\n  <a>\n  </b>\n</root>";
+    let out = b.agree("mismatched", doc, &Chunking::Whole, Events::STANDARD, false);
+    assert_eq!(
+        out.ending,
+        Ending::Parse(7, "mismatched tag".into(), 3, 4, 17)
+    );
+    let out = b.agree(
+        "billion laughs",
+        &xml::billion_laughs(),
+        &Chunking::Whole,
+        Events::STANDARD,
+        false,
+    );
+    match out.ending {
+        Ending::Parse(_, message, ..) => assert!(message.contains("amplification"), "{message}"),
+        other => panic!("billion laughs was not stopped: {other:?}"),
+    }
+}
+
+#[test]
+fn version_matches() {
+    let b = backends();
+    let v = |e: &dyn Fn() -> sandlink::Result<String>| e().unwrap_or_else(|e| panic!("{e}"));
+    let native = v(&|| b.native.expat_version.call(()));
+    assert_eq!(native, "expat_2.5.0");
+    assert_eq!(v(&|| b.sandbox.expat_version.call(())), native);
+    assert_eq!(v(&|| b.system.expat_version.call(())), native);
+}
+
+/// Suspends at every start tag, then resumes: XML_StopParser/XML_ResumeParser.
+struct Suspender {
+    log: Vec<Event>,
+}
+
+impl Handler for Suspender {
+    fn handle(&mut self, event: Event) -> Flow {
+        let suspend = matches!(event, Event::StartElement { .. });
+        self.log.push(event);
+        if suspend {
+            Flow::Suspend
+        } else {
+            Flow::Continue
+        }
+    }
+}
+
+fn suspend_resume<L: Foreign>(expat: &Rc<Expat<L>>, doc: &[u8]) -> (Vec<Event>, usize) {
+    let fail = |e: sandlink_expat::ExpatError| -> ! { panic!("{e}") };
+    let mut p = Parser::new(expat, Suspender { log: vec![] }).unwrap_or_else(|e| fail(e));
+    let mut suspensions = 0;
+    let mut st = p.parse(doc).unwrap_or_else(|e| fail(e));
+    while st == Status::Suspended {
+        suspensions += 1;
+        st = p.resume().unwrap_or_else(|e| fail(e));
+    }
+    (
+        p.into_handler().unwrap_or_else(|e| fail(e)).log,
+        suspensions,
+    )
+}
+
+#[test]
+fn suspend_and_resume_agree() {
+    let b = backends();
+    let doc = b"<a><b>one</b><c x='1'><d/></c></a>";
+    let native = suspend_resume(&b.native, doc);
+    let sandbox = suspend_resume(&b.sandbox, doc);
+    assert_eq!(native.1, 4, "one suspension per start tag");
+    assert_eq!(native, sandbox);
+}
+
+/// A document generated on the fly: it never exists in memory as a whole.
+struct Generated {
+    records: usize,
+    next: usize,
+    pending: Vec<u8>,
+    done: bool,
+}
+
+impl std::io::Read for Generated {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.pending.is_empty() && !self.done {
+            self.pending = if self.next == 0 {
+                b"<stream>".to_vec()
+            } else if self.next <= self.records {
+                format!("<r n=\"{}\"><v>{}</v></r>\n", self.next, self.next * 3).into_bytes()
+            } else {
+                self.done = true;
+                b"</stream>".to_vec()
+            };
+            self.next += 1;
+        }
+        let n = buf.len().min(self.pending.len());
+        buf[..n].copy_from_slice(&self.pending[..n]);
+        self.pending.drain(..n);
+        Ok(n)
+    }
+}
+
+struct Counter(u64);
+impl Handler for Counter {
+    fn events(&self) -> Events {
+        Events::ELEMENTS
+    }
+    fn handle(&mut self, e: Event) -> Flow {
+        if let Event::StartElement { .. } = e {
+            self.0 += 1;
+        }
+        Flow::Continue
+    }
+}
+
+fn count_streamed<L: Foreign>(expat: &Rc<Expat<L>>, records: usize) -> u64 {
+    let reader = Generated {
+        records,
+        next: 0,
+        pending: vec![],
+        done: false,
+    };
+    let mut p = Parser::new(expat, Counter(0)).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        p.parse_reader(reader, 1 << 16)
+            .unwrap_or_else(|e| panic!("{e}")),
+        Status::Ok
+    );
+    p.into_handler().unwrap_or_else(|e| panic!("{e}")).0
+}
+
+#[test]
+fn streams_a_document_larger_than_the_sandbox_memory() {
+    // ~40 MB of XML through a sandbox capped at 32 MiB of linear memory.
+    let lib = sandlink::SandboxConfig {
+        memory_limit: 32 << 20,
+        ..Default::default()
+    }
+    .open(sandlink_clibs::EXPAT_WASM)
+    .unwrap_or_else(|e| panic!("{e}"));
+    let sandbox = Rc::new(Expat::bind(&lib).unwrap_or_else(|e| panic!("{e}")));
+    let records = 1_200_000;
+    assert_eq!(count_streamed(&sandbox, records), records as u64 * 2 + 1);
+    assert!(lib.memory_size().unwrap_or(u64::MAX) <= 32 << 20);
+}
+
+// ---------------------------------------------------------------------------
+// Generative: random documents, random chunk boundaries, native vs sandbox.
+
+fn name() -> impl Strategy<Value = String> {
+    prop_oneof!["[a-z]{1,6}", "[a-z]{1,3}:[a-z]{1,4}", Just("x".to_string()),]
+}
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[ a-zA-Z0-9\n\t]{0,12}",
+        Just("&amp;&lt;&gt;".to_string()),
+        Just("caf\u{e9} \u{263A}".to_string()),
+        Just("&#x1F600;&#65;".to_string()),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Element(String, Vec<(String, String)>, Vec<Node>),
+    Text(String),
+    Comment(String),
+    Cdata(String),
+    Pi(String, String),
+}
+
+fn node() -> impl Strategy<Value = Node> {
+    let leaf = prop_oneof![
+        text().prop_map(Node::Text),
+        "[a-z ]{0,8}".prop_map(Node::Comment),
+        "[a-z<>& ]{0,8}".prop_map(Node::Cdata),
+        ("[a-z]{1,5}", "[a-z ]{0,6}").prop_map(|(t, d)| Node::Pi(t, d)),
+    ];
+    leaf.prop_recursive(5, 48, 6, |inner| {
+        (
+            name(),
+            prop::collection::vec((name(), text()), 0..3),
+            prop::collection::vec(inner, 0..6),
+        )
+            .prop_map(|(n, attrs, kids)| Node::Element(n, attrs, kids))
+    })
+}
+
+fn serialize(n: &Node, out: &mut String) {
+    match n {
+        Node::Element(name, attrs, kids) => {
+            out.push('<');
+            out.push_str(name);
+            for (k, v) in attrs {
+                out.push_str(&format!(" {k}=\"{v}\""));
+            }
+            if kids.is_empty() {
+                out.push_str("/>");
+            } else {
+                out.push('>');
+                for k in kids {
+                    serialize(k, out);
+                }
+                out.push_str(&format!("</{name}>"));
+            }
+        }
+        Node::Text(t) => out.push_str(t),
+        Node::Comment(c) => out.push_str(&format!("<!--{c}-->")),
+        Node::Cdata(c) => out.push_str(&format!("<![CDATA[{c}]]>")),
+        Node::Pi(t, d) => out.push_str(&format!("<?{t} {d}?>")),
+    }
+}
+
+/// A document (a root around random content, sometimes with a declaration
+/// and namespaces) plus optional byte-level damage.
+fn document() -> impl Strategy<Value = Vec<u8>> {
+    (
+        any::<bool>(),
+        prop::collection::vec(node(), 0..8),
+        prop::option::of((any::<prop::sample::Index>(), any::<u8>(), 0..3u8)),
+    )
+        .prop_map(|(decl, kids, damage)| {
+            let mut s = String::new();
+            if decl {
+                s.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+            }
+            serialize(&Node::Element("root".into(), vec![], kids), &mut s);
+            let mut bytes = s.into_bytes();
+            if let Some((at, byte, how)) = damage {
+                let i = at.index(bytes.len().max(1)).min(bytes.len());
+                match how {
+                    0 => bytes.insert(i, byte),
+                    1 if i < bytes.len() => {
+                        bytes.remove(i);
+                    }
+                    _ if i < bytes.len() => bytes[i] = byte,
+                    _ => bytes.push(byte),
+                }
+            }
+            bytes
+        })
+}
+
+fn ci_config(cases: u32) -> Config {
+    Config {
+        cases,
+        rng_seed: RngSeed::Fixed(0x5a4d_b0c5),
+        failure_persistence: None,
+        ..Config::default()
+    }
+}
+
+thread_local! {
+    static BACKENDS: Backends = backends();
+}
+
+proptest! {
+    #![proptest_config(ci_config(96))]
+
+    #[test]
+    fn random_documents_at_random_chunk_boundaries_agree(
+        doc in document(),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..6),
+        ns in any::<bool>(),
+        with_default in any::<bool>(),
+    ) {
+        let mut cuts: Vec<usize> = cuts.iter().map(|c| c.index(doc.len() + 1)).collect();
+        cuts.sort_unstable();
+        let events = if with_default { Events::ALL } else { Events::STANDARD };
+        BACKENDS.with(|b| {
+            b.agree("random document", &doc, &Chunking::At(cuts), events, ns);
+        });
+    }
+}
