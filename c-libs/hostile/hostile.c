@@ -90,7 +90,10 @@ void h_store_callback(int (*f)(int)) { stored_callback = f; }
 int h_call_stored(int x) { return stored_callback(x); }
 
 static char *stored_buffer;
-void h_keep_buffer(char *p) { stored_buffer = p; }
+void h_keep_buffer(char *p, size_t n) {
+    (void)n;
+    stored_buffer = p;
+}
 void h_scribble_kept(int n) { memset(stored_buffer, 'X', (size_t)n); }
 
 int h_puts(const char *s) {

@@ -303,13 +303,13 @@ pub struct Function<L: Foreign, A: Params, R: Shadow> {
 
 impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
     /// Calls the function. Arguments are a tuple: `f.call(("hi", 3))`.
-    pub fn call<'a>(&'a self, args: A::In<'a>) -> Result<R::Out> {
+    pub fn call<'a>(&self, args: A::In<'a>) -> Result<R::Out> {
         self.call_inner(args).map(|(r, _)| r)
     }
 
     /// Calls the function and returns the `errno` it left. The type must be
     /// built with [`crate::types::returning_errno`].
-    pub fn call_errno<'a>(&'a self, args: A::In<'a>) -> Result<(R::Out, i32)> {
+    pub fn call_errno<'a>(&self, args: A::In<'a>) -> Result<(R::Out, i32)> {
         let (r, errno) = self.call_inner(args)?;
         let errno = errno.ok_or_else(|| {
             Error::Unsupported(format!(
@@ -320,7 +320,7 @@ impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
         Ok((r, errno))
     }
 
-    fn call_inner<'a>(&'a self, args: A::In<'a>) -> Result<(R::Out, Option<i32>)> {
+    fn call_inner<'a>(&self, args: A::In<'a>) -> Result<(R::Out, Option<i32>)> {
         let name = &*self.name;
         let mem: &dyn Memory = &self.lib;
         let mut frame = Frame::for_call(mem);

@@ -254,16 +254,26 @@ pub struct RecordType {
     pub inner: Typ<Struct<Inner>>,
     /// `struct tl_record`.
     pub record: Typ<Struct<Record>>,
-    tag: Field<Inner, i8>,
-    weight: Field<Inner, f64>,
-    c: Field<Record, i8>,
-    id: Field<Record, i32>,
-    inner_f: Field<Record, Struct<Inner>>,
-    s: Field<Record, i16>,
-    big: Field<Record, i64>,
-    name: Field<Record, Array<i8>>,
-    l: Field<Record, i64>,
-    p: Field<Record, Option<Ptr<()>>>,
+    /// `tl_inner.tag`.
+    pub tag: Field<Inner, i8>,
+    /// `tl_inner.weight`.
+    pub weight: Field<Inner, f64>,
+    /// `tl_record.c`.
+    pub c: Field<Record, i8>,
+    /// `tl_record.id` (a `tl_id_t`).
+    pub id: Field<Record, i32>,
+    /// `tl_record.inner`.
+    pub inner_f: Field<Record, Struct<Inner>>,
+    /// `tl_record.s`.
+    pub s: Field<Record, i16>,
+    /// `tl_record.big`.
+    pub big: Field<Record, i64>,
+    /// `tl_record.name`.
+    pub name: Field<Record, Array<i8>>,
+    /// `tl_record.l`.
+    pub l: Field<Record, i64>,
+    /// `tl_record.p`.
+    pub p: Field<Record, Option<Ptr<()>>>,
 }
 
 impl RecordType {

@@ -21,7 +21,7 @@ pub trait Params: Sized + 'static {
     /// The run-time descriptions, in order.
     fn descs(t: &Self::Typs) -> Vec<Arc<CType>>;
     /// Lowers every argument onto the frame.
-    fn lower<'a>(t: &Self::Typs, v: Self::In<'a>, f: &mut Frame<'a>) -> Result<()>;
+    fn lower<'a>(t: &Self::Typs, v: Self::In<'a>, f: &mut Frame<'_, 'a>) -> Result<()>;
     /// Lifts every argument from a callback's scalars.
     fn lift(t: &Self::Typs, raws: &[Raw], mem: &dyn Memory) -> Result<Self::Out>;
 }
@@ -33,7 +33,7 @@ impl Params for () {
     fn descs(_: &()) -> Vec<Arc<CType>> {
         Vec::new()
     }
-    fn lower<'a>(_: &(), _: (), _: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(_: &(), _: (), _: &mut Frame<'_, 'a>) -> Result<()> {
         Ok(())
     }
     fn lift(_: &(), _: &[Raw], _: &dyn Memory) -> Result<()> {
@@ -59,7 +59,7 @@ macro_rules! params_tuple {
             fn descs(t: &Self::Typs) -> Vec<Arc<CType>> {
                 vec![$(t.$n.desc().clone()),+]
             }
-            fn lower<'a>(t: &Self::Typs, v: Self::In<'a>, f: &mut Frame<'a>) -> Result<()> {
+            fn lower<'a>(t: &Self::Typs, v: Self::In<'a>, f: &mut Frame<'_, 'a>) -> Result<()> {
                 $(
                     f.site = Site::Arg($n + 1);
                     $T::lower(&t.$n, v.$n, f)?;

@@ -71,8 +71,11 @@ impl fmt::Display for Site {
 /// memory (copied strings and buffers). Temporaries live until the call's
 /// result has been lifted, then mutable buffers are copied back and all are
 /// freed.
-pub struct Frame<'a> {
-    mem: &'a dyn Memory,
+///
+/// `'m` is the borrow of the library; `'a` is how long the caller's
+/// arguments live (mutable buffers are written back into them).
+pub struct Frame<'m, 'a> {
+    mem: &'m dyn Memory,
     pub(crate) words: Vec<Raw>,
     temps: Vec<u64>,
     copy_back: Vec<(u64, &'a mut [u8])>,
@@ -80,9 +83,9 @@ pub struct Frame<'a> {
     temps_allowed: bool,
 }
 
-impl<'a> Frame<'a> {
+impl<'m, 'a> Frame<'m, 'a> {
     /// A frame for a call, where strings and buffers may be copied in.
-    pub fn for_call(mem: &'a dyn Memory) -> Frame<'a> {
+    pub fn for_call(mem: &'m dyn Memory) -> Frame<'m, 'a> {
         Frame {
             mem,
             words: Vec::with_capacity(8),
@@ -95,7 +98,7 @@ impl<'a> Frame<'a> {
 
     /// A frame for one value (a store or a callback's result), where nothing
     /// can be copied in because nothing would free it.
-    pub fn for_value(mem: &'a dyn Memory, site: Site) -> Frame<'a> {
+    pub fn for_value(mem: &'m dyn Memory, site: Site) -> Frame<'m, 'a> {
         Frame {
             mem,
             words: Vec::with_capacity(1),
@@ -171,7 +174,7 @@ impl<'a> Frame<'a> {
     }
 }
 
-impl Drop for Frame<'_> {
+impl Drop for Frame<'_, '_> {
     fn drop(&mut self) {
         // On an error path: release what was allocated; the error being
         // returned already says what went wrong.

@@ -27,7 +27,7 @@ pub trait Shadow: Sized + 'static {
     type Meta: Clone + 'static;
 
     /// Lowers `v` into scalars pushed onto `f`.
-    fn lower<'a>(t: &Typ<Self>, v: Self::In<'a>, f: &mut Frame<'a>) -> Result<()>;
+    fn lower<'a>(t: &Typ<Self>, v: Self::In<'a>, f: &mut Frame<'_, 'a>) -> Result<()>;
 
     /// Lifts this type's scalars (validated: this is where untrusted values
     /// from the library are checked).
@@ -141,7 +141,7 @@ macro_rules! int_shadow {
             type In<'a> = $t;
             type Out = $t;
             type Meta = ();
-            fn lower<'a>(_: &Typ<Self>, v: $t, f: &mut Frame<'a>) -> Result<()> {
+            fn lower<'a>(_: &Typ<Self>, v: $t, f: &mut Frame<'_, 'a>) -> Result<()> {
                 f.push(Raw(v as $via as u64));
                 Ok(())
             }
@@ -164,7 +164,7 @@ impl Shadow for f32 {
     type In<'a> = f32;
     type Out = f32;
     type Meta = ();
-    fn lower<'a>(_: &Typ<Self>, v: f32, f: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(_: &Typ<Self>, v: f32, f: &mut Frame<'_, 'a>) -> Result<()> {
         f.push(Raw::from_f32(v));
         Ok(())
     }
@@ -183,7 +183,7 @@ impl Shadow for f64 {
     type In<'a> = f64;
     type Out = f64;
     type Meta = ();
-    fn lower<'a>(_: &Typ<Self>, v: f64, f: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(_: &Typ<Self>, v: f64, f: &mut Frame<'_, 'a>) -> Result<()> {
         f.push(Raw::from_f64(v));
         Ok(())
     }
@@ -202,7 +202,7 @@ impl Shadow for bool {
     type In<'a> = bool;
     type Out = bool;
     type Meta = ();
-    fn lower<'a>(_: &Typ<Self>, v: bool, f: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(_: &Typ<Self>, v: bool, f: &mut Frame<'_, 'a>) -> Result<()> {
         f.push(Raw(u64::from(v)));
         Ok(())
     }
@@ -229,7 +229,7 @@ impl Shadow for () {
     type In<'a> = ();
     type Out = ();
     type Meta = ();
-    fn lower<'a>(_: &Typ<Self>, _: (), _: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(_: &Typ<Self>, _: (), _: &mut Frame<'_, 'a>) -> Result<()> {
         Ok(())
     }
     fn lift(_: &Typ<Self>, _: &[Raw], _: &dyn Memory, _: Site) -> Result<()> {
@@ -241,7 +241,7 @@ impl Scalar for () {
     fn to_in<'a>(_: ()) -> Self::In<'a> {}
 }
 
-fn lower_str<'a>(v: &str, f: &mut Frame<'a>) -> Result<u64> {
+fn lower_str<'a>(v: &str, f: &mut Frame<'_, 'a>) -> Result<u64> {
     if let Some(index) = v.bytes().position(|b| b == 0) {
         return Err(Error::InteriorNul {
             what: f.site().to_string(),
@@ -265,7 +265,7 @@ impl Shadow for String {
     type In<'a> = &'a str;
     type Out = String;
     type Meta = ();
-    fn lower<'a>(_: &Typ<Self>, v: &'a str, f: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(_: &Typ<Self>, v: &'a str, f: &mut Frame<'_, 'a>) -> Result<()> {
         let a = lower_str(v, f)?;
         f.push(Raw(a));
         Ok(())
@@ -286,7 +286,7 @@ impl Shadow for Option<String> {
     type In<'a> = Option<&'a str>;
     type Out = Option<String>;
     type Meta = ();
-    fn lower<'a>(_: &Typ<Self>, v: Option<&'a str>, f: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(_: &Typ<Self>, v: Option<&'a str>, f: &mut Frame<'_, 'a>) -> Result<()> {
         let a = match v {
             Some(s) => lower_str(s, f)?,
             None => 0,
@@ -312,7 +312,7 @@ pub enum Buffer {}
 #[derive(Debug)]
 pub enum BufferMut {}
 
-fn lower_len(len: usize, t: &CType, f: &mut Frame<'_>) -> Result<()> {
+fn lower_len(len: usize, t: &CType, f: &mut Frame<'_, '_>) -> Result<()> {
     if let CType::Buffer(len_prim) = t.resolved() {
         len_prim
             .narrow(Raw(len as u64), f.model())
@@ -358,7 +358,7 @@ impl Shadow for Buffer {
     type In<'a> = &'a [u8];
     type Out = Vec<u8>;
     type Meta = ();
-    fn lower<'a>(t: &Typ<Self>, v: &'a [u8], f: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(t: &Typ<Self>, v: &'a [u8], f: &mut Frame<'_, 'a>) -> Result<()> {
         let a = f.temp(v, false)?;
         f.push(Raw(a));
         lower_len(v.len(), &t.desc, f)
@@ -372,7 +372,7 @@ impl Shadow for BufferMut {
     type In<'a> = &'a mut [u8];
     type Out = Vec<u8>;
     type Meta = ();
-    fn lower<'a>(t: &Typ<Self>, v: &'a mut [u8], f: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(t: &Typ<Self>, v: &'a mut [u8], f: &mut Frame<'_, 'a>) -> Result<()> {
         let len = v.len();
         let a = f.temp_mut(v)?;
         f.push(Raw(a));
@@ -472,7 +472,7 @@ impl<T: 'static> Shadow for Ptr<T> {
     type In<'a> = Ptr<T>;
     type Out = Ptr<T>;
     type Meta = ();
-    fn lower<'a>(_: &Typ<Self>, v: Ptr<T>, f: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(_: &Typ<Self>, v: Ptr<T>, f: &mut Frame<'_, 'a>) -> Result<()> {
         f.push(Raw(v.addr));
         Ok(())
     }
@@ -494,7 +494,7 @@ impl<T: 'static> Shadow for Option<Ptr<T>> {
     type In<'a> = Option<Ptr<T>>;
     type Out = Option<Ptr<T>>;
     type Meta = ();
-    fn lower<'a>(_: &Typ<Self>, v: Option<Ptr<T>>, f: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(_: &Typ<Self>, v: Option<Ptr<T>>, f: &mut Frame<'_, 'a>) -> Result<()> {
         f.push(Raw(v.map_or(0, |p| p.addr)));
         Ok(())
     }
@@ -517,7 +517,7 @@ impl<Tag: 'static> Shadow for Struct<Tag> {
     type In<'a> = Infallible;
     type Out = Infallible;
     type Meta = ();
-    fn lower<'a>(_: &Typ<Self>, v: Infallible, _: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(_: &Typ<Self>, v: Infallible, _: &mut Frame<'_, 'a>) -> Result<()> {
         match v {}
     }
     fn lift(t: &Typ<Self>, _: &[Raw], _: &dyn Memory, site: Site) -> Result<Infallible> {
@@ -535,7 +535,7 @@ impl<T: Shadow> Shadow for Array<T> {
     type In<'a> = Infallible;
     type Out = Vec<T::Out>;
     type Meta = (Typ<T>, u64);
-    fn lower<'a>(_: &Typ<Self>, v: Infallible, _: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(_: &Typ<Self>, v: Infallible, _: &mut Frame<'_, 'a>) -> Result<()> {
         match v {}
     }
     fn lift(t: &Typ<Self>, _: &[Raw], _: &dyn Memory, site: Site) -> Result<Vec<T::Out>> {
@@ -565,7 +565,7 @@ impl<A: Params, R: Shadow> Shadow for FunPtr<A, R> {
     type In<'a> = &'a crate::Callback<A, R>;
     type Out = CodePtr;
     type Meta = Arc<FnType<A, R>>;
-    fn lower<'a>(_: &Typ<Self>, v: &'a crate::Callback<A, R>, f: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(_: &Typ<Self>, v: &'a crate::Callback<A, R>, f: &mut Frame<'_, 'a>) -> Result<()> {
         f.push(Raw(v.addr()));
         Ok(())
     }
@@ -587,7 +587,7 @@ impl<A: Params, R: Shadow> Shadow for Option<FunPtr<A, R>> {
     fn lower<'a>(
         _: &Typ<Self>,
         v: Option<&'a crate::Callback<A, R>>,
-        f: &mut Frame<'a>,
+        f: &mut Frame<'_, 'a>,
     ) -> Result<()> {
         f.push(Raw(v.map_or(0, |c| c.addr())));
         Ok(())
@@ -634,7 +634,7 @@ impl<V: 'static, B: Scalar> Shadow for View<V, B> {
     type In<'a> = V;
     type Out = V;
     type Meta = ViewMeta<V, B>;
-    fn lower<'a>(t: &Typ<Self>, v: V, f: &mut Frame<'a>) -> Result<()> {
+    fn lower<'a>(t: &Typ<Self>, v: V, f: &mut Frame<'_, 'a>) -> Result<()> {
         let b = (t.meta.write)(&v);
         B::lower(&t.meta.base, B::to_in(b), f)
     }

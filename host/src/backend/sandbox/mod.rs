@@ -244,7 +244,7 @@ fn trap_kind(e: &wasmtime::Error) -> TrapKind {
             TrapKind::IntegerOverflow
         }
         Some(other) => TrapKind::Other(other.to_string()),
-        None => TrapKind::Other(format!("{e:#}")),
+        None => TrapKind::Other(e.root_cause().to_string()),
     }
 }
 
