@@ -154,7 +154,9 @@ proptest! {
     #[test]
     fn struct_fields_round_trip(c: i8, id: i32, tag: i8, weight in -1e6f64..1e6, sh: i16, big: i64, l: i32) {
         let r = LIBS.with(|(d, s)| -> Result<()> {
-            Ok(assert_eq!(record_sum(d, c, id, tag, weight, sh, big, l)?, record_sum(s, c, id, tag, weight, sh, big, l)?))
+            let native = record_sum(d, c, id, tag, weight, sh, big, l)?;
+            assert_eq!(native, record_sum(s, c, id, tag, weight, sh, big, l)?);
+            Ok(())
         });
         prop_assert!(r.is_ok(), "{:?}", r);
     }
