@@ -1,0 +1,50 @@
+"""Turns criterion's results (target/criterion) into BENCHMARKS.md."""
+import json
+import pathlib
+import platform
+import subprocess
+
+root = pathlib.Path("target/criterion")
+rows = {}
+for est in sorted(root.glob("**/new/estimates.json")):
+    rel = est.parent.parent.relative_to(root).parts
+    median = json.loads(est.read_text())["median"]["point_estimate"]  # ns
+    if len(rel) == 3:
+        group, bench, strategy = rel
+    else:
+        group, bench, strategy = rel[0], rel[1], ""
+    rows.setdefault((group, bench), {})[strategy] = median
+
+
+def fmt(ns):
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if ns >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.3g} ns"
+
+
+cpu = "unknown CPU"
+try:
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+except OSError:
+    pass
+rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+
+print("# Benchmarks\n")
+print("Made by `bash scripts/bench.sh` (criterion, all strategies in one run; medians).")
+print(f"Commit {rev}, {cpu}, {platform.machine()}. Shared, noisy machine: compare ratios within a run.\n")
+print("| group | benchmark | dynamic | sandbox | sandbox / dynamic |")
+print("|---|---|---|---|---|")
+for (group, bench), by in sorted(rows.items()):
+    if "dynamic" in by or "sandbox" in by:
+        d, s = by.get("dynamic"), by.get("sandbox")
+        ratio = f"{s / d:.2f}×" if d and s else ""
+        print(f"| {group} | {bench} | {fmt(d) if d else ''} | {fmt(s) if s else ''} | {ratio} |")
+print("\n| sandbox cost | median |")
+print("|---|---|")
+for (group, bench), by in sorted(rows.items()):
+    if "" in by:
+        print(f"| {group}/{bench} | {fmt(by['']) } |")

@@ -1,0 +1,117 @@
+//! Strategies side by side: the same calls through Dynamic and Sandbox, plus
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
+//! the sandbox's own costs (instantiation, module cache, cold compile).
+//!
+//! `bash scripts/bench.sh` runs this and rewrites BENCHMARKS.md.
+
+use std::rc::Rc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use sandlink::types::*;
+use sandlink::{Dynamic, Foreign, Sandbox, SandboxConfig};
+use sandlink_expat::{Event, Events, Expat, Flow, Handler, Parser};
+
+fn dynamic(path: &str) -> Dynamic {
+    // SAFETY: our own libraries.
+    unsafe { Dynamic::open(path) }.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn sandbox(path: &str) -> Sandbox {
+    Sandbox::open(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn calls<L: Foreign>(c: &mut Criterion, name: &str, lib: &L) {
+    let mut g = c.benchmark_group("call");
+    let add = lib.function("tl_int_add", &(int() >> int() >> returning(int()))).unwrap_or_else(|e| panic!("{e}"));
+    g.bench_function(BenchmarkId::new("int_add", name), |b| b.iter(|| add.call((std::hint::black_box(1), 2))));
+    let strlen = lib.function("tl_strlen", &(string() >> returning(size_t()))).unwrap_or_else(|e| panic!("{e}"));
+    let text = "x".repeat(1024);
+    g.bench_function(BenchmarkId::new("strlen_1KiB", name), |b| b.iter(|| strlen.call((text.as_str(),))));
+    let step = funptr(int() >> int() >> returning(int()));
+    let fold = lib
+        .function("tl_fold", &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let xs = lib.alloc(&int(), 1000).unwrap_or_else(|e| panic!("{e}"));
+    let cb = lib.callback(&step, |(a, x)| Ok(a ^ x)).unwrap_or_else(|e| panic!("{e}"));
+    g.bench_function(BenchmarkId::new("fold_1000_callbacks", name), |b| b.iter(|| fold.call((&cb, xs, 1000, 0))));
+    g.finish();
+}
+
+struct Count(u64);
+impl Handler for Count {
+    fn events(&self) -> Events {
+        Events::ELEMENTS | Events::CHARACTERS
+    }
+    fn handle(&mut self, _: Event) -> Flow {
+        self.0 += 1;
+        Flow::Continue
+    }
+}
+
+fn expat<L: Foreign>(c: &mut Criterion, name: &str, lib: &L, doc: &[u8]) {
+    let ex = Rc::new(Expat::bind(lib).unwrap_or_else(|e| panic!("{e}")));
+    let mut g = c.benchmark_group("expat");
+    g.throughput(criterion::Throughput::Bytes(doc.len() as u64));
+    g.sample_size(20);
+    g.bench_function(BenchmarkId::new("parse_1MiB", name), |b| {
+        b.iter(|| {
+            let mut p = Parser::new(&ex, Count(0)).unwrap_or_else(|e| panic!("{e}"));
+            p.parse(doc).unwrap_or_else(|e| panic!("{e}"));
+        })
+    });
+    g.finish();
+}
+
+fn strategies(c: &mut Criterion) {
+    let d = dynamic(sandlink_clibs::TESTLIB_SO);
+    let s = sandbox(sandlink_clibs::TESTLIB_WASM);
+    calls(c, "dynamic", &d);
+    calls(c, "sandbox", &s);
+
+    let mut doc = sandlink_tests::xml::large_document(9_000);
+    doc.truncate(doc.len().min(1 << 20));
+    let doc = {
+        // Cut at a record boundary and close the root.
+        let end = doc.windows(10).rposition(|w| w == b"</record>\n").map_or(doc.len(), |i| i + 10);
+        let mut d = doc[..end].to_vec();
+        d.extend_from_slice(b"</data>\n");
+        d
+    };
+    expat(c, "dynamic", &dynamic(sandlink_clibs::EXPAT_SO), &doc);
+    expat(c, "sandbox", &sandbox(sandlink_clibs::EXPAT_WASM), &doc);
+}
+
+fn sandbox_costs(c: &mut Criterion) {
+    let wasm = std::fs::read(sandlink_clibs::TESTLIB_WASM).unwrap_or_else(|e| panic!("{e}"));
+    let dir = std::env::temp_dir().join(format!("sandlink-bench-cache-{}", std::process::id()));
+    let cached = SandboxConfig {
+        cache_dir: Some(dir.clone()),
+        ..SandboxConfig::default()
+    };
+    let uncached = SandboxConfig {
+        cache_dir: None,
+        ..SandboxConfig::default()
+    };
+    let module = cached.compile(&wasm, "testlib").unwrap_or_else(|e| panic!("{e}"));
+    let mut g = c.benchmark_group("sandbox");
+    g.bench_function("instantiate_testlib", |b| {
+        b.iter(|| cached.instantiate(&module).unwrap_or_else(|e| panic!("{e}")))
+    });
+    g.bench_function("load_testlib_from_disk_cache", |b| {
+        b.iter(|| {
+            let m = cached.compile(&wasm, "testlib").unwrap_or_else(|e| panic!("{e}"));
+            assert!(m.from_cache());
+        })
+    });
+    g.sample_size(10).measurement_time(Duration::from_secs(10));
+    g.bench_function("compile_testlib_cold", |b| {
+        b.iter(|| uncached.compile(&wasm, "testlib").unwrap_or_else(|e| panic!("{e}")))
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+criterion_group!(benches, strategies, sandbox_costs);
+criterion_main!(benches);
