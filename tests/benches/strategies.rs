@@ -1,9 +1,10 @@
 //! Strategies side by side: the same calls through Dynamic and Sandbox, plus
-// criterion_group! generates an undocumented public function.
-#![allow(missing_docs)]
 //! the sandbox's own costs (instantiation, module cache, cold compile).
 //!
 //! `bash scripts/bench.sh` runs this and rewrites BENCHMARKS.md.
+
+// criterion_group! generates an undocumented public function.
+#![allow(missing_docs)]
 
 use std::rc::Rc;
 use std::time::Duration;
@@ -24,18 +25,33 @@ fn sandbox(path: &str) -> Sandbox {
 
 fn calls<L: Foreign>(c: &mut Criterion, name: &str, lib: &L) {
     let mut g = c.benchmark_group("call");
-    let add = lib.function("tl_int_add", &(int() >> int() >> returning(int()))).unwrap_or_else(|e| panic!("{e}"));
-    g.bench_function(BenchmarkId::new("int_add", name), |b| b.iter(|| add.call((std::hint::black_box(1), 2))));
-    let strlen = lib.function("tl_strlen", &(string() >> returning(size_t()))).unwrap_or_else(|e| panic!("{e}"));
+    let add = lib
+        .function("tl_int_add", &(int() >> int() >> returning(int())))
+        .unwrap_or_else(|e| panic!("{e}"));
+    g.bench_function(BenchmarkId::new("int_add", name), |b| {
+        b.iter(|| add.call((std::hint::black_box(1), 2)))
+    });
+    let strlen = lib
+        .function("tl_strlen", &(string() >> returning(size_t())))
+        .unwrap_or_else(|e| panic!("{e}"));
     let text = "x".repeat(1024);
-    g.bench_function(BenchmarkId::new("strlen_1KiB", name), |b| b.iter(|| strlen.call((text.as_str(),))));
+    g.bench_function(BenchmarkId::new("strlen_1KiB", name), |b| {
+        b.iter(|| strlen.call((text.as_str(),)))
+    });
     let step = funptr(int() >> int() >> returning(int()));
     let fold = lib
-        .function("tl_fold", &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())))
+        .function(
+            "tl_fold",
+            &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
+        )
         .unwrap_or_else(|e| panic!("{e}"));
     let xs = lib.alloc(&int(), 1000).unwrap_or_else(|e| panic!("{e}"));
-    let cb = lib.callback(&step, |(a, x)| Ok(a ^ x)).unwrap_or_else(|e| panic!("{e}"));
-    g.bench_function(BenchmarkId::new("fold_1000_callbacks", name), |b| b.iter(|| fold.call((&cb, xs, 1000, 0))));
+    let cb = lib
+        .callback(&step, |(a, x)| Ok(a ^ x))
+        .unwrap_or_else(|e| panic!("{e}"));
+    g.bench_function(BenchmarkId::new("fold_1000_callbacks", name), |b| {
+        b.iter(|| fold.call((&cb, xs, 1000, 0)))
+    });
     g.finish();
 }
 
@@ -74,7 +90,10 @@ fn strategies(c: &mut Criterion) {
     doc.truncate(doc.len().min(1 << 20));
     let doc = {
         // Cut at a record boundary and close the root.
-        let end = doc.windows(10).rposition(|w| w == b"</record>\n").map_or(doc.len(), |i| i + 10);
+        let end = doc
+            .windows(10)
+            .rposition(|w| w == b"</record>\n")
+            .map_or(doc.len(), |i| i + 10);
         let mut d = doc[..end].to_vec();
         d.extend_from_slice(b"</data>\n");
         d
@@ -94,20 +113,32 @@ fn sandbox_costs(c: &mut Criterion) {
         cache_dir: None,
         ..SandboxConfig::default()
     };
-    let module = cached.compile(&wasm, "testlib").unwrap_or_else(|e| panic!("{e}"));
+    let module = cached
+        .compile(&wasm, "testlib")
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut g = c.benchmark_group("sandbox");
     g.bench_function("instantiate_testlib", |b| {
-        b.iter(|| cached.instantiate(&module).unwrap_or_else(|e| panic!("{e}")))
+        b.iter(|| {
+            cached
+                .instantiate(&module)
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
     });
     g.bench_function("load_testlib_from_disk_cache", |b| {
         b.iter(|| {
-            let m = cached.compile(&wasm, "testlib").unwrap_or_else(|e| panic!("{e}"));
+            let m = cached
+                .compile(&wasm, "testlib")
+                .unwrap_or_else(|e| panic!("{e}"));
             assert!(m.from_cache());
         })
     });
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("compile_testlib_cold", |b| {
-        b.iter(|| uncached.compile(&wasm, "testlib").unwrap_or_else(|e| panic!("{e}")))
+        b.iter(|| {
+            uncached
+                .compile(&wasm, "testlib")
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
     });
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);
