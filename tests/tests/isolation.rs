@@ -10,17 +10,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use sandlink::types::*;
 use sandlink::{Error, Foreign, Function, Sandbox, TrapKind};
-
-fn ok<T>(r: sandlink::Result<T>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn err<T: std::fmt::Debug>(r: sandlink::Result<T>) -> Error {
-    match r {
-        Ok(v) => panic!("expected an error, got {v:?}"),
-        Err(e) => e,
-    }
-}
+use sandlink_tests::{err, ok};
 
 /// Host memory the library must never reach: heap blocks with a known
 /// pattern, allocated around each call and checked after it.

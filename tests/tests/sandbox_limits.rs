@@ -6,17 +6,7 @@ use std::time::{Duration, Instant};
 
 use sandlink::types::*;
 use sandlink::{Error, Foreign, Sandbox, SandboxConfig, TrapKind};
-
-fn ok<T>(r: sandlink::Result<T>) -> T {
-    r.unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn err<T: std::fmt::Debug>(r: sandlink::Result<T>) -> Error {
-    match r {
-        Ok(v) => panic!("expected an error, got {v:?}"),
-        Err(e) => e,
-    }
-}
+use sandlink_tests::{err, ok};
 
 fn hostile_with(config: &SandboxConfig) -> Sandbox {
     ok(config.open(sandlink_clibs::HOSTILE_WASM))

@@ -128,7 +128,7 @@ pub(crate) fn load(
     if let Some(m) = process.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(m.clone());
     }
-    let compiled = compile(wasm, name, max_wasm_stack, cache_dir)?;
+    let compiled = compile_digested(wasm, &digest, name, max_wasm_stack, cache_dir)?;
     process
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -144,8 +144,18 @@ pub(crate) fn compile(
     cache_dir: Option<&Path>,
 ) -> Result<Arc<CompiledModule>> {
     let digest: [u8; 32] = Sha256::digest(wasm).into();
+    compile_digested(wasm, &digest, name, max_wasm_stack, cache_dir)
+}
+
+fn compile_digested(
+    wasm: &[u8],
+    digest: &[u8; 32],
+    name: &str,
+    max_wasm_stack: usize,
+    cache_dir: Option<&Path>,
+) -> Result<Arc<CompiledModule>> {
     let engine = engine(max_wasm_stack)?;
-    let (module, from_cache) = compile_cached(&engine, wasm, &digest, name, cache_dir)?;
+    let (module, from_cache) = compile_cached(&engine, wasm, digest, name, cache_dir)?;
     let mut linker: Linker<State> = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
         .map_err(|e| load_error(name, "cannot link WASI", e))?;
