@@ -151,6 +151,11 @@ struct Inner {
     callbacks: RefCell<Vec<Option<Rc<CallbackEntry>>>>,
     /// The function table's size before any callback was added.
     table_base: u64,
+    /// Host functions made for callback slots in the current store, by slot,
+    /// with their wasm signature. A store never frees host functions, so a
+    /// slot's function is reused by later callbacks of the same signature
+    /// (it finds its callback by slot when called).
+    slot_funcs: RefCell<Vec<Option<(String, Func)>>>,
     generation: Cell<u64>,
     depth: Cell<u32>,
 }
@@ -338,6 +343,7 @@ impl Sandbox {
                 pending: RefCell::new(None),
                 callbacks: RefCell::new(Vec::new()),
                 table_base,
+                slot_funcs: RefCell::new(Vec::new()),
                 generation: Cell::new(0),
                 depth: Cell::new(0),
             }),
@@ -358,6 +364,7 @@ impl Sandbox {
         let (store, live) = Self::new_store(&inner.module, &inner.config)?;
         *inner.store.borrow_mut() = store;
         *inner.live.borrow_mut() = live;
+        inner.slot_funcs.borrow_mut().clear();
         inner.generation.set(inner.generation.get() + 1);
         *inner.poisoned.borrow_mut() = None;
         *inner.pending.borrow_mut() = None;
@@ -509,10 +516,22 @@ impl Sandbox {
                 Some(e) => {
                     let params: Vec<ValType> = e.args.iter().map(|p| wasm_type(*p)).collect();
                     let results: Vec<ValType> = e.ret.iter().map(|p| wasm_type(*p)).collect();
-                    let ty = FuncType::new(ctx.engine(), params, results);
-                    let func = Func::new(&mut ctx, ty, move |caller, params, results| {
-                        host_call(ptr, idx, caller, params, results)
-                    });
+                    let key = describe(&params, &results);
+                    let mut funcs = self.inner.slot_funcs.borrow_mut();
+                    if funcs.len() <= idx {
+                        funcs.resize(idx + 1, None);
+                    }
+                    let func = match &funcs[idx] {
+                        Some((k, f)) if *k == key => *f,
+                        _ => {
+                            let ty = FuncType::new(ctx.engine(), params, results);
+                            let f = Func::new(&mut ctx, ty, move |caller, params, results| {
+                                host_call(ptr, idx, caller, params, results)
+                            });
+                            funcs[idx] = Some((key, f));
+                            f
+                        }
+                    };
                     Ref::Func(Some(func))
                 }
             };
