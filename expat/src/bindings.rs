@@ -143,27 +143,26 @@ pub struct Expat<L: Foreign> {
     pub set_billion_laughs_activation_threshold: Function<L, (XmlParser, u64), u8>,
 }
 
-/// Binds `void name(XML_Parser, handler)`.
+/// Binds `void name(XML_Parser, handler)`, with the shared `XML_Parser` description.
 fn setter<L: Foreign, A: Params, R: Shadow>(
     lib: &L,
+    xml_parser: &Typ<XmlParser>,
     name: &str,
     handler: &Typ<FunPtr<A, R>>,
 ) -> Result<SetHandler<L, FunPtr<A, R>>> {
-    let parser = typedef(
-        ptr(structure::<ParserStruct>("XML_ParserStruct").opaque()),
-        "XML_Parser",
-    );
     let handler = funptr_opt(handler.fn_type().clone());
-    lib.function(name, &(parser >> handler >> returning(void())))
+    lib.function(name, &(xml_parser.clone() >> handler >> returning(void())))
 }
 
 impl<L: Foreign> Expat<L> {
     /// Binds every function in `lib`; fails on the first missing or
     /// mismatched one.
     pub fn bind(lib: &L) -> Result<Expat<L>> {
-        let parser = || ptr(structure::<ParserStruct>("XML_ParserStruct").opaque());
-        let xml_parser = || typedef(parser(), "XML_Parser");
-        let xml_parser_opt = || ptr_opt(structure::<ParserStruct>("XML_ParserStruct").opaque());
+        // `struct XML_ParserStruct` is described once; every binding shares it.
+        let parser_struct = structure::<ParserStruct>("XML_ParserStruct").opaque();
+        let parser = typedef(ptr(parser_struct.clone()), "XML_Parser");
+        let xml_parser = || parser.clone();
+        let xml_parser_opt = || ptr_opt(parser_struct.clone());
         let xml_bool = || typedef(uchar(), "XML_Bool");
         let status = || typedef(int(), "enum XML_Status");
         let types = HandlerTypes::new();
@@ -192,32 +191,42 @@ impl<L: Foreign> Expat<L> {
                     >> funptr_opt(types.end_element.fn_type().clone())
                     >> returning(void())),
             )?,
-            set_character_data_handler: setter(lib, "XML_SetCharacterDataHandler", &types.text)?,
+            set_character_data_handler: setter(
+                lib,
+                &parser,
+                "XML_SetCharacterDataHandler",
+                &types.text,
+            )?,
             set_processing_instruction_handler: setter(
                 lib,
+                &parser,
                 "XML_SetProcessingInstructionHandler",
                 &types.pi,
             )?,
-            set_comment_handler: setter(lib, "XML_SetCommentHandler", &types.comment)?,
+            set_comment_handler: setter(lib, &parser, "XML_SetCommentHandler", &types.comment)?,
             set_start_cdata_section_handler: setter(
                 lib,
+                &parser,
                 "XML_SetStartCdataSectionHandler",
                 &types.cdata,
             )?,
             set_end_cdata_section_handler: setter(
                 lib,
+                &parser,
                 "XML_SetEndCdataSectionHandler",
                 &types.cdata,
             )?,
-            set_default_handler: setter(lib, "XML_SetDefaultHandler", &types.text)?,
-            set_xml_decl_handler: setter(lib, "XML_SetXmlDeclHandler", &types.xml_decl)?,
+            set_default_handler: setter(lib, &parser, "XML_SetDefaultHandler", &types.text)?,
+            set_xml_decl_handler: setter(lib, &parser, "XML_SetXmlDeclHandler", &types.xml_decl)?,
             set_start_namespace_decl_handler: setter(
                 lib,
+                &parser,
                 "XML_SetStartNamespaceDeclHandler",
                 &types.start_ns,
             )?,
             set_end_namespace_decl_handler: setter(
                 lib,
+                &parser,
                 "XML_SetEndNamespaceDeclHandler",
                 &types.end_ns,
             )?,
