@@ -107,6 +107,37 @@ fn deadline_stops_an_infinite_loop() {
 }
 
 #[test]
+fn deadline_does_not_charge_the_hosts_time_in_callbacks() {
+    // The budget is for the library's code: a callback that is slow on the
+    // host side (a pager reading expat_tree's output, say) must not trap a
+    // healthy library.
+    let deadline = Duration::from_millis(100);
+    let config = SandboxConfig {
+        deadline,
+        ..SandboxConfig::default()
+    };
+    let lib = ok(config.open(sandlink_clibs::TESTLIB_WASM));
+    let step = funptr(int() >> int() >> returning(int()));
+    let fold = ok(lib.function(
+        "tl_fold",
+        &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
+    ));
+    let n = 6u64;
+    let xs = ok(lib.alloc(&int(), n));
+    let slow = ok(lib.callback(&step, |(acc, x)| {
+        std::thread::sleep(Duration::from_millis(40));
+        Ok(acc + x)
+    }));
+    let start = Instant::now();
+    assert_eq!(ok(fold.call((&slow, xs, n, 5))), 5);
+    assert!(
+        start.elapsed() > deadline * 2,
+        "the callbacks took {:?}, not past the deadline",
+        start.elapsed()
+    );
+}
+
+#[test]
 fn memory_cap_holds() {
     let cap = 16 << 20;
     let config = SandboxConfig {

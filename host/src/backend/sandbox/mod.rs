@@ -17,7 +17,7 @@ use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use wasmtime::{
     AsContextMut, Caller, Func, FuncType, Instance, Ref, Store, StoreContextMut, StoreLimits,
@@ -47,8 +47,10 @@ pub struct SandboxConfig {
     /// Cap on linear memory, in bytes (default 256 MiB). Growth past it fails
     /// the way `malloc` failing does: the C code sees NULL.
     pub memory_limit: u64,
-    /// Wall-clock budget for one outermost call, callbacks included (default
-    /// 10 s). Enforced by epoch interruption every [`EPOCH_TICK`].
+    /// Wall-clock budget for the library's own code in one outermost call
+    /// (default 10 s), including calls it makes back into itself from
+    /// callbacks; time the host spends inside callbacks is not charged.
+    /// Enforced by epoch interruption every [`EPOCH_TICK`].
     pub deadline: Duration,
     /// Native stack wasm code may use, in bytes (default 512 KiB); deeper
     /// recursion traps as a stack overflow.
@@ -158,6 +160,14 @@ struct Inner {
     slot_funcs: RefCell<Vec<Option<(String, Func)>>>,
     generation: Cell<u64>,
     depth: Cell<u32>,
+    /// When the outermost call's deadline falls. It moves later by the time
+    /// spent in host callbacks: the budget is for the library's own code, so
+    /// a slow consumer of callback results (a pager on stdout) cannot make a
+    /// healthy library trap.
+    deadline_at: Cell<Instant>,
+    /// Time spent in guest calls made from inside callbacks during the
+    /// current outermost callback: it counts against the deadline.
+    nested_guest: Cell<Duration>,
 }
 
 /// `*const Inner` made sendable for wasmtime's host-function closures. They
@@ -346,6 +356,8 @@ impl Sandbox {
                 slot_funcs: RefCell::new(Vec::new()),
                 generation: Cell::new(0),
                 depth: Cell::new(0),
+                deadline_at: Cell::new(Instant::now()),
+                nested_guest: Cell::new(Duration::ZERO),
             }),
         })
     }
@@ -471,15 +483,23 @@ impl Sandbox {
     ) -> Result<R> {
         self.check_poisoned()?;
         let inner = &self.inner;
-        let outer = inner.depth.get() == 0;
-        inner.depth.set(inner.depth.get() + 1);
+        let depth = inner.depth.get();
+        let started = Instant::now();
+        inner.depth.set(depth + 1);
         let r = self.with_ctx(|mut ctx, live| {
-            if outer {
+            if depth == 0 {
+                inner.deadline_at.set(started + inner.config.deadline);
                 ctx.set_epoch_deadline(deadline_ticks(inner.config.deadline));
             }
             Ok(f(&mut ctx, live))
         });
-        inner.depth.set(inner.depth.get() - 1);
+        inner.depth.set(depth);
+        if depth == 1 {
+            // A call from inside a callback: the library's time, charged to
+            // the deadline (deeper calls are inside this span already).
+            let spent = inner.nested_guest.get() + started.elapsed();
+            inner.nested_guest.set(spent);
+        }
         match r? {
             Ok(v) => Ok(v),
             Err(e) => Err(self.trapped(e, function)),
@@ -610,9 +630,25 @@ fn host_call(
     // SAFETY (for the pointer's later use in `with_ctx`): `caller` lives on
     // this frame until after the pop below.
     let caller_ptr: *mut Caller<'static, State> = (&raw mut caller).cast();
+    let outermost = inner.callers.borrow().is_empty();
+    let started = Instant::now();
+    if outermost {
+        inner.nested_guest.set(Duration::ZERO);
+    }
     inner.callers.borrow_mut().push(caller_ptr);
     let result = raws.and_then(|raws| run_callback(&entry.f, &entry.sig, &sandbox, &raws));
     inner.callers.borrow_mut().pop();
+    if outermost {
+        // The host's time in the callback does not count against the
+        // library's deadline; the library's nested calls do.
+        let host = started.elapsed().saturating_sub(inner.nested_guest.get());
+        let at = inner.deadline_at.get() + host;
+        inner.deadline_at.set(at);
+        let left = at.saturating_duration_since(Instant::now());
+        caller
+            .as_context_mut()
+            .set_epoch_deadline(deadline_ticks(left));
+    }
     match result {
         Ok(Some(raw)) => {
             if let (Some(p), Some(slot)) = (entry.ret, results.first_mut()) {
