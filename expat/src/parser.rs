@@ -450,23 +450,23 @@ impl<L: Foreign, H: Handler + 'static> Parser<L, H> {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e.into()),
             };
-            let is_final = n == 0;
-            if n > 0 {
-                let dst = self
-                    .expat
-                    .get_buffer
-                    .call((self.raw, n as i32))?
-                    .ok_or_else(|| self.error())?;
-                self.expat.lib.write_bytes(dst, &buf[..n])?;
+            if n == 0 {
+                // End of input. `XML_ParseBuffer` needs a buffer from a
+                // prior `XML_GetBuffer`, which an empty document never had;
+                // `XML_Parse(p, NULL, 0, 1)` ends every document the way
+                // expat's own tools and pyexpat do, so an empty one reports
+                // expat's "no element found".
+                return self.finish();
             }
-            let st = self
+            let dst = self
                 .expat
-                .parse_buffer
-                .call((self.raw, n as i32, i32::from(is_final)))?;
-            match self.status(st)? {
-                Status::Suspended => return Ok(Status::Suspended),
-                Status::Ok if is_final => return Ok(Status::Ok),
-                Status::Ok => {}
+                .get_buffer
+                .call((self.raw, n as i32))?
+                .ok_or_else(|| self.error())?;
+            self.expat.lib.write_bytes(dst, &buf[..n])?;
+            let st = self.expat.parse_buffer.call((self.raw, n as i32, 0))?;
+            if self.status(st)? == Status::Suspended {
+                return Ok(Status::Suspended);
             }
         }
     }
