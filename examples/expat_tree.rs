@@ -9,14 +9,15 @@
 //! With no FILE it parses an embedded sample; `-` reads standard input. On a
 //! malformed document the lines printed so far stay on stdout, stderr gets
 //! `error: <expat's message> at line L, column C`, and the exit status is 1.
-//! A bad backend or an unreadable file exits with status 2.
+//! A bad backend or an unreadable file exits with status 2. When the reader
+//! of standard output goes away early (`expat_tree big.xml | head -1`), it
+//! stops quietly with status 0.
 
 use std::io::{BufWriter, Read, Write};
 use std::process::ExitCode;
-use std::rc::Rc;
 
 use sandlink::{Dynamic, Foreign, Sandbox};
-use sandlink_expat::{Event, Events, Expat, ExpatError, Flow, Handler, Parser};
+use sandlink_examples::tree::{self, TreeError};
 
 const SAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <library xmlns:dc="http://purl.org/dc/elements/1.1/">
@@ -38,55 +39,9 @@ const SAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 const USAGE: &str =
     "usage: expat_tree [--backend sandbox|dynamic|stubs|process] [--library PATH] [FILE|-]";
 
-/// Prints start tags as the seed's OCaml program does.
-struct Tree<W: Write> {
-    out: W,
-    depth: usize,
-    failed: Option<std::io::Error>,
-}
-
-impl<W: Write> Handler for Tree<W> {
-    fn events(&self) -> Events {
-        Events::ELEMENTS
-    }
-
-    fn handle(&mut self, event: Event) -> Flow {
-        match event {
-            Event::StartElement { name, .. } => {
-                if let Err(e) = writeln!(self.out, "{:width$}{name}", "", width = self.depth * 3) {
-                    self.failed = Some(e);
-                    return Flow::Abort;
-                }
-                self.depth += 1;
-            }
-            Event::EndElement { .. } => self.depth = self.depth.saturating_sub(1),
-            _ => {}
-        }
-        Flow::Continue
-    }
-}
-
-fn print_tree<L: Foreign>(lib: &L, input: Box<dyn Read>) -> Result<(), String> {
-    let expat = Rc::new(Expat::bind(lib).map_err(|e| e.to_string())?);
-    let tree = Tree {
-        out: BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
-        depth: 0,
-        failed: None,
-    };
-    let mut parser = Parser::new(&expat, tree).map_err(|e| e.to_string())?;
-    let result = parser.parse_reader(input, 1 << 16);
-    // Whatever was printed before an error stays printed.
-    let mut tree = parser.into_handler().map_err(|e| e.to_string())?;
-    let flushed = tree.out.flush();
-    if let Some(e) = tree.failed.take() {
-        return Err(format!("writing the tree: {e}"));
-    }
-    flushed.map_err(|e| format!("writing the tree: {e}"))?;
-    match result {
-        Ok(_) => Ok(()),
-        Err(e @ ExpatError::Parse { .. }) => Err(e.to_string()),
-        Err(e) => Err(format!("{e}")),
-    }
+fn print_tree<L: Foreign>(lib: &L, input: Box<dyn Read>) -> Result<(), TreeError> {
+    let out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    tree::print_tree(lib, input, out)
 }
 
 fn main() -> ExitCode {
@@ -108,7 +63,8 @@ fn main() -> ExitCode {
                 }
             }
             "-h" | "--help" => {
-                println!("{USAGE}");
+                // `--help | head -0` must not panic on a closed pipe.
+                let _ = writeln!(std::io::stdout(), "{USAGE}");
                 return ExitCode::SUCCESS;
             }
             _ if a.starts_with("--") => {
@@ -171,6 +127,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The reader went away (`expat_tree big.xml | head -1`): stop quietly,
+        // as Unix filters do.
+        Err(TreeError::Closed) => ExitCode::SUCCESS,
         Err(msg) => {
             eprintln!("error: {msg}");
             ExitCode::from(1)
