@@ -48,3 +48,7 @@ print("|---|---|")
 for (group, bench), by in sorted(rows.items()):
     if "" in by:
         print(f"| {group}/{bench} | {fmt(by['']) } |")
+idle = root / "idle_rss.json"
+if idle.exists():
+    data = json.loads(idle.read_text())
+    print(f"\n| memory | value |\n|---|---|\n| resident memory per idle expat sandbox ({data['sandboxes']} alive) | {data['bytes_per_sandbox'] / 1024:.1f} KiB |")

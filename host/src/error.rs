@@ -197,6 +197,19 @@ pub enum Error {
         reason: String,
     },
 
+    /// A sandbox limit was reached: which one, and the setting that raises it.
+    #[error("sandbox `{library}`: {limit} reached; raise {setting} to allow more ({reason})")]
+    LimitReached {
+        /// The module.
+        library: String,
+        /// The limit, with its value.
+        limit: String,
+        /// The configuration setting that controls it.
+        setting: String,
+        /// What the runtime reported.
+        reason: String,
+    },
+
     /// The operation is not supported by this strategy or for this type.
     #[error("unsupported: {0}")]
     Unsupported(String),

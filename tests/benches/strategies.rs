@@ -132,6 +132,11 @@ fn sandbox_costs(c: &mut Criterion) {
             assert!(m.from_cache());
         })
     });
+    // The pattern the README recommends: a fresh sandbox per input, opened
+    // by path. An unchanged file already loaded costs a stat, not a hash.
+    g.bench_function("open_expat_repeated", |b| {
+        b.iter(|| Sandbox::open(sandlink_clibs::EXPAT_WASM).unwrap_or_else(|e| panic!("{e}")))
+    });
     g.sample_size(10).measurement_time(Duration::from_secs(10));
     g.bench_function("compile_testlib_cold", |b| {
         b.iter(|| {
@@ -144,5 +149,35 @@ fn sandbox_costs(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-criterion_group!(benches, strategies, sandbox_costs);
+/// Resident memory per idle expat sandbox: 1,000 opened and kept alive, the
+/// growth in RSS divided by 1,000. Not a time, so criterion does not take it;
+/// it goes beside criterion's output for `scripts/bench_table.py`.
+fn idle_rss(_: &mut Criterion) {
+    fn rss_kib() -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    }
+    const N: u64 = 1000;
+    // One first, so the module and engine are not counted.
+    let first = sandbox(sandlink_clibs::EXPAT_WASM);
+    let before = rss_kib();
+    let live: Vec<Sandbox> = (0..N)
+        .map(|_| sandbox(sandlink_clibs::EXPAT_WASM))
+        .collect();
+    let after = rss_kib();
+    drop((first, live));
+    let per = (after.saturating_sub(before) as f64) * 1024.0 / N as f64;
+    let dir = std::path::Path::new("target/criterion");
+    let _ = std::fs::create_dir_all(dir);
+    let _ = std::fs::write(
+        dir.join("idle_rss.json"),
+        format!("{{\"sandboxes\": {N}, \"bytes_per_sandbox\": {per:.0}}}\n"),
+    );
+}
+
+criterion_group!(benches, strategies, sandbox_costs, idle_rss);
 criterion_main!(benches);

@@ -164,7 +164,11 @@ fn memory_cap_holds() {
         ..SandboxConfig::default()
     };
     let e = err(tiny.open(sandlink_clibs::HOSTILE_WASM));
-    assert!(matches!(e, Error::Load { .. }), "{e}");
+    assert!(
+        matches!(&e, Error::LimitReached { setting, limit, .. }
+            if setting == "SandboxConfig::memory_limit" && limit.contains("65536")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -334,4 +338,21 @@ fn a_fresh_sandbox_per_input_is_cheap_and_independent() {
         assert_eq!(ok(lib.read(&int(), counter)), 41, "instance {i}");
         ok(lib.write(&int(), counter, i));
     }
+}
+
+#[test]
+fn instantiate_refuses_a_module_compiled_under_other_engine_settings() {
+    let wasm =
+        ok(std::fs::read(sandlink_clibs::TESTLIB_WASM)
+            .map_err(|e| Error::Unsupported(e.to_string())));
+    let module = ok(SandboxConfig::default().compile(&wasm, "testlib"));
+    // wasmtime fixes the stack limit per engine: a config asking for another
+    // one must not get a sandbox that silently runs under the module's.
+    let other = SandboxConfig {
+        max_wasm_stack: 128 << 10,
+        ..SandboxConfig::default()
+    };
+    let e = err(other.instantiate(&module));
+    assert!(e.to_string().contains("max_wasm_stack"), "{e}");
+    ok(SandboxConfig::default().instantiate(&module));
 }

@@ -20,9 +20,6 @@ use crate::error::{Error, Result};
 /// How often the epoch advances: the granularity of execution deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
 
-/// Instances that may be alive at once per engine (pooling allocator slots).
-const POOL_INSTANCES: u32 = 256;
-
 /// Upper bound on a module's function table (its own entries plus callbacks).
 pub(crate) const TABLE_ELEMENTS: usize = 100_000;
 
@@ -33,19 +30,36 @@ fn engine_error(what: &str, e: impl std::fmt::Display) -> Error {
     }
 }
 
-/// The shared engine for a given wasm stack limit (engine-wide in wasmtime,
-/// so one engine per distinct value). Each engine gets an epoch ticker.
-pub(crate) fn engine(max_wasm_stack: usize) -> Result<Engine> {
-    static ENGINES: OnceLock<Mutex<HashMap<usize, Engine>>> = OnceLock::new();
+/// Linear memory reserved per pool slot: all of wasm32's 4 GiB, so that
+/// Cranelift elides bounds checks, plus wasmtime's 32 MiB guard region.
+/// Reserved address space only; pages cost memory once touched.
+pub const SLOT_RESERVATION: u64 = (1 << 32) + (32 << 20);
+
+/// The settings that wasmtime fixes per engine: modules compiled for one
+/// engine run only there, so there is one engine per distinct key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct EngineKey {
+    pub(crate) max_wasm_stack: usize,
+    pub(crate) max_instances: u32,
+}
+
+/// The shared engine for `key`. Each engine gets an epoch ticker thread and
+/// reserves its pool's address space up front.
+pub(crate) fn engine(key: EngineKey) -> Result<Engine> {
+    static ENGINES: OnceLock<Mutex<HashMap<EngineKey, Engine>>> = OnceLock::new();
     let engines = ENGINES.get_or_init(Default::default);
     let mut engines = engines.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(e) = engines.get(&max_wasm_stack) {
+    if let Some(e) = engines.get(&key) {
         return Ok(e.clone());
     }
+    let EngineKey {
+        max_wasm_stack,
+        max_instances,
+    } = key;
     let mut pool = PoolingAllocationConfig::default();
-    pool.total_core_instances(POOL_INSTANCES)
-        .total_memories(POOL_INSTANCES)
-        .total_tables(POOL_INSTANCES)
+    pool.total_core_instances(max_instances)
+        .total_memories(max_instances)
+        .total_tables(max_instances)
         .total_stacks(0)
         .total_component_instances(0)
         .max_memories_per_module(1)
@@ -59,7 +73,16 @@ pub(crate) fn engine(max_wasm_stack: usize) -> Result<Engine> {
         .memory_init_cow(true)
         .cranelift_opt_level(OptLevel::Speed)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    let engine = Engine::new(&config).map_err(|e| engine_error("cannot create engine", e))?;
+    let engine = Engine::new(&config).map_err(|e| {
+        engine_error(
+            &format!(
+                "cannot create an engine whose pool reserves address space for {max_instances} \
+                 sandboxes ({max_instances} × {SLOT_RESERVATION} bytes of linear memory; \
+                 lower SandboxConfig::max_instances)"
+            ),
+            e,
+        )
+    })?;
     let ticker = engine.clone();
     std::thread::Builder::new()
         .name("sandlink-epoch".into())
@@ -68,7 +91,7 @@ pub(crate) fn engine(max_wasm_stack: usize) -> Result<Engine> {
             ticker.increment_epoch();
         })
         .map_err(|e| engine_error("cannot start the epoch ticker thread", e))?;
-    engines.insert(max_wasm_stack, engine.clone());
+    engines.insert(key, engine.clone());
     Ok(engine)
 }
 
@@ -77,6 +100,7 @@ pub(crate) fn engine(max_wasm_stack: usize) -> Result<Engine> {
 /// (copy-on-write memory images, pooled slots).
 pub struct CompiledModule {
     pub(crate) engine: Engine,
+    pub(crate) key: EngineKey,
     pub(crate) pre: InstancePre<State>,
     pub(crate) name: String,
     /// Whether this load came from the on-disk cache.
@@ -111,24 +135,93 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 const MAGIC: &[u8; 12] = b"SANDLINK-CW1";
 
 /// The in-process cache: one compiled module per (wasm hash, engine).
-type ProcessCache = Mutex<HashMap<([u8; 32], usize), Arc<CompiledModule>>>;
+type ProcessCache = Mutex<HashMap<([u8; 32], EngineKey), Arc<CompiledModule>>>;
+
+/// What identifies a file's contents without reading it: a rewrite changes
+/// the size, the modification time or the inode-change time (nanosecond
+/// resolution), a replacement changes the inode.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(meta: &std::fs::Metadata) -> FileStamp {
+        use std::os::unix::fs::MetadataExt;
+        FileStamp {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime: (meta.mtime(), meta.mtime_nsec()),
+            ctime: (meta.ctime(), meta.ctime_nsec()),
+        }
+    }
+}
+
+/// Modules opened by path: the latest stamp and module per (path, engine),
+/// so a repeated open of an unchanged file costs a `stat`, not a read and a
+/// hash. A changed file replaces its entry.
+type PathCache = Mutex<HashMap<(PathBuf, EngineKey), (FileStamp, Arc<CompiledModule>)>>;
+
+/// Loads the module in the file at `path`, skipping the read and the hash
+/// when this process already loaded the file unchanged.
+pub(crate) fn load_path(
+    path: &Path,
+    key: EngineKey,
+    cache_dir: Option<&Path>,
+) -> Result<Arc<CompiledModule>> {
+    static OPENED: OnceLock<PathCache> = OnceLock::new();
+    let name = path.display().to_string();
+    let io = |e: std::io::Error| Error::Load {
+        library: name.clone(),
+        reason: e.to_string(),
+    };
+    let stamp = FileStamp::of(&std::fs::metadata(path).map_err(io)?);
+    let opened = OPENED.get_or_init(Default::default);
+    let cache_key = (path.to_path_buf(), key);
+    if let Some((s, m)) = opened
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&cache_key)
+    {
+        if *s == stamp {
+            return Ok(m.clone());
+        }
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    // Stamp the file that is read: a change between the `stat` above and
+    // the read must not pair old bytes with a new stamp.
+    let stamp = FileStamp::of(&file.metadata().map_err(io)?);
+    let mut wasm = Vec::new();
+    std::io::Read::read_to_end(&mut &file, &mut wasm).map_err(io)?;
+    let module = load(&wasm, &name, key, cache_dir)?;
+    opened
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(cache_key, (stamp, module.clone()));
+    Ok(module)
+}
 
 /// Compiles `wasm` (or takes it from the in-process or disk cache), links
 /// WASI, and prepares instantiation.
 pub(crate) fn load(
     wasm: &[u8],
     name: &str,
-    max_wasm_stack: usize,
+    engine_key: EngineKey,
     cache_dir: Option<&Path>,
 ) -> Result<Arc<CompiledModule>> {
     static PROCESS: OnceLock<ProcessCache> = OnceLock::new();
     let digest: [u8; 32] = Sha256::digest(wasm).into();
-    let key = (digest, max_wasm_stack);
+    let key = (digest, engine_key);
     let process = PROCESS.get_or_init(Default::default);
     if let Some(m) = process.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
         return Ok(m.clone());
     }
-    let compiled = compile_digested(wasm, &digest, name, max_wasm_stack, cache_dir)?;
+    let compiled = compile_digested(wasm, &digest, name, engine_key, cache_dir)?;
     process
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -140,21 +233,21 @@ pub(crate) fn load(
 pub(crate) fn compile(
     wasm: &[u8],
     name: &str,
-    max_wasm_stack: usize,
+    key: EngineKey,
     cache_dir: Option<&Path>,
 ) -> Result<Arc<CompiledModule>> {
     let digest: [u8; 32] = Sha256::digest(wasm).into();
-    compile_digested(wasm, &digest, name, max_wasm_stack, cache_dir)
+    compile_digested(wasm, &digest, name, key, cache_dir)
 }
 
 fn compile_digested(
     wasm: &[u8],
     digest: &[u8; 32],
     name: &str,
-    max_wasm_stack: usize,
+    key: EngineKey,
     cache_dir: Option<&Path>,
 ) -> Result<Arc<CompiledModule>> {
-    let engine = engine(max_wasm_stack)?;
+    let engine = engine(key)?;
     let (module, from_cache) = compile_cached(&engine, wasm, digest, name, cache_dir)?;
     let mut linker: Linker<State> = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
@@ -168,6 +261,7 @@ fn compile_digested(
     })?;
     Ok(Arc::new(CompiledModule {
         engine,
+        key,
         pre,
         name: name.to_string(),
         from_cache,

@@ -27,7 +27,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
-pub use engine::{default_cache_dir, CompiledModule, EPOCH_TICK};
+pub use engine::{default_cache_dir, CompiledModule, EPOCH_TICK, SLOT_RESERVATION};
 
 use crate::error::{Error, Result, TrapKind};
 use crate::foreign::{run_callback, ErasedFn, Foreign};
@@ -61,6 +61,16 @@ pub struct SandboxConfig {
     /// Where compiled modules are cached (default [`default_cache_dir`]);
     /// `None` disables the disk cache.
     pub cache_dir: Option<PathBuf>,
+    /// Most sandboxes alive at once in this process under this setting
+    /// (default 1,000): the size of wasmtime's pooling allocator. Each slot
+    /// reserves [`SLOT_RESERVATION`] bytes (4 GiB + 32 MiB) of address space
+    /// for linear memory, so the default reserves about 4 TiB of the 128 TiB
+    /// a 64-bit Linux process can address; memory is used only as a sandbox
+    /// touches it. Opening one more than this fails with
+    /// [`Error::LimitReached`] naming this setting. Sandboxes with different
+    /// values (or stack limits) run in different engines, each with its own
+    /// pool.
+    pub max_instances: u32,
 }
 
 impl Default for SandboxConfig {
@@ -71,38 +81,59 @@ impl Default for SandboxConfig {
             max_wasm_stack: 512 << 10,
             output_limit: 1 << 20,
             cache_dir: default_cache_dir(),
+            max_instances: 1000,
         }
     }
 }
 
 impl SandboxConfig {
     /// Loads and compiles (or fetches from cache) the module at `path`, then
-    /// instantiates it.
+    /// instantiates it. Opening a file this process already loaded, unchanged
+    /// (same inode, size and times), costs a `stat` and an instantiation.
     pub fn open(&self, path: impl AsRef<Path>) -> Result<Sandbox> {
-        let path = path.as_ref();
-        let wasm = std::fs::read(path).map_err(|e| Error::Load {
-            library: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
-        self.load(&wasm, &path.display().to_string())
+        let module =
+            engine::load_path(path.as_ref(), self.engine_key(), self.cache_dir.as_deref())?;
+        Sandbox::instantiate(module, self.clone())
     }
 
     /// Like [`SandboxConfig::open`], from the module's bytes (binary or text).
     pub fn load(&self, wasm: &[u8], name: &str) -> Result<Sandbox> {
-        let module = engine::load(wasm, name, self.max_wasm_stack, self.cache_dir.as_deref())?;
+        let module = engine::load(wasm, name, self.engine_key(), self.cache_dir.as_deref())?;
         Sandbox::instantiate(module, self.clone())
     }
 
     /// Compiles `wasm` through the disk cache only, bypassing the in-process
     /// cache: for measuring cold compiles and cache loads.
     pub fn compile(&self, wasm: &[u8], name: &str) -> Result<Arc<CompiledModule>> {
-        engine::compile(wasm, name, self.max_wasm_stack, self.cache_dir.as_deref())
+        engine::compile(wasm, name, self.engine_key(), self.cache_dir.as_deref())
     }
 
     /// A fresh sandbox from an already compiled module (cheap: pooled memory,
-    /// copy-on-write initialisation).
+    /// copy-on-write initialisation). The module must have been compiled
+    /// under this configuration's stack limit and instance count, which
+    /// wasmtime fixes per engine; otherwise this is an error rather than a
+    /// sandbox that silently runs under the module's settings.
     pub fn instantiate(&self, module: &Arc<CompiledModule>) -> Result<Sandbox> {
+        let want = self.engine_key();
+        if module.key != want {
+            return Err(Error::Unsupported(format!(
+                "module `{}` was compiled for max_wasm_stack {} and max_instances {}, \
+                 but this SandboxConfig asks for {} and {}; compile it with this config",
+                module.name,
+                module.key.max_wasm_stack,
+                module.key.max_instances,
+                want.max_wasm_stack,
+                want.max_instances
+            )));
+        }
         Sandbox::instantiate(module.clone(), self.clone())
+    }
+
+    fn engine_key(&self) -> engine::EngineKey {
+        engine::EngineKey {
+            max_wasm_stack: self.max_wasm_stack,
+            max_instances: self.max_instances,
+        }
     }
 }
 
@@ -299,7 +330,7 @@ impl Sandbox {
         let instance = module
             .pre
             .instantiate(&mut store)
-            .map_err(|e| err("cannot instantiate (memory limit too small?)", e))?;
+            .map_err(|e| instantiation_error(module, config, e))?;
         let need = |what: &str| engine::load_error(name, "missing export", what);
         let memory = instance
             .get_memory(&mut store, "memory")
@@ -577,6 +608,44 @@ impl Sandbox {
             }
         })
     }
+}
+
+/// Says which limit a failed instantiation hit, and the setting for it.
+fn instantiation_error(
+    module: &CompiledModule,
+    config: &SandboxConfig,
+    e: wasmtime::Error,
+) -> Error {
+    let library = module.name.clone();
+    if let Some(pool) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
+        return Error::LimitReached {
+            library,
+            limit: format!(
+                "the limit of {} live sandboxes in this process",
+                config.max_instances
+            ),
+            setting: "SandboxConfig::max_instances".into(),
+            reason: pool.to_string(),
+        };
+    }
+    let text = format!("{e:#}");
+    if text.contains("memory") && (text.contains("limit") || text.contains("exceeds")) {
+        return Error::LimitReached {
+            library,
+            limit: format!("the memory cap of {} bytes", config.memory_limit),
+            setting: "SandboxConfig::memory_limit".into(),
+            reason: format!("the module's initial memory does not fit: {text}"),
+        };
+    }
+    if text.contains("mmap") || text.contains("Cannot allocate memory") {
+        return Error::LimitReached {
+            library,
+            limit: "the process's address space".into(),
+            setting: "SandboxConfig::max_instances (each slot reserves 4 GiB + 32 MiB)".into(),
+            reason: text,
+        };
+    }
+    engine::load_error(&module.name, "cannot instantiate", text)
 }
 
 fn deadline_ticks(d: Duration) -> u64 {
