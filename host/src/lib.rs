@@ -1,9 +1,10 @@
 //! # Sandlink: modular foreign function bindings for Rust
 //!
 //! Describe a C library's functions once, as values, then link them in
-//! whichever way fits: [`Dynamic`] (dlopen and libffi) today, with the wasm
-//! [Sandbox](crate::backend) and other strategies behind the same [`Foreign`]
-//! trait. It is OCaml ctypes' design carried to Rust.
+//! whichever way fits, behind the same [`Foreign`] trait: [`Dynamic`]
+//! (dlopen and libffi, no isolation) or [`Sandbox`] (the library compiled to
+//! wasm32-wasi and run by wasmtime in this process, unable to touch host
+//! memory). It is OCaml ctypes' design carried to Rust.
 //!
 //! ```
 //! use sandlink::types::*;
