@@ -197,6 +197,29 @@ pub enum Error {
         reason: String,
     },
 
+    /// A pointer or callback from one library was used with another.
+    #[error("{what}: the pointer {address:#x} belongs to another library instance; pointers and callbacks are valid only with the library they came from")]
+    ForeignPointer {
+        /// Where it was used.
+        what: String,
+        /// Its address in its own library.
+        address: u64,
+    },
+
+    /// A pointer from before a `reset()` was used after it: the memory it
+    /// pointed into is gone.
+    #[error("{what}: the pointer {address:#x} is from before a reset (generation {generation}, now {current}); the memory it pointed into is gone")]
+    StalePointer {
+        /// Where it was used.
+        what: String,
+        /// Its address.
+        address: u64,
+        /// The reset generation it came from.
+        generation: u64,
+        /// The library's current generation.
+        current: u64,
+    },
+
     /// A sandbox limit was reached: which one, and the setting that raises it.
     #[error("sandbox `{library}`: {limit} reached; raise {setting} to allow more ({reason})")]
     LimitReached {

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::types::{
-    Field, FnSig, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw, Scalar, Shadow, Site, Struct,
-    Typ,
+    Brand, Field, FnSig, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw, Scalar, Shadow, Site,
+    Struct, Typ,
 };
 
 /// A callback's closure with its types erased: lifts the scalars C passed,
@@ -68,10 +68,12 @@ pub trait Foreign: Memory + Clone + 'static {
     /// The address of the global `name`, of type `ty` (ctypes' `foreign_value`).
     fn global<T: Shadow>(&self, name: &str, ty: &Typ<T>) -> Result<Ptr<T>> {
         let _ = ty;
-        Ptr::from_library(self.symbol_addr(name)?).ok_or_else(|| Error::MissingSymbol {
-            library: self.library_name(),
-            symbol: name.into(),
-            reason: "the symbol's address is NULL".into(),
+        Ptr::from_library(self.symbol_addr(name)?, self.brand()).ok_or_else(|| {
+            Error::MissingSymbol {
+                library: self.library_name(),
+                symbol: name.into(),
+                reason: "the symbol's address is NULL".into(),
+            }
         })
     }
 
@@ -92,6 +94,7 @@ pub trait Foreign: Memory + Clone + 'static {
         let (addr, guard) = self.make_callback(fn_ty.sig(), erased)?;
         Ok(Callback {
             addr,
+            brand: self.brand(),
             _guard: guard,
             _t: PhantomData,
         })
@@ -99,13 +102,15 @@ pub trait Foreign: Memory + Clone + 'static {
 
     /// Reads the `T` at `p` (ctypes' `!@`).
     fn read<T: Shadow>(&self, ty: &Typ<T>, p: Ptr<T>) -> Result<T::Out> {
-        T::load(ty, p.addr(), self)
+        let addr = p.addr_in(self, || "read".into())?;
+        T::load(ty, addr, self)
     }
 
     /// Writes a scalar `T` at `p` (ctypes' `<-@`), range-checked for the
     /// library's data model.
     fn write<T: Scalar>(&self, ty: &Typ<T>, p: Ptr<T>, v: T::Out) -> Result<()> {
-        let site = Site::Memory(p.addr());
+        let addr = p.addr_in(self, || "write".into())?;
+        let site = Site::Memory(addr);
         let prim = ty.desc().scalar().ok_or_else(|| {
             Error::Unsupported(format!("{site}: `{}` is not a scalar", ty.c_name()))
         })?;
@@ -122,7 +127,7 @@ pub trait Foreign: Memory + Clone + 'static {
                 reason,
             })?;
         let n = prim.size(model) as usize;
-        self.write_raw(p.addr(), &bits.to_le_bytes()[..n])
+        self.write_raw(addr, &bits.to_le_bytes()[..n])
     }
 
     /// Allocates room for `count` values of `ty` in the library's memory,
@@ -139,7 +144,7 @@ pub trait Foreign: Memory + Clone + 'static {
             let _ = self.free_raw(addr);
             return Err(e);
         }
-        Ptr::from_library(addr).ok_or_else(|| Error::Alloc {
+        Ptr::from_library(addr, self.brand()).ok_or_else(|| Error::Alloc {
             size: total,
             reason: "the allocator returned NULL".into(),
         })
@@ -147,7 +152,7 @@ pub trait Foreign: Memory + Clone + 'static {
 
     /// Frees memory from [`Foreign::alloc`] or [`Foreign::alloc_string`].
     fn free<T>(&self, p: Ptr<T>) -> Result<()> {
-        self.free_raw(p.addr())
+        self.free_raw(p.addr_in(self, || "free".into())?)
     }
 
     /// Copies `s` and a NUL into newly allocated library memory.
@@ -165,22 +170,24 @@ pub trait Foreign: Memory + Clone + 'static {
 
     /// Reads the NUL-terminated UTF-8 string at `p`.
     fn read_string<T>(&self, p: Ptr<T>) -> Result<String> {
-        let bytes = self.read_cstr(p.addr())?;
+        let addr = p.addr_in(self, || "read_string".into())?;
+        let bytes = self.read_cstr(addr)?;
         String::from_utf8(bytes).map_err(|e| Error::InvalidUtf8 {
-            what: Site::Memory(p.addr()).to_string(),
-            address: p.addr(),
+            what: Site::Memory(addr).to_string(),
+            address: addr,
             reason: e.utf8_error().to_string(),
         })
     }
 
     /// Reads `len` bytes at `p`.
     fn read_bytes<T>(&self, p: Ptr<T>, len: u64) -> Result<Vec<u8>> {
-        crate::types::read_vec(self, p.addr(), len, Site::Memory(p.addr()))
+        let addr = p.addr_in(self, || "read_bytes".into())?;
+        crate::types::read_vec(self, addr, len, Site::Memory(addr))
     }
 
     /// Writes `bytes` at `p`.
     fn write_bytes<T>(&self, p: Ptr<T>, bytes: &[u8]) -> Result<()> {
-        self.write_raw(p.addr(), bytes)
+        self.write_raw(p.addr_in(self, || "write_bytes".into())?, bytes)
     }
 
     /// The address of field `f` of the struct at `p`, under the library's
@@ -359,8 +366,13 @@ impl<L: Foreign, A: Params, R: Shadow> std::fmt::Debug for Function<L, A, R> {
 }
 
 /// A Rust closure callable from C. C may call it until this is dropped.
+///
+/// It belongs to the library that made it (across that library's resets):
+/// passing it to another library is an [`Error::ForeignPointer`], never a
+/// jump to an address that means nothing there.
 pub struct Callback<A, R> {
     addr: u64,
+    brand: Brand,
     _guard: Box<dyn Any>,
     _t: PhantomData<fn(A) -> R>,
 }
@@ -369,6 +381,14 @@ impl<A, R> Callback<A, R> {
     /// The function pointer C calls, in the library's address space.
     pub fn addr(&self) -> u64 {
         self.addr
+    }
+
+    /// The address, if the call being lowered is into this callback's library.
+    pub(crate) fn addr_in(&self, f: &Frame<'_, '_>) -> Result<u64> {
+        let site = f.site();
+        self.brand
+            .admit(f.memory().brand(), self.addr, || site.to_string(), true)?;
+        Ok(self.addr)
     }
 }
 

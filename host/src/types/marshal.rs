@@ -17,6 +17,9 @@ pub const MAX_TRANSFER: u64 = 1 << 30;
 pub trait Memory {
     /// The library's C data model.
     fn model(&self) -> DataModel;
+    /// Which library instance (and which reset generation of it) this is:
+    /// pointers and callbacks carry it, and are refused anywhere else.
+    fn brand(&self) -> Brand;
     /// Allocates `size` bytes aligned to `align` with the library's allocator.
     fn alloc_raw(&self, size: u64, align: u64) -> Result<u64>;
     /// Frees memory from [`Memory::alloc_raw`].
@@ -28,6 +31,54 @@ pub trait Memory {
     /// Reads the NUL-terminated string at `addr` (without the NUL), failing
     /// when no NUL comes within the strategy's string limit.
     fn read_cstr(&self, addr: u64) -> Result<Vec<u8>>;
+}
+
+/// The identity of one library instance: a number unique in the process,
+/// and how many times it was reset. A [`crate::Ptr`] carries the brand of the
+/// library it came from; using it with another library, or after a reset
+/// replaced the memory it pointed into, is an error instead of an access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Brand {
+    pub(crate) lib: u64,
+    pub(crate) generation: u64,
+}
+
+impl Brand {
+    /// A brand for a newly opened library instance.
+    pub(crate) fn fresh() -> Brand {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Brand {
+            lib: NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            generation: 0,
+        }
+    }
+
+    /// Checks that a pointer or callback branded `self` may be used with the
+    /// library branded `current`. Callbacks survive resets (they are
+    /// re-installed), so they compare libraries only.
+    pub(crate) fn admit(
+        self,
+        current: Brand,
+        address: u64,
+        what: impl FnOnce() -> String,
+        across_resets: bool,
+    ) -> Result<()> {
+        if self.lib != current.lib {
+            return Err(Error::ForeignPointer {
+                what: what(),
+                address,
+            });
+        }
+        if !across_resets && self.generation != current.generation {
+            return Err(Error::StalePointer {
+                what: what(),
+                address,
+                generation: self.generation,
+                current: current.generation,
+            });
+        }
+        Ok(())
+    }
 }
 
 /// Reads `len` bytes at `addr` into a new vector, refusing absurd lengths
@@ -112,6 +163,11 @@ impl<'m, 'a> Frame<'m, 'a> {
     /// The library's data model.
     pub fn model(&self) -> DataModel {
         self.mem.model()
+    }
+
+    /// The library the values are going to.
+    pub fn memory(&self) -> &dyn Memory {
+        self.mem
     }
 
     /// Where the value being lowered is going.

@@ -12,7 +12,7 @@ mod shadow;
 
 pub use desc::{Aggregate, CType, DataModel, FnSig, Layout, Prim, Raw, WordClass};
 pub use func::{returning, returning_errno, FnType, ParamList, Params, Returning};
-pub use marshal::{read_vec, Frame, Memory, Site, MAX_TRANSFER};
+pub use marshal::{read_vec, Brand, Frame, Memory, Site, MAX_TRANSFER};
 pub use shadow::{
     array, bool, buffer, buffer_int, buffer_mut, char, double, float, funptr, funptr_opt, int,
     int16_t, int32_t, int64_t, int8_t, intptr_t, llong, long, ptr, ptr_opt, ptrdiff_t, schar,

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::types::desc::{Aggregate, CType, DataModel, Prim, Raw};
 use crate::types::func::FnType;
 use crate::types::func::Params;
-use crate::types::marshal::{read_vec, Frame, Memory, Site};
+use crate::types::marshal::{read_vec, Brand, Frame, Memory, Site};
 
 /// The Rust side of a C type: which Rust value a call takes (`In`) and which
 /// it gives back (`Out`), and how to lower and lift them.
@@ -383,12 +383,16 @@ impl Shadow for BufferMut {
     }
 }
 
-/// A non-NULL address in the library's address space, pointing at a `T`.
+/// A non-NULL address in the library's address space, pointing at a `T`,
+/// branded with the library instance (and reset generation) it came from.
 ///
 /// The host never dereferences it: reads and writes go through the strategy
-/// (see [`crate::Foreign::read`]), which bounds-checks where it can.
+/// (see [`crate::Foreign::read`]), which bounds-checks where it can. Using it
+/// with another library, or after that library was reset, is an
+/// [`Error::ForeignPointer`] or [`Error::StalePointer`], never an access.
 pub struct Ptr<T> {
     addr: u64,
+    brand: Brand,
     _t: PhantomData<fn() -> T>,
 }
 
@@ -400,13 +404,14 @@ impl<T> Clone for Ptr<T> {
 impl<T> Copy for Ptr<T> {}
 impl<T> PartialEq for Ptr<T> {
     fn eq(&self, o: &Self) -> bool {
-        self.addr == o.addr
+        self.addr == o.addr && self.brand == o.brand
     }
 }
 impl<T> Eq for Ptr<T> {}
 impl<T> std::hash::Hash for Ptr<T> {
     fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
-        self.addr.hash(h)
+        self.addr.hash(h);
+        self.brand.hash(h);
     }
 }
 impl<T> fmt::Debug for Ptr<T> {
@@ -416,7 +421,7 @@ impl<T> fmt::Debug for Ptr<T> {
 }
 
 impl<T> Ptr<T> {
-    /// Makes a pointer from an address in the library's address space;
+    /// Makes a pointer into `lib` from an address in its address space;
     /// `None` for 0.
     ///
     /// # Safety
@@ -424,17 +429,15 @@ impl<T> Ptr<T> {
     /// writing through the pointer is sound only if `addr` points at a live
     /// `T`. Strategies that isolate the library (Sandbox) check every access,
     /// so any address is harmless there.
-    pub unsafe fn from_addr(addr: u64) -> Option<Ptr<T>> {
-        (addr != 0).then_some(Ptr {
-            addr,
-            _t: PhantomData,
-        })
+    pub unsafe fn from_addr(lib: &dyn Memory, addr: u64) -> Option<Ptr<T>> {
+        Ptr::from_library(addr, lib.brand())
     }
 
     /// Pointers that came out of the library are as trustworthy as the library.
-    pub(crate) fn from_library(addr: u64) -> Option<Ptr<T>> {
+    pub(crate) fn from_library(addr: u64, brand: Brand) -> Option<Ptr<T>> {
         (addr != 0).then_some(Ptr {
             addr,
+            brand,
             _t: PhantomData,
         })
     }
@@ -444,10 +447,18 @@ impl<T> Ptr<T> {
         self.addr
     }
 
+    /// The address, if this pointer may be used with `lib`: same library
+    /// instance, same reset generation.
+    pub fn addr_in(self, lib: &dyn Memory, what: impl FnOnce() -> String) -> Result<u64> {
+        self.brand.admit(lib.brand(), self.addr, what, false)?;
+        Ok(self.addr)
+    }
+
     /// The same address seen as a pointer to `U` (a C cast).
     pub fn cast<U>(self) -> Ptr<U> {
         Ptr {
             addr: self.addr,
+            brand: self.brand,
             _t: PhantomData,
         }
     }
@@ -463,6 +474,7 @@ impl<T> Ptr<T> {
             })?;
         Ok(Ptr {
             addr,
+            brand: self.brand,
             _t: PhantomData,
         })
     }
@@ -473,11 +485,13 @@ impl<T: 'static> Shadow for Ptr<T> {
     type Out = Ptr<T>;
     type Meta = ();
     fn lower<'a>(_: &Typ<Self>, v: Ptr<T>, f: &mut Frame<'_, 'a>) -> Result<()> {
-        f.push(Raw(v.addr));
+        let site = f.site();
+        let a = v.addr_in(f.memory(), || site.to_string())?;
+        f.push(Raw(a));
         Ok(())
     }
-    fn lift(t: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<Ptr<T>> {
-        Ptr::from_library(one(raws, site)?.0).ok_or_else(|| Error::NullPointer {
+    fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Ptr<T>> {
+        Ptr::from_library(one(raws, site)?.0, mem.brand()).ok_or_else(|| Error::NullPointer {
             what: site.to_string(),
             c_type: t.c_name(),
         })
@@ -495,11 +509,16 @@ impl<T: 'static> Shadow for Option<Ptr<T>> {
     type Out = Option<Ptr<T>>;
     type Meta = ();
     fn lower<'a>(_: &Typ<Self>, v: Option<Ptr<T>>, f: &mut Frame<'_, 'a>) -> Result<()> {
-        f.push(Raw(v.map_or(0, |p| p.addr)));
+        let site = f.site();
+        let a = match v {
+            Some(p) => p.addr_in(f.memory(), || site.to_string())?,
+            None => 0,
+        };
+        f.push(Raw(a));
         Ok(())
     }
-    fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<Option<Ptr<T>>> {
-        Ok(Ptr::from_library(one(raws, site)?.0))
+    fn lift(_: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Option<Ptr<T>>> {
+        Ok(Ptr::from_library(one(raws, site)?.0, mem.brand()))
     }
 }
 
@@ -566,7 +585,8 @@ impl<A: Params, R: Shadow> Shadow for FunPtr<A, R> {
     type Out = CodePtr;
     type Meta = Arc<FnType<A, R>>;
     fn lower<'a>(_: &Typ<Self>, v: &'a crate::Callback<A, R>, f: &mut Frame<'_, 'a>) -> Result<()> {
-        f.push(Raw(v.addr()));
+        let a = v.addr_in(f)?;
+        f.push(Raw(a));
         Ok(())
     }
     fn lift(t: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<CodePtr> {
@@ -589,7 +609,11 @@ impl<A: Params, R: Shadow> Shadow for Option<FunPtr<A, R>> {
         v: Option<&'a crate::Callback<A, R>>,
         f: &mut Frame<'_, 'a>,
     ) -> Result<()> {
-        f.push(Raw(v.map_or(0, |c| c.addr())));
+        let a = match v {
+            Some(c) => c.addr_in(f)?,
+            None => 0,
+        };
+        f.push(Raw(a));
         Ok(())
     }
     fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<Option<CodePtr>> {

@@ -15,7 +15,7 @@ use libloading::os::unix::Library;
 
 use crate::error::{Error, Result};
 use crate::foreign::{run_callback, ErasedFn, Foreign};
-use crate::types::{DataModel, FnSig, Memory, Prim, Raw, WordClass, MAX_TRANSFER};
+use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw, WordClass, MAX_TRANSFER};
 
 const MODEL: DataModel = DataModel::host();
 
@@ -28,6 +28,7 @@ pub struct Dynamic {
 struct Inner {
     lib: Library,
     name: String,
+    brand: Brand,
     /// The first error raised by a callback during the current call.
     pending: RefCell<Option<Error>>,
 }
@@ -70,6 +71,7 @@ impl Dynamic {
             inner: Rc::new(Inner {
                 lib,
                 name,
+                brand: Brand::fresh(),
                 pending: RefCell::new(None),
             }),
         }
@@ -173,6 +175,10 @@ fn errno_location() -> *mut i32 {
 impl Memory for Dynamic {
     fn model(&self) -> DataModel {
         MODEL
+    }
+
+    fn brand(&self) -> Brand {
+        self.inner.brand
     }
 
     fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {

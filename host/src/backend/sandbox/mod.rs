@@ -31,7 +31,7 @@ pub use engine::{default_cache_dir, CompiledModule, EPOCH_TICK, SLOT_RESERVATION
 
 use crate::error::{Error, Result, TrapKind};
 use crate::foreign::{run_callback, ErasedFn, Foreign};
-use crate::types::{DataModel, FnSig, Memory, Prim, Raw, WordClass, MAX_TRANSFER};
+use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw, WordClass, MAX_TRANSFER};
 
 const MODEL: DataModel = DataModel::Ilp32;
 
@@ -190,6 +190,8 @@ struct Inner {
     /// (it finds its callback by slot when called).
     slot_funcs: RefCell<Vec<Option<(String, Func)>>>,
     generation: Cell<u64>,
+    /// This instance's identity; its generation is `generation`.
+    lib_id: u64,
     depth: Cell<u32>,
     /// When the outermost call's deadline falls. It moves later by the time
     /// spent in host callbacks: the budget is for the library's own code, so
@@ -386,6 +388,7 @@ impl Sandbox {
                 table_base,
                 slot_funcs: RefCell::new(Vec::new()),
                 generation: Cell::new(0),
+                lib_id: Brand::fresh().lib,
                 depth: Cell::new(0),
                 deadline_at: Cell::new(Instant::now()),
                 nested_guest: Cell::new(Duration::ZERO),
@@ -805,6 +808,13 @@ impl Sandbox {
 impl Memory for Sandbox {
     fn model(&self) -> DataModel {
         MODEL
+    }
+
+    fn brand(&self) -> Brand {
+        Brand {
+            lib: self.inner.lib_id,
+            generation: self.inner.generation.get(),
+        }
     }
 
     fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {

@@ -1,0 +1,112 @@
+//! Pointers and callbacks know their library: using one with another library
+//! instance, or a pointer after its library was reset, is a specific error,
+//! never an access through an address that means something else there.
+
+use sandlink::types::*;
+use sandlink::{Dynamic, Error, Foreign, Sandbox};
+use sandlink_tests::{err, ok};
+
+fn sandbox() -> Sandbox {
+    ok(Sandbox::open(sandlink_clibs::TESTLIB_WASM))
+}
+
+fn dynamic() -> Dynamic {
+    // SAFETY: testlib is our own library.
+    ok(unsafe { Dynamic::open(sandlink_clibs::TESTLIB_SO) })
+}
+
+fn is_foreign(e: &Error) -> bool {
+    matches!(e.root(), Error::ForeignPointer { .. })
+}
+
+#[test]
+fn a_sandbox_pointer_is_refused_by_dynamic() {
+    let sb = sandbox();
+    let dy = dynamic();
+    // A small linear-memory offset: as a host address it would be wild.
+    let p = ok(sb.alloc(&int(), 4));
+    let e = err(dy.read(&int(), p));
+    assert!(is_foreign(&e), "{e}");
+    let e = err(dy.write(&int(), p, 7));
+    assert!(is_foreign(&e), "{e}");
+    let e = err(dy.free(p));
+    assert!(is_foreign(&e), "{e}");
+    let e = err(dy.read_string(p));
+    assert!(is_foreign(&e), "{e}");
+    // As a call argument too.
+    let divmod = ok(dy.function(
+        "tl_divmod",
+        &(int() >> int() >> ptr(int()) >> ptr(int()) >> returning(int())),
+    ));
+    let mine = ok(dy.alloc(&int(), 1));
+    let e = err(divmod.call((7, 2, mine, p)));
+    assert!(is_foreign(&e), "{e}");
+    ok(dy.free(mine));
+    // Its own library still takes it.
+    ok(sb.write(&int(), p, 5));
+    assert_eq!(ok(sb.read(&int(), p)), 5);
+    ok(sb.free(p));
+}
+
+#[test]
+fn a_pointer_from_one_sandbox_is_refused_by_another() {
+    let a = sandbox();
+    let b = sandbox();
+    let p = ok(a.alloc(&int(), 1));
+    let e = err(b.read(&int(), p));
+    assert!(is_foreign(&e), "{e}");
+    // Derived pointers keep their library.
+    let q = ok(p.byte_add(0)).cast::<u32>();
+    let e = err(b.read(&uint(), q));
+    assert!(is_foreign(&e), "{e}");
+}
+
+#[test]
+fn a_sandbox_callback_is_refused_by_dynamic() {
+    let sb = sandbox();
+    let dy = dynamic();
+    let step = funptr(int() >> int() >> returning(int()));
+    let cb = ok(sb.callback(&step, |(a, x)| Ok(a + x)));
+    let fold = ok(dy.function(
+        "tl_fold",
+        &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
+    ));
+    let xs = ok(dy.alloc(&int(), 1));
+    // C would jump to a table index as if it were code.
+    let e = err(fold.call((&cb, xs, 1, 0)));
+    assert!(is_foreign(&e), "{e}");
+    ok(dy.free(xs));
+}
+
+#[test]
+fn a_pointer_from_before_a_reset_is_stale() {
+    let sb = sandbox();
+    let p = ok(sb.alloc(&int(), 1));
+    ok(sb.write(&int(), p, 1));
+    ok(sb.reset());
+    let e = err(sb.read(&int(), p));
+    assert!(
+        matches!(
+            e.root(),
+            Error::StalePointer {
+                generation: 0,
+                current: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = err(sb.free(p));
+    assert!(matches!(e.root(), Error::StalePointer { .. }), "{e}");
+    // Callbacks are re-installed by a reset, so they stay valid.
+    let step = funptr(int() >> int() >> returning(int()));
+    let cb = ok(sb.callback(&step, |(a, x)| Ok(a + x)));
+    ok(sb.reset());
+    let fold = ok(sb.function(
+        "tl_fold",
+        &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
+    ));
+    let xs = ok(sb.alloc(&int(), 2));
+    ok(sb.write(&int(), ok(sb.elem_ptr(&int(), xs, 1)), 4));
+    assert_eq!(ok(fold.call((&cb, xs, 2, 1))), 5);
+}
