@@ -171,8 +171,12 @@ fn idle_rss(_: &mut Criterion) {
     let after = rss_kib();
     drop((first, live));
     let per = (after.saturating_sub(before) as f64) * 1024.0 / N as f64;
-    let dir = std::path::Path::new("target/criterion");
-    let _ = std::fs::create_dir_all(dir);
+    // Beside criterion's own output, which scripts/bench_table.py reads.
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("criterion");
+    let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(
         dir.join("idle_rss.json"),
         format!("{{\"sandboxes\": {N}, \"bytes_per_sandbox\": {per:.0}}}\n"),
