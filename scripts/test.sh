@@ -3,4 +3,22 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
+# Each strategy's feature alone, as a user who wants only that one builds it:
+# a sandbox-only build must not pull in libffi or libloading, a dynamic-only
+# build no wasmtime.
+cargo check -p sandlink --locked --no-default-features --features sandbox
+cargo check -p sandlink --locked --no-default-features --features dynamic
+only() {
+    cargo tree -p sandlink --locked --no-default-features --features "$1" -e normal --prefix none
+}
+sandbox_deps=$(only sandbox)
+dynamic_deps=$(only dynamic)
+if grep -Eq '^(libffi|libloading)' <<<"$sandbox_deps" || ! grep -q '^wasmtime ' <<<"$sandbox_deps"; then
+    echo "test.sh: the sandbox feature alone must build wasmtime and neither libffi nor libloading" >&2
+    exit 1
+fi
+if grep -q '^wasmtime' <<<"$dynamic_deps" || ! grep -q '^libffi-sys ' <<<"$dynamic_deps"; then
+    echo "test.sh: the dynamic feature alone must build libffi and no wasmtime" >&2
+    exit 1
+fi
 cargo test --workspace --locked

@@ -295,7 +295,68 @@ impl std::fmt::Display for TrapKind {
     }
 }
 
+/// Who is at fault for an [`Error`], for callers that react by class
+/// rather than by variant (see [`Error::kind`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The binding does not fit the library: it cannot be loaded, a symbol
+    /// is missing, a signature or layout disagrees, a type cannot be passed.
+    Binding,
+    /// The library misbehaved: it trapped, exited, returned a value that
+    /// fails validation, or hit a resource limit.
+    Library,
+    /// The host misused the API: a value that does not fit its C type, a
+    /// string with a NUL, a pointer from another library or from before a
+    /// reset, a poisoned sandbox, re-entrancy.
+    Misuse,
+    /// A host callback failed or panicked while C was running it.
+    Callback,
+    /// Something this strategy or type does not support.
+    Unsupported,
+}
+
 impl Error {
+    /// The class of this error, looking through [`Error::Call`] wrappers.
+    pub fn kind(&self) -> ErrorKind {
+        match self.root() {
+            Error::Load { .. }
+            | Error::MissingSymbol { .. }
+            | Error::SignatureMismatch { .. }
+            | Error::NotPassable { .. }
+            | Error::Layout { .. } => ErrorKind::Binding,
+            Error::NullPointer { .. }
+            | Error::InvalidUtf8 { .. }
+            | Error::Unterminated { .. }
+            | Error::OutOfBounds { .. }
+            | Error::InvalidValue { .. }
+            | Error::Alloc { .. }
+            | Error::Trap { .. }
+            | Error::Exited { .. }
+            | Error::LimitReached { .. } => ErrorKind::Library,
+            Error::OutOfRange { .. }
+            | Error::InteriorNul { .. }
+            | Error::ForeignPointer { .. }
+            | Error::StalePointer { .. }
+            | Error::Poisoned { .. } => ErrorKind::Misuse,
+            Error::Callback { .. } | Error::CallbackPanicked { .. } => ErrorKind::Callback,
+            Error::Unsupported(_) => ErrorKind::Unsupported,
+            // `root` looks through every `Call`.
+            Error::Call { source, .. } => source.kind(),
+        }
+    }
+
+    /// The C function being called when this error happened, if any.
+    pub fn function(&self) -> Option<&str> {
+        match self {
+            Error::Call { function, .. }
+            | Error::Trap { function, .. }
+            | Error::Exited { function, .. }
+            | Error::SignatureMismatch { function, .. } => Some(function),
+            _ => None,
+        }
+    }
+
     /// Wraps `self` with the name of the C function being called.
     pub fn in_call(self, function: &str) -> Error {
         match self {

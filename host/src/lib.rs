@@ -39,13 +39,26 @@
 //! # assert_eq!(Strlen::bind(&libc).unwrap().strlen.call(("four",)).unwrap(), 4);
 //! ```
 
+//! ## One cargo feature per strategy
+//!
+//! | feature | strategy | builds |
+//! |---|---|---|
+//! | `dynamic` (default) | [`Dynamic`] | libloading, libffi (Debian's `libffi-dev`) |
+//! | `sandbox` (default) | [`Sandbox`] | wasmtime, wasmtime-wasi |
+//!
+//! A sandbox-only user sets `default-features = false, features = ["sandbox"]`
+//! and builds neither libffi nor libloading; a dynamic-only user builds no
+//! wasmtime. Bindings written over [`Foreign`] compile with either.
+
 pub mod backend;
 mod error;
 mod foreign;
 pub mod types;
 
+#[cfg(feature = "dynamic")]
 pub use backend::dynamic::Dynamic;
+#[cfg(feature = "sandbox")]
 pub use backend::sandbox::{Sandbox, SandboxConfig};
-pub use error::{Error, Result, TrapKind};
+pub use error::{Error, ErrorKind, Result, TrapKind};
 pub use foreign::{run_callback, Callback, ErasedFn, Foreign, Function};
 pub use types::{Ptr, Typ};

@@ -110,3 +110,28 @@ fn a_pointer_from_before_a_reset_is_stale() {
     ok(sb.write(&int(), ok(sb.elem_ptr(&int(), xs, 1)), 4));
     assert_eq!(ok(fold.call((&cb, xs, 2, 1))), 5);
 }
+
+#[test]
+fn errors_classify_without_string_inspection() {
+    use sandlink::ErrorKind;
+    let sb = sandbox();
+    let other = sandbox();
+    let p = ok(sb.alloc(&int(), 1));
+    assert_eq!(err(other.read(&int(), p)).kind(), ErrorKind::Misuse);
+    assert_eq!(
+        err(sb.function("no_such_function", &(void() >> returning(int())))).kind(),
+        ErrorKind::Binding
+    );
+    // A binding whose declared type disagrees with the export.
+    assert_eq!(
+        err(sb.function("tl_int_add", &(double() >> returning(int())))).kind(),
+        ErrorKind::Binding
+    );
+    let hostile = ok(Sandbox::open(sandlink_clibs::HOSTILE_WASM));
+    let abort = ok(hostile.function("h_abort", &(void() >> returning(void()))));
+    let e = err(abort.call(()));
+    assert_eq!(e.kind(), ErrorKind::Library);
+    assert_eq!(e.function(), Some("h_abort"));
+    // Now poisoned: calling again is the host's misuse.
+    assert_eq!(err(abort.call(())).kind(), ErrorKind::Misuse);
+}
