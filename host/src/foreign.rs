@@ -33,6 +33,8 @@ pub trait Foreign: Memory + Clone + 'static {
     fn library_name(&self) -> String;
 
     /// Resolves `name` and checks it against `sig` where the strategy can.
+    /// Must fail for a signature that does not lower (`sig.arg_words()`,
+    /// `sig.ret_word()`).
     fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<Self::Func>;
 
     /// Calls a resolved function with lowered arguments. Returns the raw
@@ -42,7 +44,8 @@ pub trait Foreign: Memory + Clone + 'static {
     /// The address of a global (data) symbol.
     fn symbol_addr(&self, name: &str) -> Result<u64>;
 
-    /// Makes `f` callable from C as a function of type `sig`. Returns the
+    /// Makes `f` callable from C as a function of type `sig` (failing, as
+    /// `resolve` does, for a signature that does not lower). Returns the
     /// code address and a guard that releases it when dropped.
     fn make_callback(&self, sig: &Arc<FnSig>, f: ErasedFn) -> Result<(u64, Box<dyn Any>)>;
 
@@ -52,10 +55,8 @@ pub trait Foreign: Memory + Clone + 'static {
         name: &str,
         ty: &FnType<A, R>,
     ) -> Result<Function<Self, A, R>> {
-        // Lowering is decided by the description; reject what cannot be
-        // passed now, not on the first call.
-        ty.sig().arg_words()?;
-        ty.sig().ret_word()?;
+        // `resolve` lowers the signature (each strategy needs the words), so
+        // what cannot be passed is rejected now, not on the first call.
         let func = self.resolve(name, ty.sig(), ty.captures_errno())?;
         Ok(Function {
             lib: self.clone(),
@@ -88,8 +89,7 @@ pub trait Foreign: Memory + Clone + 'static {
         F: FnMut(A::Out) -> Result<R::Out> + 'static,
     {
         let fn_ty = ty.fn_type();
-        fn_ty.sig().arg_words()?;
-        fn_ty.sig().ret_word()?;
+        // `make_callback` lowers the signature and rejects what cannot pass.
         let erased = erase(fn_ty.clone(), f);
         let (addr, guard) = self.make_callback(fn_ty.sig(), erased)?;
         Ok(Callback {
@@ -139,10 +139,17 @@ pub trait Foreign: Memory + Clone + 'static {
             reason: format!("{count} × {size} bytes overflows"),
         })?;
         let addr = self.alloc_raw(total.max(1), align)?;
-        let zero = vec![0u8; total.min(crate::types::MAX_TRANSFER) as usize];
-        if let Err(e) = self.write_raw(addr, &zero) {
-            let _ = self.free_raw(addr);
-            return Err(e);
+        // Zero all of it, however large, a bounded chunk at a time.
+        const CHUNK: u64 = 64 << 10;
+        let zero = vec![0u8; total.min(CHUNK) as usize];
+        let mut done = 0;
+        while done < total {
+            let n = (total - done).min(CHUNK);
+            if let Err(e) = self.write_raw(addr + done, &zero[..n as usize]) {
+                let _ = self.free_raw(addr);
+                return Err(e);
+            }
+            done += n;
         }
         Ptr::from_library(addr, self.brand()).ok_or_else(|| Error::Alloc {
             size: total,

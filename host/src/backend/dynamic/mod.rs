@@ -259,13 +259,16 @@ impl Foreign for Dynamic {
     }
 
     fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<DynFunc> {
+        // Lowering the signature first: a type that cannot be passed is
+        // reported whether or not the symbol exists.
+        let cif = Cif::new(sig)?;
         let addr = self.symbol(name)?;
         // SAFETY: a non-NULL code address; it is only called through a cif
         // built from the declared signature (dlsym cannot check it).
         let code = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn()>(addr) };
         Ok(DynFunc {
             code,
-            cif: Cif::new(sig)?,
+            cif,
             errno,
         })
     }
