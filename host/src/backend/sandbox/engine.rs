@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -43,10 +44,17 @@ pub(crate) struct EngineKey {
     pub(crate) max_instances: u32,
 }
 
-/// The shared engine for `key`. Each engine gets an epoch ticker thread and
-/// reserves its pool's address space up front.
-pub(crate) fn engine(key: EngineKey) -> Result<Engine> {
-    static ENGINES: OnceLock<Mutex<HashMap<EngineKey, Engine>>> = OnceLock::new();
+/// An engine's epoch count as the host can read it (wasmtime does not
+/// expose its own): advanced by the same ticker, right after the epoch, so
+/// measuring a span in ticks costs two atomic loads, not two clock reads.
+pub(crate) type Ticks = Arc<AtomicU64>;
+
+type Engines = Mutex<HashMap<EngineKey, (Engine, Ticks)>>;
+
+/// The shared engine for `key`, with its tick counter. Each engine gets an
+/// epoch ticker thread and reserves its pool's address space up front.
+pub(crate) fn engine(key: EngineKey) -> Result<(Engine, Ticks)> {
+    static ENGINES: OnceLock<Engines> = OnceLock::new();
     let engines = ENGINES.get_or_init(Default::default);
     let mut engines = engines.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(e) = engines.get(&key) {
@@ -84,15 +92,18 @@ pub(crate) fn engine(key: EngineKey) -> Result<Engine> {
         )
     })?;
     let ticker = engine.clone();
+    let ticks = Ticks::default();
+    let counter = ticks.clone();
     std::thread::Builder::new()
         .name("sandlink-epoch".into())
         .spawn(move || loop {
             std::thread::sleep(EPOCH_TICK);
             ticker.increment_epoch();
+            counter.fetch_add(1, Ordering::Relaxed);
         })
         .map_err(|e| engine_error("cannot start the epoch ticker thread", e))?;
-    engines.insert(key, engine.clone());
-    Ok(engine)
+    engines.insert(key, (engine.clone(), ticks.clone()));
+    Ok((engine, ticks))
 }
 
 /// A module compiled for one engine and pre-linked against WASI: each
@@ -100,6 +111,7 @@ pub(crate) fn engine(key: EngineKey) -> Result<Engine> {
 /// (copy-on-write memory images, pooled slots).
 pub struct CompiledModule {
     pub(crate) engine: Engine,
+    pub(crate) ticks: Ticks,
     pub(crate) key: EngineKey,
     pub(crate) pre: InstancePre<State>,
     pub(crate) name: String,
@@ -247,7 +259,7 @@ fn compile_digested(
     key: EngineKey,
     cache_dir: Option<&Path>,
 ) -> Result<Arc<CompiledModule>> {
-    let engine = engine(key)?;
+    let (engine, ticks) = engine(key)?;
     let (module, from_cache) = compile_cached(&engine, wasm, digest, name, cache_dir)?;
     let mut linker: Linker<State> = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
@@ -261,6 +273,7 @@ fn compile_digested(
     })?;
     Ok(Arc::new(CompiledModule {
         engine,
+        ticks,
         key,
         pre,
         name: name.to_string(),

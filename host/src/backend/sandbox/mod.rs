@@ -17,7 +17,7 @@ use std::cell::{Cell, RefCell};
 use std::path::{Path, PathBuf};
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use wasmtime::{
     AsContextMut, Caller, Func, FuncType, Instance, Ref, Store, StoreContextMut, StoreLimits,
@@ -197,10 +197,18 @@ struct Inner {
     /// spent in host callbacks: the budget is for the library's own code, so
     /// a slow consumer of callback results (a pager on stdout) cannot make a
     /// healthy library trap.
-    deadline_at: Cell<Instant>,
+    /// In ticks of the engine's epoch counter.
+    deadline_at: Cell<u64>,
     /// Time spent in guest calls made from inside callbacks during the
-    /// current outermost callback: it counts against the deadline.
-    nested_guest: Cell<Duration>,
+    /// current outermost callback, in ticks: it counts against the deadline.
+    nested_guest: Cell<u64>,
+}
+
+impl Inner {
+    /// The engine's epoch count now.
+    fn ticks(&self) -> u64 {
+        self.module.ticks.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// `*const Inner` made sendable for wasmtime's host-function closures. They
@@ -390,8 +398,8 @@ impl Sandbox {
                 generation: Cell::new(0),
                 lib_id: Brand::fresh().lib,
                 depth: Cell::new(0),
-                deadline_at: Cell::new(Instant::now()),
-                nested_guest: Cell::new(Duration::ZERO),
+                deadline_at: Cell::new(0),
+                nested_guest: Cell::new(0),
             }),
         })
     }
@@ -518,12 +526,13 @@ impl Sandbox {
         self.check_poisoned()?;
         let inner = &self.inner;
         let depth = inner.depth.get();
-        let started = Instant::now();
+        let started = inner.ticks();
         inner.depth.set(depth + 1);
         let r = self.with_ctx(|mut ctx, live| {
             if depth == 0 {
-                inner.deadline_at.set(started + inner.config.deadline);
-                ctx.set_epoch_deadline(deadline_ticks(inner.config.deadline));
+                let budget = deadline_ticks(inner.config.deadline);
+                inner.deadline_at.set(started + budget);
+                ctx.set_epoch_deadline(budget);
             }
             Ok(f(&mut ctx, live))
         });
@@ -531,8 +540,8 @@ impl Sandbox {
         if depth == 1 {
             // A call from inside a callback: the library's time, charged to
             // the deadline (deeper calls are inside this span already).
-            let spent = inner.nested_guest.get() + started.elapsed();
-            inner.nested_guest.set(spent);
+            let spent = inner.ticks().saturating_sub(started);
+            inner.nested_guest.set(inner.nested_guest.get() + spent);
         }
         match r? {
             Ok(v) => Ok(v),
@@ -703,9 +712,9 @@ fn host_call(
     // this frame until after the pop below.
     let caller_ptr: *mut Caller<'static, State> = (&raw mut caller).cast();
     let outermost = inner.callers.borrow().is_empty();
-    let started = Instant::now();
+    let started = inner.ticks();
     if outermost {
-        inner.nested_guest.set(Duration::ZERO);
+        inner.nested_guest.set(0);
     }
     inner.callers.borrow_mut().push(caller_ptr);
     let result = raws.and_then(|raws| run_callback(&entry.f, &entry.sig, &sandbox, &raws));
@@ -713,13 +722,20 @@ fn host_call(
     if outermost {
         // The host's time in the callback does not count against the
         // library's deadline; the library's nested calls do.
-        let host = started.elapsed().saturating_sub(inner.nested_guest.get());
-        let at = inner.deadline_at.get() + host;
-        inner.deadline_at.set(at);
-        let left = at.saturating_duration_since(Instant::now());
-        caller
-            .as_context_mut()
-            .set_epoch_deadline(deadline_ticks(left));
+        // Measured in epoch ticks: a callback shorter than a tick is
+        // charged a whole one when it crosses a tick boundary and nothing
+        // otherwise, which is right on average and costs two atomic loads.
+        let now = inner.ticks();
+        let host = now
+            .saturating_sub(started)
+            .saturating_sub(inner.nested_guest.get());
+        if host > 0 {
+            let at = inner.deadline_at.get() + host;
+            inner.deadline_at.set(at);
+            caller
+                .as_context_mut()
+                .set_epoch_deadline(at.saturating_sub(now).max(1));
+        }
     }
     match result {
         Ok(Some(raw)) => {
