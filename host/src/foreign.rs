@@ -131,39 +131,54 @@ pub trait Foreign: Memory + Clone + 'static {
     }
 
     /// Allocates room for `count` values of `ty` in the library's memory,
-    /// zeroed. Free it with [`Foreign::free`].
-    fn alloc<T: Shadow>(&self, ty: &Typ<T>, count: u64) -> Result<Ptr<T>> {
+    /// zeroed. The handle frees it when dropped; [`Owned::into_raw`] hands
+    /// it to C instead.
+    fn alloc<T: Shadow>(&self, ty: &Typ<T>, count: u64) -> Result<Owned<Self, T>> {
         let (size, align) = ty.size_align(self.model())?;
         let total = size.checked_mul(count).ok_or_else(|| Error::Alloc {
             size: u64::MAX,
             reason: format!("{count} × {size} bytes overflows"),
         })?;
         let addr = self.alloc_raw(total.max(1), align)?;
+        let Some(ptr) = Ptr::from_library(addr, self.brand()) else {
+            return Err(Error::Alloc {
+                size: total,
+                reason: "the allocator returned NULL".into(),
+            });
+        };
+        // Owned from here on, so any error below frees it.
+        let owned = Owned {
+            lib: self.clone(),
+            ptr: Some(ptr),
+        };
         // Zero all of it, however large, a bounded chunk at a time.
         const CHUNK: u64 = 64 << 10;
         let zero = vec![0u8; total.min(CHUNK) as usize];
         let mut done = 0;
         while done < total {
             let n = (total - done).min(CHUNK);
-            if let Err(e) = self.write_raw(addr + done, &zero[..n as usize]) {
-                let _ = self.free_raw(addr);
-                return Err(e);
-            }
+            self.write_raw(addr + done, &zero[..n as usize])?;
             done += n;
         }
-        Ptr::from_library(addr, self.brand()).ok_or_else(|| Error::Alloc {
-            size: total,
-            reason: "the allocator returned NULL".into(),
-        })
+        Ok(owned)
     }
 
-    /// Frees memory from [`Foreign::alloc`] or [`Foreign::alloc_string`].
-    fn free<T>(&self, p: Ptr<T>) -> Result<()> {
+    /// Frees memory that the library allocated and handed over (or that
+    /// [`Owned::into_raw`] gave away and C gave back).
+    ///
+    /// # Safety
+    /// `p` must be the start of a block from this library's allocator that
+    /// is not freed yet, and nothing may use it afterwards. With the
+    /// `Dynamic` strategy a double free or a foreign address corrupts the
+    /// host's heap; the Sandbox confines the damage to the library's own
+    /// memory, but the contract is the same for every strategy. Memory from
+    /// [`Foreign::alloc`] needs no call: drop its [`Owned`] handle.
+    unsafe fn free<T>(&self, p: Ptr<T>) -> Result<()> {
         self.free_raw(p.addr_in(self, || "free".into())?)
     }
 
     /// Copies `s` and a NUL into newly allocated library memory.
-    fn alloc_string(&self, s: &str) -> Result<Ptr<i8>> {
+    fn alloc_string(&self, s: &str) -> Result<Owned<Self, i8>> {
         if let Some(index) = s.bytes().position(|b| b == 0) {
             return Err(Error::InteriorNul {
                 what: "alloc_string".into(),
@@ -171,7 +186,7 @@ pub trait Foreign: Memory + Clone + 'static {
             });
         }
         let p = self.alloc(&crate::types::char(), s.len() as u64 + 1)?;
-        self.write_raw(p.addr(), s.as_bytes())?;
+        self.write_raw(p.ptr().addr(), s.as_bytes())?;
         Ok(p)
     }
 
@@ -304,6 +319,78 @@ pub fn run_callback(
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic payload".into()),
         }),
+    }
+}
+
+/// Memory allocated in a library by [`Foreign::alloc`], freed when dropped.
+///
+/// [`Owned::ptr`] gives the (copyable) pointer to pass to C or to read and
+/// write through; the block stays allocated while the handle lives. After
+/// the library is reset the block is gone with the old instance, and the
+/// handle frees nothing.
+///
+/// Freeing consumes the handle, so a second free does not compile:
+///
+/// ```compile_fail,E0382
+/// # use sandlink::{Foreign, Sandbox, types::int};
+/// # fn twice(lib: &Sandbox) -> sandlink::Result<()> {
+/// let block = lib.alloc(&int(), 1)?;
+/// block.free()?;
+/// block.free()?; // error: use of moved value
+/// # Ok(()) }
+/// ```
+pub struct Owned<L: Foreign, T> {
+    lib: L,
+    ptr: Option<Ptr<T>>,
+}
+
+impl<L: Foreign, T> Owned<L, T> {
+    /// The pointer to the block.
+    pub fn ptr(&self) -> Ptr<T> {
+        // `ptr` is `None` only inside `into_raw`, `free` and `drop`, which
+        // consume the handle.
+        self.ptr
+            .unwrap_or_else(|| unreachable!("an Owned handle always holds its pointer"))
+    }
+
+    /// Gives the block to C: it will not be freed by this handle. Free it
+    /// again only with [`Foreign::free`], under that function's contract.
+    pub fn into_raw(mut self) -> Ptr<T> {
+        let p = self.ptr();
+        self.ptr = None;
+        p
+    }
+
+    /// Frees the block now, reporting a failure that dropping would ignore.
+    pub fn free(mut self) -> Result<()> {
+        match self.ptr.take() {
+            Some(p) => self.release(p),
+            None => Ok(()),
+        }
+    }
+
+    fn release(&self, p: Ptr<T>) -> Result<()> {
+        // A block from before a reset went with the old instance: freeing
+        // its address would free someone else's block in the new one.
+        if p.addr_in(&self.lib, String::new).is_err() {
+            return Ok(());
+        }
+        self.lib.free_raw(p.addr())
+    }
+}
+
+impl<L: Foreign, T> Drop for Owned<L, T> {
+    fn drop(&mut self) {
+        if let Some(p) = self.ptr.take() {
+            // A poisoned sandbox cannot free; its memory goes at reset.
+            let _ = self.release(p);
+        }
+    }
+}
+
+impl<L: Foreign, T> std::fmt::Debug for Owned<L, T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Owned({:?})", self.ptr)
     }
 }
 

@@ -60,5 +60,5 @@ pub use backend::dynamic::Dynamic;
 #[cfg(feature = "sandbox")]
 pub use backend::sandbox::{Sandbox, SandboxConfig};
 pub use error::{Error, ErrorKind, Result, TrapKind};
-pub use foreign::{run_callback, Callback, ErasedFn, Foreign, Function};
+pub use foreign::{run_callback, Callback, ErasedFn, Foreign, Function, Owned};
 pub use types::{Ptr, Typ};

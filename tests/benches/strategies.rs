@@ -45,7 +45,8 @@ fn calls<L: Foreign>(c: &mut Criterion, name: &str, lib: &L) {
             &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
         )
         .unwrap_or_else(|e| panic!("{e}"));
-    let xs = lib.alloc(&int(), 1000).unwrap_or_else(|e| panic!("{e}"));
+    let xs_mem = lib.alloc(&int(), 1000).unwrap_or_else(|e| panic!("{e}"));
+    let xs = xs_mem.ptr();
     let cb = lib
         .callback(&step, |(a, x)| Ok(a ^ x))
         .unwrap_or_else(|e| panic!("{e}"));

@@ -216,8 +216,10 @@ pub fn out_params_and_errno<L: Foreign>(lib: &L) -> Result<()> {
         "tl_divmod",
         &(int() >> int() >> ptr(int()) >> ptr(int()) >> returning_errno(int())),
     )?;
-    let q = lib.alloc(&int(), 1)?;
-    let r = lib.alloc(&int(), 1)?;
+    let q_mem = lib.alloc(&int(), 1)?;
+    let q = q_mem.ptr();
+    let r_mem = lib.alloc(&int(), 1)?;
+    let r = r_mem.ptr();
     let (ret, _) = divmod.call_errno((17, 5, q, r))?;
     assert_eq!(ret, 0);
     assert_eq!(lib.read(&int(), q)?, 3);
@@ -227,8 +229,8 @@ pub fn out_params_and_errno<L: Foreign>(lib: &L) -> Result<()> {
         .call(())?;
     let (ret, errno) = divmod.call_errno((-17, 0, q, r))?;
     assert_eq!((ret, errno), (-1, edom), "EDOM");
-    lib.free(q)?;
-    lib.free(r)?;
+    q_mem.free()?;
+    r_mem.free()?;
 
     let fail = lib.function("tl_fail_with", &(int() >> returning_errno(int())))?;
     assert_eq!(fail.call_errno((2,))?, (-1, 2));
@@ -350,7 +352,8 @@ pub fn struct_fields<L: Foreign>(lib: &L) -> Result<()> {
         "tl_record_sum",
         &(ptr(t.record.clone()) >> returning(int64_t())),
     )?;
-    let rec = lib.alloc(&t.record, 1)?;
+    let rec_mem = lib.alloc(&t.record, 1)?;
+    let rec = rec_mem.ptr();
     fill.call((rec, 7))?;
     assert_eq!(lib.read_field(rec, &t.c)?, b'R' as i8);
     assert_eq!(lib.read_field(rec, &t.id)?, 7);
@@ -389,7 +392,7 @@ pub fn struct_fields<L: Foreign>(lib: &L) -> Result<()> {
         .sum();
     let want = 1 - 100 + 2 + 7 + 300 - (1 << 40) - 1 + name_sum;
     assert_eq!(sum.call((rec,))?, want);
-    lib.free(rec)?;
+    rec_mem.free()?;
     Ok(())
 }
 
@@ -412,7 +415,8 @@ pub fn unions<L: Foreign>(lib: &L) -> Result<()> {
         &(ptr(num.clone()) >> float() >> returning(void())),
     )?;
     let get = lib.function("tl_num_int", &(ptr(num.clone()) >> returning(int32_t())))?;
-    let p = lib.alloc(&num, 1)?;
+    let p_mem = lib.alloc(&num, 1)?;
+    let p = p_mem.ptr();
     set.call((p, 1.5))?;
     assert_eq!(lib.read_field(p, &i)?, 1.5f32.to_bits() as i32);
     assert_eq!(lib.read_field(p, &f)?, 1.5);
@@ -420,7 +424,7 @@ pub fn unions<L: Foreign>(lib: &L) -> Result<()> {
     lib.write_field(p, &i, 0x0102_0304)?;
     assert_eq!(get.call((p,))?, 0x0102_0304);
     assert_eq!(&lib.read_field(p, &bytes)?[..4], &[4, 3, 2, 1]);
-    lib.free(p)?;
+    p_mem.free()?;
     Ok(())
 }
 
@@ -432,7 +436,8 @@ pub fn arrays_and_pointers<L: Foreign>(lib: &L) -> Result<()> {
         &(ptr(int()) >> size_t() >> int() >> returning(ptr_opt(int()))),
     )?;
     let xs = [5, -3, 12, 0, 7];
-    let p = lib.alloc(&int(), xs.len() as u64)?;
+    let p_mem = lib.alloc(&int(), xs.len() as u64)?;
+    let p = p_mem.ptr();
     for (k, x) in xs.iter().enumerate() {
         lib.write(&int(), lib.elem_ptr(&int(), p, k as u64)?, *x)?;
     }
@@ -442,7 +447,7 @@ pub fn arrays_and_pointers<L: Foreign>(lib: &L) -> Result<()> {
     assert_eq!(find.call((p, 5, 99))?, None);
     let arr = array(5, int());
     assert_eq!(lib.read(&arr, p.cast())?, xs.to_vec());
-    lib.free(p)?;
+    p_mem.free()?;
     Ok(())
 }
 
@@ -533,7 +538,8 @@ pub fn callback_many_times<L: Foreign>(lib: &L) -> Result<()> {
         &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
     )?;
     let n = 1000u64;
-    let xs = lib.alloc(&int(), n)?;
+    let xs_mem = lib.alloc(&int(), n)?;
+    let xs = xs_mem.ptr();
     for k in 0..n {
         lib.write(&int(), lib.elem_ptr(&int(), xs, k)?, k as i32)?;
     }
@@ -546,7 +552,7 @@ pub fn callback_many_times<L: Foreign>(lib: &L) -> Result<()> {
     let want = (0..n as i32).fold(17i32, |acc, x| acc.wrapping_mul(31).wrapping_add(x));
     assert_eq!(fold.call((&cb, xs, n, 17))?, want);
     assert_eq!(calls.get(), n as i32);
-    lib.free(xs)?;
+    xs_mem.free()?;
     Ok(())
 }
 
@@ -613,7 +619,8 @@ pub fn callback_strings_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
     )?;
     let seen = Rc::new(RefCell::new(Vec::new()));
     let (s2, l2) = (seen.clone(), lib.clone());
-    let ud_marker = lib.alloc(&int(), 1)?;
+    let ud_marker_mem = lib.alloc(&int(), 1)?;
+    let ud_marker = ud_marker_mem.ptr();
     let cb = lib.callback(&visit_fn, move |(ud, name, attrs)| {
         let attrs = l2.read_terminated(&ptr_opt(char()), attrs, 1024)?;
         let attrs = attrs
@@ -636,7 +643,7 @@ pub fn callback_strings_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
             (ud, "second".to_string(), vec![]),
         ]
     );
-    lib.free(ud_marker)?;
+    ud_marker_mem.free()?;
     Ok(())
 }
 
@@ -648,7 +655,8 @@ pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
         "tl_fold",
         &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
     )?;
-    let xs = lib.alloc(&int(), 10)?;
+    let xs_mem = lib.alloc(&int(), 10)?;
+    let xs = xs_mem.ptr();
     let calls = Rc::new(Cell::new(0));
     let c2 = calls.clone();
     let failing = lib.callback(&step, move |(_, x)| {
@@ -678,7 +686,7 @@ pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
 
     let ok = lib.callback(&step, |(acc, _)| Ok(acc + 1))?;
     assert_eq!(fold.call((&ok, xs, 10, 0))?, 10);
-    lib.free(xs)?;
+    xs_mem.free()?;
     Ok(())
 }
 

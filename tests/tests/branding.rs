@@ -24,12 +24,14 @@ fn a_sandbox_pointer_is_refused_by_dynamic() {
     let sb = sandbox();
     let dy = dynamic();
     // A small linear-memory offset: as a host address it would be wild.
-    let p = ok(sb.alloc(&int(), 4));
+    let p_mem = ok(sb.alloc(&int(), 4));
+    let p = p_mem.ptr();
     let e = err(dy.read(&int(), p));
     assert!(is_foreign(&e), "{e}");
     let e = err(dy.write(&int(), p, 7));
     assert!(is_foreign(&e), "{e}");
-    let e = err(dy.free(p));
+    // SAFETY: refused before anything is freed: `p` belongs to the sandbox.
+    let e = err(unsafe { dy.free(p) });
     assert!(is_foreign(&e), "{e}");
     let e = err(dy.read_string(p));
     assert!(is_foreign(&e), "{e}");
@@ -38,21 +40,30 @@ fn a_sandbox_pointer_is_refused_by_dynamic() {
         "tl_divmod",
         &(int() >> int() >> ptr(int()) >> ptr(int()) >> returning(int())),
     ));
-    let mine = ok(dy.alloc(&int(), 1));
+    let mine_mem = ok(dy.alloc(&int(), 1));
+    let mine = mine_mem.ptr();
     let e = err(divmod.call((7, 2, mine, p)));
     assert!(is_foreign(&e), "{e}");
-    ok(dy.free(mine));
+    ok(mine_mem.free());
     // Its own library still takes it.
     ok(sb.write(&int(), p, 5));
     assert_eq!(ok(sb.read(&int(), p)), 5);
-    ok(sb.free(p));
+    ok(p_mem.free());
+    // A block handed to C is not freed by its handle.
+    let given = ok(sb.alloc(&int(), 1)).into_raw();
+    ok(sb.write(&int(), given, 9));
+    assert_eq!(ok(sb.read(&int(), given)), 9);
+    // SAFETY: `given` came from this sandbox's allocator, is freed once,
+    // and not used afterwards.
+    ok(unsafe { sb.free(given) });
 }
 
 #[test]
 fn a_pointer_from_one_sandbox_is_refused_by_another() {
     let a = sandbox();
     let b = sandbox();
-    let p = ok(a.alloc(&int(), 1));
+    let p_mem = ok(a.alloc(&int(), 1));
+    let p = p_mem.ptr();
     let e = err(b.read(&int(), p));
     assert!(is_foreign(&e), "{e}");
     // Derived pointers keep their library.
@@ -71,17 +82,19 @@ fn a_sandbox_callback_is_refused_by_dynamic() {
         "tl_fold",
         &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
     ));
-    let xs = ok(dy.alloc(&int(), 1));
+    let xs_mem = ok(dy.alloc(&int(), 1));
+    let xs = xs_mem.ptr();
     // C would jump to a table index as if it were code.
     let e = err(fold.call((&cb, xs, 1, 0)));
     assert!(is_foreign(&e), "{e}");
-    ok(dy.free(xs));
+    ok(xs_mem.free());
 }
 
 #[test]
 fn a_pointer_from_before_a_reset_is_stale() {
     let sb = sandbox();
-    let p = ok(sb.alloc(&int(), 1));
+    let p_mem = ok(sb.alloc(&int(), 1));
+    let p = p_mem.ptr();
     ok(sb.write(&int(), p, 1));
     ok(sb.reset());
     let e = err(sb.read(&int(), p));
@@ -96,8 +109,11 @@ fn a_pointer_from_before_a_reset_is_stale() {
         ),
         "{e}"
     );
-    let e = err(sb.free(p));
+    // SAFETY: refused before anything is freed: `p` is from before the reset.
+    let e = err(unsafe { sb.free(p) });
     assert!(matches!(e.root(), Error::StalePointer { .. }), "{e}");
+    // Dropping its handle frees nothing in the new instance.
+    drop(p_mem);
     // Callbacks are re-installed by a reset, so they stay valid.
     let step = funptr(int() >> int() >> returning(int()));
     let cb = ok(sb.callback(&step, |(a, x)| Ok(a + x)));
@@ -106,7 +122,8 @@ fn a_pointer_from_before_a_reset_is_stale() {
         "tl_fold",
         &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
     ));
-    let xs = ok(sb.alloc(&int(), 2));
+    let xs_mem = ok(sb.alloc(&int(), 2));
+    let xs = xs_mem.ptr();
     ok(sb.write(&int(), ok(sb.elem_ptr(&int(), xs, 1)), 4));
     assert_eq!(ok(fold.call((&cb, xs, 2, 1))), 5);
 }
@@ -116,7 +133,8 @@ fn errors_classify_without_string_inspection() {
     use sandlink::ErrorKind;
     let sb = sandbox();
     let other = sandbox();
-    let p = ok(sb.alloc(&int(), 1));
+    let p_mem = ok(sb.alloc(&int(), 1));
+    let p = p_mem.ptr();
     assert_eq!(err(other.read(&int(), p)).kind(), ErrorKind::Misuse);
     assert_eq!(
         err(sb.function("no_such_function", &(void() >> returning(int())))).kind(),

@@ -95,8 +95,10 @@ fn memcpy_size_max_traps() {
         "h_memcpy_huge",
         &(ptr(char()) >> ptr(char()) >> returning(void())),
     ));
-    let a = ok(h.lib.alloc(&char(), 16));
-    let b = ok(h.lib.alloc(&char(), 16));
+    let a_mem = ok(h.lib.alloc(&char(), 16));
+    let a = a_mem.ptr();
+    let b_mem = ok(h.lib.alloc(&char(), 16));
+    let b = b_mem.ptr();
     let e = guarded("memcpy", || err(f.call((a, b))));
     assert_eq!(trap(&e), &TrapKind::MemoryOutOfBounds);
     h.expect_poisoned_then_reset("memcpy");

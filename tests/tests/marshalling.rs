@@ -180,7 +180,8 @@ fn record_sum<L: Foreign>(
         "tl_record_sum",
         &(ptr(t.record.clone()) >> returning(int64_t())),
     )?;
-    let rec = lib.alloc(&t.record, 1)?;
+    let rec_mem = lib.alloc(&t.record, 1)?;
+    let rec = rec_mem.ptr();
     let inner = lib.field_ptr(rec, &t.inner_f)?;
     lib.write_field(rec, &t.c, c)?;
     lib.write_field(rec, &t.id, id)?;
@@ -200,6 +201,6 @@ fn record_sum<L: Foreign>(
     assert_eq!(lib.read_field(rec, &t.big)?, big);
     assert_eq!(lib.read_field(rec, &t.l)?, i64::from(l));
     let out = sum.call((rec,))?;
-    lib.free(rec)?;
+    rec_mem.free()?;
     Ok(out)
 }

@@ -123,7 +123,8 @@ fn deadline_does_not_charge_the_hosts_time_in_callbacks() {
         &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
     ));
     let n = 6u64;
-    let xs = ok(lib.alloc(&int(), n));
+    let xs_mem = ok(lib.alloc(&int(), n));
+    let xs = xs_mem.ptr();
     let slow = ok(lib.callback(&step, |(acc, x)| {
         std::thread::sleep(Duration::from_millis(40));
         Ok(acc + x)

@@ -266,11 +266,7 @@ impl Foreign for Dynamic {
         // SAFETY: a non-NULL code address; it is only called through a cif
         // built from the declared signature (dlsym cannot check it).
         let code = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn()>(addr) };
-        Ok(DynFunc {
-            code,
-            cif,
-            errno,
-        })
+        Ok(DynFunc { code, cif, errno })
     }
 
     fn invoke(&self, f: &DynFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
