@@ -52,3 +52,7 @@ idle = root / "idle_rss.json"
 if idle.exists():
     data = json.loads(idle.read_text())
     print(f"\n| memory | value |\n|---|---|\n| resident memory per idle expat sandbox ({data['sandboxes']} alive) | {data['bytes_per_sandbox'] / 1024:.1f} KiB |")
+levers = pathlib.Path("scripts/bench_levers.md")
+if levers.exists():
+    print()
+    print(levers.read_text(), end="")

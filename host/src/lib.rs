@@ -50,6 +50,28 @@
 //! and builds neither libffi nor libloading; a dynamic-only user builds no
 //! wasmtime. Bindings written over [`Foreign`] compile with either.
 
+//! ## Soundness: where trust is granted
+//!
+//! The Sandbox strategy needs no trust: every address is bounds-checked
+//! against linear memory and every value is validated. Trust is granted, and
+//! `unsafe` written, at these places only:
+//!
+//! | where | what the caller promises |
+//! |---|---|
+//! | `unsafe` [`Dynamic::open`], [`Dynamic::this_process`] | the library is trusted: its initialisers, its code, the signatures declared for it, and every pointer it returns (it points at what its declared type says, for as long as C keeps it alive) |
+//! | `unsafe` [`Ptr::from_addr`] | the address points at a live `T` in that library |
+//! | `unsafe` [`Foreign::free`] | the pointer is the start of a live block of that library's allocator, freed once, unused afterwards ([`Foreign::alloc`]'s [`Owned`] handle needs no call) |
+//!
+//! Pointers and callbacks carry their library and reset generation, so one
+//! used with another library or after a reset is an error, never an access.
+//!
+//! **Known gap (Dynamic only):** [`Ptr::byte_add`], [`Ptr::cast`],
+//! [`Foreign::elem_ptr`] and the `Memory` trait's raw methods are safe, and
+//! on `Dynamic` library memory is host memory, so a safe call can read or
+//! write past a block the library returned. On the Sandbox the same calls are
+//! bounds-checked and harmless. Closing this (bounds-carrying pointers or
+//! `unsafe` arithmetic on `Dynamic`) is open work.
+
 pub mod backend;
 mod error;
 mod foreign;
