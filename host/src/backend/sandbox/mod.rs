@@ -10,6 +10,7 @@
 //! A trap (or `exit`) poisons the sandbox: later calls fail fast until
 //! [`Sandbox::reset`] gives it a fresh instance.
 
+pub mod abi;
 mod engine;
 
 use std::any::Any;
@@ -343,24 +344,20 @@ impl Sandbox {
             .map_err(|e| instantiation_error(module, config, e))?;
         let need = |what: &str| engine::load_error(name, "missing export", what);
         let memory = instance
-            .get_memory(&mut store, "memory")
+            .get_memory(&mut store, abi::MEMORY)
             .ok_or_else(|| need("`memory`"))?;
         let table = instance
-            .get_table(&mut store, "__indirect_function_table")
+            .get_table(&mut store, abi::TABLE)
             .ok_or_else(|| need("`__indirect_function_table` (link with -Wl,--export-table)"))?;
         let malloc = instance
-            .get_typed_func::<(u32, u32), u32>(&mut store, "sandlink_malloc")
+            .get_typed_func::<(u32, u32), u32>(&mut store, abi::MALLOC)
             .map_err(|e| err("the guest shim's `sandlink_malloc` is missing", e))?;
         let free = instance
-            .get_typed_func::<u32, ()>(&mut store, "sandlink_free")
+            .get_typed_func::<u32, ()>(&mut store, abi::FREE)
             .map_err(|e| err("the guest shim's `sandlink_free` is missing", e))?;
-        let errno_get = instance
-            .get_typed_func(&mut store, "sandlink_errno_get")
-            .ok();
-        let errno_set = instance
-            .get_typed_func(&mut store, "sandlink_errno_set")
-            .ok();
-        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+        let errno_get = instance.get_typed_func(&mut store, abi::ERRNO_GET).ok();
+        let errno_set = instance.get_typed_func(&mut store, abi::ERRNO_SET).ok();
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, abi::INITIALIZE) {
             init.call(&mut store, ())
                 .map_err(|e| err("the module's `_initialize` failed", e))?;
         }
@@ -837,7 +834,7 @@ impl Memory for Sandbox {
         let fail = |reason: String| Error::Alloc { size, reason };
         let size32 = u32::try_from(size).map_err(|_| fail("larger than wasm32 memory".into()))?;
         let align32 = u32::try_from(align).map_err(|_| fail(format!("alignment {align}")))?;
-        let addr = self.run_guest("sandlink_malloc", |ctx, live| {
+        let addr = self.run_guest(abi::MALLOC, |ctx, live| {
             live.malloc.call(ctx, (size32, align32))
         })?;
         if addr == 0 {
@@ -866,7 +863,7 @@ impl Memory for Sandbox {
             len: 0,
             size: 1 << 32,
         })?;
-        self.run_guest("sandlink_free", |ctx, live| live.free.call(ctx, addr32))
+        self.run_guest(abi::FREE, |ctx, live| live.free.call(ctx, addr32))
     }
 
     fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
