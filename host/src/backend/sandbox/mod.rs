@@ -11,28 +11,36 @@
 //! [`Sandbox::reset`] gives it a fresh instance.
 
 pub mod abi;
+mod config;
 mod engine;
+mod memory;
+mod trap;
+mod value;
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::rc::{Rc, Weak};
 use std::sync::Arc;
 use std::time::Duration;
 
 use wasmtime::{
     AsContextMut, Caller, Func, FuncType, Instance, Ref, Store, StoreContextMut, StoreLimits,
-    StoreLimitsBuilder, Table, Trap, TypedFunc, Val, ValType, WasmBacktrace,
+    StoreLimitsBuilder, Table, TypedFunc, Val, ValType, WasmBacktrace,
 };
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
+pub use config::SandboxConfig;
 pub use engine::{default_cache_dir, CompiledModule, EPOCH_TICK, SLOT_RESERVATION};
 
-use crate::error::{Error, Result, TrapKind};
+use trap::{instantiation_error, trap_kind};
+use value::{describe, from_val, to_val, wasm_type};
+
+use crate::error::{Error, Result};
 use crate::foreign::{run_callback, ErasedFn, Foreign};
-use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw, WordClass, MAX_TRANSFER};
+use crate::types::{Brand, DataModel, FnSig, Prim, Raw};
 
 const MODEL: DataModel = DataModel::Ilp32;
 
@@ -40,102 +48,6 @@ const MODEL: DataModel = DataModel::Ilp32;
 pub struct State {
     wasi: WasiP1Ctx,
     limits: StoreLimits,
-}
-
-/// Limits and options for a sandbox. The defaults are safe for untrusted code.
-#[derive(Clone, Debug)]
-pub struct SandboxConfig {
-    /// Cap on linear memory, in bytes (default 256 MiB). Growth past it fails
-    /// the way `malloc` failing does: the C code sees NULL.
-    pub memory_limit: u64,
-    /// Wall-clock budget for the library's own code in one outermost call
-    /// (default 10 s), including calls it makes back into itself from
-    /// callbacks; time the host spends inside callbacks is not charged.
-    /// Enforced by epoch interruption every [`EPOCH_TICK`].
-    pub deadline: Duration,
-    /// Native stack wasm code may use, in bytes (default 512 KiB); deeper
-    /// recursion traps as a stack overflow.
-    pub max_wasm_stack: usize,
-    /// Capacity of each of the stdout and stderr capture buffers (default 1 MiB);
-    /// writing past it traps.
-    pub output_limit: usize,
-    /// Where compiled modules are cached (default [`default_cache_dir`]);
-    /// `None` disables the disk cache.
-    pub cache_dir: Option<PathBuf>,
-    /// Most sandboxes alive at once in this process under this setting
-    /// (default 1,000): the size of wasmtime's pooling allocator. Each slot
-    /// reserves [`SLOT_RESERVATION`] bytes (4 GiB + 32 MiB) of address space
-    /// for linear memory, so the default reserves about 4 TiB of the 128 TiB
-    /// a 64-bit Linux process can address; memory is used only as a sandbox
-    /// touches it. Opening one more than this fails with
-    /// [`Error::LimitReached`] naming this setting. Sandboxes with different
-    /// values (or stack limits) run in different engines, each with its own
-    /// pool.
-    pub max_instances: u32,
-}
-
-impl Default for SandboxConfig {
-    fn default() -> Self {
-        SandboxConfig {
-            memory_limit: 256 << 20,
-            deadline: Duration::from_secs(10),
-            max_wasm_stack: 512 << 10,
-            output_limit: 1 << 20,
-            cache_dir: default_cache_dir(),
-            max_instances: 1000,
-        }
-    }
-}
-
-impl SandboxConfig {
-    /// Loads and compiles (or fetches from cache) the module at `path`, then
-    /// instantiates it. Opening a file this process already loaded, unchanged
-    /// (same inode, size and times), costs a `stat` and an instantiation.
-    pub fn open(&self, path: impl AsRef<Path>) -> Result<Sandbox> {
-        let module =
-            engine::load_path(path.as_ref(), self.engine_key(), self.cache_dir.as_deref())?;
-        Sandbox::instantiate(module, self.clone())
-    }
-
-    /// Like [`SandboxConfig::open`], from the module's bytes (binary or text).
-    pub fn load(&self, wasm: &[u8], name: &str) -> Result<Sandbox> {
-        let module = engine::load(wasm, name, self.engine_key(), self.cache_dir.as_deref())?;
-        Sandbox::instantiate(module, self.clone())
-    }
-
-    /// Compiles `wasm` through the disk cache only, bypassing the in-process
-    /// cache: for measuring cold compiles and cache loads.
-    pub fn compile(&self, wasm: &[u8], name: &str) -> Result<Arc<CompiledModule>> {
-        engine::compile(wasm, name, self.engine_key(), self.cache_dir.as_deref())
-    }
-
-    /// A fresh sandbox from an already compiled module (cheap: pooled memory,
-    /// copy-on-write initialisation). The module must have been compiled
-    /// under this configuration's stack limit and instance count, which
-    /// wasmtime fixes per engine; otherwise this is an error rather than a
-    /// sandbox that silently runs under the module's settings.
-    pub fn instantiate(&self, module: &Arc<CompiledModule>) -> Result<Sandbox> {
-        let want = self.engine_key();
-        if module.key != want {
-            return Err(Error::Unsupported(format!(
-                "module `{}` was compiled for max_wasm_stack {} and max_instances {}, \
-                 but this SandboxConfig asks for {} and {}; compile it with this config",
-                module.name,
-                module.key.max_wasm_stack,
-                module.key.max_instances,
-                want.max_wasm_stack,
-                want.max_instances
-            )));
-        }
-        Sandbox::instantiate(module.clone(), self.clone())
-    }
-
-    fn engine_key(&self) -> engine::EngineKey {
-        engine::EngineKey {
-            max_wasm_stack: self.max_wasm_stack,
-            max_instances: self.max_instances,
-        }
-    }
 }
 
 /// A wasm32-wasi C library running in an isolated wasmtime instance.
@@ -221,89 +133,6 @@ struct InnerPtr(*const Inner);
 unsafe impl Send for InnerPtr {}
 // SAFETY: see the type's documentation.
 unsafe impl Sync for InnerPtr {}
-
-fn wasm_type(p: Prim) -> ValType {
-    match p.class(MODEL) {
-        WordClass::F32 => ValType::F32,
-        WordClass::F64 => ValType::F64,
-        WordClass::Int { size: 8, .. } => ValType::I64,
-        WordClass::Int { .. } => ValType::I32,
-    }
-}
-
-fn describe(params: &[ValType], results: &[ValType]) -> String {
-    let list = |v: &[ValType]| {
-        v.iter()
-            .map(|t| t.to_string())
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    format!("({}) -> ({})", list(params), list(results))
-}
-
-fn to_val(p: Prim, raw: Raw, site: &dyn Fn() -> String) -> Result<Val> {
-    let bits = p.narrow(raw, MODEL).map_err(|reason| Error::OutOfRange {
-        what: site(),
-        c_type: p.c_name().into(),
-        model: MODEL,
-        reason,
-    })?;
-    Ok(match wasm_type(p) {
-        ValType::F32 => Val::F32(bits as u32),
-        ValType::F64 => Val::F64(bits),
-        ValType::I64 => Val::I64(bits as i64),
-        // The wasm C ABI passes small signed integers sign-extended to i32.
-        _ if p.signed() => Val::I32(raw.0 as i64 as i32),
-        _ => Val::I32(bits as u32 as i32),
-    })
-}
-
-/// Widens a wasm value to a [`Raw`] for C type `p`, rejecting values a
-/// correct compiler could not have produced (an `i32` holding a `char` must
-/// already be extended): the library's values are untrusted.
-fn from_val(p: Prim, v: &Val, site: &dyn Fn() -> String) -> Result<Raw> {
-    let bad = |v: String| Error::InvalidValue {
-        what: site(),
-        reason: format!("the library produced {v} for a C `{}`", p.c_name()),
-    };
-    match (p.class(MODEL), v) {
-        (WordClass::F32, Val::F32(b)) => Ok(Raw(u64::from(*b))),
-        (WordClass::F64, Val::F64(b)) => Ok(Raw(*b)),
-        (WordClass::Int { size: 8, .. }, Val::I64(x)) => Ok(Raw(*x as u64)),
-        (WordClass::Int { signed, .. }, Val::I32(x)) => {
-            let raw = p.widen(*x as u32 as u64, MODEL);
-            let as_i32 = if signed {
-                raw.0 as i64 as i32
-            } else {
-                raw.0 as u32 as i32
-            };
-            if as_i32 == *x {
-                Ok(raw)
-            } else {
-                Err(bad(format!("i32 {x}")))
-            }
-        }
-        (_, other) => Err(bad(format!("{other:?}"))),
-    }
-}
-
-fn trap_kind(e: &wasmtime::Error) -> TrapKind {
-    match e.downcast_ref::<Trap>() {
-        Some(Trap::StackOverflow) => TrapKind::StackOverflow,
-        Some(Trap::MemoryOutOfBounds) => TrapKind::MemoryOutOfBounds,
-        Some(Trap::Interrupt) => TrapKind::Deadline,
-        Some(Trap::UnreachableCodeReached) => TrapKind::Unreachable,
-        Some(Trap::IndirectCallToNull) => TrapKind::IndirectCallToNull,
-        Some(Trap::BadSignature) => TrapKind::BadSignature,
-        Some(Trap::TableOutOfBounds) => TrapKind::TableOutOfBounds,
-        Some(Trap::IntegerDivisionByZero) => TrapKind::IntegerDivisionByZero,
-        Some(Trap::IntegerOverflow) | Some(Trap::BadConversionToInteger) => {
-            TrapKind::IntegerOverflow
-        }
-        Some(other) => TrapKind::Other(other.to_string()),
-        None => TrapKind::Other(e.root_cause().to_string()),
-    }
-}
 
 impl Sandbox {
     /// Opens the module at `path` with the default [`SandboxConfig`].
@@ -619,44 +448,6 @@ impl Sandbox {
     }
 }
 
-/// Says which limit a failed instantiation hit, and the setting for it.
-fn instantiation_error(
-    module: &CompiledModule,
-    config: &SandboxConfig,
-    e: wasmtime::Error,
-) -> Error {
-    let library = module.name.clone();
-    if let Some(pool) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
-        return Error::LimitReached {
-            library,
-            limit: format!(
-                "the limit of {} live sandboxes in this process",
-                config.max_instances
-            ),
-            setting: "SandboxConfig::max_instances".into(),
-            reason: pool.to_string(),
-        };
-    }
-    let text = format!("{e:#}");
-    if text.contains("memory") && (text.contains("limit") || text.contains("exceeds")) {
-        return Error::LimitReached {
-            library,
-            limit: format!("the memory cap of {} bytes", config.memory_limit),
-            setting: "SandboxConfig::memory_limit".into(),
-            reason: format!("the module's initial memory does not fit: {text}"),
-        };
-    }
-    if text.contains("mmap") || text.contains("Cannot allocate memory") {
-        return Error::LimitReached {
-            library,
-            limit: "the process's address space".into(),
-            setting: "SandboxConfig::max_instances (each slot reserves 4 GiB + 32 MiB)".into(),
-            reason: text,
-        };
-    }
-    engine::load_error(&module.name, "cannot instantiate", text)
-}
-
 fn deadline_ticks(d: Duration) -> u64 {
     // One tick of slack: the epoch may advance just after the deadline is set.
     (d.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
@@ -815,95 +606,6 @@ impl Sandbox {
         let func = self.lookup(&f.name, &f.args, f.ret, None)?;
         *f.resolved.borrow_mut() = (generation, func);
         Ok(func)
-    }
-}
-
-impl Memory for Sandbox {
-    fn model(&self) -> DataModel {
-        MODEL
-    }
-
-    fn brand(&self) -> Brand {
-        Brand {
-            lib: self.inner.lib_id,
-            generation: self.inner.generation.get(),
-        }
-    }
-
-    fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {
-        let fail = |reason: String| Error::Alloc { size, reason };
-        let size32 = u32::try_from(size).map_err(|_| fail("larger than wasm32 memory".into()))?;
-        let align32 = u32::try_from(align).map_err(|_| fail(format!("alignment {align}")))?;
-        let addr = self.run_guest(abi::MALLOC, |ctx, live| {
-            live.malloc.call(ctx, (size32, align32))
-        })?;
-        if addr == 0 {
-            return Err(fail(format!(
-                "the library's malloc returned NULL (memory limit {} bytes)",
-                self.inner.config.memory_limit
-            )));
-        }
-        // The library's allocator is untrusted too: the block must be in bounds.
-        self.with_ctx(|ctx, live| {
-            self.check_range(
-                live,
-                &ctx,
-                u64::from(addr),
-                size,
-                "block from the library's malloc",
-            )
-        })?;
-        Ok(u64::from(addr))
-    }
-
-    fn free_raw(&self, addr: u64) -> Result<()> {
-        let addr32 = u32::try_from(addr).map_err(|_| Error::OutOfBounds {
-            what: "free".into(),
-            address: addr,
-            len: 0,
-            size: 1 << 32,
-        })?;
-        self.run_guest(abi::FREE, |ctx, live| live.free.call(ctx, addr32))
-    }
-
-    fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
-        self.with_ctx(|ctx, live| {
-            let (a, b) = self.check_range(live, &ctx, addr, out.len() as u64, "read")?;
-            out.copy_from_slice(&live.memory.data(&ctx)[a..b]);
-            Ok(())
-        })
-    }
-
-    fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
-        self.with_ctx(|mut ctx, live| {
-            let (a, b) = self.check_range(live, &ctx, addr, data.len() as u64, "write")?;
-            live.memory.data_mut(&mut ctx)[a..b].copy_from_slice(data);
-            Ok(())
-        })
-    }
-
-    fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
-        self.with_ctx(|ctx, live| {
-            let mem = live.memory.data(&ctx);
-            let size = mem.len() as u64;
-            if addr >= size {
-                return Err(Error::OutOfBounds {
-                    what: "string".into(),
-                    address: addr,
-                    len: 1,
-                    size,
-                });
-            }
-            let limit = (size - addr).min(MAX_TRANSFER) as usize;
-            let start = addr as usize;
-            match mem[start..start + limit].iter().position(|b| *b == 0) {
-                Some(n) => Ok(mem[start..start + n].to_vec()),
-                None => Err(Error::Unterminated {
-                    address: addr,
-                    limit: limit as u64,
-                }),
-            }
-        })
     }
 }
 

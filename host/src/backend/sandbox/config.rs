@@ -1,0 +1,105 @@
+//! [`SandboxConfig`]: a sandbox's limits and where its modules come from.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::engine::{self, default_cache_dir, CompiledModule};
+use super::Sandbox;
+use crate::error::{Error, Result};
+
+/// Limits and options for a sandbox. The defaults are safe for untrusted code.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// Cap on linear memory, in bytes (default 256 MiB). Growth past it fails
+    /// the way `malloc` failing does: the C code sees NULL.
+    pub memory_limit: u64,
+    /// Wall-clock budget for the library's own code in one outermost call
+    /// (default 10 s), including calls it makes back into itself from
+    /// callbacks; time the host spends inside callbacks is not charged.
+    /// Enforced by epoch interruption every [`EPOCH_TICK`](super::EPOCH_TICK).
+    pub deadline: Duration,
+    /// Native stack wasm code may use, in bytes (default 512 KiB); deeper
+    /// recursion traps as a stack overflow.
+    pub max_wasm_stack: usize,
+    /// Capacity of each of the stdout and stderr capture buffers (default 1 MiB);
+    /// writing past it traps.
+    pub output_limit: usize,
+    /// Where compiled modules are cached (default [`default_cache_dir`]);
+    /// `None` disables the disk cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Most sandboxes alive at once in this process under this setting
+    /// (default 1,000): the size of wasmtime's pooling allocator. Each slot
+    /// reserves [`SLOT_RESERVATION`](super::SLOT_RESERVATION) bytes (4 GiB + 32 MiB) of address space
+    /// for linear memory, so the default reserves about 4 TiB of the 128 TiB
+    /// a 64-bit Linux process can address; memory is used only as a sandbox
+    /// touches it. Opening one more than this fails with
+    /// [`Error::LimitReached`] naming this setting. Sandboxes with different
+    /// values (or stack limits) run in different engines, each with its own
+    /// pool.
+    pub max_instances: u32,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            memory_limit: 256 << 20,
+            deadline: Duration::from_secs(10),
+            max_wasm_stack: 512 << 10,
+            output_limit: 1 << 20,
+            cache_dir: default_cache_dir(),
+            max_instances: 1000,
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// Loads and compiles (or fetches from cache) the module at `path`, then
+    /// instantiates it. Opening a file this process already loaded, unchanged
+    /// (same inode, size and times), costs a `stat` and an instantiation.
+    pub fn open(&self, path: impl AsRef<Path>) -> Result<Sandbox> {
+        let module =
+            engine::load_path(path.as_ref(), self.engine_key(), self.cache_dir.as_deref())?;
+        Sandbox::instantiate(module, self.clone())
+    }
+
+    /// Like [`SandboxConfig::open`], from the module's bytes (binary or text).
+    pub fn load(&self, wasm: &[u8], name: &str) -> Result<Sandbox> {
+        let module = engine::load(wasm, name, self.engine_key(), self.cache_dir.as_deref())?;
+        Sandbox::instantiate(module, self.clone())
+    }
+
+    /// Compiles `wasm` through the disk cache only, bypassing the in-process
+    /// cache: for measuring cold compiles and cache loads.
+    pub fn compile(&self, wasm: &[u8], name: &str) -> Result<Arc<CompiledModule>> {
+        engine::compile(wasm, name, self.engine_key(), self.cache_dir.as_deref())
+    }
+
+    /// A fresh sandbox from an already compiled module (cheap: pooled memory,
+    /// copy-on-write initialisation). The module must have been compiled
+    /// under this configuration's stack limit and instance count, which
+    /// wasmtime fixes per engine; otherwise this is an error rather than a
+    /// sandbox that silently runs under the module's settings.
+    pub fn instantiate(&self, module: &Arc<CompiledModule>) -> Result<Sandbox> {
+        let want = self.engine_key();
+        if module.key != want {
+            return Err(Error::Unsupported(format!(
+                "module `{}` was compiled for max_wasm_stack {} and max_instances {}, \
+                 but this SandboxConfig asks for {} and {}; compile it with this config",
+                module.name,
+                module.key.max_wasm_stack,
+                module.key.max_instances,
+                want.max_wasm_stack,
+                want.max_instances
+            )));
+        }
+        Sandbox::instantiate(module.clone(), self.clone())
+    }
+
+    fn engine_key(&self) -> engine::EngineKey {
+        engine::EngineKey {
+            max_wasm_stack: self.max_wasm_stack,
+            max_instances: self.max_instances,
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! The library's linear memory as the host sees it: every access
+//! bounds-checked, allocation through the guest shim.
+
+use super::{abi, Sandbox, MODEL};
+use crate::error::{Error, Result};
+use crate::types::{Brand, DataModel, Memory, MAX_TRANSFER};
+
+impl Memory for Sandbox {
+    fn model(&self) -> DataModel {
+        MODEL
+    }
+
+    fn brand(&self) -> Brand {
+        Brand {
+            lib: self.inner.lib_id,
+            generation: self.inner.generation.get(),
+        }
+    }
+
+    fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {
+        let fail = |reason: String| Error::Alloc { size, reason };
+        let size32 = u32::try_from(size).map_err(|_| fail("larger than wasm32 memory".into()))?;
+        let align32 = u32::try_from(align).map_err(|_| fail(format!("alignment {align}")))?;
+        let addr = self.run_guest(abi::MALLOC, |ctx, live| {
+            live.malloc.call(ctx, (size32, align32))
+        })?;
+        if addr == 0 {
+            return Err(fail(format!(
+                "the library's malloc returned NULL (memory limit {} bytes)",
+                self.inner.config.memory_limit
+            )));
+        }
+        // The library's allocator is untrusted too: the block must be in bounds.
+        self.with_ctx(|ctx, live| {
+            self.check_range(
+                live,
+                &ctx,
+                u64::from(addr),
+                size,
+                "block from the library's malloc",
+            )
+        })?;
+        Ok(u64::from(addr))
+    }
+
+    fn free_raw(&self, addr: u64) -> Result<()> {
+        let addr32 = u32::try_from(addr).map_err(|_| Error::OutOfBounds {
+            what: "free".into(),
+            address: addr,
+            len: 0,
+            size: 1 << 32,
+        })?;
+        self.run_guest(abi::FREE, |ctx, live| live.free.call(ctx, addr32))
+    }
+
+    fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
+        self.with_ctx(|ctx, live| {
+            let (a, b) = self.check_range(live, &ctx, addr, out.len() as u64, "read")?;
+            out.copy_from_slice(&live.memory.data(&ctx)[a..b]);
+            Ok(())
+        })
+    }
+
+    fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
+        self.with_ctx(|mut ctx, live| {
+            let (a, b) = self.check_range(live, &ctx, addr, data.len() as u64, "write")?;
+            live.memory.data_mut(&mut ctx)[a..b].copy_from_slice(data);
+            Ok(())
+        })
+    }
+
+    fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
+        self.with_ctx(|ctx, live| {
+            let mem = live.memory.data(&ctx);
+            let size = mem.len() as u64;
+            if addr >= size {
+                return Err(Error::OutOfBounds {
+                    what: "string".into(),
+                    address: addr,
+                    len: 1,
+                    size,
+                });
+            }
+            let limit = (size - addr).min(MAX_TRANSFER) as usize;
+            let start = addr as usize;
+            match mem[start..start + limit].iter().position(|b| *b == 0) {
+                Some(n) => Ok(mem[start..start + n].to_vec()),
+                None => Err(Error::Unterminated {
+                    address: addr,
+                    limit: limit as u64,
+                }),
+            }
+        })
+    }
+}

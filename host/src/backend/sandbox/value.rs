@@ -1,0 +1,73 @@
+//! The wasm value ABI: how C scalars travel as wasm values under wasm32's
+//! ILP32 data model, checked both ways.
+
+use wasmtime::{Val, ValType};
+
+use super::MODEL;
+use crate::error::{Error, Result};
+use crate::types::{Prim, Raw, WordClass};
+
+pub(super) fn wasm_type(p: Prim) -> ValType {
+    match p.class(MODEL) {
+        WordClass::F32 => ValType::F32,
+        WordClass::F64 => ValType::F64,
+        WordClass::Int { size: 8, .. } => ValType::I64,
+        WordClass::Int { .. } => ValType::I32,
+    }
+}
+
+pub(super) fn describe(params: &[ValType], results: &[ValType]) -> String {
+    let list = |v: &[ValType]| {
+        v.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    format!("({}) -> ({})", list(params), list(results))
+}
+
+pub(super) fn to_val(p: Prim, raw: Raw, site: &dyn Fn() -> String) -> Result<Val> {
+    let bits = p.narrow(raw, MODEL).map_err(|reason| Error::OutOfRange {
+        what: site(),
+        c_type: p.c_name().into(),
+        model: MODEL,
+        reason,
+    })?;
+    Ok(match wasm_type(p) {
+        ValType::F32 => Val::F32(bits as u32),
+        ValType::F64 => Val::F64(bits),
+        ValType::I64 => Val::I64(bits as i64),
+        // The wasm C ABI passes small signed integers sign-extended to i32.
+        _ if p.signed() => Val::I32(raw.0 as i64 as i32),
+        _ => Val::I32(bits as u32 as i32),
+    })
+}
+
+/// Widens a wasm value to a [`Raw`] for C type `p`, rejecting values a
+/// correct compiler could not have produced (an `i32` holding a `char` must
+/// already be extended): the library's values are untrusted.
+pub(super) fn from_val(p: Prim, v: &Val, site: &dyn Fn() -> String) -> Result<Raw> {
+    let bad = |v: String| Error::InvalidValue {
+        what: site(),
+        reason: format!("the library produced {v} for a C `{}`", p.c_name()),
+    };
+    match (p.class(MODEL), v) {
+        (WordClass::F32, Val::F32(b)) => Ok(Raw(u64::from(*b))),
+        (WordClass::F64, Val::F64(b)) => Ok(Raw(*b)),
+        (WordClass::Int { size: 8, .. }, Val::I64(x)) => Ok(Raw(*x as u64)),
+        (WordClass::Int { signed, .. }, Val::I32(x)) => {
+            let raw = p.widen(*x as u32 as u64, MODEL);
+            let as_i32 = if signed {
+                raw.0 as i64 as i32
+            } else {
+                raw.0 as u32 as i32
+            };
+            if as_i32 == *x {
+                Ok(raw)
+            } else {
+                Err(bad(format!("i32 {x}")))
+            }
+        }
+        (_, other) => Err(bad(format!("{other:?}"))),
+    }
+}
