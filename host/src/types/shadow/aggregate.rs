@@ -1,0 +1,163 @@
+//! Structs, unions and arrays: laid out per data model, read through fields and elements.
+
+use super::*;
+
+/// Shadow of a C struct or union tagged by the Rust type `Tag`. It is used
+/// through pointers and fields; it cannot be passed by value.
+pub struct Struct<Tag>(PhantomData<fn() -> Tag>, Infallible);
+
+impl<Tag: 'static> Shadow for Struct<Tag> {
+    type In<'a> = Infallible;
+    type Out = Infallible;
+    type Meta = ();
+    fn lower<'a>(_: &Typ<Self>, v: Infallible, _: &mut Frame<'_, 'a>) -> Result<()> {
+        match v {}
+    }
+    fn lift(t: &Typ<Self>, _: &[Raw], _: &dyn Memory, site: Site) -> Result<Infallible> {
+        Err(Error::Unsupported(format!(
+            "{site}: `{}` cannot be read by value; read its fields",
+            t.c_name()
+        )))
+    }
+}
+
+/// Shadow of a C array `T[n]`: read as a `Vec` of its elements.
+pub struct Array<T>(PhantomData<fn() -> T>, Infallible);
+
+impl<T: Shadow> Shadow for Array<T> {
+    type In<'a> = Infallible;
+    type Out = Vec<T::Out>;
+    type Meta = (Typ<T>, u64);
+    fn lower<'a>(_: &Typ<Self>, v: Infallible, _: &mut Frame<'_, 'a>) -> Result<()> {
+        match v {}
+    }
+    fn lift(t: &Typ<Self>, _: &[Raw], _: &dyn Memory, site: Site) -> Result<Vec<T::Out>> {
+        Err(Error::Unsupported(format!(
+            "{site}: array `{}` is not a scalar; read it from memory",
+            t.c_name()
+        )))
+    }
+    fn load(t: &Typ<Self>, addr: u64, mem: &dyn Memory) -> Result<Vec<T::Out>> {
+        let (elem, n) = &t.meta;
+        let (size, _) = elem.size_align(mem.model())?;
+        (0..*n)
+            .map(|i| T::load(elem, addr + i * size, mem))
+            .collect()
+    }
+}
+
+/// A struct being described: add fields, then [`StructBuilder::seal`] it.
+/// [`StructBuilder::opaque`] gives an incomplete type usable only behind
+/// pointers.
+pub struct StructBuilder<Tag> {
+    agg: Arc<Aggregate>,
+    _t: PhantomData<fn() -> Tag>,
+}
+
+/// `struct name`, tagged in Rust by `Tag` (usually an empty enum).
+pub fn structure<Tag: 'static>(name: &str) -> StructBuilder<Tag> {
+    StructBuilder {
+        agg: Arc::new(Aggregate::new(name, false)),
+        _t: PhantomData,
+    }
+}
+
+/// `union name`, tagged in Rust by `Tag`: every field at offset 0.
+pub fn union<Tag: 'static>(name: &str) -> StructBuilder<Tag> {
+    StructBuilder {
+        agg: Arc::new(Aggregate::new(name, true)),
+        _t: PhantomData,
+    }
+}
+
+impl<Tag: 'static> StructBuilder<Tag> {
+    /// Appends a field; the returned handle reads and writes it.
+    pub fn field<T: Shadow>(&mut self, name: &str, t: Typ<T>) -> Field<Tag, T> {
+        let mut fields = match self.agg.fields.lock() {
+            Ok(f) => f,
+            Err(p) => p.into_inner(),
+        };
+        fields.push((name.to_string(), t.desc.clone()));
+        Field {
+            agg: self.agg.clone(),
+            index: fields.len() - 1,
+            name: name.to_string(),
+            typ: t,
+            _t: PhantomData,
+        }
+    }
+
+    /// Completes the type: computes its layout under every data model.
+    pub fn seal(self) -> Result<Typ<Struct<Tag>>> {
+        let layouts = [
+            self.agg.compute_layout(DataModel::Lp64)?,
+            self.agg.compute_layout(DataModel::Ilp32)?,
+        ];
+        // `seal` consumes the only builder, so the cell is still empty.
+        let _ = self.agg.layouts.set(layouts);
+        Ok(Typ::new(CType::Aggregate(self.agg)))
+    }
+
+    /// Leaves the type incomplete (`struct name;`), usable behind pointers.
+    pub fn opaque(self) -> Typ<Struct<Tag>> {
+        Typ::new(CType::Aggregate(self.agg))
+    }
+}
+
+/// A field of a struct or union: its name, type and (once sealed) offsets.
+pub struct Field<Tag, T: Shadow> {
+    agg: Arc<Aggregate>,
+    index: usize,
+    name: String,
+    typ: Typ<T>,
+    _t: PhantomData<fn() -> Tag>,
+}
+
+impl<Tag, T: Shadow> Clone for Field<Tag, T> {
+    fn clone(&self) -> Self {
+        Field {
+            agg: self.agg.clone(),
+            index: self.index,
+            name: self.name.clone(),
+            typ: self.typ.clone(),
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<Tag, T: Shadow> Field<Tag, T> {
+    /// The field's byte offset under `model`.
+    pub fn offset(&self, model: DataModel) -> Result<u64> {
+        let l = self.agg.layout(model)?;
+        l.offsets
+            .get(self.index)
+            .copied()
+            .ok_or_else(|| Error::Layout {
+                c_type: self.agg.c_name(),
+                reason: format!("field `{}` was added after the type was sealed", self.name),
+            })
+    }
+
+    /// The field's type.
+    pub fn typ(&self) -> &Typ<T> {
+        &self.typ
+    }
+
+    /// The field's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl<Tag: 'static> Typ<Struct<Tag>> {
+    /// The layout under `model` (an error for an opaque type).
+    pub fn layout(&self, model: DataModel) -> Result<crate::types::Layout> {
+        match &*self.desc {
+            CType::Aggregate(a) => a.layout(model).cloned(),
+            other => Err(Error::Layout {
+                c_type: other.c_name(),
+                reason: "not a struct or union".into(),
+            }),
+        }
+    }
+}

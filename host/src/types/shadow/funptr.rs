@@ -1,0 +1,62 @@
+//! Function pointers: a [`crate::Callback`] goes in, a code address comes out.
+
+use super::*;
+
+/// Shadow of a function pointer: a [`crate::Callback`] goes in, an address
+/// comes out.
+pub struct FunPtr<A, R>(PhantomData<fn(A) -> R>, Infallible);
+
+/// The address of a C function in the library's address space.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CodePtr(pub u64);
+
+impl<A: Params, R: Shadow> Shadow for FunPtr<A, R> {
+    type In<'a> = &'a crate::Callback<A, R>;
+    type Out = CodePtr;
+    type Meta = Arc<FnType<A, R>>;
+    fn lower<'a>(_: &Typ<Self>, v: &'a crate::Callback<A, R>, f: &mut Frame<'_, 'a>) -> Result<()> {
+        let a = v.addr_in(f)?;
+        f.push(Raw(a));
+        Ok(())
+    }
+    fn lift(t: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<CodePtr> {
+        match one(raws, site)?.0 {
+            0 => Err(Error::NullPointer {
+                what: site.to_string(),
+                c_type: t.c_name(),
+            }),
+            a => Ok(CodePtr(a)),
+        }
+    }
+}
+
+impl<A: Params, R: Shadow> Shadow for Option<FunPtr<A, R>> {
+    type In<'a> = Option<&'a crate::Callback<A, R>>;
+    type Out = Option<CodePtr>;
+    type Meta = Arc<FnType<A, R>>;
+    fn lower<'a>(
+        _: &Typ<Self>,
+        v: Option<&'a crate::Callback<A, R>>,
+        f: &mut Frame<'_, 'a>,
+    ) -> Result<()> {
+        let a = match v {
+            Some(c) => c.addr_in(f)?,
+            None => 0,
+        };
+        f.push(Raw(a));
+        Ok(())
+    }
+    fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<Option<CodePtr>> {
+        Ok(match one(raws, site)?.0 {
+            0 => None,
+            a => Some(CodePtr(a)),
+        })
+    }
+}
+
+impl<A: Params, R: Shadow> Typ<FunPtr<A, R>> {
+    /// The function type this pointer points at.
+    pub fn fn_type(&self) -> &FnType<A, R> {
+        &self.meta
+    }
+}

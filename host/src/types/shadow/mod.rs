@@ -1,0 +1,151 @@
+//! Typed C type descriptions: [`Typ<T>`] pairs a run-time [`CType`] with the
+//! Rust "shadow" type `T` that says what Rust values go in and come out.
+
+use std::convert::Infallible;
+use std::fmt;
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::types::desc::{Aggregate, CType, DataModel, Prim, Raw};
+use crate::types::func::FnType;
+use crate::types::func::Params;
+use crate::types::marshal::{read_vec, Brand, Frame, Memory, Site};
+
+/// The Rust side of a C type: which Rust value a call takes (`In`) and which
+/// it gives back (`Out`), and how to lower and lift them.
+///
+/// Implemented by the shadow types that the constructors in
+/// [`crate::types`] return; bindings rarely implement it themselves (use
+/// [`view`] for custom conversions).
+pub trait Shadow: Sized + 'static {
+    /// What a caller passes, e.g. `&'a str` for `string`.
+    type In<'a>;
+    /// What the caller gets back, e.g. `String` for `string`.
+    type Out;
+    /// Per-type run-time data (a view's conversions, an element type).
+    type Meta: Clone + 'static;
+
+    /// Lowers `v` into scalars pushed onto `f`.
+    fn lower<'a>(t: &Typ<Self>, v: Self::In<'a>, f: &mut Frame<'_, 'a>) -> Result<()>;
+
+    /// Lifts this type's scalars (validated: this is where untrusted values
+    /// from the library are checked).
+    fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Self::Out>;
+
+    /// Reads a value of this type stored at `addr` in library memory.
+    fn load(t: &Typ<Self>, addr: u64, mem: &dyn Memory) -> Result<Self::Out> {
+        let site = Site::Memory(addr);
+        let prim = t.desc.scalar().ok_or_else(|| {
+            Error::Unsupported(format!(
+                "{site}: a `{}` cannot be read as one value; read its fields or elements",
+                t.desc.c_name()
+            ))
+        })?;
+        let model = mem.model();
+        let mut buf = [0u8; 8];
+        let n = prim.size(model) as usize;
+        mem.read_raw(addr, &mut buf[..n])?;
+        let raw = prim.widen(u64::from_le_bytes(buf), model);
+        Self::lift(t, &[raw], mem, site)
+    }
+}
+
+/// A shadow type whose results can be passed straight back in: numbers,
+/// `bool`, pointers, views. Callbacks return these, and [`crate::Foreign::write`] stores them.
+pub trait Scalar: Shadow {
+    /// Turns a lifted value back into a lowerable one.
+    fn to_in<'a>(v: Self::Out) -> Self::In<'a>;
+}
+
+/// A C type description with its Rust shadow type `T`.
+pub struct Typ<T: Shadow> {
+    pub(crate) desc: Arc<CType>,
+    pub(crate) meta: T::Meta,
+    nwords: usize,
+    _t: PhantomData<fn() -> T>,
+}
+
+impl<T: Shadow> Clone for Typ<T> {
+    fn clone(&self) -> Self {
+        Typ {
+            desc: self.desc.clone(),
+            meta: self.meta.clone(),
+            nwords: self.nwords,
+            _t: PhantomData,
+        }
+    }
+}
+
+impl<T: Shadow> fmt::Debug for Typ<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Typ({})", self.desc.c_name())
+    }
+}
+
+impl<T: Shadow> Typ<T> {
+    pub(crate) fn with_meta(desc: CType, meta: T::Meta) -> Typ<T> {
+        Self::from_arc(Arc::new(desc), meta)
+    }
+
+    pub(crate) fn from_arc(desc: Arc<CType>, meta: T::Meta) -> Typ<T> {
+        let nwords = desc.words().map(|w| w.len()).unwrap_or(0);
+        Typ {
+            desc,
+            meta,
+            nwords,
+            _t: PhantomData,
+        }
+    }
+
+    /// The run-time description.
+    pub fn desc(&self) -> &Arc<CType> {
+        &self.desc
+    }
+
+    /// The C spelling of the type.
+    pub fn c_name(&self) -> String {
+        self.desc.c_name()
+    }
+
+    /// `sizeof` and `_Alignof` under `model`.
+    pub fn size_align(&self, model: DataModel) -> Result<(u64, u64)> {
+        self.desc.size_align(model)
+    }
+
+    /// How many scalars a value of this type lowers to.
+    pub(crate) fn nwords(&self) -> usize {
+        self.nwords
+    }
+}
+
+impl<T: Shadow<Meta = ()>> Typ<T> {
+    pub(crate) fn new(desc: CType) -> Typ<T> {
+        Self::with_meta(desc, ())
+    }
+}
+
+fn one(raws: &[Raw], site: Site) -> Result<Raw> {
+    match raws {
+        [r] => Ok(*r),
+        _ => Err(Error::InvalidValue {
+            what: site.to_string(),
+            reason: format!("expected one scalar, got {}", raws.len()),
+        }),
+    }
+}
+
+mod aggregate;
+mod ctors;
+mod funptr;
+mod pointer;
+mod scalar;
+mod string;
+mod view;
+
+pub use aggregate::*;
+pub use ctors::*;
+pub use funptr::*;
+pub use pointer::*;
+pub use string::*;
+pub use view::*;

@@ -1,0 +1,109 @@
+//! Numbers, `_Bool` and `void`: one scalar each way.
+
+use super::*;
+
+macro_rules! int_shadow {
+    ($($t:ty => $via:ty),* $(,)?) => {$(
+        impl Shadow for $t {
+            type In<'a> = $t;
+            type Out = $t;
+            type Meta = ();
+            fn lower<'a>(_: &Typ<Self>, v: $t, f: &mut Frame<'_, 'a>) -> Result<()> {
+                f.push(Raw(v as $via as u64));
+                Ok(())
+            }
+            fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<$t> {
+                // The strategy widened the scalar from its C type, whose
+                // range is within the Rust type's (checked when the
+                // constructors pair them), so this cannot truncate.
+                Ok(one(raws, site)?.0 as $t)
+            }
+        }
+        impl Scalar for $t {
+            fn to_in<'a>(v: $t) -> Self::In<'a> { v }
+        }
+    )*};
+}
+
+int_shadow!(i8 => i64, i16 => i64, i32 => i64, i64 => i64, u8 => u64, u16 => u64, u32 => u64, u64 => u64);
+
+impl Shadow for f32 {
+    type In<'a> = f32;
+    type Out = f32;
+    type Meta = ();
+    fn lower<'a>(_: &Typ<Self>, v: f32, f: &mut Frame<'_, 'a>) -> Result<()> {
+        f.push(Raw::from_f32(v));
+        Ok(())
+    }
+    fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<f32> {
+        Ok(one(raws, site)?.as_f32())
+    }
+}
+
+impl Scalar for f32 {
+    fn to_in<'a>(v: f32) -> Self::In<'a> {
+        v
+    }
+}
+
+impl Shadow for f64 {
+    type In<'a> = f64;
+    type Out = f64;
+    type Meta = ();
+    fn lower<'a>(_: &Typ<Self>, v: f64, f: &mut Frame<'_, 'a>) -> Result<()> {
+        f.push(Raw::from_f64(v));
+        Ok(())
+    }
+    fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<f64> {
+        Ok(one(raws, site)?.as_f64())
+    }
+}
+
+impl Scalar for f64 {
+    fn to_in<'a>(v: f64) -> Self::In<'a> {
+        v
+    }
+}
+
+impl Shadow for bool {
+    type In<'a> = bool;
+    type Out = bool;
+    type Meta = ();
+    fn lower<'a>(_: &Typ<Self>, v: bool, f: &mut Frame<'_, 'a>) -> Result<()> {
+        f.push(Raw(u64::from(v)));
+        Ok(())
+    }
+    fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<bool> {
+        match one(raws, site)?.0 {
+            0 => Ok(false),
+            1 => Ok(true),
+            v => Err(Error::InvalidValue {
+                what: site.to_string(),
+                reason: format!("{v} is not a valid _Bool (0 or 1)"),
+            }),
+        }
+    }
+}
+
+impl Scalar for bool {
+    fn to_in<'a>(v: bool) -> Self::In<'a> {
+        v
+    }
+}
+
+/// `void`: no value. As a return type it gives `()`.
+impl Shadow for () {
+    type In<'a> = ();
+    type Out = ();
+    type Meta = ();
+    fn lower<'a>(_: &Typ<Self>, _: (), _: &mut Frame<'_, 'a>) -> Result<()> {
+        Ok(())
+    }
+    fn lift(_: &Typ<Self>, _: &[Raw], _: &dyn Memory, _: Site) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Scalar for () {
+    fn to_in<'a>(_: ()) -> Self::In<'a> {}
+}

@@ -1,0 +1,145 @@
+//! Strings and `(pointer, length)` buffers, copied in and validated out.
+
+use super::*;
+
+fn lower_str<'a>(v: &str, f: &mut Frame<'_, 'a>) -> Result<u64> {
+    if let Some(index) = v.bytes().position(|b| b == 0) {
+        return Err(Error::InteriorNul {
+            what: f.site().to_string(),
+            index,
+        });
+    }
+    f.temp(v.as_bytes(), true)
+}
+
+fn lift_str(addr: u64, mem: &dyn Memory, site: Site) -> Result<String> {
+    let bytes = mem.read_cstr(addr)?;
+    String::from_utf8(bytes).map_err(|e| Error::InvalidUtf8 {
+        what: site.to_string(),
+        address: addr,
+        reason: e.utf8_error().to_string(),
+    })
+}
+
+/// Shadow of `char *` as a NUL-terminated UTF-8 string: `&str` in, `String` out.
+impl Shadow for String {
+    type In<'a> = &'a str;
+    type Out = String;
+    type Meta = ();
+    fn lower<'a>(_: &Typ<Self>, v: &'a str, f: &mut Frame<'_, 'a>) -> Result<()> {
+        let a = lower_str(v, f)?;
+        f.push(Raw(a));
+        Ok(())
+    }
+    fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<String> {
+        match one(raws, site)?.0 {
+            0 => Err(Error::NullPointer {
+                what: site.to_string(),
+                c_type: t.c_name(),
+            }),
+            a => lift_str(a, mem, site),
+        }
+    }
+}
+
+/// Shadow of a nullable `char *`: `None` is NULL.
+impl Shadow for Option<String> {
+    type In<'a> = Option<&'a str>;
+    type Out = Option<String>;
+    type Meta = ();
+    fn lower<'a>(_: &Typ<Self>, v: Option<&'a str>, f: &mut Frame<'_, 'a>) -> Result<()> {
+        let a = match v {
+            Some(s) => lower_str(s, f)?,
+            None => 0,
+        };
+        f.push(Raw(a));
+        Ok(())
+    }
+    fn lift(_: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Option<String>> {
+        match one(raws, site)?.0 {
+            0 => Ok(None),
+            a => lift_str(a, mem, site).map(Some),
+        }
+    }
+}
+
+/// Shadow of a `(const char *, length)` pair read-only buffer: `&[u8]` in,
+/// `Vec<u8>` out (when a callback receives one).
+#[derive(Debug)]
+pub enum Buffer {}
+
+/// Shadow of a `(char *, length)` pair that the C side may write into: the
+/// bytes are copied in, and copied back into the `&mut [u8]` after the call.
+#[derive(Debug)]
+pub enum BufferMut {}
+
+fn lower_len(len: usize, t: &CType, f: &mut Frame<'_, '_>) -> Result<()> {
+    if let CType::Buffer(len_prim) = t.resolved() {
+        len_prim
+            .narrow(Raw(len as u64), f.model())
+            .map_err(|reason| Error::OutOfRange {
+                what: f.site().to_string(),
+                c_type: len_prim.c_name().into(),
+                model: f.model(),
+                reason,
+            })?;
+    }
+    f.push(Raw(len as u64));
+    Ok(())
+}
+
+fn lift_buffer(raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
+    let [addr, len] = raws else {
+        return Err(Error::InvalidValue {
+            what: site.to_string(),
+            reason: format!("a buffer is two scalars, got {}", raws.len()),
+        });
+    };
+    let len = len.as_i64();
+    if len < 0 {
+        return Err(Error::InvalidValue {
+            what: site.to_string(),
+            reason: format!("negative buffer length {len}"),
+        });
+    }
+    if addr.0 == 0 {
+        return if len == 0 {
+            Ok(Vec::new())
+        } else {
+            Err(Error::NullPointer {
+                what: site.to_string(),
+                c_type: format!("buffer of {len} bytes"),
+            })
+        };
+    }
+    read_vec(mem, addr.0, len as u64, site)
+}
+
+impl Shadow for Buffer {
+    type In<'a> = &'a [u8];
+    type Out = Vec<u8>;
+    type Meta = ();
+    fn lower<'a>(t: &Typ<Self>, v: &'a [u8], f: &mut Frame<'_, 'a>) -> Result<()> {
+        let a = f.temp(v, false)?;
+        f.push(Raw(a));
+        lower_len(v.len(), &t.desc, f)
+    }
+    fn lift(_: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
+        lift_buffer(raws, mem, site)
+    }
+}
+
+impl Shadow for BufferMut {
+    type In<'a> = &'a mut [u8];
+    type Out = Vec<u8>;
+    type Meta = ();
+    fn lower<'a>(t: &Typ<Self>, v: &'a mut [u8], f: &mut Frame<'_, 'a>) -> Result<()> {
+        let len = v.len();
+        let a = f.temp_mut(v)?;
+        f.push(Raw(a));
+        lower_len(len, &t.desc, f)
+    }
+    fn lift(_: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
+        lift_buffer(raws, mem, site)
+    }
+}
