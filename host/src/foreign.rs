@@ -193,12 +193,7 @@ pub trait Foreign: Memory + Clone + 'static {
     /// Reads the NUL-terminated UTF-8 string at `p`.
     fn read_string<T>(&self, p: Ptr<T>) -> Result<String> {
         let addr = p.addr_in(self, || "read_string".into())?;
-        let bytes = self.read_cstr(addr)?;
-        String::from_utf8(bytes).map_err(|e| Error::InvalidUtf8 {
-            what: Site::Memory(addr).to_string(),
-            address: addr,
-            reason: e.utf8_error().to_string(),
-        })
+        crate::types::lift_str(addr, self, Site::Memory(addr))
     }
 
     /// Reads `len` bytes at `p`.

@@ -10,6 +10,8 @@ mod func;
 mod marshal;
 mod shadow;
 
+pub(crate) use shadow::lift_str;
+
 pub use desc::{Aggregate, CType, DataModel, FnSig, Layout, Prim, Raw, WordClass};
 pub use func::{returning, returning_errno, FnType, ParamList, Params, Returning};
 pub use marshal::{read_vec, Brand, Frame, Memory, Site, MAX_TRANSFER};

@@ -147,5 +147,6 @@ pub use aggregate::*;
 pub use ctors::*;
 pub use funptr::*;
 pub use pointer::*;
+pub(crate) use string::lift_str;
 pub use string::*;
 pub use view::*;

@@ -12,7 +12,9 @@ fn lower_str<'a>(v: &str, f: &mut Frame<'_, 'a>) -> Result<u64> {
     f.temp(v.as_bytes(), true)
 }
 
-fn lift_str(addr: u64, mem: &dyn Memory, site: Site) -> Result<String> {
+/// Reads the NUL-terminated string at `addr` and checks it is UTF-8: the one
+/// place a C string becomes a Rust `String`.
+pub(crate) fn lift_str(addr: u64, mem: &dyn Memory, site: Site) -> Result<String> {
     let bytes = mem.read_cstr(addr)?;
     String::from_utf8(bytes).map_err(|e| Error::InvalidUtf8 {
         what: site.to_string(),
