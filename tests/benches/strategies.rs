@@ -154,25 +154,17 @@ fn sandbox_costs(c: &mut Criterion) {
 /// growth in RSS divided by 500. Not a time, so criterion does not take it;
 /// it goes beside criterion's output for `scripts/bench_table.py`.
 fn idle_rss(_: &mut Criterion) {
-    fn rss_kib() -> u64 {
-        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .unwrap_or(0)
-    }
     // Within the default pool, beside the other benchmarks' sandboxes.
     const N: u64 = 500;
     // One first, so the module and engine are not counted.
     let first = sandbox(sandlink_clibs::EXPAT_WASM);
-    let before = rss_kib();
+    let before = sandlink_tests::rss_bytes();
     let live: Vec<Sandbox> = (0..N)
         .map(|_| sandbox(sandlink_clibs::EXPAT_WASM))
         .collect();
-    let after = rss_kib();
+    let after = sandlink_tests::rss_bytes();
     drop((first, live));
-    let per = (after.saturating_sub(before) as f64) * 1024.0 / N as f64;
+    let per = after.saturating_sub(before) as f64 / N as f64;
     // Beside criterion's own output, which scripts/bench_table.py reads.
     let dir = std::env::var_os("CARGO_TARGET_DIR")
         .map(std::path::PathBuf::from)

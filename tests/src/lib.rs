@@ -16,3 +16,16 @@ pub fn err<T: std::fmt::Debug>(r: sandlink::Result<T>) -> sandlink::Error {
         Err(e) => e,
     }
 }
+
+/// This process's resident set size in bytes (`VmRSS` in `/proc/self/status`),
+/// for the leak and memory-per-sandbox measurements.
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_else(|e| panic!("read /proc/self/status: {e}"));
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("/proc/self/status has no VmRSS line"));
+    kib * 1024
+}

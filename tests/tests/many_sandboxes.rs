@@ -10,34 +10,12 @@ use std::sync::Mutex;
 
 use sandlink::types::*;
 use sandlink::{Error, Foreign, Sandbox, SandboxConfig};
-use sandlink_tests::{err, ok};
+use sandlink_tests::{err, ok, rss_bytes};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
 fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// Resident set size, in bytes (`/proc/self/statm`, field 2, in pages).
-fn rss() -> u64 {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|f| f.parse().ok())
-        .expect("statm has a resident field");
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc_page_size() };
-    pages * page
-}
-
-unsafe fn libc_page_size() -> u64 {
-    extern "C" {
-        fn sysconf(name: i32) -> i64;
-    }
-    const SC_PAGESIZE: i32 = 30; // glibc's _SC_PAGESIZE
-                                 // SAFETY: the caller's; sysconf reads a constant.
-    unsafe { sysconf(SC_PAGESIZE) as u64 }
 }
 
 /// Open file descriptors of this process.
@@ -101,11 +79,11 @@ fn no_growth(what: &str, cycles: u32, mut round: impl FnMut(u32)) {
     for i in 0..1000 {
         round(i);
     }
-    let (rss0, fds0) = (rss(), fds());
+    let (rss0, fds0) = (rss_bytes(), fds());
     for i in 0..cycles {
         round(i);
     }
-    let (rss1, fds1) = (rss(), fds());
+    let (rss1, fds1) = (rss_bytes(), fds());
     // The bound: 8 MiB over 10,000 cycles, under 1 KiB a cycle; a leak of one
     // instance's memory or one host function per cycle is far above it.
     let bound = 8 << 20;
