@@ -149,7 +149,8 @@ pub trait Foreign: Memory + Clone + 'static {
         // Owned from here on, so any error below frees it.
         let owned = Owned {
             lib: self.clone(),
-            ptr: Some(ptr),
+            ptr,
+            owns: true,
         };
         // Zero all of it, however large, a bounded chunk at a time.
         const CHUNK: u64 = 64 << 10;
@@ -336,49 +337,46 @@ pub fn run_callback(
 /// ```
 pub struct Owned<L: Foreign, T> {
     lib: L,
-    ptr: Option<Ptr<T>>,
+    ptr: Ptr<T>,
+    /// Whether this handle still owns the block (false once given to C or
+    /// freed).
+    owns: bool,
 }
 
 impl<L: Foreign, T> Owned<L, T> {
     /// The pointer to the block.
     pub fn ptr(&self) -> Ptr<T> {
-        // `ptr` is `None` only inside `into_raw`, `free` and `drop`, which
-        // consume the handle.
         self.ptr
-            .unwrap_or_else(|| unreachable!("an Owned handle always holds its pointer"))
     }
 
     /// Gives the block to C: it will not be freed by this handle. Free it
     /// again only with [`Foreign::free`], under that function's contract.
     pub fn into_raw(mut self) -> Ptr<T> {
-        let p = self.ptr();
-        self.ptr = None;
-        p
+        self.owns = false;
+        self.ptr
     }
 
     /// Frees the block now, reporting a failure that dropping would ignore.
     pub fn free(mut self) -> Result<()> {
-        match self.ptr.take() {
-            Some(p) => self.release(p),
-            None => Ok(()),
-        }
+        self.owns = false;
+        self.release()
     }
 
-    fn release(&self, p: Ptr<T>) -> Result<()> {
+    fn release(&self) -> Result<()> {
         // A block from before a reset went with the old instance: freeing
         // its address would free someone else's block in the new one.
-        if p.addr_in(&self.lib, String::new).is_err() {
+        if self.ptr.addr_in(&self.lib, String::new).is_err() {
             return Ok(());
         }
-        self.lib.free_raw(p.addr())
+        self.lib.free_raw(self.ptr.addr())
     }
 }
 
 impl<L: Foreign, T> Drop for Owned<L, T> {
     fn drop(&mut self) {
-        if let Some(p) = self.ptr.take() {
+        if self.owns {
             // A poisoned sandbox cannot free; its memory goes at reset.
-            let _ = self.release(p);
+            let _ = self.release();
         }
     }
 }
