@@ -106,11 +106,11 @@ struct Inner {
     /// This instance's identity; its generation is `generation`.
     lib_id: u64,
     depth: Cell<u32>,
-    /// When the outermost call's deadline falls. It moves later by the time
-    /// spent in host callbacks: the budget is for the library's own code, so
-    /// a slow consumer of callback results (a pager on stdout) cannot make a
-    /// healthy library trap.
-    /// In ticks of the engine's epoch counter.
+    /// When the outermost call's deadline falls, in ticks of the engine's
+    /// epoch counter. It moves later by the time spent in host callbacks:
+    /// the budget is for the library's own code, so a slow consumer of
+    /// callback results (a pager on stdout) cannot make a healthy library
+    /// trap.
     deadline_at: Cell<u64>,
     /// Time spent in guest calls made from inside callbacks during the
     /// current outermost callback, in ticks: it counts against the deadline.
