@@ -266,10 +266,15 @@ impl<L: Foreign, H: Handler + 'static> Parser<L, H> {
             let d = ctx();
             let string_ptr: Typ<Option<Ptr<i8>>> = ptr_opt(char());
             let start = lib.callback(&t.start_element, move |(_, name, atts)| {
-                let ptrs = d
-                    .expat
-                    .lib
-                    .read_terminated(&string_ptr, atts, MAX_ATTRIBUTE_STRINGS)?;
+                // SAFETY: expat passes `atts` as a NULL-terminated array of
+                // NUL-terminated strings (expat.h, XML_StartElementHandler),
+                // valid for the duration of the handler. Only a `Dynamic`
+                // expat is trusted with this; a sandboxed one is checked.
+                let ptrs = unsafe {
+                    d.expat
+                        .lib
+                        .read_terminated_unchecked(&string_ptr, atts, MAX_ATTRIBUTE_STRINGS)
+                }?;
                 if ptrs.len() % 2 != 0 {
                     return Err(Error::InvalidValue {
                         what: format!("attributes of <{name}>"),
@@ -278,10 +283,15 @@ impl<L: Foreign, H: Handler + 'static> Parser<L, H> {
                 }
                 let mut attributes = Vec::with_capacity(ptrs.len() / 2);
                 for pair in ptrs.chunks_exact(2) {
-                    attributes.push((
-                        d.expat.lib.read_string(pair[0])?,
-                        d.expat.lib.read_string(pair[1])?,
-                    ));
+                    // SAFETY: the array's elements are NUL-terminated strings
+                    // (as above).
+                    let (k, v) = unsafe {
+                        (
+                            d.expat.lib.read_string_unchecked(pair[0])?,
+                            d.expat.lib.read_string_unchecked(pair[1])?,
+                        )
+                    };
+                    attributes.push((k, v));
                 }
                 d.send(Event::StartElement { name, attributes })
             })?;
@@ -463,7 +473,10 @@ impl<L: Foreign, H: Handler + 'static> Parser<L, H> {
                 .get_buffer
                 .call((self.raw, n as i32))?
                 .ok_or_else(|| self.error())?;
-            self.expat.lib.write_bytes(dst, &buf[..n])?;
+            // SAFETY: `XML_GetBuffer(p, n)` returned a buffer of at least
+            // `n` bytes owned by the parser (expat.h); it stays valid until
+            // the `XML_ParseBuffer` below.
+            unsafe { self.expat.lib.write_bytes_unchecked(dst, &buf[..n]) }?;
             let st = self.expat.parse_buffer.call((self.raw, n as i32, 0))?;
             if self.status(st)? == Status::Suspended {
                 return Ok(Status::Suspended);

@@ -54,8 +54,7 @@ fuzz_target!(|data: &[u8]| {
                 6 => exit.call((i32::from(small % 126),)),
                 7 => lib.reset(),
                 // Host-side reads at addresses the input picks.
-                // SAFETY: the sandbox bounds-checks every access.
-                _ => match unsafe { sandlink::Ptr::<u8>::from_addr(u64::from(arg)) } {
+                _ => match lib.ptr_at::<u8>(u64::from(arg)) {
                     Some(p) => lib.read_bytes(p, u64::from(small)).map(drop),
                     None => Ok(()),
                 },

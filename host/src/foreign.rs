@@ -1,54 +1,31 @@
-//! The [`Foreign`] trait: what every linking strategy provides, and the typed
-//! [`Function`] and [`Callback`] handles built on it.
+//! The [`Foreign`] trait, the binding vocabulary every strategy provides,
+//! and the typed [`Function`], [`Callback`] and [`Owned`] handles built on it.
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
+use crate::strategy::{ErasedFn, Isolated, Strategy};
 use crate::types::{
-    Brand, Field, FnSig, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw, Scalar, Shadow, Site,
-    Struct, Typ,
+    Brand, Field, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw, Scalar, Shadow, Site, Struct,
+    Typ,
 };
 
-/// A callback's closure with its types erased: lifts the scalars C passed,
-/// runs the Rust closure, lowers its result.
-pub type ErasedFn = Box<dyn FnMut(&dyn Memory, &[Raw]) -> Result<Option<Raw>>>;
-
-/// A linking strategy: the Rust form of ctypes' `FOREIGN` signature.
+/// The binding vocabulary: the Rust form of ctypes' `FOREIGN` signature.
 ///
 /// Bindings are written generically over `L: Foreign` and work unchanged with
-/// every strategy. The provided methods (`function`, `callback`, `read`, …)
-/// are what bindings use; the required ones are what a strategy implements.
+/// every strategy: `function`, `callback`, `read`, `write`, `alloc` and
+/// friends. It is implemented for every [`Strategy`], and only through it:
+/// someone who writes bindings never implements or calls the strategy
+/// interface.
 ///
-/// Strategy handles are cheap to clone (they share one loaded library) and
-/// are used from one thread.
-pub trait Foreign: Memory + Clone + 'static {
-    /// A resolved function, ready to call.
-    type Func: 'static;
-
-    /// The library's name, for messages.
-    fn library_name(&self) -> String;
-
-    /// Resolves `name` and checks it against `sig` where the strategy can.
-    /// Must fail for a signature that does not lower (`sig.arg_words()`,
-    /// `sig.ret_word()`).
-    fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<Self::Func>;
-
-    /// Calls a resolved function with lowered arguments. Returns the raw
-    /// result (widened from its C type) and `errno` when it was asked for.
-    fn invoke(&self, f: &Self::Func, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)>;
-
-    /// The address of a global (data) symbol.
-    fn symbol_addr(&self, name: &str) -> Result<u64>;
-
-    /// Makes `f` callable from C as a function of type `sig` (failing, as
-    /// `resolve` does, for a signature that does not lower). Returns the
-    /// code address and a guard that releases it when dropped.
-    fn make_callback(&self, sig: &Arc<FnSig>, f: ErasedFn) -> Result<(u64, Box<dyn Any>)>;
-
+/// A few operations claim memory beyond what a pointer's type says (pointer
+/// arithmetic, casts, lengths and terminators chosen by the host). They are
+/// safe where the strategy checks every access ([`Isolated`]: the Sandbox)
+/// and `unsafe` (`*_unchecked`) everywhere else, because on `Dynamic` library
+/// memory is host memory.
+pub trait Foreign: Strategy {
     /// Binds the function `name` with type `ty` (ctypes' `foreign`).
     fn function<A: Params, R: Shadow>(
         &self,
@@ -103,7 +80,11 @@ pub trait Foreign: Memory + Clone + 'static {
     /// Reads the `T` at `p` (ctypes' `!@`).
     fn read<T: Shadow>(&self, ty: &Typ<T>, p: Ptr<T>) -> Result<T::Out> {
         let addr = p.addr_in(self, || "read".into())?;
-        T::load(ty, addr, self)
+        // SAFETY: `p` belongs to this library and generation, so by the
+        // pointer invariant (crate docs, "Soundness") it points at a `T`,
+        // which `ty` describes (the description is trusted on strategies
+        // that are not `Isolated`: `Dynamic::open`'s contract).
+        unsafe { T::load(ty, addr, self) }
     }
 
     /// Writes a scalar `T` at `p` (ctypes' `<-@`), range-checked for the
@@ -117,17 +98,10 @@ pub trait Foreign: Memory + Clone + 'static {
         let mut f = Frame::for_value(self, site);
         T::lower(ty, T::to_in(v), &mut f)?;
         let raw = f.words().first().copied().unwrap_or_default();
-        let model = self.model();
-        let bits = prim
-            .narrow(raw, model)
-            .map_err(|reason| Error::OutOfRange {
-                what: site.to_string(),
-                c_type: ty.c_name(),
-                model,
-                reason,
-            })?;
-        let n = prim.size(model) as usize;
-        self.write_raw(addr, &bits.to_le_bytes()[..n])
+        let bits = prim.narrow_to(raw, self.model(), || site.to_string())?;
+        let n = prim.size(self.model()) as usize;
+        // SAFETY: as in `read`: `p` points at a `T`, which is `n` bytes.
+        unsafe { self.write_raw(addr, &bits.to_le_bytes()[..n]) }
     }
 
     /// Allocates room for `count` values of `ty` in the library's memory,
@@ -150,6 +124,8 @@ pub trait Foreign: Memory + Clone + 'static {
         let owned = Owned {
             lib: self.clone(),
             ptr,
+            size,
+            count,
             owns: true,
         };
         // Zero all of it, however large, a bounded chunk at a time.
@@ -158,7 +134,8 @@ pub trait Foreign: Memory + Clone + 'static {
         let mut done = 0;
         while done < total {
             let n = (total - done).min(CHUNK);
-            self.write_raw(addr + done, &zero[..n as usize])?;
+            // SAFETY: inside the fresh block of `total` bytes at `addr`.
+            unsafe { self.write_raw(addr + done, &zero[..n as usize]) }?;
             done += n;
         }
         Ok(owned)
@@ -175,7 +152,9 @@ pub trait Foreign: Memory + Clone + 'static {
     /// memory, but the contract is the same for every strategy. Memory from
     /// [`Foreign::alloc`] needs no call: drop its [`Owned`] handle.
     unsafe fn free<T>(&self, p: Ptr<T>) -> Result<()> {
-        self.free_raw(p.addr_in(self, || "free".into())?)
+        let addr = p.addr_in(self, || "free".into())?;
+        // SAFETY: the caller's promise.
+        unsafe { self.free_raw(addr) }
     }
 
     /// Copies `s` and a NUL into newly allocated library memory.
@@ -187,25 +166,70 @@ pub trait Foreign: Memory + Clone + 'static {
             });
         }
         let p = self.alloc(&crate::types::char(), s.len() as u64 + 1)?;
-        self.write_raw(p.ptr().addr(), s.as_bytes())?;
+        // SAFETY: the block holds `s.len() + 1` bytes (zeroed, so the last
+        // one is the NUL).
+        unsafe { self.write_raw(p.ptr().addr(), s.as_bytes()) }?;
         Ok(p)
     }
 
     /// Reads the NUL-terminated UTF-8 string at `p`.
-    fn read_string<T>(&self, p: Ptr<T>) -> Result<String> {
+    fn read_string<T>(&self, p: Ptr<T>) -> Result<String>
+    where
+        Self: Isolated,
+    {
+        // SAFETY: `Isolated`: any address is checked.
+        unsafe { self.read_string_unchecked(p) }
+    }
+
+    /// [`Foreign::read_string`] on any strategy.
+    ///
+    /// # Safety
+    /// Unless the strategy is [`Isolated`], `p` points at a NUL-terminated
+    /// string in live library memory.
+    unsafe fn read_string_unchecked<T>(&self, p: Ptr<T>) -> Result<String> {
         let addr = p.addr_in(self, || "read_string".into())?;
-        crate::types::lift_str(addr, self, Site::Memory(addr))
+        // SAFETY: the caller's promise.
+        unsafe { crate::types::lift_str(addr, self, Site::Memory(addr)) }
     }
 
     /// Reads `len` bytes at `p`.
-    fn read_bytes<T>(&self, p: Ptr<T>, len: u64) -> Result<Vec<u8>> {
+    fn read_bytes<T>(&self, p: Ptr<T>, len: u64) -> Result<Vec<u8>>
+    where
+        Self: Isolated,
+    {
+        // SAFETY: `Isolated`: any range is checked.
+        unsafe { self.read_bytes_unchecked(p, len) }
+    }
+
+    /// [`Foreign::read_bytes`] on any strategy.
+    ///
+    /// # Safety
+    /// Unless the strategy is [`Isolated`], `len` bytes at `p` are live
+    /// library memory.
+    unsafe fn read_bytes_unchecked<T>(&self, p: Ptr<T>, len: u64) -> Result<Vec<u8>> {
         let addr = p.addr_in(self, || "read_bytes".into())?;
-        crate::types::read_vec(self, addr, len, Site::Memory(addr))
+        // SAFETY: the caller's promise.
+        unsafe { crate::types::read_vec(self, addr, len, Site::Memory(addr)) }
     }
 
     /// Writes `bytes` at `p`.
-    fn write_bytes<T>(&self, p: Ptr<T>, bytes: &[u8]) -> Result<()> {
-        self.write_raw(p.addr_in(self, || "write_bytes".into())?, bytes)
+    fn write_bytes<T>(&self, p: Ptr<T>, bytes: &[u8]) -> Result<()>
+    where
+        Self: Isolated,
+    {
+        // SAFETY: `Isolated`: any range is checked.
+        unsafe { self.write_bytes_unchecked(p, bytes) }
+    }
+
+    /// [`Foreign::write_bytes`] on any strategy.
+    ///
+    /// # Safety
+    /// Unless the strategy is [`Isolated`], `bytes.len()` bytes at `p` are
+    /// live, writable library memory.
+    unsafe fn write_bytes_unchecked<T>(&self, p: Ptr<T>, bytes: &[u8]) -> Result<()> {
+        let addr = p.addr_in(self, || "write_bytes".into())?;
+        // SAFETY: the caller's promise.
+        unsafe { self.write_raw(addr, bytes) }
     }
 
     /// The address of field `f` of the struct at `p`, under the library's
@@ -215,7 +239,11 @@ pub trait Foreign: Memory + Clone + 'static {
         p: Ptr<Struct<S>>,
         f: &Field<S, T>,
     ) -> Result<Ptr<T>> {
-        Ok(p.byte_add(f.offset(self.model())?)?.cast())
+        let off = f.offset(self.model())?;
+        // SAFETY: `p` points at a `struct S` (pointer invariant) and `f` is
+        // one of its fields (a `Field<S, _>` comes only from sealing `S`'s
+        // description), so the result points at that field's `T`.
+        unsafe { Ok(p.byte_add(off)?.cast()) }
     }
 
     /// Reads field `f` of the struct at `p`.
@@ -237,14 +265,65 @@ pub trait Foreign: Memory + Clone + 'static {
         self.write(f.typ(), self.field_ptr(p, f)?, v)
     }
 
-    /// `&p[i]` for elements of type `ty`.
-    fn elem_ptr<T: Shadow>(&self, ty: &Typ<T>, p: Ptr<T>, i: u64) -> Result<Ptr<T>> {
+    /// A pointer to whatever lies at `addr` in the library's memory (`None`
+    /// for 0). On other strategies this is the `unsafe` [`Ptr::from_addr`].
+    fn ptr_at<T>(&self, addr: u64) -> Option<Ptr<T>>
+    where
+        Self: Isolated,
+    {
+        // SAFETY: `Isolated`: any address is checked at each access.
+        unsafe { Ptr::from_addr(self, addr) }
+    }
+
+    /// The same address seen as a pointer to `U` (a C cast).
+    fn cast_ptr<T, U>(&self, p: Ptr<T>) -> Result<Ptr<U>>
+    where
+        Self: Isolated,
+    {
+        p.addr_in(self, || "cast_ptr".into())?;
+        // SAFETY: `Isolated`: whatever `U` claims is checked at each access.
+        Ok(unsafe { p.cast() })
+    }
+
+    /// The address `bytes` further on.
+    fn offset_ptr<T>(&self, p: Ptr<T>, bytes: u64) -> Result<Ptr<T>>
+    where
+        Self: Isolated,
+    {
+        p.addr_in(self, || "offset_ptr".into())?;
+        // SAFETY: `Isolated`: any address is checked at each access.
+        unsafe { p.byte_add(bytes) }
+    }
+
+    /// `&p[i]` for elements of type `ty`. (For memory from [`Foreign::alloc`],
+    /// [`Owned::elem`] is bounds-checked on every strategy.)
+    fn elem_ptr<T: Shadow>(&self, ty: &Typ<T>, p: Ptr<T>, i: u64) -> Result<Ptr<T>>
+    where
+        Self: Isolated,
+    {
+        // SAFETY: `Isolated`: any address is checked at each access.
+        unsafe { self.elem_ptr_unchecked(ty, p, i) }
+    }
+
+    /// [`Foreign::elem_ptr`] on any strategy.
+    ///
+    /// # Safety
+    /// Unless the strategy is [`Isolated`], `p` points into an array of at
+    /// least `i + 1` elements described by `ty` (`i` may equal the length
+    /// only if the result is not read or written).
+    unsafe fn elem_ptr_unchecked<T: Shadow>(
+        &self,
+        ty: &Typ<T>,
+        p: Ptr<T>,
+        i: u64,
+    ) -> Result<Ptr<T>> {
         let (size, _) = ty.size_align(self.model())?;
         let off = size.checked_mul(i).ok_or_else(|| Error::InvalidValue {
             what: format!("index {i}"),
             reason: format!("offset overflows for `{}`", ty.c_name()),
         })?;
-        p.byte_add(off)
+        // SAFETY: the caller's promise.
+        unsafe { p.byte_add(off) }
     }
 
     /// Reads `p[0]`, `p[1]`, … up to (not including) the first element equal
@@ -255,10 +334,32 @@ pub trait Foreign: Memory + Clone + 'static {
         ty: &Typ<Option<Ptr<T>>>,
         p: Ptr<Option<Ptr<T>>>,
         limit: u64,
+    ) -> Result<Vec<Ptr<T>>>
+    where
+        Self: Isolated,
+    {
+        // SAFETY: `Isolated`: any address is checked at each access.
+        unsafe { self.read_terminated_unchecked(ty, p, limit) }
+    }
+
+    /// [`Foreign::read_terminated`] on any strategy.
+    ///
+    /// # Safety
+    /// Unless the strategy is [`Isolated`], `p` points at an array of
+    /// pointers ended by NULL (or at least `limit` long), and each non-NULL
+    /// element points at a `T`.
+    unsafe fn read_terminated_unchecked<T: Shadow>(
+        &self,
+        ty: &Typ<Option<Ptr<T>>>,
+        p: Ptr<Option<Ptr<T>>>,
+        limit: u64,
     ) -> Result<Vec<Ptr<T>>> {
         let mut out = Vec::new();
         for i in 0..limit {
-            match self.read(ty, self.elem_ptr(ty, p, i)?)? {
+            // SAFETY: element `i` comes before the terminator, or is it (the
+            // caller's promise).
+            let e = unsafe { self.elem_ptr_unchecked(ty, p, i) }?;
+            match self.read(ty, e)? {
                 Some(q) => out.push(q),
                 None => return Ok(out),
             }
@@ -270,6 +371,8 @@ pub trait Foreign: Memory + Clone + 'static {
     }
 }
 
+impl<S: Strategy> Foreign for S {}
+
 fn erase<A, R, F>(ty: FnType<A, R>, mut f: F) -> ErasedFn
 where
     A: Params,
@@ -277,45 +380,14 @@ where
     F: FnMut(A::Out) -> Result<R::Out> + 'static,
 {
     Box::new(move |mem: &dyn Memory, raws: &[Raw]| {
-        let args = A::lift(&ty.args, raws, mem)?;
+        // SAFETY: `make_callback`'s contract (`Strategy`): called only with
+        // the words C passed for this signature, and that library's memory.
+        let args = unsafe { A::lift(&ty.args, raws, mem) }?;
         let r = f(args)?;
         let mut frame = Frame::for_value(mem, Site::Return);
         R::lower(&ty.ret, R::to_in(r), &mut frame)?;
         Ok(frame.words().first().copied())
     })
-}
-
-/// Runs an erased callback for a strategy's trampoline: refuses re-entry of
-/// the same closure, catches panics at the C boundary, and names the callback
-/// in any error.
-pub fn run_callback(
-    f: &RefCell<ErasedFn>,
-    sig: &FnSig,
-    mem: &dyn Memory,
-    raws: &[Raw],
-) -> Result<Option<Raw>> {
-    let name = || sig.c_prototype("(*)");
-    let mut f = f.try_borrow_mut().map_err(|_| Error::Callback {
-        callback: name(),
-        source: Box::new(Error::Unsupported(
-            "the callback was re-entered while it was running".into(),
-        )),
-    })?;
-    match catch_unwind(AssertUnwindSafe(|| f(mem, raws))) {
-        Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) => Err(Error::Callback {
-            callback: name(),
-            source: Box::new(e),
-        }),
-        Err(payload) => Err(Error::CallbackPanicked {
-            callback: name(),
-            message: payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".into()),
-        }),
-    }
 }
 
 /// Memory allocated in a library by [`Foreign::alloc`], freed when dropped.
@@ -338,6 +410,10 @@ pub fn run_callback(
 pub struct Owned<L: Foreign, T> {
     lib: L,
     ptr: Ptr<T>,
+    /// The size of one element, under the library's data model.
+    size: u64,
+    /// How many elements the block holds.
+    count: u64,
     /// Whether this handle still owns the block (false once given to C or
     /// freed).
     owns: bool,
@@ -347,6 +423,35 @@ impl<L: Foreign, T> Owned<L, T> {
     /// The pointer to the block.
     pub fn ptr(&self) -> Ptr<T> {
         self.ptr
+    }
+
+    /// How many elements the block holds.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    /// Whether the block holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// `&block[i]`, checked against the block's length: safe on every
+    /// strategy, unlike [`Foreign::elem_ptr`] on a pointer of unknown extent.
+    pub fn elem(&self, i: u64) -> Result<Ptr<T>> {
+        if i >= self.count {
+            return Err(Error::InvalidValue {
+                what: format!("index {i}"),
+                reason: format!(
+                    "out of bounds for a block of {} elements at {:#x}",
+                    self.count,
+                    self.ptr.addr()
+                ),
+            });
+        }
+        // SAFETY: `i < count`, so the element lies inside the live block
+        // this handle owns (no overflow: `size * count` was checked at
+        // allocation).
+        unsafe { self.ptr.byte_add(i * self.size) }
     }
 
     /// Gives the block to C: it will not be freed by this handle. Free it
@@ -368,7 +473,10 @@ impl<L: Foreign, T> Owned<L, T> {
         if self.ptr.addr_in(&self.lib, String::new).is_err() {
             return Ok(());
         }
-        self.lib.free_raw(self.ptr.addr())
+        // SAFETY: the block came from this library's allocator in this
+        // generation, and this handle still owns it (`owns` is cleared
+        // before the only other call path, and `Drop` runs once).
+        unsafe { self.lib.free_raw(self.ptr.addr()) }
     }
 }
 
@@ -419,12 +527,13 @@ impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
         let mem: &dyn Memory = &self.lib;
         let mut frame = Frame::for_call(mem);
         A::lower(&self.ty.args, args, &mut frame).map_err(|e| e.in_call(name))?;
-        let (ret, errno) = self
-            .lib
-            .invoke(&self.func, frame.words())
-            .map_err(|e| e.in_call(name))?;
+        // SAFETY: `func` was resolved by this library for `ty`'s signature,
+        // and the words were lowered for it on a live frame of this library.
+        let (ret, errno) =
+            unsafe { self.lib.invoke(&self.func, frame.words()) }.map_err(|e| e.in_call(name))?;
         // Lift before the temporaries go: the result may point into them.
-        let out = R::lift(&self.ty.ret, ret.as_slice(), mem, Site::Return)
+        // SAFETY: the library returned these words for `ty`'s return type.
+        let out = unsafe { R::lift(&self.ty.ret, ret.as_slice(), mem, Site::Return) }
             .map_err(|e| e.in_call(name))?;
         frame.finish().map_err(|e| e.in_call(name))?;
         Ok((out, errno))

@@ -52,29 +52,68 @@
 
 //! ## Soundness: where trust is granted
 //!
-//! The Sandbox strategy needs no trust: every address is bounds-checked
-//! against linear memory and every value is validated. Trust is granted, and
-//! `unsafe` written, at these places only:
+//! No safe function of this crate, called with any arguments, can cause
+//! undefined behaviour in the host. The Sandbox strategy needs no trust at
+//! all: it is [`Isolated`], every address is checked against linear memory
+//! and every value from the library is validated, so everything a binding
+//! does with it is safe. Trust is granted, and `unsafe` written, only here:
 //!
 //! | where | what the caller promises |
 //! |---|---|
-//! | `unsafe` [`Dynamic::open`], [`Dynamic::this_process`] | the library is trusted: its initialisers, its code, the signatures declared for it, and every pointer it returns (it points at what its declared type says, for as long as C keeps it alive) |
-//! | `unsafe` [`Ptr::from_addr`] | the address points at a live `T` in that library |
+//! | `unsafe` [`Dynamic::open`], [`Dynamic::this_process`] | the library and the bindings used with it are right: its code and initialisers, the signatures, layouts and array lengths declared for it, that a call that type-checks is one the library accepts, and that every pointer it returns points at what its declared type says for as long as it is used |
+//! | `unsafe` [`Ptr::from_addr`], [`Ptr::cast`], [`Ptr::byte_add`] | the address points at a live value of the pointer's type (on a non-[`Isolated`] strategy) |
+//! | `unsafe` `Foreign::*_unchecked` (`elem_ptr`, `read_bytes`, `write_bytes`, `read_string`, `read_terminated`) | the memory the host claims beyond the pointer's own type exists (on a non-[`Isolated`] strategy); on an [`Isolated`] one, the safe forms without the suffix need no promise |
 //! | `unsafe` [`Foreign::free`] | the pointer is the start of a live block of that library's allocator, freed once, unused afterwards ([`Foreign::alloc`]'s [`Owned`] handle needs no call) |
+//! | `unsafe trait` [`strategy::Strategy`], [`strategy::Memory`], [`strategy::Isolated`] | an implementation keeps the contracts above; their raw methods (`read_raw`, `invoke`, `Shadow::lift`, …) are `unsafe fn` |
 //!
-//! Pointers and callbacks carry their library and reset generation, so one
-//! used with another library or after a reset is an error, never an access.
+//! The **pointer invariant** ties these together: a [`Ptr`] admitted for a
+//! library points at what its type says. It is granted where a pointer is
+//! made: by the library (a return value, a callback argument, a loaded
+//! field: the `Dynamic::open` promise), by [`Foreign::alloc`] (a fresh block
+//! of the right size), by [`Foreign::field_ptr`] (inside the struct), or by
+//! an `unsafe` call above; [`Owned::elem`] checks its index. Pointers and
+//! callbacks carry their library and reset generation, so one used with
+//! another library or after a reset is an error, never an access.
 //!
-//! **Known gap (Dynamic only):** [`Ptr::byte_add`], [`Ptr::cast`],
-//! [`Foreign::elem_ptr`] and the `Memory` trait's raw methods are safe, and
-//! on `Dynamic` library memory is host memory, so a safe call can read or
-//! write past a block the library returned. On the Sandbox the same calls are
-//! bounds-checked and harmless. Closing this (bounds-carrying pointers or
-//! `unsafe` arithmetic on `Dynamic`) is open work.
+//! The compiler holds the line. Safe pointer arithmetic exists only on an
+//! [`Isolated`] strategy:
+//!
+//! ```
+//! # use sandlink::{types::int, Foreign, Ptr, Result, Sandbox};
+//! fn third(lib: &Sandbox, p: Ptr<i32>) -> Result<Ptr<i32>> {
+//!     lib.elem_ptr(&int(), p, 2) // checked at every access
+//! }
+//! ```
+//!
+//! ```compile_fail,E0277
+//! # use sandlink::{types::int, Dynamic, Foreign, Ptr, Result};
+//! fn third(lib: &Dynamic, p: Ptr<i32>) -> Result<Ptr<i32>> {
+//!     lib.elem_ptr(&int(), p, 2) // error: `Dynamic` is not `Isolated`
+//! }
+//! ```
+//!
+//! and raw memory access or arithmetic on a bare pointer needs `unsafe`:
+//!
+//! ```compile_fail,E0133
+//! # use sandlink::{strategy::Memory, Dynamic};
+//! fn peek(lib: &Dynamic) -> u8 {
+//!     let mut b = [0u8];
+//!     lib.read_raw(0x1000, &mut b).unwrap(); // error: call to unsafe function
+//!     b[0]
+//! }
+//! ```
+//!
+//! ```compile_fail,E0133
+//! # use sandlink::Ptr;
+//! fn next(p: Ptr<i32>) -> Ptr<i32> {
+//!     p.byte_add(4).unwrap() // error: call to unsafe function
+//! }
+//! ```
 
 pub mod backend;
 mod error;
 mod foreign;
+pub mod strategy;
 pub mod types;
 
 #[cfg(feature = "dynamic")]
@@ -82,5 +121,6 @@ pub use backend::dynamic::Dynamic;
 #[cfg(feature = "sandbox")]
 pub use backend::sandbox::{Sandbox, SandboxConfig};
 pub use error::{Error, ErrorKind, Result, TrapKind};
-pub use foreign::{run_callback, Callback, ErasedFn, Foreign, Function, Owned};
+pub use foreign::{Callback, Foreign, Function, Owned};
+pub use strategy::Isolated;
 pub use types::{Ptr, Typ};

@@ -187,7 +187,11 @@ pub fn strings<L: Foreign>(lib: &L) -> Result<()> {
     // The bytes are still reachable, as bytes, through a pointer.
     let bad_ptr = lib.function("tl_invalid_utf8", &(void() >> returning(ptr(char()))))?;
     let p = bad_ptr.call(())?;
-    assert_eq!(lib.read_bytes(p, 8)?, b"bad \xff\xfe b");
+    // SAFETY: `tl_invalid_utf8` returns a static string of 15 bytes.
+    assert_eq!(
+        unsafe { lib.read_bytes_unchecked(p, 8) }?,
+        b"bad \xff\xfe b"
+    );
     Ok(())
 }
 
@@ -383,8 +387,12 @@ pub fn struct_fields<L: Foreign>(lib: &L) -> Result<()> {
     lib.write_field(rec, &t.big, -(1 << 40))?;
     lib.write_field(rec, &t.l, -1)?;
     lib.write_field(rec, &t.p, None)?;
-    let name_ptr = lib.field_ptr(rec, &t.name)?.cast::<i8>();
-    lib.write_bytes(name_ptr, b"abcdefg")?;
+    // SAFETY: `name` is a `char[7]` field of the live record, so its first
+    // char starts 7 writable bytes.
+    unsafe {
+        let name_ptr = lib.field_ptr(rec, &t.name)?.cast::<i8>();
+        lib.write_bytes_unchecked(name_ptr, b"abcdefg")?;
+    }
     let name_sum: i64 = b"abcdefg"
         .iter()
         .enumerate()
@@ -439,14 +447,16 @@ pub fn arrays_and_pointers<L: Foreign>(lib: &L) -> Result<()> {
     let p_mem = lib.alloc(&int(), xs.len() as u64)?;
     let p = p_mem.ptr();
     for (k, x) in xs.iter().enumerate() {
-        lib.write(&int(), lib.elem_ptr(&int(), p, k as u64)?, *x)?;
+        lib.write(&int(), p_mem.elem(k as u64)?, *x)?;
     }
     let want: i32 = xs.iter().enumerate().map(|(k, x)| x * (k as i32 + 1)).sum();
     assert_eq!(sum.call((p, xs.len() as u64))?, want);
-    assert_eq!(find.call((p, 5, 12))?, Some(lib.elem_ptr(&int(), p, 2)?));
+    assert_eq!(find.call((p, 5, 12))?, Some(p_mem.elem(2)?));
+    assert!(p_mem.elem(5).is_err(), "one past the block is refused");
     assert_eq!(find.call((p, 5, 99))?, None);
     let arr = array(5, int());
-    assert_eq!(lib.read(&arr, p.cast())?, xs.to_vec());
+    // SAFETY: the block holds five `int`s, which is an `int[5]`.
+    assert_eq!(lib.read(&arr, unsafe { p.cast() })?, xs.to_vec());
     p_mem.free()?;
     Ok(())
 }
@@ -541,7 +551,7 @@ pub fn callback_many_times<L: Foreign>(lib: &L) -> Result<()> {
     let xs_mem = lib.alloc(&int(), n)?;
     let xs = xs_mem.ptr();
     for k in 0..n {
-        lib.write(&int(), lib.elem_ptr(&int(), xs, k)?, k as i32)?;
+        lib.write(&int(), xs_mem.elem(k)?, k as i32)?;
     }
     let calls = Rc::new(Cell::new(0));
     let seen = calls.clone();
@@ -622,15 +632,18 @@ pub fn callback_strings_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
     let ud_marker_mem = lib.alloc(&int(), 1)?;
     let ud_marker = ud_marker_mem.ptr();
     let cb = lib.callback(&visit_fn, move |(ud, name, attrs)| {
-        let attrs = l2.read_terminated(&ptr_opt(char()), attrs, 1024)?;
+        // SAFETY: `tl_visit` passes a NULL-terminated array of
+        // NUL-terminated strings.
+        let attrs = unsafe { l2.read_terminated_unchecked(&ptr_opt(char()), attrs, 1024) }?;
         let attrs = attrs
             .into_iter()
-            .map(|a| l2.read_string(a))
+            // SAFETY: as above: each element is a string.
+            .map(|a| unsafe { l2.read_string_unchecked(a) })
             .collect::<Result<Vec<_>>>()?;
         s2.borrow_mut().push((ud.map(|p| p.addr()), name, attrs));
         Ok(())
     })?;
-    visit.call((&cb, Some(ud_marker.cast())))?;
+    visit.call((&cb, Some(ud_marker.to_void())))?;
     let ud = Some(ud_marker.addr());
     assert_eq!(
         *seen.borrow(),

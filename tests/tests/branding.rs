@@ -33,7 +33,8 @@ fn a_sandbox_pointer_is_refused_by_dynamic() {
     // SAFETY: refused before anything is freed: `p` belongs to the sandbox.
     let e = err(unsafe { dy.free(p) });
     assert!(is_foreign(&e), "{e}");
-    let e = err(dy.read_string(p));
+    // SAFETY: refused before anything is read: `p` belongs to the sandbox.
+    let e = err(unsafe { dy.read_string_unchecked(p) });
     assert!(is_foreign(&e), "{e}");
     // As a call argument too.
     let divmod = ok(dy.function(
@@ -67,8 +68,11 @@ fn a_pointer_from_one_sandbox_is_refused_by_another() {
     let e = err(b.read(&int(), p));
     assert!(is_foreign(&e), "{e}");
     // Derived pointers keep their library.
-    let q = ok(p.byte_add(0)).cast::<u32>();
+    let q = ok(a.cast_ptr::<i32, u32>(ok(a.offset_ptr(p, 0))));
     let e = err(b.read(&uint(), q));
+    assert!(is_foreign(&e), "{e}");
+    // And the safe arithmetic of one sandbox refuses another's pointer.
+    let e = err(b.offset_ptr(p, 4));
     assert!(is_foreign(&e), "{e}");
 }
 

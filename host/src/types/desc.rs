@@ -174,6 +174,23 @@ impl Prim {
         }
     }
 
+    /// [`Prim::narrow`] as an [`crate::Error::OutOfRange`] naming `what` the
+    /// value was for: the one place a value that does not fit becomes an error.
+    pub fn narrow_to(
+        self,
+        raw: Raw,
+        model: DataModel,
+        what: impl FnOnce() -> String,
+    ) -> crate::Result<u64> {
+        self.narrow(raw, model)
+            .map_err(|reason| crate::Error::OutOfRange {
+                what: what(),
+                c_type: self.c_name().into(),
+                model,
+                reason,
+            })
+    }
+
     /// Narrows a lowered value to this type under `model`, failing (rather than
     /// truncating) when it does not fit. Returns the bits, zero-extended.
     pub fn narrow(self, raw: Raw, model: DataModel) -> std::result::Result<u64, String> {

@@ -23,7 +23,11 @@ pub trait Params: Sized + 'static {
     /// Lowers every argument onto the frame.
     fn lower<'a>(t: &Self::Typs, v: Self::In<'a>, f: &mut Frame<'_, 'a>) -> Result<()>;
     /// Lifts every argument from a callback's scalars.
-    fn lift(t: &Self::Typs, raws: &[Raw], mem: &dyn Memory) -> Result<Self::Out>;
+    ///
+    /// # Safety
+    /// As for [`Shadow::lift`]: `raws` are the arguments the library passed
+    /// to a callback of these parameter types.
+    unsafe fn lift(t: &Self::Typs, raws: &[Raw], mem: &dyn Memory) -> Result<Self::Out>;
 }
 
 impl Params for () {
@@ -36,7 +40,7 @@ impl Params for () {
     fn lower<'a>(_: &(), _: (), _: &mut Frame<'_, 'a>) -> Result<()> {
         Ok(())
     }
-    fn lift(_: &(), _: &[Raw], _: &dyn Memory) -> Result<()> {
+    unsafe fn lift(_: &(), _: &[Raw], _: &dyn Memory) -> Result<()> {
         Ok(())
     }
 }
@@ -66,12 +70,15 @@ macro_rules! params_tuple {
                 )+
                 Ok(())
             }
-            fn lift(t: &Self::Typs, raws: &[Raw], mem: &dyn Memory) -> Result<Self::Out> {
+            unsafe fn lift(t: &Self::Typs, raws: &[Raw], mem: &dyn Memory) -> Result<Self::Out> {
                 let mut at = 0;
                 Ok(($(
                     {
                         let site = Site::Arg($n + 1);
-                        $T::lift(&t.$n, split(raws, &mut at, t.$n.nwords(), site)?, mem, site)?
+                        let words = split(raws, &mut at, t.$n.nwords(), site)?;
+                        // SAFETY: argument n's words of the library's
+                        // arguments (this function's own contract).
+                        unsafe { $T::lift(&t.$n, words, mem, site) }?
                     },
                 )+))
             }

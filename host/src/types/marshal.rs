@@ -10,11 +10,22 @@ use crate::types::{DataModel, Raw};
 /// against a hostile length).
 pub const MAX_TRANSFER: u64 = 1 << 30;
 
-/// The library's address space, as a strategy exposes it.
+/// The library's address space, as a strategy exposes it: part of the
+/// strategy interface ([`crate::strategy`]), not of the binding vocabulary.
+/// Bindings read and write through [`crate::Foreign`]'s typed methods.
 ///
 /// Addresses are the library's own (host addresses for `Dynamic`, offsets in
-/// linear memory for `Sandbox`). Implementations bounds-check where they can.
-pub trait Memory {
+/// linear memory for `Sandbox`).
+///
+/// # Safety
+/// Implementing it promises that [`Memory::brand`] is unique to this library
+/// instance and its reset generation, that [`Memory::model`] is the data
+/// model the library's code was compiled for, and that each raw method
+/// touches nothing but the `len` bytes it is given when its own `# Safety`
+/// contract is kept. A strategy that checks every address against the
+/// library's own memory (the Sandbox) also implements
+/// [`crate::strategy::Isolated`].
+pub unsafe trait Memory {
     /// The library's C data model.
     fn model(&self) -> DataModel;
     /// Which library instance (and which reset generation of it) this is:
@@ -23,14 +34,31 @@ pub trait Memory {
     /// Allocates `size` bytes aligned to `align` with the library's allocator.
     fn alloc_raw(&self, size: u64, align: u64) -> Result<u64>;
     /// Frees memory from [`Memory::alloc_raw`].
-    fn free_raw(&self, addr: u64) -> Result<()>;
+    ///
+    /// # Safety
+    /// `addr` is the start of a live block of this library's allocator, and
+    /// nothing uses the block afterwards.
+    unsafe fn free_raw(&self, addr: u64) -> Result<()>;
     /// Copies `out.len()` bytes at `addr` out of the library's memory.
-    fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()>;
+    ///
+    /// # Safety
+    /// Unless the strategy is [`crate::strategy::Isolated`], the range
+    /// `addr .. addr + out.len()` is live memory of the library.
+    unsafe fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()>;
     /// Copies `data` into the library's memory at `addr`.
-    fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()>;
+    ///
+    /// # Safety
+    /// Unless the strategy is [`crate::strategy::Isolated`], the range
+    /// `addr .. addr + data.len()` is live, writable memory of the library
+    /// that nothing in the host holds a Rust reference into.
+    unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()>;
     /// Reads the NUL-terminated string at `addr` (without the NUL), failing
     /// when no NUL comes within the strategy's string limit.
-    fn read_cstr(&self, addr: u64) -> Result<Vec<u8>>;
+    ///
+    /// # Safety
+    /// Unless the strategy is [`crate::strategy::Isolated`], `addr` starts a
+    /// NUL-terminated string in live memory of the library.
+    unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>>;
 }
 
 /// The identity of one library instance: a number unique in the process,
@@ -83,7 +111,10 @@ impl Brand {
 
 /// Reads `len` bytes at `addr` into a new vector, refusing absurd lengths
 /// before allocating anything on the host.
-pub fn read_vec(mem: &dyn Memory, addr: u64, len: u64, site: Site) -> Result<Vec<u8>> {
+///
+/// # Safety
+/// As for [`Memory::read_raw`] over `addr .. addr + len`.
+pub unsafe fn read_vec(mem: &dyn Memory, addr: u64, len: u64, site: Site) -> Result<Vec<u8>> {
     if len > MAX_TRANSFER {
         return Err(Error::InvalidValue {
             what: site.to_string(),
@@ -93,7 +124,8 @@ pub fn read_vec(mem: &dyn Memory, addr: u64, len: u64, site: Site) -> Result<Vec
         });
     }
     let mut v = vec![0u8; len as usize];
-    mem.read_raw(addr, &mut v)?;
+    // SAFETY: the caller's promise, for exactly this range.
+    unsafe { mem.read_raw(addr, &mut v) }?;
     Ok(v)
 }
 
@@ -198,9 +230,13 @@ impl<'m, 'a> Frame<'m, 'a> {
         let len = bytes.len() as u64 + u64::from(nul);
         let addr = self.mem.alloc_raw(len.max(1), 1)?;
         self.temps.push(addr);
-        self.mem.write_raw(addr, bytes)?;
-        if nul {
-            self.mem.write_raw(addr + bytes.len() as u64, &[0])?;
+        // SAFETY: `addr` is a fresh block of `len` bytes from the library's
+        // allocator, owned by this frame; both writes stay inside it.
+        unsafe {
+            self.mem.write_raw(addr, bytes)?;
+            if nul {
+                self.mem.write_raw(addr + bytes.len() as u64, &[0])?;
+            }
         }
         Ok(addr)
     }
@@ -217,12 +253,16 @@ impl<'m, 'a> Frame<'m, 'a> {
     pub fn finish(mut self) -> Result<()> {
         let mut first_err = None;
         for (addr, buf) in std::mem::take(&mut self.copy_back) {
-            if let Err(e) = self.mem.read_raw(addr, buf) {
+            // SAFETY: `addr` is this frame's temporary of `buf.len()` bytes
+            // (made by `temp_mut`), not freed until the loop below.
+            if let Err(e) = unsafe { self.mem.read_raw(addr, buf) } {
                 first_err.get_or_insert(e);
             }
         }
         for addr in std::mem::take(&mut self.temps) {
-            if let Err(e) = self.mem.free_raw(addr) {
+            // SAFETY: each temporary was allocated by this frame and is
+            // freed once: `take` empties the list, so `Drop` frees nothing.
+            if let Err(e) = unsafe { self.mem.free_raw(addr) } {
                 first_err.get_or_insert(e);
             }
         }
@@ -235,7 +275,8 @@ impl Drop for Frame<'_, '_> {
         // On an error path: release what was allocated; the error being
         // returned already says what went wrong.
         for addr in self.temps.drain(..) {
-            let _ = self.mem.free_raw(addr);
+            // SAFETY: as in `finish`: the frame's own blocks, freed once.
+            let _ = unsafe { self.mem.free_raw(addr) };
         }
     }
 }

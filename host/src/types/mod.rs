@@ -7,14 +7,15 @@
 
 mod desc;
 mod func;
-mod marshal;
+pub(crate) mod marshal;
 mod shadow;
 
 pub(crate) use shadow::lift_str;
 
 pub use desc::{Aggregate, CType, DataModel, FnSig, Layout, Prim, Raw, WordClass};
 pub use func::{returning, returning_errno, FnType, ParamList, Params, Returning};
-pub use marshal::{read_vec, Brand, Frame, Memory, Site, MAX_TRANSFER};
+pub(crate) use marshal::read_vec;
+pub use marshal::{Brand, Frame, Memory, Site, MAX_TRANSFER};
 pub use shadow::{
     array, bool, buffer, buffer_int, buffer_mut, char, double, float, funptr, funptr_opt, int,
     int16_t, int32_t, int64_t, int8_t, intptr_t, llong, long, ptr, ptr_opt, ptrdiff_t, schar,

@@ -14,7 +14,7 @@ use libffi_sys as ffi;
 use libloading::os::unix::Library;
 
 use crate::error::{Error, Result};
-use crate::foreign::{run_callback, ErasedFn, Foreign};
+use crate::strategy::{run_callback, ErasedFn, Strategy};
 use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw, WordClass, MAX_TRANSFER};
 
 const MODEL: DataModel = DataModel::host();
@@ -44,10 +44,23 @@ impl Dynamic {
     /// searches for it (`libexpat.so.1`).
     ///
     /// # Safety
-    /// The library's initialisers run now, and its code runs in this process
-    /// with full access to its memory: every function bound from it, and every
-    /// pointer it returns, is trusted. Use the Sandbox strategy for a library
-    /// you do not trust.
+    /// There is no isolation: the library's initialisers run now, and its
+    /// code runs in this process. The caller promises, for as long as the
+    /// handle and anything made from it live:
+    /// - the library's code is sound, and so are its initialisers;
+    /// - the descriptions used with it are right: each function's
+    ///   signature, each struct's fields and layout, each array's length
+    ///   and each global's type match the library's real ones;
+    /// - every call made through a binding, with any arguments its types
+    ///   accept, is one the library's documentation allows (a binding of
+    ///   `free` or `memcpy` turns that into a promise at each call site);
+    /// - every pointer the library returns or passes to a callback points at
+    ///   what its declared type says (a `string` at a NUL-terminated string,
+    ///   a buffer at that many bytes) while the host uses it.
+    ///
+    /// Pointer arithmetic and host-chosen lengths are not covered: those are
+    /// `unsafe` on `Dynamic` (crate docs, "Soundness"). Use the Sandbox
+    /// strategy for a library you do not trust.
     pub unsafe fn open(path: impl AsRef<OsStr>) -> Result<Dynamic> {
         let path = path.as_ref();
         // SAFETY: the caller trusts the library (see above).
@@ -61,7 +74,8 @@ impl Dynamic {
     /// The running process's own symbols (libc's `puts`, say).
     ///
     /// # Safety
-    /// As for [`Dynamic::open`]: bound functions are trusted.
+    /// As for [`Dynamic::open`], for every library already loaded in the
+    /// process.
     pub unsafe fn this_process() -> Dynamic {
         Self::from_library(Library::this(), "<this process>".into())
     }
@@ -172,7 +186,11 @@ fn errno_location() -> *mut i32 {
     unsafe { libc::__errno_location() }
 }
 
-impl Memory for Dynamic {
+// SAFETY: the brand is fresh per `dlopen` handle (Dynamic is never reset),
+// the model is the host's, which is the library's, and each raw method
+// touches exactly the range it is given (libc's `malloc`/`free`, a copy of
+// `len` bytes, `strnlen` bounded by `MAX_TRANSFER`).
+unsafe impl Memory for Dynamic {
     fn model(&self) -> DataModel {
         MODEL
     }
@@ -205,29 +223,32 @@ impl Memory for Dynamic {
         Ok(p as u64)
     }
 
-    fn free_raw(&self, addr: u64) -> Result<()> {
-        // SAFETY: the caller passes an address from `alloc_raw` (or NULL).
+    unsafe fn free_raw(&self, addr: u64) -> Result<()> {
+        // SAFETY: the caller promises a live block of this allocator (libc's,
+        // which is the library's), freed once.
         unsafe { libc::free(addr as *mut c_void) };
         Ok(())
     }
 
-    fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
+    unsafe fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
         check_addr(addr, out.len())?;
-        // SAFETY: Dynamic trusts the library's addresses (see `Dynamic::open`).
+        // SAFETY: the caller promises `out.len()` live bytes at `addr`.
         unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, out.as_mut_ptr(), out.len()) };
         Ok(())
     }
 
-    fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
+    unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
         check_addr(addr, data.len())?;
-        // SAFETY: as for `read_raw`.
+        // SAFETY: the caller promises `data.len()` live, writable bytes at
+        // `addr` that no Rust reference covers.
         unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
         Ok(())
     }
 
-    fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
+    unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
         check_addr(addr, 1)?;
-        // SAFETY: as for `read_raw`; strnlen stops at the limit.
+        // SAFETY: the caller promises a NUL-terminated string at `addr`;
+        // strnlen stops at the NUL (or the limit).
         let len = unsafe { libc::strnlen(addr as *const libc::c_char, MAX_TRANSFER as usize) };
         if len as u64 == MAX_TRANSFER {
             return Err(Error::Unterminated {
@@ -236,7 +257,8 @@ impl Memory for Dynamic {
             });
         }
         let mut v = vec![0u8; len];
-        self.read_raw(addr, &mut v)?;
+        // SAFETY: the `len` bytes before that NUL.
+        unsafe { self.read_raw(addr, &mut v) }?;
         Ok(v)
     }
 }
@@ -251,7 +273,12 @@ fn check_addr(addr: u64, len: usize) -> Result<()> {
     Ok(())
 }
 
-impl Foreign for Dynamic {
+// SAFETY: `resolve` prepares a libffi call interface from the lowered
+// signature (failing for what does not lower) and `invoke` calls the symbol
+// through it with exactly the given words; the closure trampoline runs the
+// erased function only while C calls it, with C's arguments, through
+// `run_callback`, and the guard frees the closure.
+unsafe impl Strategy for Dynamic {
     type Func = DynFunc;
 
     fn library_name(&self) -> String {
@@ -269,7 +296,7 @@ impl Foreign for Dynamic {
         Ok(DynFunc { code, cif, errno })
     }
 
-    fn invoke(&self, f: &DynFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
+    unsafe fn invoke(&self, f: &DynFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
         let cif = &f.cif;
         if args.len() != cif.args.len() {
             return Err(Error::InvalidValue {
@@ -281,15 +308,7 @@ impl Foreign for Dynamic {
         // slot is a pointer to the value for every C scalar size.
         let mut slots: Vec<u64> = Vec::with_capacity(args.len());
         for (i, (raw, prim)) in args.iter().zip(&cif.args).enumerate() {
-            slots.push(
-                prim.narrow(*raw, MODEL)
-                    .map_err(|reason| Error::OutOfRange {
-                        what: format!("argument {}", i + 1),
-                        c_type: prim.c_name().into(),
-                        model: MODEL,
-                        reason,
-                    })?,
-            );
+            slots.push(prim.narrow_to(*raw, MODEL, || format!("argument {}", i + 1))?);
         }
         let mut ptrs: Vec<*mut c_void> = slots
             .iter_mut()

@@ -5,7 +5,11 @@ use super::{abi, Sandbox, MODEL};
 use crate::error::{Error, Result};
 use crate::types::{Brand, DataModel, Memory, MAX_TRANSFER};
 
-impl Memory for Sandbox {
+// SAFETY: the brand is the instance's id and reset generation; the model is
+// wasm32's; every raw method checks its whole range against the current
+// linear memory before touching it, so any address is harmless (this is
+// what makes the Sandbox `Isolated`).
+unsafe impl Memory for Sandbox {
     fn model(&self) -> DataModel {
         MODEL
     }
@@ -43,7 +47,7 @@ impl Memory for Sandbox {
         Ok(u64::from(addr))
     }
 
-    fn free_raw(&self, addr: u64) -> Result<()> {
+    unsafe fn free_raw(&self, addr: u64) -> Result<()> {
         let addr32 = u32::try_from(addr).map_err(|_| Error::OutOfBounds {
             what: "free".into(),
             address: addr,
@@ -53,7 +57,7 @@ impl Memory for Sandbox {
         self.run_guest(abi::FREE, |ctx, live| live.free.call(ctx, addr32))
     }
 
-    fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
+    unsafe fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
         self.with_ctx(|ctx, live| {
             let (a, b) = self.check_range(live, &ctx, addr, out.len() as u64, "read")?;
             out.copy_from_slice(&live.memory.data(&ctx)[a..b]);
@@ -61,7 +65,7 @@ impl Memory for Sandbox {
         })
     }
 
-    fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
+    unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
         self.with_ctx(|mut ctx, live| {
             let (a, b) = self.check_range(live, &ctx, addr, data.len() as u64, "write")?;
             live.memory.data_mut(&mut ctx)[a..b].copy_from_slice(data);
@@ -69,7 +73,7 @@ impl Memory for Sandbox {
         })
     }
 
-    fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
+    unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
         self.with_ctx(|ctx, live| {
             let mem = live.memory.data(&ctx);
             let size = mem.len() as u64;

@@ -39,7 +39,7 @@ use trap::{instantiation_error, trap_kind};
 use value::{describe, from_val, to_val, wasm_type};
 
 use crate::error::{Error, Result};
-use crate::foreign::{run_callback, ErasedFn, Foreign};
+use crate::strategy::{run_callback, ErasedFn, Isolated, Strategy};
 use crate::types::{Brand, DataModel, FnSig, Prim, Raw};
 
 const MODEL: DataModel = DataModel::Ilp32;
@@ -632,7 +632,13 @@ impl Drop for CallbackGuard {
     }
 }
 
-impl Foreign for Sandbox {
+// SAFETY: `resolve` finds the export and checks its wasm type against the
+// lowered signature; `invoke` converts each word with a range check and
+// calls through wasmtime, which can touch nothing but the instance; the
+// callback trampoline runs the erased function only from the host import C
+// calls, with C's arguments, through `run_callback`; the guard clears the
+// table slot.
+unsafe impl Strategy for Sandbox {
     type Func = SandboxFunc;
 
     fn library_name(&self) -> String {
@@ -657,7 +663,7 @@ impl Foreign for Sandbox {
         })
     }
 
-    fn invoke(&self, f: &SandboxFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
+    unsafe fn invoke(&self, f: &SandboxFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
         if args.len() != f.args.len() {
             return Err(Error::InvalidValue {
                 what: "arguments".into(),
@@ -745,3 +751,9 @@ impl Foreign for Sandbox {
         Ok((self.inner.table_base + idx as u64, Box::new(guard)))
     }
 }
+
+// SAFETY: every raw method checks its range against the instance's linear
+// memory (`memory.rs`), and the library's code runs inside wasmtime, which
+// confines it to that memory and table: no address, length or word passed
+// here can reach host memory.
+unsafe impl Isolated for Sandbox {}

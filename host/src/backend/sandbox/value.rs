@@ -27,12 +27,7 @@ pub(super) fn describe(params: &[ValType], results: &[ValType]) -> String {
 }
 
 pub(super) fn to_val(p: Prim, raw: Raw, site: &dyn Fn() -> String) -> Result<Val> {
-    let bits = p.narrow(raw, MODEL).map_err(|reason| Error::OutOfRange {
-        what: site(),
-        c_type: p.c_name().into(),
-        model: MODEL,
-        reason,
-    })?;
+    let bits = p.narrow_to(raw, MODEL, site)?;
     Ok(match wasm_type(p) {
         ValType::F32 => Val::F32(bits as u32),
         ValType::F64 => Val::F64(bits),

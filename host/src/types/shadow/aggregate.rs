@@ -13,7 +13,7 @@ impl<Tag: 'static> Shadow for Struct<Tag> {
     fn lower<'a>(_: &Typ<Self>, v: Infallible, _: &mut Frame<'_, 'a>) -> Result<()> {
         match v {}
     }
-    fn lift(t: &Typ<Self>, _: &[Raw], _: &dyn Memory, site: Site) -> Result<Infallible> {
+    unsafe fn lift(t: &Typ<Self>, _: &[Raw], _: &dyn Memory, site: Site) -> Result<Infallible> {
         Err(Error::Unsupported(format!(
             "{site}: `{}` cannot be read by value; read its fields",
             t.c_name()
@@ -31,17 +31,19 @@ impl<T: Shadow> Shadow for Array<T> {
     fn lower<'a>(_: &Typ<Self>, v: Infallible, _: &mut Frame<'_, 'a>) -> Result<()> {
         match v {}
     }
-    fn lift(t: &Typ<Self>, _: &[Raw], _: &dyn Memory, site: Site) -> Result<Vec<T::Out>> {
+    unsafe fn lift(t: &Typ<Self>, _: &[Raw], _: &dyn Memory, site: Site) -> Result<Vec<T::Out>> {
         Err(Error::Unsupported(format!(
             "{site}: array `{}` is not a scalar; read it from memory",
             t.c_name()
         )))
     }
-    fn load(t: &Typ<Self>, addr: u64, mem: &dyn Memory) -> Result<Vec<T::Out>> {
+    unsafe fn load(t: &Typ<Self>, addr: u64, mem: &dyn Memory) -> Result<Vec<T::Out>> {
         let (elem, n) = &t.meta;
         let (size, _) = elem.size_align(mem.model())?;
         (0..*n)
-            .map(|i| T::load(elem, addr + i * size, mem))
+            // SAFETY: an array of `n` elements at `addr` (the caller's
+            // promise) holds element `i` at `addr + i * size`.
+            .map(|i| unsafe { T::load(elem, addr + i * size, mem) })
             .collect()
     }
 }

@@ -19,7 +19,7 @@ impl<A: Params, R: Shadow> Shadow for FunPtr<A, R> {
         f.push(Raw(a));
         Ok(())
     }
-    fn lift(t: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<CodePtr> {
+    unsafe fn lift(t: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<CodePtr> {
         match one(raws, site)?.0 {
             0 => Err(Error::NullPointer {
                 what: site.to_string(),
@@ -46,7 +46,12 @@ impl<A: Params, R: Shadow> Shadow for Option<FunPtr<A, R>> {
         f.push(Raw(a));
         Ok(())
     }
-    fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<Option<CodePtr>> {
+    unsafe fn lift(
+        _: &Typ<Self>,
+        raws: &[Raw],
+        _: &dyn Memory,
+        site: Site,
+    ) -> Result<Option<CodePtr>> {
         Ok(match one(raws, site)?.0 {
             0 => None,
             a => Some(CodePtr(a)),

@@ -31,10 +31,21 @@ pub trait Shadow: Sized + 'static {
 
     /// Lifts this type's scalars (validated: this is where untrusted values
     /// from the library are checked).
-    fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Self::Out>;
+    ///
+    /// # Safety
+    /// `raws` are a value of type `t` that the library `mem` produced: a
+    /// return value, a callback's arguments, or words [`Shadow::load`] read.
+    /// Unless `mem` is [`crate::strategy::Isolated`], pointers among them
+    /// point where `t` says (a string type's pointer at a NUL-terminated
+    /// string, a buffer's at that many bytes), as the library promises.
+    unsafe fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Self::Out>;
 
     /// Reads a value of this type stored at `addr` in library memory.
-    fn load(t: &Typ<Self>, addr: u64, mem: &dyn Memory) -> Result<Self::Out> {
+    ///
+    /// # Safety
+    /// Unless `mem` is [`crate::strategy::Isolated`], `addr` holds a live
+    /// value of type `t` in the library's memory.
+    unsafe fn load(t: &Typ<Self>, addr: u64, mem: &dyn Memory) -> Result<Self::Out> {
         let site = Site::Memory(addr);
         let prim = t.desc.scalar().ok_or_else(|| {
             Error::Unsupported(format!(
@@ -45,9 +56,11 @@ pub trait Shadow: Sized + 'static {
         let model = mem.model();
         let mut buf = [0u8; 8];
         let n = prim.size(model) as usize;
-        mem.read_raw(addr, &mut buf[..n])?;
+        // SAFETY: the caller promises a `t`, which is `n` bytes, at `addr`.
+        unsafe { mem.read_raw(addr, &mut buf[..n]) }?;
         let raw = prim.widen(u64::from_le_bytes(buf), model);
-        Self::lift(t, &[raw], mem, site)
+        // SAFETY: the words of a `t` stored in the library's memory.
+        unsafe { Self::lift(t, &[raw], mem, site) }
     }
 }
 

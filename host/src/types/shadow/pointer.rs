@@ -52,7 +52,9 @@ impl<T> Ptr<T> {
         Ptr::from_library(addr, lib.brand())
     }
 
-    /// Pointers that came out of the library are as trustworthy as the library.
+    /// Pointers that came out of the library (or its allocator) are as
+    /// trustworthy as the library: this is where the pointer invariant is
+    /// granted (crate docs, "Soundness").
     pub(crate) fn from_library(addr: u64, brand: Brand) -> Option<Ptr<T>> {
         (addr != 0).then_some(Ptr {
             addr,
@@ -73,8 +75,21 @@ impl<T> Ptr<T> {
         Ok(self.addr)
     }
 
-    /// The same address seen as a pointer to `U` (a C cast).
-    pub fn cast<U>(self) -> Ptr<U> {
+    /// The same address as a `void *` (C's implicit conversion). Safe on
+    /// every strategy: nothing can be read or written through a `void *`.
+    pub fn to_void(self) -> Ptr<()> {
+        // SAFETY: a `Ptr<()>` cannot be loaded or stored (`void` has no
+        // scalar), only passed to C as the `void *` it is.
+        unsafe { self.cast() }
+    }
+
+    /// The same address seen as a pointer to `U` (a C cast). On an
+    /// [`crate::Isolated`] library, [`crate::Foreign::cast_ptr`] is the safe form.
+    ///
+    /// # Safety
+    /// Unless the pointer's library is [`crate::Isolated`], the result is
+    /// read, written or passed to C only if a `U` lives at the address.
+    pub unsafe fn cast<U>(self) -> Ptr<U> {
         Ptr {
             addr: self.addr,
             brand: self.brand,
@@ -82,8 +97,15 @@ impl<T> Ptr<T> {
         }
     }
 
-    /// The address `bytes` further on (checked against overflow).
-    pub fn byte_add(self, bytes: u64) -> Result<Ptr<T>> {
+    /// The address `bytes` further on (checked against overflow). On an
+    /// [`crate::Isolated`] library, [`crate::Foreign::offset_ptr`] is the
+    /// safe form.
+    ///
+    /// # Safety
+    /// Unless the pointer's library is [`crate::Isolated`], the result is
+    /// read, written or passed to C only if it points at a `T` inside the
+    /// same live object as `self`.
+    pub unsafe fn byte_add(self, bytes: u64) -> Result<Ptr<T>> {
         let addr = self
             .addr
             .checked_add(bytes)
@@ -109,7 +131,7 @@ impl<T: 'static> Shadow for Ptr<T> {
         f.push(Raw(a));
         Ok(())
     }
-    fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Ptr<T>> {
+    unsafe fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Ptr<T>> {
         Ptr::from_library(one(raws, site)?.0, mem.brand()).ok_or_else(|| Error::NullPointer {
             what: site.to_string(),
             c_type: t.c_name(),
@@ -136,7 +158,12 @@ impl<T: 'static> Shadow for Option<Ptr<T>> {
         f.push(Raw(a));
         Ok(())
     }
-    fn lift(_: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Option<Ptr<T>>> {
+    unsafe fn lift(
+        _: &Typ<Self>,
+        raws: &[Raw],
+        mem: &dyn Memory,
+        site: Site,
+    ) -> Result<Option<Ptr<T>>> {
         Ok(Ptr::from_library(one(raws, site)?.0, mem.brand()))
     }
 }

@@ -12,7 +12,7 @@ macro_rules! int_shadow {
                 f.push(Raw(v as $via as u64));
                 Ok(())
             }
-            fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<$t> {
+            unsafe fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<$t> {
                 // The strategy widened the scalar from its C type, whose
                 // range is within the Rust type's (checked when the
                 // constructors pair them), so this cannot truncate.
@@ -35,7 +35,7 @@ impl Shadow for f32 {
         f.push(Raw::from_f32(v));
         Ok(())
     }
-    fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<f32> {
+    unsafe fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<f32> {
         Ok(one(raws, site)?.as_f32())
     }
 }
@@ -54,7 +54,7 @@ impl Shadow for f64 {
         f.push(Raw::from_f64(v));
         Ok(())
     }
-    fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<f64> {
+    unsafe fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<f64> {
         Ok(one(raws, site)?.as_f64())
     }
 }
@@ -73,7 +73,7 @@ impl Shadow for bool {
         f.push(Raw(u64::from(v)));
         Ok(())
     }
-    fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<bool> {
+    unsafe fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<bool> {
         match one(raws, site)?.0 {
             0 => Ok(false),
             1 => Ok(true),
@@ -99,7 +99,7 @@ impl Shadow for () {
     fn lower<'a>(_: &Typ<Self>, _: (), _: &mut Frame<'_, 'a>) -> Result<()> {
         Ok(())
     }
-    fn lift(_: &Typ<Self>, _: &[Raw], _: &dyn Memory, _: Site) -> Result<()> {
+    unsafe fn lift(_: &Typ<Self>, _: &[Raw], _: &dyn Memory, _: Site) -> Result<()> {
         Ok(())
     }
 }

@@ -14,8 +14,12 @@ fn lower_str<'a>(v: &str, f: &mut Frame<'_, 'a>) -> Result<u64> {
 
 /// Reads the NUL-terminated string at `addr` and checks it is UTF-8: the one
 /// place a C string becomes a Rust `String`.
-pub(crate) fn lift_str(addr: u64, mem: &dyn Memory, site: Site) -> Result<String> {
-    let bytes = mem.read_cstr(addr)?;
+///
+/// # Safety
+/// As for [`Memory::read_cstr`].
+pub(crate) unsafe fn lift_str(addr: u64, mem: &dyn Memory, site: Site) -> Result<String> {
+    // SAFETY: the caller's promise.
+    let bytes = unsafe { mem.read_cstr(addr) }?;
     String::from_utf8(bytes).map_err(|e| Error::InvalidUtf8 {
         what: site.to_string(),
         address: addr,
@@ -33,13 +37,15 @@ impl Shadow for String {
         f.push(Raw(a));
         Ok(())
     }
-    fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<String> {
+    unsafe fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<String> {
         match one(raws, site)?.0 {
             0 => Err(Error::NullPointer {
                 what: site.to_string(),
                 c_type: t.c_name(),
             }),
-            a => lift_str(a, mem, site),
+            // SAFETY: the library produced a non-NULL `char *` declared as a
+            // string: a NUL-terminated string (the caller's promise).
+            a => unsafe { lift_str(a, mem, site) },
         }
     }
 }
@@ -57,10 +63,16 @@ impl Shadow for Option<String> {
         f.push(Raw(a));
         Ok(())
     }
-    fn lift(_: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Option<String>> {
+    unsafe fn lift(
+        _: &Typ<Self>,
+        raws: &[Raw],
+        mem: &dyn Memory,
+        site: Site,
+    ) -> Result<Option<String>> {
         match one(raws, site)?.0 {
             0 => Ok(None),
-            a => lift_str(a, mem, site).map(Some),
+            // SAFETY: as for `String`: a declared string from the library.
+            a => unsafe { lift_str(a, mem, site) }.map(Some),
         }
     }
 }
@@ -77,20 +89,15 @@ pub enum BufferMut {}
 
 fn lower_len(len: usize, t: &CType, f: &mut Frame<'_, '_>) -> Result<()> {
     if let CType::Buffer(len_prim) = t.resolved() {
-        len_prim
-            .narrow(Raw(len as u64), f.model())
-            .map_err(|reason| Error::OutOfRange {
-                what: f.site().to_string(),
-                c_type: len_prim.c_name().into(),
-                model: f.model(),
-                reason,
-            })?;
+        len_prim.narrow_to(Raw(len as u64), f.model(), || f.site().to_string())?;
     }
     f.push(Raw(len as u64));
     Ok(())
 }
 
-fn lift_buffer(raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
+/// # Safety
+/// As for [`Shadow::lift`]: a buffer the library passed, `len` bytes at `addr`.
+unsafe fn lift_buffer(raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
     let [addr, len] = raws else {
         return Err(Error::InvalidValue {
             what: site.to_string(),
@@ -114,7 +121,8 @@ fn lift_buffer(raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
             })
         };
     }
-    read_vec(mem, addr.0, len as u64, site)
+    // SAFETY: the library passed `len` bytes at `addr` (the caller's promise).
+    unsafe { read_vec(mem, addr.0, len as u64, site) }
 }
 
 impl Shadow for Buffer {
@@ -126,8 +134,9 @@ impl Shadow for Buffer {
         f.push(Raw(a));
         lower_len(v.len(), &t.desc, f)
     }
-    fn lift(_: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
-        lift_buffer(raws, mem, site)
+    unsafe fn lift(_: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
+        // SAFETY: forwarded from this function's own contract.
+        unsafe { lift_buffer(raws, mem, site) }
     }
 }
 
@@ -141,7 +150,8 @@ impl Shadow for BufferMut {
         f.push(Raw(a));
         lower_len(len, &t.desc, f)
     }
-    fn lift(_: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
-        lift_buffer(raws, mem, site)
+    unsafe fn lift(_: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
+        // SAFETY: forwarded from this function's own contract.
+        unsafe { lift_buffer(raws, mem, site) }
     }
 }

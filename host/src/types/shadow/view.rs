@@ -33,8 +33,9 @@ impl<V: 'static, B: Scalar> Shadow for View<V, B> {
         let b = (t.meta.write)(&v);
         B::lower(&t.meta.base, B::to_in(b), f)
     }
-    fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<V> {
-        let b = B::lift(&t.meta.base, raws, mem, site)?;
+    unsafe fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<V> {
+        // SAFETY: a view's words are its base type's words (same contract).
+        let b = unsafe { B::lift(&t.meta.base, raws, mem, site) }?;
         (t.meta.read)(b).map_err(|reason| Error::InvalidValue {
             what: format!("{site} (view of `{}`)", t.c_name()),
             reason,

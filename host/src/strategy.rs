@@ -1,0 +1,115 @@
+//! The strategy interface: what a linking strategy implements.
+//!
+//! Bindings never need this module: they are written against
+//! [`crate::Foreign`], the binding vocabulary, which every [`Strategy`]
+//! gets for free. A new strategy implements [`Strategy`] and [`Memory`],
+//! both `unsafe` to implement because the soundness of every safe binding
+//! call rests on them, and [`Isolated`] if it checks every access.
+
+use std::any::Any;
+use std::cell::RefCell;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+pub use crate::types::marshal::{read_vec, Brand, Frame, Memory, Site, MAX_TRANSFER};
+use crate::types::{FnSig, Raw};
+
+/// A callback's closure with its types erased: lifts the scalars C passed,
+/// runs the Rust closure, lowers its result.
+///
+/// The closure lifts its arguments with [`crate::types::Shadow::lift`], so
+/// it may be called only as [`Strategy::make_callback`] says.
+pub type ErasedFn = Box<dyn FnMut(&dyn Memory, &[Raw]) -> Result<Option<Raw>>>;
+
+/// A linking strategy (Dynamic, Sandbox, …): resolves and calls functions,
+/// turns closures into C function pointers, and exposes the library's memory.
+///
+/// # Safety
+/// Implementing it promises, besides [`Memory`]'s contract:
+/// - [`Strategy::resolve`] fails for a signature that does not lower
+///   (`sig.arg_words()`, `sig.ret_word()`), and what it returns calls that
+///   symbol with exactly that signature;
+/// - [`Strategy::make_callback`] calls the [`ErasedFn`] only while C calls
+///   the code address it returned, with the words C passed for `sig`'s
+///   parameters and this library's [`Memory`], never re-entrantly for the
+///   same closure unless through [`run_callback`], and never after the guard
+///   is dropped;
+/// - values coming back from the library (results, callback arguments) are
+///   passed on unchanged as the words of their declared type.
+pub unsafe trait Strategy: Memory + Clone + 'static {
+    /// A resolved function, ready to call.
+    type Func: 'static;
+
+    /// The library's name, for messages.
+    fn library_name(&self) -> String;
+
+    /// Resolves `name` and checks it against `sig` where the strategy can.
+    /// Must fail for a signature that does not lower (`sig.arg_words()`,
+    /// `sig.ret_word()`).
+    fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<Self::Func>;
+
+    /// Calls a resolved function with lowered arguments. Returns the raw
+    /// result (widened from its C type) and `errno` when it was asked for.
+    ///
+    /// # Safety
+    /// `f` was resolved by this library with signature `sig`, and `args` are
+    /// what [`crate::types::Params::lower`] made for `sig`'s parameters on a
+    /// [`Frame`] of this library, whose temporaries are still alive. (Unless
+    /// the strategy is [`Isolated`], a wrong word here is a wild pointer in
+    /// C.)
+    unsafe fn invoke(&self, f: &Self::Func, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)>;
+
+    /// The address of a global (data) symbol.
+    fn symbol_addr(&self, name: &str) -> Result<u64>;
+
+    /// Makes `f` callable from C as a function of type `sig` (failing, as
+    /// `resolve` does, for a signature that does not lower). Returns the
+    /// code address and a guard that releases it when dropped.
+    fn make_callback(&self, sig: &Arc<FnSig>, f: ErasedFn) -> Result<(u64, Box<dyn Any>)>;
+}
+
+/// A strategy that checks every access the host makes to library memory
+/// against the library's own memory, and lets nothing the library does reach
+/// host memory: any address, length or word is harmless there. Pointer
+/// arithmetic, casts and host-chosen lengths are safe on such a strategy
+/// (the [`crate::Foreign`] methods that require `Self: Isolated`).
+///
+/// # Safety
+/// Implementing it promises that [`Memory`]'s raw methods and
+/// [`Strategy::invoke`] are sound for every argument, not only for those
+/// their `# Safety` sections describe.
+pub unsafe trait Isolated: Strategy {}
+
+/// Runs an erased callback for a strategy's trampoline: refuses re-entry of
+/// the same closure, catches panics at the C boundary, and names the callback
+/// in any error.
+pub fn run_callback(
+    f: &RefCell<ErasedFn>,
+    sig: &FnSig,
+    mem: &dyn Memory,
+    raws: &[Raw],
+) -> Result<Option<Raw>> {
+    let name = || sig.c_prototype("(*)");
+    let mut f = f.try_borrow_mut().map_err(|_| Error::Callback {
+        callback: name(),
+        source: Box::new(Error::Unsupported(
+            "the callback was re-entered while it was running".into(),
+        )),
+    })?;
+    match catch_unwind(AssertUnwindSafe(|| f(mem, raws))) {
+        Ok(Ok(r)) => Ok(r),
+        Ok(Err(e)) => Err(Error::Callback {
+            callback: name(),
+            source: Box::new(e),
+        }),
+        Err(payload) => Err(Error::CallbackPanicked {
+            callback: name(),
+            message: payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic payload".into()),
+        }),
+    }
+}
