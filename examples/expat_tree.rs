@@ -40,7 +40,9 @@ const USAGE: &str =
     "usage: expat_tree [--backend sandbox|dynamic|stubs|process] [--library PATH] [FILE|-]";
 
 fn print_tree<L: Foreign>(lib: &L, input: Box<dyn Read>) -> Result<(), TreeError> {
-    let out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    // `Stdout`, not its lock: the tree printer is a `Send` handler. The
+    // buffer means the lock is taken once per 64 KiB.
+    let out = BufWriter::with_capacity(1 << 16, std::io::stdout());
     tree::print_tree(lib, input, out)
 }
 

@@ -2,7 +2,6 @@
 //! one line per start tag, indented three spaces per level.
 
 use std::io::{ErrorKind, Read, Write};
-use std::rc::Rc;
 
 use sandlink::Foreign;
 use sandlink_expat::{Event, Events, Expat, Flow, Handler, Parser};
@@ -93,13 +92,13 @@ fn write_error(e: std::io::Error) -> TreeError {
 /// Parses the document from `input` with the expat bound in `lib` and prints
 /// its tree to `out`. Whatever was printed before an error stays printed
 /// (and flushed).
-pub fn print_tree<L: Foreign, W: Write + 'static>(
+pub fn print_tree<L: Foreign, W: Write + Send + 'static>(
     lib: &L,
     input: impl Read,
     out: W,
 ) -> Result<(), TreeError> {
     let lib_err = |e: &dyn std::fmt::Display| TreeError::Parse(e.to_string());
-    let expat = Rc::new(Expat::bind(lib).map_err(|e| lib_err(&e))?);
+    let expat = Expat::bind(lib).map_err(|e| lib_err(&e))?;
     let tree = Tree {
         out,
         depth: 0,

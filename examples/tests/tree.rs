@@ -1,11 +1,10 @@
 //! The tree printer at its limits: nesting deeper than any format width, an
 //! empty document, and a reader that closes standard output early.
 
-use std::cell::RefCell;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::rc::Rc;
+use std::sync::{Arc, Mutex};
 
 use sandlink::{Dynamic, Foreign, Sandbox};
 use sandlink_examples::tree::{print_tree, TreeError, INDENT};
@@ -34,11 +33,11 @@ struct Lines {
 }
 
 #[derive(Clone, Default)]
-struct Counter(Rc<RefCell<Lines>>);
+struct Counter(Arc<Mutex<Lines>>);
 
 impl Write for Counter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut l = self.0.borrow_mut();
+        let mut l = self.0.lock().unwrap_or_else(|p| p.into_inner());
         let mut rest = buf;
         // `contains` is core's memchr (optimised even in a debug build): the
         // indentation chunks have no newline and skip the byte loop.
@@ -91,7 +90,7 @@ fn check_deep<L: Foreign + std::fmt::Debug>(lib: &L) {
     if let Err(e) = print_tree(lib, &doc[..], out.clone()) {
         panic!("{lib:?}: the document nested {DEPTH} deep failed: {e}");
     }
-    let l = out.0.borrow();
+    let l = out.0.lock().unwrap_or_else(|p| p.into_inner());
     assert_eq!(l.count, DEPTH, "{lib:?}: one line per element");
     let deepest = (DEPTH - 1) * INDENT as u64;
     assert_eq!(

@@ -38,6 +38,7 @@ pub type EndNsFn = FunPtr<(UserData, Option<String>), ()>;
 pub type SetHandler<L, F> = Function<L, (XmlParser, Option<F>), ()>;
 
 /// The handler function types, for making callbacks.
+#[derive(Clone)]
 pub struct HandlerTypes {
     /// See [`StartElementFn`].
     pub start_element: Typ<StartElementFn>,
@@ -76,7 +77,9 @@ impl HandlerTypes {
     }
 }
 
-/// expat's functions, bound with strategy `L`.
+/// expat's functions, bound with strategy `L`. Cloning shares the bound
+/// functions (each clone is a few reference counts).
+#[derive(Clone)]
 pub struct Expat<L: Foreign> {
     /// The library they are bound in.
     pub lib: L,

@@ -8,7 +8,6 @@
 //! line and column.
 //!
 //! ```
-//! use std::rc::Rc;
 //! use sandlink::Sandbox;
 //! use sandlink_expat::{Event, Expat, Flow, Handler, Parser};
 //!
@@ -24,7 +23,7 @@
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let lib = Sandbox::open(sandlink_clibs::EXPAT_WASM)?; // or Dynamic::open(...)
-//! let expat = Rc::new(Expat::bind(&lib)?);
+//! let expat = Expat::bind(&lib)?;
 //! let mut parser = Parser::new(&expat, Names(Vec::new()))?;
 //! parser.parse(b"<a><b/><c/></a>")?;
 //! assert_eq!(parser.into_handler()?.0, ["a", "b", "c"]);

@@ -1,13 +1,12 @@
 //! A safe, streaming XML parser on top of the bindings, for any strategy.
 
 use std::any::Any;
-use std::cell::{Ref, RefCell, RefMut};
 use std::io::Read;
 use std::ops::BitOr;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use sandlink::types::{char, ptr_opt, Typ};
-use sandlink::{Error, Foreign, Ptr};
+use sandlink::{Error, Foreign, Function, Ptr};
 
 use crate::bindings::{Expat, XmlParser};
 
@@ -188,11 +187,14 @@ pub struct ParserOptions {
 }
 
 /// An expat parser that delivers events to a [`Handler`] `H`.
-pub struct Parser<L: Foreign, H: Handler + 'static> {
-    expat: Rc<Expat<L>>,
+///
+/// It is `Send` when the strategy is (both are): a parser, with its handler,
+/// may move to another thread.
+pub struct Parser<L: Foreign, H: Handler + Send + 'static> {
+    expat: Expat<L>,
     raw: XmlParser,
-    handler: Rc<RefCell<H>>,
-    callbacks: Vec<Box<dyn Any>>,
+    handler: Arc<Mutex<H>>,
+    callbacks: Vec<Box<dyn Any + Send>>,
     freed: bool,
 }
 
@@ -200,15 +202,16 @@ pub struct Parser<L: Foreign, H: Handler + 'static> {
 /// unterminated (expat never produces this many).
 const MAX_ATTRIBUTE_STRINGS: u64 = 1 << 24;
 
-impl<L: Foreign, H: Handler + 'static> Parser<L, H> {
-    /// A parser with default options (no namespace processing).
-    pub fn new(expat: &Rc<Expat<L>>, handler: H) -> Result<Self, ExpatError> {
+impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
+    /// A parser with default options (no namespace processing). It keeps
+    /// its own (cheap) copy of the bindings.
+    pub fn new(expat: &Expat<L>, handler: H) -> Result<Self, ExpatError> {
         Self::with_options(expat, handler, &ParserOptions::default())
     }
 
     /// A parser with `options`.
     pub fn with_options(
-        expat: &Rc<Expat<L>>,
+        expat: &Expat<L>,
         handler: H,
         options: &ParserOptions,
     ) -> Result<Self, ExpatError> {
@@ -224,7 +227,7 @@ impl<L: Foreign, H: Handler + 'static> Parser<L, H> {
         let mut parser = Parser {
             expat: expat.clone(),
             raw,
-            handler: Rc::new(RefCell::new(handler)),
+            handler: Arc::new(Mutex::new(handler)),
             callbacks: Vec::new(),
             freed: false,
         };
@@ -250,14 +253,15 @@ impl<L: Foreign, H: Handler + 'static> Parser<L, H> {
 
     /// Registers one callback per subscribed event kind.
     fn install_handlers(&mut self) -> Result<(), ExpatError> {
-        let events = self.handler.borrow().events();
+        let events = lock(&self.handler).events();
         let ex = self.expat.clone();
         let t = &ex.types;
         let lib = &ex.lib;
         let raw = self.raw;
-        let mut keep: Vec<Box<dyn Any>> = Vec::new();
+        let mut keep: Vec<Box<dyn Any + Send>> = Vec::new();
         let ctx = || Dispatch {
-            expat: self.expat.clone(),
+            lib: self.expat.lib.clone(),
+            stop_parser: self.expat.stop_parser.clone(),
             handler: self.handler.clone(),
             raw,
         };
@@ -271,8 +275,7 @@ impl<L: Foreign, H: Handler + 'static> Parser<L, H> {
                 // valid for the duration of the handler. Only a `Dynamic`
                 // expat is trusted with this; a sandboxed one is checked.
                 let ptrs = unsafe {
-                    d.expat
-                        .lib
+                    d.lib
                         .read_terminated_unchecked(&string_ptr, atts, MAX_ATTRIBUTE_STRINGS)
                 }?;
                 if ptrs.len() % 2 != 0 {
@@ -287,8 +290,8 @@ impl<L: Foreign, H: Handler + 'static> Parser<L, H> {
                     // (as above).
                     let (k, v) = unsafe {
                         (
-                            d.expat.lib.read_string_unchecked(pair[0])?,
-                            d.expat.lib.read_string_unchecked(pair[1])?,
+                            d.lib.read_string_unchecked(pair[0])?,
+                            d.lib.read_string_unchecked(pair[1])?,
                         )
                     };
                     attributes.push((k, v));
@@ -509,14 +512,14 @@ impl<L: Foreign, H: Handler + 'static> Parser<L, H> {
         self.configure(options)
     }
 
-    /// The handler.
-    pub fn handler(&self) -> Ref<'_, H> {
-        self.handler.borrow()
+    /// The handler (outside a callback; inside one it is the callback's).
+    pub fn handler(&self) -> MutexGuard<'_, H> {
+        lock(&self.handler)
     }
 
-    /// The handler, mutably.
-    pub fn handler_mut(&self) -> RefMut<'_, H> {
-        self.handler.borrow_mut()
+    /// The handler, mutably: the same guard as [`Parser::handler`].
+    pub fn handler_mut(&self) -> MutexGuard<'_, H> {
+        lock(&self.handler)
     }
 
     /// Frees the parser and gives the handler back.
@@ -524,8 +527,8 @@ impl<L: Foreign, H: Handler + 'static> Parser<L, H> {
         self.free();
         let handler = self.handler.clone();
         drop(self);
-        Rc::try_unwrap(handler)
-            .map(RefCell::into_inner)
+        Arc::try_unwrap(handler)
+            .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
             .map_err(|_| {
                 Error::Unsupported("the handler is still shared with a live callback".into()).into()
             })
@@ -542,33 +545,44 @@ impl<L: Foreign, H: Handler + 'static> Parser<L, H> {
     }
 }
 
-impl<L: Foreign, H: Handler + 'static> Drop for Parser<L, H> {
+impl<L: Foreign, H: Handler + Send + 'static> Drop for Parser<L, H> {
     fn drop(&mut self) {
         self.free();
     }
 }
 
+/// Locks a handler; a panic in an earlier handler call (caught at the C
+/// boundary and reported then) leaves it usable.
+fn lock<H>(h: &Mutex<H>) -> MutexGuard<'_, H> {
+    h.lock().unwrap_or_else(|p| p.into_inner())
+}
+
 /// What each callback closure needs to deliver an event.
 struct Dispatch<L: Foreign, H: Handler> {
-    expat: Rc<Expat<L>>,
-    handler: Rc<RefCell<H>>,
+    lib: L,
+    stop_parser: Function<L, (XmlParser, u8), i32>,
+    handler: Arc<Mutex<H>>,
     raw: XmlParser,
 }
 
 impl<L: Foreign, H: Handler> Dispatch<L, H> {
     fn send(&self, event: Event) -> sandlink::Result<()> {
-        let flow = self
-            .handler
-            .try_borrow_mut()
-            .map_err(|_| Error::Unsupported("the handler is already borrowed".into()))?
-            .handle(event);
+        let flow = match self.handler.try_lock() {
+            Ok(mut h) => h.handle(event),
+            Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().handle(event),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                return Err(Error::Unsupported(
+                    "the handler is already borrowed (through `Parser::handler`?)".into(),
+                ))
+            }
+        };
         match flow {
             Flow::Continue => {}
             Flow::Suspend => {
-                self.expat.stop_parser.call((self.raw, 1))?;
+                self.stop_parser.call((self.raw, 1))?;
             }
             Flow::Abort => {
-                self.expat.stop_parser.call((self.raw, 0))?;
+                self.stop_parser.call((self.raw, 0))?;
             }
         }
         Ok(())

@@ -4,7 +4,6 @@
 #![no_main]
 
 use std::cell::OnceCell;
-use std::rc::Rc;
 
 use libfuzzer_sys::fuzz_target;
 use sandlink::{Dynamic, Sandbox};
@@ -12,8 +11,8 @@ use sandlink_expat::{Events, Expat};
 use sandlink_tests::xml::{self, Chunking};
 
 struct Both {
-    native: Rc<Expat<Dynamic>>,
-    sandbox: Rc<Expat<Sandbox>>,
+    native: Expat<Dynamic>,
+    sandbox: Expat<Sandbox>,
 }
 
 thread_local! {
@@ -27,8 +26,8 @@ fuzz_target!(|data: &[u8]| {
     BOTH.with(|cell| {
         let b = cell.get_or_init(|| Both {
             // SAFETY: native expat is the trusted reference here.
-            native: Rc::new(Expat::bind(&unsafe { Dynamic::open(sandlink_clibs::EXPAT_SO) }.expect("open")).expect("bind")),
-            sandbox: Rc::new(Expat::bind(&Sandbox::open(sandlink_clibs::EXPAT_WASM).expect("open")).expect("bind")),
+            native: Expat::bind(&unsafe { Dynamic::open(sandlink_clibs::EXPAT_SO) }.expect("open")).expect("bind"),
+            sandbox: Expat::bind(&Sandbox::open(sandlink_clibs::EXPAT_WASM).expect("open")).expect("bind"),
         });
         let flags = data[0];
         let doc = &data[1..];

@@ -63,7 +63,7 @@ pub trait Foreign: Strategy {
     where
         A: Params,
         R: Scalar,
-        F: FnMut(A::Out) -> Result<R::Out> + 'static,
+        F: FnMut(A::Out) -> Result<R::Out> + Send + 'static,
     {
         let fn_ty = ty.fn_type();
         // `make_callback` lowers the signature and rejects what cannot pass.
@@ -377,7 +377,7 @@ fn erase<A, R, F>(ty: FnType<A, R>, mut f: F) -> ErasedFn
 where
     A: Params,
     R: Scalar,
-    F: FnMut(A::Out) -> Result<R::Out> + 'static,
+    F: FnMut(A::Out) -> Result<R::Out> + Send + 'static,
 {
     Box::new(move |mem: &dyn Memory, raws: &[Raw]| {
         // SAFETY: `make_callback`'s contract (`Strategy`): called only with
@@ -555,6 +555,17 @@ impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
     }
 }
 
+impl<L: Foreign, A: Params, R: Shadow> Clone for Function<L, A, R> {
+    fn clone(&self) -> Self {
+        Function {
+            lib: self.lib.clone(),
+            name: self.name.clone(),
+            ty: self.ty.clone(),
+            func: self.func.clone(),
+        }
+    }
+}
+
 impl<L: Foreign, A: Params, R: Shadow> std::fmt::Debug for Function<L, A, R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Function({})", self.c_prototype())
@@ -569,7 +580,7 @@ impl<L: Foreign, A: Params, R: Shadow> std::fmt::Debug for Function<L, A, R> {
 pub struct Callback<A, R> {
     addr: u64,
     brand: Brand,
-    _guard: Box<dyn Any>,
+    _guard: Box<dyn Any + Send + Sync>,
     _t: PhantomData<fn(A) -> R>,
 }
 

@@ -50,6 +50,26 @@
 //! and builds neither libffi nor libloading; a dynamic-only user builds no
 //! wasmtime. Bindings written over [`Foreign`] compile with either.
 
+//! ## Threads
+//!
+//! [`Sandbox`] and [`Dynamic`] handles are `Send`: a library, with the
+//! functions, callbacks and allocations made from it, can move to a worker
+//! thread, and N sandboxes can run on N threads in parallel. Clones share
+//! one instance, and calls into it are serialised by a lock that the calling
+//! thread holds for the whole call (re-entrantly, so a callback may call in
+//! again). Callback closures are therefore `Send`. The handles are not
+//! `Sync`:
+//!
+//! ```compile_fail,E0277
+//! fn shared<T: Sync>() {}
+//! shared::<sandlink::Sandbox>(); // error: `Cell<()>` cannot be shared between threads
+//! ```
+//!
+//! ```compile_fail,E0277
+//! fn shared<T: Sync>() {}
+//! shared::<sandlink::Dynamic>();
+//! ```
+
 //! ## Soundness: where trust is granted
 //!
 //! No safe function of this crate, called with any arguments, can cause

@@ -7,9 +7,8 @@
 //! call rests on them, and [`Isolated`] if it checks every access.
 
 use std::any::Any;
-use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, TryLockError};
 
 use crate::error::{Error, Result};
 pub use crate::types::marshal::{read_vec, Brand, Frame, Memory, Site, MAX_TRANSFER};
@@ -20,7 +19,7 @@ use crate::types::{FnSig, Raw};
 ///
 /// The closure lifts its arguments with [`crate::types::Shadow::lift`], so
 /// it may be called only as [`Strategy::make_callback`] says.
-pub type ErasedFn = Box<dyn FnMut(&dyn Memory, &[Raw]) -> Result<Option<Raw>>>;
+pub type ErasedFn = Box<dyn FnMut(&dyn Memory, &[Raw]) -> Result<Option<Raw>> + Send>;
 
 /// A linking strategy (Dynamic, Sandbox, …): resolves and calls functions,
 /// turns closures into C function pointers, and exposes the library's memory.
@@ -37,9 +36,10 @@ pub type ErasedFn = Box<dyn FnMut(&dyn Memory, &[Raw]) -> Result<Option<Raw>>>;
 ///   is dropped;
 /// - values coming back from the library (results, callback arguments) are
 ///   passed on unchanged as the words of their declared type.
-pub unsafe trait Strategy: Memory + Clone + 'static {
-    /// A resolved function, ready to call.
-    type Func: 'static;
+pub unsafe trait Strategy: Memory + Clone + Send + 'static {
+    /// A resolved function, ready to call; cloned with the [`crate::Function`]
+    /// that holds it.
+    type Func: Clone + Send + 'static;
 
     /// The library's name, for messages.
     fn library_name(&self) -> String;
@@ -66,7 +66,11 @@ pub unsafe trait Strategy: Memory + Clone + 'static {
     /// Makes `f` callable from C as a function of type `sig` (failing, as
     /// `resolve` does, for a signature that does not lower). Returns the
     /// code address and a guard that releases it when dropped.
-    fn make_callback(&self, sig: &Arc<FnSig>, f: ErasedFn) -> Result<(u64, Box<dyn Any>)>;
+    fn make_callback(
+        &self,
+        sig: &Arc<FnSig>,
+        f: ErasedFn,
+    ) -> Result<(u64, Box<dyn Any + Send + Sync>)>;
 }
 
 /// A strategy that checks every access the host makes to library memory
@@ -85,18 +89,26 @@ pub unsafe trait Isolated: Strategy {}
 /// the same closure, catches panics at the C boundary, and names the callback
 /// in any error.
 pub fn run_callback(
-    f: &RefCell<ErasedFn>,
+    f: &Mutex<ErasedFn>,
     sig: &FnSig,
     mem: &dyn Memory,
     raws: &[Raw],
 ) -> Result<Option<Raw>> {
     let name = || sig.c_prototype("(*)");
-    let mut f = f.try_borrow_mut().map_err(|_| Error::Callback {
-        callback: name(),
-        source: Box::new(Error::Unsupported(
-            "the callback was re-entered while it was running".into(),
-        )),
-    })?;
+    let mut f = match f.try_lock() {
+        Ok(f) => f,
+        // Panics are caught below, inside the lock, so it is never poisoned
+        // by one; a poisoned lock would still hold a usable closure.
+        Err(TryLockError::Poisoned(p)) => p.into_inner(),
+        Err(TryLockError::WouldBlock) => {
+            return Err(Error::Callback {
+                callback: name(),
+                source: Box::new(Error::Unsupported(
+                    "the callback was re-entered while it was running".into(),
+                )),
+            })
+        }
+    };
     match catch_unwind(AssertUnwindSafe(|| f(mem, raws))) {
         Ok(Ok(r)) => Ok(r),
         Ok(Err(e)) => Err(Error::Callback {

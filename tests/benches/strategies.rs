@@ -6,7 +6,6 @@
 // criterion_group! generates an undocumented public function.
 #![allow(missing_docs)]
 
-use std::rc::Rc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
@@ -68,7 +67,7 @@ impl Handler for Count {
 }
 
 fn expat<L: Foreign>(c: &mut Criterion, name: &str, lib: &L, doc: &[u8]) {
-    let ex = Rc::new(Expat::bind(lib).unwrap_or_else(|e| panic!("{e}")));
+    let ex = Expat::bind(lib).unwrap_or_else(|e| panic!("{e}"));
     let mut g = c.benchmark_group("expat");
     g.throughput(criterion::Throughput::Bytes(doc.len() as u64));
     g.sample_size(20);

@@ -1,8 +1,8 @@
 //! The conformance suite: every check is generic over the strategy and binds
 //! `testlib` through the value-level API, so each strategy runs the same code.
 
-use std::cell::{Cell, RefCell};
-use std::rc::Rc;
+use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use sandlink::types::*;
 use sandlink::{Error, Foreign, Result};
@@ -553,15 +553,15 @@ pub fn callback_many_times<L: Foreign>(lib: &L) -> Result<()> {
     for k in 0..n {
         lib.write(&int(), xs_mem.elem(k)?, k as i32)?;
     }
-    let calls = Rc::new(Cell::new(0));
+    let calls = Arc::new(AtomicI32::new(0));
     let seen = calls.clone();
     let cb = lib.callback(&step, move |(acc, x)| {
-        seen.set(seen.get() + 1);
+        seen.fetch_add(1, Ordering::Relaxed);
         Ok(acc.wrapping_mul(31).wrapping_add(x))
     })?;
     let want = (0..n as i32).fold(17i32, |acc, x| acc.wrapping_mul(31).wrapping_add(x));
     assert_eq!(fold.call((&cb, xs, n, 17))?, want);
-    assert_eq!(calls.get(), n as i32);
+    assert_eq!(calls.load(Ordering::Relaxed), n as i32);
     xs_mem.free()?;
     Ok(())
 }
@@ -569,8 +569,8 @@ pub fn callback_many_times<L: Foreign>(lib: &L) -> Result<()> {
 /// A callback that calls back into the library, which calls another callback.
 pub fn callback_reentrant<L: Foreign>(lib: &L) -> Result<()> {
     let int_fn = funptr(int() >> returning(int()));
-    let apply = Rc::new(lib.function("tl_apply", &(int_fn.clone() >> int() >> returning(int())))?);
-    let inner = Rc::new(lib.callback(&int_fn, |(x,)| Ok(x * 10))?);
+    let apply = lib.function("tl_apply", &(int_fn.clone() >> int() >> returning(int())))?;
+    let inner = Arc::new(lib.callback(&int_fn, |(x,)| Ok(x * 10))?);
     let (apply2, inner2) = (apply.clone(), inner.clone());
     let outer = lib.callback(&int_fn, move |(x,)| {
         // C -> Rust -> C -> Rust: tl_apply(inner, x + 1) = (x + 1) * 10 + 1.
@@ -581,23 +581,14 @@ pub fn callback_reentrant<L: Foreign>(lib: &L) -> Result<()> {
 
     // The same closure re-entered gives an error, not a panic or a deadlock.
     type IntCallback = sandlink::Callback<(i32,), i32>;
-    let slot: Rc<RefCell<Option<IntCallback>>> = Rc::new(RefCell::new(None));
+    let slot: Arc<OnceLock<IntCallback>> = Arc::new(OnceLock::new());
     let (apply3, slot2) = (apply.clone(), slot.clone());
-    let selfish = lib.callback(&int_fn, move |(x,)| {
-        let me = slot2.borrow();
-        match &*me {
-            Some(cb) if x < 3 => apply3.call((cb, x + 1)),
-            _ => Ok(x),
-        }
+    let selfish = lib.callback(&int_fn, move |(x,)| match slot2.get() {
+        Some(cb) if x < 3 => apply3.call((cb, x + 1)),
+        _ => Ok(x),
     })?;
-    *slot.borrow_mut() = Some(selfish);
-    let r = {
-        let me = slot.borrow();
-        let cb = me
-            .as_ref()
-            .ok_or_else(|| Error::Unsupported("unset".into()))?;
-        apply.call((cb, 0))
-    };
+    let cb = slot.get_or_init(|| selfish);
+    let r = apply.call((cb, 0));
     expect_err(r, "self re-entry", |e| matches!(e, Error::Callback { .. }));
     // The library is still usable afterwards.
     assert_eq!(apply.call((&inner, 1))?, 11);
@@ -612,22 +603,21 @@ pub fn callback_strings_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
         "tl_each_word",
         &(string() >> word_fn.clone() >> ptr_opt(void()) >> returning(void())),
     )?;
-    let words = Rc::new(RefCell::new(Vec::new()));
+    let words = Arc::new(Mutex::new(Vec::new()));
     let w2 = words.clone();
     let cb = lib.callback(&word_fn, move |(_ud, bytes)| {
-        w2.borrow_mut()
-            .push(String::from_utf8_lossy(&bytes).into_owned());
+        lock(&w2).push(String::from_utf8_lossy(&bytes).into_owned());
         Ok(())
     })?;
     each.call(("  the quick  brown fox ", &cb, None))?;
-    assert_eq!(*words.borrow(), ["the", "quick", "brown", "fox"]);
+    assert_eq!(*lock(&words), ["the", "quick", "brown", "fox"]);
 
     let visit_fn = funptr(ptr_opt(void()) >> string() >> ptr(ptr_opt(char())) >> returning(void()));
     let visit = lib.function(
         "tl_visit",
         &(visit_fn.clone() >> ptr_opt(void()) >> returning(void())),
     )?;
-    let seen = Rc::new(RefCell::new(Vec::new()));
+    let seen = Arc::new(Mutex::new(Vec::new()));
     let (s2, l2) = (seen.clone(), lib.clone());
     let ud_marker_mem = lib.alloc(&int(), 1)?;
     let ud_marker = ud_marker_mem.ptr();
@@ -640,13 +630,13 @@ pub fn callback_strings_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
             // SAFETY: as above: each element is a string.
             .map(|a| unsafe { l2.read_string_unchecked(a) })
             .collect::<Result<Vec<_>>>()?;
-        s2.borrow_mut().push((ud.map(|p| p.addr()), name, attrs));
+        lock(&s2).push((ud.map(|p| p.addr()), name, attrs));
         Ok(())
     })?;
     visit.call((&cb, Some(ud_marker.to_void())))?;
     let ud = Some(ud_marker.addr());
     assert_eq!(
-        *seen.borrow(),
+        *lock(&seen),
         [
             (
                 ud,
@@ -670,10 +660,10 @@ pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
     )?;
     let xs_mem = lib.alloc(&int(), 10)?;
     let xs = xs_mem.ptr();
-    let calls = Rc::new(Cell::new(0));
+    let calls = Arc::new(AtomicI32::new(0));
     let c2 = calls.clone();
     let failing = lib.callback(&step, move |(_, x)| {
-        c2.set(c2.get() + 1);
+        c2.fetch_add(1, Ordering::Relaxed);
         if x == 0 {
             Err(Error::Unsupported("the closure refuses zero".into()))
         } else {
@@ -686,7 +676,7 @@ pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
         |e| matches!(e, Error::Callback { source, .. } if source.to_string().contains("refuses zero")),
     );
     // After the first failure no more Rust code ran for that call.
-    assert_eq!(calls.get(), 1);
+    assert_eq!(calls.load(Ordering::Relaxed), 1);
 
     let panicking = lib.callback(&step, |(_, _)| -> Result<i32> {
         panic!("boom in callback")
@@ -754,4 +744,9 @@ macro_rules! conformance_tests {
             }
         }
     )*};
+}
+
+/// Locks a test's shared record (a panic elsewhere fails the test anyway).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }

@@ -1,8 +1,6 @@
 //! Shared pieces of the expat differential tests: a recorder of every event,
 //! chunked runs, and a corpus of documents, well-formed and not.
 
-use std::rc::Rc;
-
 use sandlink::Foreign;
 use sandlink_expat::{Event, Events, Expat, ExpatError, Flow, Handler, Parser, ParserOptions};
 
@@ -83,7 +81,7 @@ fn ending(r: Result<(), ExpatError>) -> Ending {
 /// Parses `doc` with `expat`, recording `events`, handing it over as
 /// `chunking` says.
 pub fn run<L: Foreign>(
-    expat: &Rc<Expat<L>>,
+    expat: &Expat<L>,
     doc: &[u8],
     chunking: &Chunking,
     events: Events,

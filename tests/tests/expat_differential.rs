@@ -8,8 +8,6 @@
 //! build, which changes where text is cut at chunk boundaries and the byte
 //! index reported for an error at the very end of input.
 
-use std::rc::Rc;
-
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use sandlink::{Dynamic, Foreign, Sandbox};
@@ -17,14 +15,14 @@ use sandlink_expat::{Event, Events, Expat, Flow, Handler, Parser, Status};
 use sandlink_tests::xml::{self, Chunking, Ending, Outcome};
 
 struct Backends {
-    native: Rc<Expat<Dynamic>>,
-    system: Rc<Expat<Dynamic>>,
-    sandbox: Rc<Expat<Sandbox>>,
+    native: Expat<Dynamic>,
+    system: Expat<Dynamic>,
+    sandbox: Expat<Sandbox>,
 }
 
-fn bind<L: Foreign>(lib: sandlink::Result<L>) -> Rc<Expat<L>> {
+fn bind<L: Foreign>(lib: sandlink::Result<L>) -> Expat<L> {
     let lib = lib.unwrap_or_else(|e| panic!("{e}"));
-    Rc::new(Expat::bind(&lib).unwrap_or_else(|e| panic!("{e}")))
+    Expat::bind(&lib).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn backends() -> Backends {
@@ -180,7 +178,7 @@ impl Handler for Suspender {
     }
 }
 
-fn suspend_resume<L: Foreign>(expat: &Rc<Expat<L>>, doc: &[u8]) -> (Vec<Event>, usize) {
+fn suspend_resume<L: Foreign>(expat: &Expat<L>, doc: &[u8]) -> (Vec<Event>, usize) {
     let fail = |e: sandlink_expat::ExpatError| -> ! { panic!("{e}") };
     let mut p = Parser::new(expat, Suspender { log: vec![] }).unwrap_or_else(|e| fail(e));
     let mut suspensions = 0;
@@ -246,7 +244,7 @@ impl Handler for Counter {
     }
 }
 
-fn count_streamed<L: Foreign>(expat: &Rc<Expat<L>>, records: usize) -> u64 {
+fn count_streamed<L: Foreign>(expat: &Expat<L>, records: usize) -> u64 {
     let reader = Generated {
         records,
         next: 0,
@@ -271,7 +269,7 @@ fn streams_a_document_larger_than_the_sandbox_memory() {
     }
     .open(sandlink_clibs::EXPAT_WASM)
     .unwrap_or_else(|e| panic!("{e}"));
-    let sandbox = Rc::new(Expat::bind(&lib).unwrap_or_else(|e| panic!("{e}")));
+    let sandbox = Expat::bind(&lib).unwrap_or_else(|e| panic!("{e}"));
     let records = 1_200_000;
     assert_eq!(count_streamed(&sandbox, records), records as u64 * 2 + 1);
     assert!(lib.memory_size().unwrap_or(u64::MAX) <= 32 << 20);

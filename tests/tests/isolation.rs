@@ -3,8 +3,8 @@
 //! is intact, the sandbox is poisoned where it must be, and `reset()` brings
 //! the same handle back.
 
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
@@ -195,10 +195,10 @@ fn bad_values_from_the_library_are_rejected() {
 
     // Callbacks given absurd buffer lengths fail the call with a clear error.
     let text_fn = funptr(ptr_opt(void()) >> buffer_int() >> returning(void()));
-    let seen = Rc::new(RefCell::new(0));
+    let seen = Arc::new(AtomicUsize::new(0));
     let s2 = seen.clone();
     let cb = ok(h.lib.callback(&text_fn, move |(_, bytes)| {
-        *s2.borrow_mut() += bytes.len();
+        s2.fetch_add(bytes.len(), Ordering::Relaxed);
         Ok(())
     }));
     for (name, want_oob) in [
@@ -233,7 +233,11 @@ fn bad_values_from_the_library_are_rejected() {
             other => panic!("{name}: {other}"),
         }
     }
-    assert_eq!(*seen.borrow(), 0, "the closure never saw the bad buffers");
+    assert_eq!(
+        seen.load(Ordering::Relaxed),
+        0,
+        "the closure never saw the bad buffers"
+    );
     h.expect_healthy("bad values");
 }
 

@@ -12,7 +12,7 @@ use crate::types::shadow::{Shadow, Typ, Void};
 /// tuples of up to ten [`Shadow`] types, and `()` for no arguments.
 pub trait Params: Sized + 'static {
     /// The tuple of argument descriptions.
-    type Typs: Clone + 'static;
+    type Typs: Clone + Send + Sync + 'static;
     /// The tuple of Rust values a call takes.
     type In<'a>;
     /// The tuple of Rust values a callback receives.

@@ -5,13 +5,14 @@
 //! is the baseline, and the "no-op sandbox" to migrate from.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::{c_void, OsStr};
-use std::rc::{Rc, Weak};
-use std::sync::Arc;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, Weak};
 
 use libffi_sys as ffi;
 use libloading::os::unix::Library;
+use parking_lot::ReentrantMutex;
 
 use crate::error::{Error, Result};
 use crate::strategy::{run_callback, ErasedFn, Strategy};
@@ -20,17 +21,25 @@ use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw, WordClass, MAX_TR
 const MODEL: DataModel = DataModel::host();
 
 /// A shared library loaded in-process with `dlopen`.
+///
+/// A handle is `Send`: it (and functions bound from it) may move to another
+/// thread. Calls into the library are serialised per library, one at a
+/// time (a callback may call in again on the calling thread). It is not
+/// `Sync`; clones share the library.
 #[derive(Clone)]
 pub struct Dynamic {
-    inner: Rc<Inner>,
+    inner: Arc<Inner>,
+    _not_sync: PhantomData<Cell<()>>,
 }
 
 struct Inner {
     lib: Library,
     name: String,
     brand: Brand,
-    /// The first error raised by a callback during the current call.
-    pending: RefCell<Option<Error>>,
+    /// Held for the length of each call into the library (re-entrantly by
+    /// the calling thread, for callbacks that call in again); holds the
+    /// first error raised by a callback during the current call.
+    calls: ReentrantMutex<RefCell<Option<Error>>>,
 }
 
 impl std::fmt::Debug for Dynamic {
@@ -58,6 +67,10 @@ impl Dynamic {
     ///   what its declared type says (a `string` at a NUL-terminated string,
     ///   a buffer at that many bytes) while the host uses it.
     ///
+    /// - the library may be called from any thread, one call at a time (the
+    ///   handle serialises calls), and it calls a callback only during a
+    ///   call into it, on the calling thread.
+    ///
     /// Pointer arithmetic and host-chosen lengths are not covered: those are
     /// `unsafe` on `Dynamic` (crate docs, "Soundness"). Use the Sandbox
     /// strategy for a library you do not trust.
@@ -82,12 +95,13 @@ impl Dynamic {
 
     fn from_library(lib: Library, name: String) -> Dynamic {
         Dynamic {
-            inner: Rc::new(Inner {
+            inner: Arc::new(Inner {
                 lib,
                 name,
                 brand: Brand::fresh(),
-                pending: RefCell::new(None),
+                calls: ReentrantMutex::new(RefCell::new(None)),
             }),
+            _not_sync: PhantomData,
         }
     }
 
@@ -140,6 +154,14 @@ struct Cif {
     ret: Option<Prim>,
 }
 
+// SAFETY: after `ffi_prep_cif` a cif is never written again (calls use a
+// copy); its pointers lead to `_atypes`, owned alongside it, and to libffi's
+// immutable static type descriptors. Moving or sharing it between threads
+// is therefore sound.
+unsafe impl Send for Cif {}
+// SAFETY: as for `Send`: nothing in it is mutated after preparation.
+unsafe impl Sync for Cif {}
+
 impl Cif {
     fn new(sig: &FnSig) -> Result<Box<Cif>> {
         let args = sig.arg_words()?;
@@ -175,9 +197,10 @@ impl Cif {
 }
 
 /// A function resolved by `dlsym`, with its prepared call interface.
+#[derive(Clone)]
 pub struct DynFunc {
     code: unsafe extern "C" fn(),
-    cif: Box<Cif>,
+    cif: Arc<Cif>,
     errno: bool,
 }
 
@@ -293,7 +316,11 @@ unsafe impl Strategy for Dynamic {
         // SAFETY: a non-NULL code address; it is only called through a cif
         // built from the declared signature (dlsym cannot check it).
         let code = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn()>(addr) };
-        Ok(DynFunc { code, cif, errno })
+        Ok(DynFunc {
+            code,
+            cif: Arc::from(cif),
+            errno,
+        })
     }
 
     unsafe fn invoke(&self, f: &DynFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
@@ -317,8 +344,11 @@ unsafe impl Strategy for Dynamic {
         let mut ret: u64 = 0;
         let errno = errno_location();
         let mut cif_copy = cif.cif;
+        // One call at a time per library; a callback re-enters on this thread.
+        let pending = self.inner.calls.lock();
         // SAFETY: the cif matches the slots (checked above); the callee is
-        // trusted (Dynamic has no isolation). `ret` has room for ffi_arg or
+        // trusted (Dynamic has no isolation) and `args` are words lowered for
+        // its signature (the caller's promise). `ret` has room for ffi_arg or
         // double. errno is written and read on this thread only.
         let saved_errno = unsafe {
             if f.errno {
@@ -332,7 +362,7 @@ unsafe impl Strategy for Dynamic {
             );
             f.errno.then(|| *errno)
         };
-        if let Some(e) = self.inner.pending.borrow_mut().take() {
+        if let Some(e) = pending.borrow_mut().take() {
             return Err(e);
         }
         Ok((cif.ret.map(|p| p.widen(ret, MODEL)), saved_errno))
@@ -342,12 +372,16 @@ unsafe impl Strategy for Dynamic {
         Ok(self.symbol(name)? as u64)
     }
 
-    fn make_callback(&self, sig: &Arc<FnSig>, f: ErasedFn) -> Result<(u64, Box<dyn Any>)> {
+    fn make_callback(
+        &self,
+        sig: &Arc<FnSig>,
+        f: ErasedFn,
+    ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
         let state = Box::new(CallbackState {
             cif: Cif::new(sig)?,
             sig: sig.clone(),
-            f: RefCell::new(f),
-            lib: Rc::downgrade(&self.inner),
+            f: Mutex::new(f),
+            lib: Arc::downgrade(&self.inner),
         });
         let mut code: *mut c_void = std::ptr::null_mut();
         // SAFETY: libffi allocates a writable closure and its executable alias.
@@ -380,7 +414,7 @@ unsafe impl Strategy for Dynamic {
 struct CallbackState {
     cif: Box<Cif>,
     sig: Arc<FnSig>,
-    f: RefCell<ErasedFn>,
+    f: Mutex<ErasedFn>,
     lib: Weak<Inner>,
 }
 
@@ -388,6 +422,12 @@ struct ClosureGuard {
     closure: *mut ffi::ffi_closure,
     state: Box<CallbackState>,
 }
+
+// SAFETY: the guard owns the closure (freed once, in `Drop`, which libffi
+// allows from any thread) and its state, which is `Send + Sync` itself.
+unsafe impl Send for ClosureGuard {}
+// SAFETY: a shared guard gives no access to anything (it has no methods).
+unsafe impl Sync for ClosureGuard {}
 
 impl Drop for ClosureGuard {
     fn drop(&mut self) {
@@ -418,14 +458,20 @@ unsafe extern "C" fn trampoline(
     let result = match st.lib.upgrade() {
         None => Ok(None),
         Some(inner) => {
-            let lib = Dynamic { inner };
-            let already_failed = lib.inner.pending.borrow().is_some();
+            let lib = Dynamic {
+                inner,
+                _not_sync: PhantomData,
+            };
+            // Re-entrant: C calls back on the thread that called into it,
+            // which holds this already (`Dynamic::open`'s contract).
+            let pending = lib.inner.calls.lock();
+            let already_failed = pending.borrow().is_some();
             if already_failed {
                 // The call is failing already; do no more Rust work for it.
                 Ok(None)
             } else {
                 run_callback(&st.f, &st.sig, &lib, &raws).or_else(|e| {
-                    *lib.inner.pending.borrow_mut() = Some(e);
+                    *pending.borrow_mut() = Some(e);
                     Ok::<_, Error>(None)
                 })
             }

@@ -1,9 +1,36 @@
 //! The library's linear memory as the host sees it: every access
 //! bounds-checked, allocation through the guest shim.
 
-use super::{abi, Sandbox, MODEL};
+use std::sync::atomic::Ordering;
+
+use wasmtime::StoreContextMut;
+
+use super::{abi, Live, Sandbox, State, MODEL};
 use crate::error::{Error, Result};
 use crate::types::{Brand, DataModel, Memory, MAX_TRANSFER};
+
+impl Sandbox {
+    /// `addr .. addr + len` as indices into linear memory, if it lies inside.
+    pub(super) fn check_range(
+        &self,
+        live: &Live,
+        ctx: &StoreContextMut<'_, State>,
+        addr: u64,
+        len: u64,
+        what: &str,
+    ) -> Result<(usize, usize)> {
+        let size = live.memory.data_size(ctx) as u64;
+        match addr.checked_add(len) {
+            Some(end) if end <= size => Ok((addr as usize, end as usize)),
+            _ => Err(Error::OutOfBounds {
+                what: what.to_string(),
+                address: addr,
+                len,
+                size,
+            }),
+        }
+    }
+}
 
 // SAFETY: the brand is the instance's id and reset generation; the model is
 // wasm32's; every raw method checks its whole range against the current
@@ -16,8 +43,8 @@ unsafe impl Memory for Sandbox {
 
     fn brand(&self) -> Brand {
         Brand {
-            lib: self.inner.lib_id,
-            generation: self.inner.generation.get(),
+            lib: self.shared.lib_id,
+            generation: self.shared.generation.load(Ordering::Relaxed),
         }
     }
 
@@ -31,7 +58,7 @@ unsafe impl Memory for Sandbox {
         if addr == 0 {
             return Err(fail(format!(
                 "the library's malloc returned NULL (memory limit {} bytes)",
-                self.inner.config.memory_limit
+                self.shared.config.memory_limit
             )));
         }
         // The library's allocator is untrusted too: the block must be in bounds.

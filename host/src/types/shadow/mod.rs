@@ -24,7 +24,7 @@ pub trait Shadow: Sized + 'static {
     /// What the caller gets back, e.g. `String` for `string`.
     type Out;
     /// Per-type run-time data (a view's conversions, an element type).
-    type Meta: Clone + 'static;
+    type Meta: Clone + Send + Sync + 'static;
 
     /// Lowers `v` into scalars pushed onto `f`.
     fn lower<'a>(t: &Typ<Self>, v: Self::In<'a>, f: &mut Frame<'_, 'a>) -> Result<()>;

@@ -5,8 +5,9 @@ use super::*;
 /// Shadow of a [`view`]: a C scalar `B` seen from Rust as a `V`.
 pub struct View<V, B>(PhantomData<fn(B) -> V>, Infallible);
 
-type ViewRead<V, B> = Arc<dyn Fn(<B as Shadow>::Out) -> std::result::Result<V, String>>;
-type ViewWrite<V, B> = Arc<dyn Fn(&V) -> <B as Shadow>::Out>;
+type ViewRead<V, B> =
+    Arc<dyn Fn(<B as Shadow>::Out) -> std::result::Result<V, String> + Send + Sync>;
+type ViewWrite<V, B> = Arc<dyn Fn(&V) -> <B as Shadow>::Out + Send + Sync>;
 
 /// Conversions of a [`view`].
 pub struct ViewMeta<V, B: Shadow> {
@@ -53,8 +54,8 @@ impl<V: 'static, B: Scalar> Scalar for View<V, B> {
 /// may reject a value from the library (a bad enum tag, say) with a reason.
 pub fn view<V: 'static, B: Scalar>(
     base: Typ<B>,
-    read: impl Fn(B::Out) -> std::result::Result<V, String> + 'static,
-    write: impl Fn(&V) -> B::Out + 'static,
+    read: impl Fn(B::Out) -> std::result::Result<V, String> + Send + Sync + 'static,
+    write: impl Fn(&V) -> B::Out + Send + Sync + 'static,
 ) -> Typ<View<V, B>> {
     let desc = Arc::new(CType::View(base.desc.clone()));
     Typ::from_arc(

@@ -1,0 +1,249 @@
+//! Callbacks: Rust closures in slots of the instance's function table, and
+//! the host function through which C calls them.
+
+use std::any::Any;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, Weak};
+
+use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, Val, ValType};
+
+use super::value::{describe, from_val, to_val, wasm_type};
+use super::{CallerPtr, Sandbox, Shared, State};
+use crate::error::{Error, Result};
+use crate::strategy::{run_callback, ErasedFn};
+use crate::types::{FnSig, Prim, Raw};
+
+/// A callback in a table slot.
+pub(super) struct CallbackEntry {
+    sig: Arc<FnSig>,
+    args: Vec<Prim>,
+    ret: Option<Prim>,
+    f: Mutex<ErasedFn>,
+}
+
+/// `*const Shared` made sendable for wasmtime's host-function closures.
+#[derive(Clone, Copy)]
+struct SharedPtr(*const Shared);
+
+// SAFETY: a `SharedPtr` is dereferenced only by a host function of the
+// store inside that `Shared`, and host functions run only during a guest
+// call, which the calling thread makes holding `Shared::inner` with a live
+// `Sandbox` (so the `Shared`, which owns the store, is alive). `Shared` is
+// `Sync`, so the shared reference may be used from whichever thread that is.
+unsafe impl Send for SharedPtr {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for SharedPtr {}
+
+/// Releases a callback's slot when its handle is dropped.
+struct CallbackGuard {
+    shared: Weak<Shared>,
+    idx: usize,
+}
+
+impl Drop for CallbackGuard {
+    fn drop(&mut self) {
+        let Some(shared) = self.shared.upgrade() else {
+            return;
+        };
+        let sandbox = Sandbox {
+            shared,
+            _not_sync: PhantomData,
+        };
+        {
+            let inner = sandbox.lock();
+            if let Ok(mut cbs) = inner.callbacks.try_borrow_mut() {
+                if let Some(slot) = cbs.get_mut(self.idx) {
+                    *slot = None;
+                }
+            };
+        }
+        // NULL the table slot so a later call through it traps as a call
+        // through NULL. If the store is busy the slot keeps its host function,
+        // which now finds no entry and traps with a clear message instead.
+        let _ = sandbox.install(self.idx, None);
+    }
+}
+
+impl Sandbox {
+    pub(super) fn add_callback(
+        &self,
+        sig: &Arc<FnSig>,
+        f: ErasedFn,
+    ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
+        let entry = Arc::new(CallbackEntry {
+            sig: sig.clone(),
+            args: sig.arg_words()?,
+            ret: sig.ret_word()?,
+            f: Mutex::new(f),
+        });
+        let inner = self.lock();
+        let idx = {
+            let mut cbs = inner.callbacks.borrow_mut();
+            match cbs.iter().position(Option::is_none) {
+                Some(i) => {
+                    cbs[i] = Some(entry.clone());
+                    i
+                }
+                None => {
+                    cbs.push(Some(entry.clone()));
+                    cbs.len() - 1
+                }
+            }
+        };
+        if let Err(e) = self.install(idx, Some(&entry)) {
+            inner.callbacks.borrow_mut()[idx] = None;
+            return Err(e);
+        }
+        let guard = CallbackGuard {
+            shared: Arc::downgrade(&self.shared),
+            idx,
+        };
+        Ok((self.shared.table_base + idx as u64, Box::new(guard)))
+    }
+
+    /// Puts callback `idx` (or a NULL entry) in its table slot.
+    pub(super) fn install(&self, idx: usize, entry: Option<&CallbackEntry>) -> Result<()> {
+        let slot = self.shared.table_base + idx as u64;
+        let ptr = SharedPtr(Arc::as_ptr(&self.shared));
+        let inner = self.lock();
+        self.with_ctx(|mut ctx, live| {
+            let value = match entry {
+                None => Ref::Func(None),
+                Some(e) => {
+                    let params: Vec<ValType> = e.args.iter().map(|p| wasm_type(*p)).collect();
+                    let results: Vec<ValType> = e.ret.iter().map(|p| wasm_type(*p)).collect();
+                    let key = describe(&params, &results);
+                    let mut funcs = inner.slot_funcs.borrow_mut();
+                    if funcs.len() <= idx {
+                        funcs.resize(idx + 1, None);
+                    }
+                    let func = match &funcs[idx] {
+                        Some((k, f)) if *k == key => *f,
+                        _ => {
+                            let ty = FuncType::new(ctx.engine(), params, results);
+                            let f = Func::new(&mut ctx, ty, move |caller, params, results| {
+                                host_call(ptr, idx, caller, params, results)
+                            });
+                            funcs[idx] = Some((key, f));
+                            f
+                        }
+                    };
+                    Ref::Func(Some(func))
+                }
+            };
+            let size = live.table.size(&ctx);
+            let fail = |e: wasmtime::Error| Error::Alloc {
+                size: 1,
+                reason: format!("cannot place a callback in the function table: {e:#}"),
+            };
+            if slot < size {
+                live.table.set(&mut ctx, slot, value).map_err(fail)
+            } else {
+                // Slots are filled in order, so the new one is at `slot`;
+                // anything between stays NULL.
+                if slot > size {
+                    live.table
+                        .grow(&mut ctx, slot - size, Ref::Func(None))
+                        .map_err(fail)?;
+                }
+                live.table
+                    .grow(&mut ctx, 1, value)
+                    .map_err(fail)
+                    .map(|_| ())
+            }
+        })
+    }
+}
+
+/// The body of every callback's host function.
+fn host_call(
+    ptr: SharedPtr,
+    idx: usize,
+    mut caller: Caller<'_, State>,
+    params: &[Val],
+    results: &mut [Val],
+) -> wasmtime::Result<()> {
+    // SAFETY: see `SharedPtr`: the `Shared` is alive while its store runs.
+    // The temporary strong count shares ownership for this call only.
+    let sandbox = unsafe {
+        Arc::increment_strong_count(ptr.0);
+        Sandbox {
+            shared: Arc::from_raw(ptr.0),
+            _not_sync: PhantomData,
+        }
+    };
+    // This thread holds the lock already (it is running the guest call).
+    let inner = sandbox.lock();
+    let entry = inner.callbacks.borrow().get(idx).cloned().flatten();
+    let Some(entry) = entry else {
+        return Err(wasmtime::Error::msg(format!(
+            "the library called callback slot {} after its handle was dropped",
+            sandbox.shared.table_base + idx as u64
+        )));
+    };
+    for r in results.iter_mut() {
+        *r = match r {
+            Val::I64(_) => Val::I64(0),
+            Val::F32(_) => Val::F32(0),
+            Val::F64(_) => Val::F64(0),
+            _ => Val::I32(0),
+        };
+    }
+    if inner.pending.borrow().is_some() {
+        // The call is failing already; do no more Rust work for it.
+        return Ok(());
+    }
+    let raws: Result<Vec<Raw>> = entry
+        .args
+        .iter()
+        .zip(params)
+        .enumerate()
+        .map(|(i, (p, v))| from_val(*p, v, &|| format!("callback argument {}", i + 1)))
+        .collect();
+    // SAFETY (for the pointer's later use in `with_ctx`): `caller` lives on
+    // this frame until after the pop below.
+    let caller_ptr = CallerPtr((&raw mut caller).cast());
+    let outermost = inner.callers.borrow().is_empty();
+    let started = sandbox.ticks();
+    if outermost {
+        inner.nested_guest.set(0);
+    }
+    inner.callers.borrow_mut().push(caller_ptr);
+    let result = raws.and_then(|raws| run_callback(&entry.f, &entry.sig, &sandbox, &raws));
+    inner.callers.borrow_mut().pop();
+    if outermost {
+        // The host's time in the callback does not count against the
+        // library's deadline; the library's nested calls do.
+        // Measured in epoch ticks: a callback shorter than a tick is
+        // charged a whole one when it crosses a tick boundary and nothing
+        // otherwise, which is right on average and costs two atomic loads.
+        let now = sandbox.ticks();
+        let host = now
+            .saturating_sub(started)
+            .saturating_sub(inner.nested_guest.get());
+        if host > 0 {
+            let at = inner.deadline_at.get() + host;
+            inner.deadline_at.set(at);
+            caller
+                .as_context_mut()
+                .set_epoch_deadline(at.saturating_sub(now).max(1));
+        }
+    }
+    match result {
+        Ok(Some(raw)) => {
+            if let (Some(p), Some(slot)) = (entry.ret, results.first_mut()) {
+                match to_val(p, raw, &|| "callback return value".into()) {
+                    Ok(v) => *slot = v,
+                    Err(e) => {
+                        inner.pending.borrow_mut().get_or_insert(e);
+                    }
+                }
+            }
+        }
+        Ok(None) => {}
+        Err(e) => {
+            inner.pending.borrow_mut().get_or_insert(e);
+        }
+    }
+    Ok(())
+}

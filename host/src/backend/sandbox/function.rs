@@ -1,0 +1,173 @@
+//! Resolving the library's exports against their declared signatures, and
+//! calling them.
+
+use std::cell::RefCell;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use wasmtime::{Func, Val, ValType};
+
+use super::value::{describe, from_val, to_val, wasm_type};
+use super::Sandbox;
+use crate::error::{Error, Result};
+use crate::types::{FnSig, Prim, Raw};
+
+/// A function export, checked against its declared signature; re-resolved
+/// after a reset.
+#[derive(Clone)]
+pub struct SandboxFunc {
+    name: String,
+    args: Vec<Prim>,
+    ret: Option<Prim>,
+    errno: bool,
+    /// The export in the generation it was looked up in.
+    resolved: RefCell<(u64, Func)>,
+}
+
+impl std::fmt::Debug for SandboxFunc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SandboxFunc({})", self.name)
+    }
+}
+
+impl Sandbox {
+    fn lookup(
+        &self,
+        name: &str,
+        args: &[Prim],
+        ret: Option<Prim>,
+        sig: Option<&FnSig>,
+    ) -> Result<Func> {
+        let library = &self.shared.module.name;
+        self.with_ctx(|mut ctx, live| {
+            let func =
+                live.instance
+                    .get_func(&mut ctx, name)
+                    .ok_or_else(|| Error::MissingSymbol {
+                        library: library.clone(),
+                        symbol: name.to_string(),
+                        reason:
+                            "no function export of that name (is it in the library's exports.txt?)"
+                                .into(),
+                    })?;
+            let ty = func.ty(&ctx);
+            let declared_p: Vec<ValType> = args.iter().map(|p| wasm_type(*p)).collect();
+            let declared_r: Vec<ValType> = ret.iter().map(|p| wasm_type(*p)).collect();
+            let actual_p: Vec<ValType> = ty.params().collect();
+            let actual_r: Vec<ValType> = ty.results().collect();
+            let same = |a: &[ValType], b: &[ValType]| {
+                a.len() == b.len() && a.iter().zip(b).all(|(x, y)| ValType::eq(x, y))
+            };
+            if !same(&declared_p, &actual_p) || !same(&declared_r, &actual_r) {
+                return Err(Error::SignatureMismatch {
+                    function: name.to_string(),
+                    declared: format!(
+                        "{} (lowered from `{}`)",
+                        describe(&declared_p, &declared_r),
+                        sig.map(|s| s.c_prototype(name)).unwrap_or_default()
+                    ),
+                    actual: describe(&actual_p, &actual_r),
+                });
+            }
+            Ok(func)
+        })
+    }
+
+    /// The export for `f` in the current generation.
+    fn current(&self, f: &SandboxFunc) -> Result<Func> {
+        let generation = self.shared.generation.load(Ordering::Relaxed);
+        let (g, func) = *f.resolved.borrow();
+        if g == generation {
+            return Ok(func);
+        }
+        let func = self.lookup(&f.name, &f.args, f.ret, None)?;
+        *f.resolved.borrow_mut() = (generation, func);
+        Ok(func)
+    }
+
+    pub(super) fn resolve_export(
+        &self,
+        name: &str,
+        sig: &Arc<FnSig>,
+        errno: bool,
+    ) -> Result<SandboxFunc> {
+        let args = sig.arg_words()?;
+        let ret = sig.ret_word()?;
+        if errno && self.lock().live.borrow().errno_get.is_none() {
+            return Err(Error::Unsupported(format!(
+                "`{name}` captures errno, but the module lacks the guest shim's errno exports"
+            )));
+        }
+        let func = self.lookup(name, &args, ret, Some(sig))?;
+        Ok(SandboxFunc {
+            name: name.to_string(),
+            args,
+            ret,
+            errno,
+            resolved: RefCell::new((self.shared.generation.load(Ordering::Relaxed), func)),
+        })
+    }
+
+    pub(super) fn call_export(
+        &self,
+        f: &SandboxFunc,
+        args: &[Raw],
+    ) -> Result<(Option<Raw>, Option<i32>)> {
+        if args.len() != f.args.len() {
+            return Err(Error::InvalidValue {
+                what: "arguments".into(),
+                reason: format!("{} scalars for {} parameters", args.len(), f.args.len()),
+            });
+        }
+        let mut params = Vec::with_capacity(args.len());
+        for (i, (raw, p)) in args.iter().zip(&f.args).enumerate() {
+            params.push(to_val(*p, *raw, &|| format!("argument {}", i + 1))?);
+        }
+        // Held for the whole call: the pending error belongs to it.
+        let inner = self.lock();
+        let func = self.current(f)?;
+        let mut results = [Val::I32(0)];
+        let n = usize::from(f.ret.is_some());
+        let errno = self.run_guest(&f.name, |ctx, live| {
+            if f.errno {
+                if let Some(set) = &live.errno_set {
+                    set.call(&mut *ctx, 0)?;
+                }
+            }
+            func.call(&mut *ctx, &params, &mut results[..n])?;
+            match (&live.errno_get, f.errno) {
+                (Some(get), true) => Ok(Some(get.call(&mut *ctx, ())?)),
+                _ => Ok(None),
+            }
+        })?;
+        if let Some(e) = inner.pending.borrow_mut().take() {
+            return Err(e);
+        }
+        let ret = match f.ret {
+            Some(p) => Some(from_val(p, &results[0], &|| "return value".into())?),
+            None => None,
+        };
+        Ok((ret, errno))
+    }
+
+    pub(super) fn global_addr(&self, name: &str) -> Result<u64> {
+        let library = &self.shared.module.name;
+        self.with_ctx(|mut ctx, live| {
+            let missing = |reason: &str| Error::MissingSymbol {
+                library: library.clone(),
+                symbol: name.to_string(),
+                reason: reason.to_string(),
+            };
+            let g = live
+                .instance
+                .get_global(&mut ctx, name)
+                .ok_or_else(|| missing("no global export of that name (is it in exports.txt?)"))?;
+            match g.get(&mut ctx) {
+                Val::I32(a) => Ok(u64::from(a as u32)),
+                other => Err(missing(&format!(
+                    "the export is not an i32 address but {other:?}"
+                ))),
+            }
+        })
+    }
+}

@@ -1,0 +1,247 @@
+//! The instance and its store: creating them, resetting them, reaching the
+//! store (directly or through an active callback's `Caller`), and running
+//! guest code under the deadline with traps turned into errors.
+
+use std::cell::{Cell, RefCell};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use parking_lot::ReentrantMutex;
+use wasmtime::{AsContextMut, Store, StoreContextMut, StoreLimitsBuilder, WasmBacktrace};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+
+use super::engine::{self, CompiledModule, EPOCH_TICK};
+use super::trap::{instantiation_error, trap_kind};
+use super::{abi, Inner, Live, Sandbox, SandboxConfig, Shared, State};
+use crate::error::{Error, Result};
+use crate::types::Brand;
+
+impl Sandbox {
+    fn new_store(module: &CompiledModule, config: &SandboxConfig) -> Result<(Store<State>, Live)> {
+        let stdout = MemoryOutputPipe::new(config.output_limit);
+        let stderr = MemoryOutputPipe::new(config.output_limit);
+        // No preopens, no environment, no arguments, no network.
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build_p1();
+        let memory_limit = usize::try_from(config.memory_limit).unwrap_or(usize::MAX);
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(memory_limit)
+            .table_elements(engine::TABLE_ELEMENTS)
+            .instances(1)
+            .memories(1)
+            .tables(1)
+            .build();
+        let mut store = Store::new(&module.engine, State { wasi, limits });
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(deadline_ticks(config.deadline));
+        let name = &module.name;
+        let err = |what: &str, e: wasmtime::Error| engine::load_error(name, what, e);
+        let instance = module
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| instantiation_error(module, config, e))?;
+        let need = |what: &str| engine::load_error(name, "missing export", what);
+        let memory = instance
+            .get_memory(&mut store, abi::MEMORY)
+            .ok_or_else(|| need("`memory`"))?;
+        let table = instance
+            .get_table(&mut store, abi::TABLE)
+            .ok_or_else(|| need("`__indirect_function_table` (link with -Wl,--export-table)"))?;
+        let malloc = instance
+            .get_typed_func::<(u32, u32), u32>(&mut store, abi::MALLOC)
+            .map_err(|e| err("the guest shim's `sandlink_malloc` is missing", e))?;
+        let free = instance
+            .get_typed_func::<u32, ()>(&mut store, abi::FREE)
+            .map_err(|e| err("the guest shim's `sandlink_free` is missing", e))?;
+        let errno_get = instance.get_typed_func(&mut store, abi::ERRNO_GET).ok();
+        let errno_set = instance.get_typed_func(&mut store, abi::ERRNO_SET).ok();
+        if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, abi::INITIALIZE) {
+            init.call(&mut store, ())
+                .map_err(|e| err("the module's `_initialize` failed", e))?;
+        }
+        Ok((
+            store,
+            Live {
+                instance,
+                memory,
+                table,
+                malloc,
+                free,
+                errno_get,
+                errno_set,
+                stdout,
+                stderr,
+            },
+        ))
+    }
+
+    pub(super) fn instantiate(
+        module: Arc<CompiledModule>,
+        config: SandboxConfig,
+    ) -> Result<Sandbox> {
+        let (store, live) = Self::new_store(&module, &config)?;
+        let table_base = live.table.size(&store);
+        Ok(Sandbox {
+            shared: Arc::new(Shared {
+                module,
+                config,
+                table_base,
+                lib_id: Brand::fresh().lib,
+                generation: AtomicU64::new(0),
+                inner: ReentrantMutex::new(Inner {
+                    store: RefCell::new(store),
+                    live: RefCell::new(live),
+                    callers: RefCell::new(Vec::new()),
+                    poisoned: RefCell::new(None),
+                    pending: RefCell::new(None),
+                    callbacks: RefCell::new(Vec::new()),
+                    slot_funcs: RefCell::new(Vec::new()),
+                    depth: Cell::new(0),
+                    deadline_at: Cell::new(0),
+                    nested_guest: Cell::new(0),
+                }),
+            }),
+            _not_sync: PhantomData,
+        })
+    }
+
+    /// Replaces the instance with a fresh one from the same module: memory,
+    /// globals and WASI state start over, poisoning is cleared, and live
+    /// callbacks are re-installed at the same addresses. Bound functions
+    /// keep working. Fails if called from inside a callback.
+    pub fn reset(&self) -> Result<()> {
+        let inner = self.lock();
+        if !inner.callers.borrow().is_empty() || inner.depth.get() > 0 {
+            return Err(Error::Unsupported(
+                "reset() cannot run while a call into the sandbox is in progress".into(),
+            ));
+        }
+        let shared = &self.shared;
+        let (store, live) = Self::new_store(&shared.module, &shared.config)?;
+        *inner.store.borrow_mut() = store;
+        *inner.live.borrow_mut() = live;
+        inner.slot_funcs.borrow_mut().clear();
+        shared.generation.fetch_add(1, Ordering::Relaxed);
+        *inner.poisoned.borrow_mut() = None;
+        *inner.pending.borrow_mut() = None;
+        let n = inner.callbacks.borrow().len();
+        for idx in 0..n {
+            let entry = inner.callbacks.borrow()[idx].clone();
+            self.install(idx, entry.as_deref())?;
+        }
+        Ok(())
+    }
+
+    /// Runs `f` with the store: through the innermost active `Caller` while a
+    /// callback runs, else by borrowing the store.
+    pub(super) fn with_ctx<R>(
+        &self,
+        f: impl FnOnce(StoreContextMut<'_, State>, &Live) -> Result<R>,
+    ) -> Result<R> {
+        let inner = self.lock();
+        let live = inner
+            .live
+            .try_borrow()
+            .map_err(|_| Error::Unsupported("the sandbox is being reset".into()))?;
+        let top = inner.callers.borrow().last().copied();
+        match top {
+            // SAFETY: the pointer is to the `Caller` of a host call that is
+            // on this thread's stack below us (pushed by `host_call`, popped
+            // before it returns; this thread holds the lock, so no other
+            // thread sees the list); no other reference to it is in use
+            // meanwhile.
+            Some(caller) => f(unsafe { &mut *caller.0 }.as_context_mut(), &live),
+            None => {
+                let mut store = inner.store.try_borrow_mut().map_err(|_| {
+                    Error::Unsupported("the sandbox's store is already in use".into())
+                })?;
+                f(store.as_context_mut(), &live)
+            }
+        }
+    }
+
+    fn check_poisoned(&self, inner: &Inner) -> Result<()> {
+        match &*inner.poisoned.borrow() {
+            Some(reason) => Err(Error::Poisoned {
+                library: self.shared.module.name.clone(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Turns a failed guest call into an error, poisoning the sandbox.
+    fn trapped(&self, inner: &Inner, e: wasmtime::Error, function: &str) -> Error {
+        let err = if let Some(exit) = e.downcast_ref::<I32Exit>() {
+            Error::Exited {
+                function: function.to_string(),
+                code: exit.0,
+            }
+        } else {
+            let backtrace = e
+                .downcast_ref::<WasmBacktrace>()
+                .map(|bt| {
+                    // Drop wasmtime's heading line; keep the frames.
+                    let text = bt.to_string();
+                    let frames: Vec<&str> = text
+                        .lines()
+                        .filter(|l| !l.starts_with("error while executing"))
+                        .collect();
+                    frames.join("\n")
+                })
+                .unwrap_or_default();
+            Error::Trap {
+                function: function.to_string(),
+                kind: trap_kind(&e),
+                backtrace,
+            }
+        };
+        *inner.poisoned.borrow_mut() = Some(err.to_string());
+        err
+    }
+
+    /// Runs guest code: checks poisoning, sets the deadline for an outermost
+    /// call, turns traps into errors.
+    pub(super) fn run_guest<R>(
+        &self,
+        function: &str,
+        f: impl FnOnce(&mut StoreContextMut<'_, State>, &Live) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        let inner = self.lock();
+        self.check_poisoned(&inner)?;
+        let depth = inner.depth.get();
+        let started = self.ticks();
+        inner.depth.set(depth + 1);
+        let r = self.with_ctx(|mut ctx, live| {
+            if depth == 0 {
+                let budget = deadline_ticks(self.shared.config.deadline);
+                inner.deadline_at.set(started + budget);
+                ctx.set_epoch_deadline(budget);
+            }
+            Ok(f(&mut ctx, live))
+        });
+        inner.depth.set(depth);
+        if depth == 1 {
+            // A call from inside a callback: the library's time, charged to
+            // the deadline (deeper calls are inside this span already).
+            let spent = self.ticks().saturating_sub(started);
+            inner.nested_guest.set(inner.nested_guest.get() + spent);
+        }
+        match r? {
+            Ok(v) => Ok(v),
+            Err(e) => Err(self.trapped(&inner, e, function)),
+        }
+    }
+}
+
+/// A deadline as a number of epoch ticks.
+pub(super) fn deadline_ticks(d: Duration) -> u64 {
+    // One tick of slack: the epoch may advance just after the deadline is set.
+    (d.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+}
