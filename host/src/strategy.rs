@@ -7,6 +7,7 @@
 //! call rests on them, and [`Isolated`] if it checks every access.
 
 use std::any::Any;
+use std::cell::RefCell;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{Arc, Mutex, TryLockError};
 
@@ -123,5 +124,59 @@ pub fn run_callback(
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic payload".into()),
         }),
+    }
+}
+
+/// Checks that a call got one word per parameter (what
+/// [`Strategy::invoke`]'s contract promises; checked all the same, since a
+/// short slice would otherwise read past it).
+pub fn check_arity(args: &[Raw], params: usize) -> Result<()> {
+    if args.len() == params {
+        return Ok(());
+    }
+    Err(Error::InvalidValue {
+        what: "arguments".into(),
+        reason: format!("{} scalars for {params} parameters", args.len()),
+    })
+}
+
+/// The first error a callback raised during the current call into the
+/// library. C cannot unwind, so a failing callback returns zero to C, later
+/// callbacks of the same call do no Rust work, and the call returns this
+/// error when C returns.
+#[derive(Debug, Default)]
+pub struct Pending(RefCell<Option<Error>>);
+
+impl Pending {
+    /// Runs a callback for the current call: nothing if the call is failing
+    /// already, else `run_callback`, recording its error. `None` is what C
+    /// then sees as zero.
+    pub fn run(
+        &self,
+        f: &Mutex<ErasedFn>,
+        sig: &FnSig,
+        mem: &dyn Memory,
+        raws: Result<Vec<Raw>>,
+    ) -> Option<Raw> {
+        if self.0.borrow().is_some() {
+            return None;
+        }
+        match raws.and_then(|raws| run_callback(f, sig, mem, &raws)) {
+            Ok(r) => r,
+            Err(e) => {
+                self.record(e);
+                None
+            }
+        }
+    }
+
+    /// Records `e` unless an earlier error is recorded already.
+    pub fn record(&self, e: Error) {
+        self.0.borrow_mut().get_or_insert(e);
+    }
+
+    /// The recorded error, clearing it: called when the call returns.
+    pub fn take(&self) -> Option<Error> {
+        self.0.borrow_mut().take()
     }
 }

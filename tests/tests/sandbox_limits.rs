@@ -1,6 +1,9 @@
-//! The Sandbox strategy's own guarantees: signature checks, traps as errors,
-//! poisoning and reset, deadlines, memory caps, captured output, callback
-//! slots, no WASI capabilities, and the compiled-module cache.
+//! The Sandbox strategy's configuration and lifecycle: signature checks,
+//! what a trap reports, poisoning and reset, how precisely the deadline and
+//! the memory cap hold, captured output, callback slot reuse, no WASI
+//! capabilities, and the compiled-module cache. What a hostile library can
+//! do and cannot reach (loops, recursion, abort, exit, bogus function
+//! pointers, wild memory) is `isolation.rs`, with canaries around every case.
 
 use std::time::{Duration, Instant};
 
@@ -173,33 +176,6 @@ fn memory_cap_holds() {
 }
 
 #[test]
-fn stack_overflow_is_a_trap() {
-    let lib = hostile();
-    let recurse = ok(lib.function("h_recurse", &(int() >> returning(int()))));
-    let e = err(recurse.call((0,)));
-    assert!(
-        matches!(
-            trap_kind(&e),
-            TrapKind::StackOverflow | TrapKind::MemoryOutOfBounds
-        ),
-        "{e}"
-    );
-}
-
-#[test]
-fn abort_and_exit_are_errors() {
-    let lib = hostile();
-    let abort = ok(lib.function("h_abort", &(void() >> returning(void()))));
-    let e = err(abort.call(()));
-    assert_eq!(trap_kind(&e), &TrapKind::Unreachable);
-    ok(lib.reset());
-    let exit = ok(lib.function("h_exit", &(int() >> returning(void()))));
-    let e = err(exit.call((3,)));
-    assert!(matches!(e.root(), Error::Exited { code: 3, .. }), "{e}");
-    assert!(lib.poisoned().is_some());
-}
-
-#[test]
 fn stdout_and_stderr_are_captured_and_capped() {
     let config = SandboxConfig {
         output_limit: 4096,
@@ -264,24 +240,6 @@ fn callback_slots_are_reused_and_dropped_ones_trap() {
     ok(lib.reset());
     ok(store.call((&b,)));
     assert_eq!(ok(call.call((5,))), 10);
-}
-
-#[test]
-fn bogus_function_pointer_traps() {
-    let lib = hostile();
-    let bogus = ok(lib.function("h_call_bogus", &(uintptr_t() >> returning(int()))));
-    let e = err(bogus.call((0xdead_beef,)));
-    assert_eq!(trap_kind(&e), &TrapKind::TableOutOfBounds);
-    ok(lib.reset());
-    // Slot 1 holds a function of another type.
-    let e = err(bogus.call((1,)));
-    assert!(
-        matches!(
-            trap_kind(&e),
-            TrapKind::BadSignature | TrapKind::IndirectCallToNull
-        ),
-        "{e}"
-    );
 }
 
 #[test]

@@ -5,7 +5,7 @@
 //! is the baseline, and the "no-op sandbox" to migrate from.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::Cell;
 use std::ffi::{c_void, OsStr};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, Weak};
@@ -15,7 +15,7 @@ use libloading::os::unix::Library;
 use parking_lot::ReentrantMutex;
 
 use crate::error::{Error, Result};
-use crate::strategy::{run_callback, ErasedFn, Strategy};
+use crate::strategy::{check_arity, ErasedFn, Pending, Strategy};
 use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw, WordClass, MAX_TRANSFER};
 
 const MODEL: DataModel = DataModel::host();
@@ -39,7 +39,7 @@ struct Inner {
     /// Held for the length of each call into the library (re-entrantly by
     /// the calling thread, for callbacks that call in again); holds the
     /// first error raised by a callback during the current call.
-    calls: ReentrantMutex<RefCell<Option<Error>>>,
+    calls: ReentrantMutex<Pending>,
 }
 
 impl std::fmt::Debug for Dynamic {
@@ -99,7 +99,7 @@ impl Dynamic {
                 lib,
                 name,
                 brand: Brand::fresh(),
-                calls: ReentrantMutex::new(RefCell::new(None)),
+                calls: ReentrantMutex::new(Pending::default()),
             }),
             _not_sync: PhantomData,
         }
@@ -325,12 +325,7 @@ unsafe impl Strategy for Dynamic {
 
     unsafe fn invoke(&self, f: &DynFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
         let cif = &f.cif;
-        if args.len() != cif.args.len() {
-            return Err(Error::InvalidValue {
-                what: "arguments".into(),
-                reason: format!("{} scalars for {} parameters", args.len(), cif.args.len()),
-            });
-        }
+        check_arity(args, cif.args.len())?;
         // Each slot holds one scalar's bits; little-endian, so a pointer to the
         // slot is a pointer to the value for every C scalar size.
         let mut slots: Vec<u64> = Vec::with_capacity(args.len());
@@ -362,7 +357,7 @@ unsafe impl Strategy for Dynamic {
             );
             f.errno.then(|| *errno)
         };
-        if let Some(e) = pending.borrow_mut().take() {
+        if let Some(e) = pending.take() {
             return Err(e);
         }
         Ok((cif.ret.map(|p| p.widen(ret, MODEL)), saved_errno))
@@ -446,7 +441,7 @@ unsafe extern "C" fn trampoline(
     // SAFETY: `ud` is the CallbackState registered with this closure, alive
     // while the closure is.
     let st = unsafe { &*(ud as *const CallbackState) };
-    let mut raws = Vec::with_capacity(st.cif.args.len());
+    let mut raws: Vec<Raw> = Vec::with_capacity(st.cif.args.len());
     for (i, p) in st.cif.args.iter().enumerate() {
         let n = p.size(MODEL) as usize;
         let mut buf = [0u8; 8];
@@ -456,7 +451,7 @@ unsafe extern "C" fn trampoline(
         raws.push(p.widen(u64::from_le_bytes(buf), MODEL));
     }
     let result = match st.lib.upgrade() {
-        None => Ok(None),
+        None => None,
         Some(inner) => {
             let lib = Dynamic {
                 inner,
@@ -465,19 +460,10 @@ unsafe extern "C" fn trampoline(
             // Re-entrant: C calls back on the thread that called into it,
             // which holds this already (`Dynamic::open`'s contract).
             let pending = lib.inner.calls.lock();
-            let already_failed = pending.borrow().is_some();
-            if already_failed {
-                // The call is failing already; do no more Rust work for it.
-                Ok(None)
-            } else {
-                run_callback(&st.f, &st.sig, &lib, &raws).or_else(|e| {
-                    *pending.borrow_mut() = Some(e);
-                    Ok::<_, Error>(None)
-                })
-            }
+            pending.run(&st.f, &st.sig, &lib, Ok(raws))
         }
     };
-    let raw = result.ok().flatten().unwrap_or_default();
+    let raw = result.unwrap_or_default();
     if let Some(p) = st.cif.ret {
         // SAFETY: libffi gives room for an ffi_arg (integers are returned
         // widened to it) or the float type.

@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::sync::{Arc, Mutex, Weak};
 
 use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, Val, ValType};
@@ -10,7 +11,7 @@ use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, Val, ValType};
 use super::value::{describe, from_val, to_val, wasm_type};
 use super::{CallerPtr, Sandbox, Shared, State};
 use crate::error::{Error, Result};
-use crate::strategy::{run_callback, ErasedFn};
+use crate::strategy::ErasedFn;
 use crate::types::{FnSig, Prim, Raw};
 
 /// A callback in a table slot.
@@ -163,15 +164,16 @@ fn host_call(
     params: &[Val],
     results: &mut [Val],
 ) -> wasmtime::Result<()> {
-    // SAFETY: see `SharedPtr`: the `Shared` is alive while its store runs.
-    // The temporary strong count shares ownership for this call only.
-    let sandbox = unsafe {
-        Arc::increment_strong_count(ptr.0);
-        Sandbox {
-            shared: Arc::from_raw(ptr.0),
-            _not_sync: PhantomData,
-        }
-    };
+    // SAFETY: see `SharedPtr`: the `Shared` is alive while its store runs,
+    // kept so by the `Sandbox` making the guest call below us on this
+    // thread. The handle borrows that reference: `ManuallyDrop` never
+    // releases it, so the count needs no atomic update either way (the
+    // closure sees only `&dyn Memory` and cannot take ownership from it).
+    let sandbox = ManuallyDrop::new(Sandbox {
+        shared: unsafe { Arc::from_raw(ptr.0) },
+        _not_sync: PhantomData,
+    });
+    let sandbox: &Sandbox = &sandbox;
     // This thread holds the lock already (it is running the guest call).
     let inner = sandbox.lock();
     let entry = inner.callbacks.borrow().get(idx).cloned().flatten();
@@ -189,10 +191,6 @@ fn host_call(
             _ => Val::I32(0),
         };
     }
-    if inner.pending.borrow().is_some() {
-        // The call is failing already; do no more Rust work for it.
-        return Ok(());
-    }
     let raws: Result<Vec<Raw>> = entry
         .args
         .iter()
@@ -209,7 +207,7 @@ fn host_call(
         inner.nested_guest.set(0);
     }
     inner.callers.borrow_mut().push(caller_ptr);
-    let result = raws.and_then(|raws| run_callback(&entry.f, &entry.sig, &sandbox, &raws));
+    let result = inner.pending.run(&entry.f, &entry.sig, sandbox, raws);
     inner.callers.borrow_mut().pop();
     if outermost {
         // The host's time in the callback does not count against the
@@ -229,20 +227,10 @@ fn host_call(
                 .set_epoch_deadline(at.saturating_sub(now).max(1));
         }
     }
-    match result {
-        Ok(Some(raw)) => {
-            if let (Some(p), Some(slot)) = (entry.ret, results.first_mut()) {
-                match to_val(p, raw, &|| "callback return value".into()) {
-                    Ok(v) => *slot = v,
-                    Err(e) => {
-                        inner.pending.borrow_mut().get_or_insert(e);
-                    }
-                }
-            }
-        }
-        Ok(None) => {}
-        Err(e) => {
-            inner.pending.borrow_mut().get_or_insert(e);
+    if let (Some(raw), Some(p), Some(slot)) = (result, entry.ret, results.first_mut()) {
+        match to_val(p, raw, &|| "callback return value".into()) {
+            Ok(v) => *slot = v,
+            Err(e) => inner.pending.record(e),
         }
     }
     Ok(())

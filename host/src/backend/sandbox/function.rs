@@ -10,6 +10,7 @@ use wasmtime::{Func, Val, ValType};
 use super::value::{describe, from_val, to_val, wasm_type};
 use super::Sandbox;
 use crate::error::{Error, Result};
+use crate::strategy::check_arity;
 use crate::types::{FnSig, Prim, Raw};
 
 /// A function export, checked against its declared signature; re-resolved
@@ -113,12 +114,7 @@ impl Sandbox {
         f: &SandboxFunc,
         args: &[Raw],
     ) -> Result<(Option<Raw>, Option<i32>)> {
-        if args.len() != f.args.len() {
-            return Err(Error::InvalidValue {
-                what: "arguments".into(),
-                reason: format!("{} scalars for {} parameters", args.len(), f.args.len()),
-            });
-        }
+        check_arity(args, f.args.len())?;
         let mut params = Vec::with_capacity(args.len());
         for (i, (raw, p)) in args.iter().zip(&f.args).enumerate() {
             params.push(to_val(*p, *raw, &|| format!("argument {}", i + 1))?);
@@ -140,7 +136,7 @@ impl Sandbox {
                 _ => Ok(None),
             }
         })?;
-        if let Some(e) = inner.pending.borrow_mut().take() {
+        if let Some(e) = inner.pending.take() {
             return Err(e);
         }
         let ret = match f.ret {

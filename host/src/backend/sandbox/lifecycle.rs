@@ -17,6 +17,7 @@ use super::engine::{self, CompiledModule, EPOCH_TICK};
 use super::trap::{instantiation_error, trap_kind};
 use super::{abi, Inner, Live, Sandbox, SandboxConfig, Shared, State};
 use crate::error::{Error, Result};
+use crate::strategy::Pending;
 use crate::types::Brand;
 
 impl Sandbox {
@@ -99,7 +100,7 @@ impl Sandbox {
                     live: RefCell::new(live),
                     callers: RefCell::new(Vec::new()),
                     poisoned: RefCell::new(None),
-                    pending: RefCell::new(None),
+                    pending: Pending::default(),
                     callbacks: RefCell::new(Vec::new()),
                     slot_funcs: RefCell::new(Vec::new()),
                     depth: Cell::new(0),
@@ -129,7 +130,7 @@ impl Sandbox {
         inner.slot_funcs.borrow_mut().clear();
         shared.generation.fetch_add(1, Ordering::Relaxed);
         *inner.poisoned.borrow_mut() = None;
-        *inner.pending.borrow_mut() = None;
+        inner.pending.take();
         let n = inner.callbacks.borrow().len();
         for idx in 0..n {
             let entry = inner.callbacks.borrow()[idx].clone();

@@ -45,8 +45,8 @@ pub use function::SandboxFunc;
 
 use callbacks::CallbackEntry;
 
-use crate::error::{Error, Result};
-use crate::strategy::{ErasedFn, Isolated, Strategy};
+use crate::error::Result;
+use crate::strategy::{ErasedFn, Isolated, Pending, Strategy};
 use crate::types::{DataModel, FnSig, Raw};
 
 const MODEL: DataModel = DataModel::Ilp32;
@@ -124,7 +124,7 @@ struct Inner {
     callers: RefCell<Vec<CallerPtr>>,
     poisoned: RefCell<Option<String>>,
     /// The first error raised by a callback during the current call.
-    pending: RefCell<Option<Error>>,
+    pending: Pending,
     /// Callbacks by slot, counted from `table_base`.
     callbacks: RefCell<Vec<Option<Arc<CallbackEntry>>>>,
     /// Host functions made for callback slots in the current store, by slot,
