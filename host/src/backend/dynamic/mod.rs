@@ -8,7 +8,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::ffi::{c_void, OsStr};
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex};
 
 use libffi_sys as ffi;
 use libloading::os::unix::Library;
@@ -376,7 +376,7 @@ unsafe impl Strategy for Dynamic {
             cif: Cif::new(sig)?,
             sig: sig.clone(),
             f: Mutex::new(f),
-            lib: Arc::downgrade(&self.inner),
+            lib: self.clone(),
         });
         let mut code: *mut c_void = std::ptr::null_mut();
         // SAFETY: libffi allocates a writable closure and its executable alias.
@@ -410,7 +410,9 @@ struct CallbackState {
     cif: Box<Cif>,
     sig: Arc<FnSig>,
     f: Mutex<ErasedFn>,
-    lib: Weak<Inner>,
+    /// The library: a callback keeps it loaded (and its lock reachable)
+    /// for as long as C may call the callback.
+    lib: Dynamic,
 }
 
 struct ClosureGuard {
@@ -439,7 +441,9 @@ unsafe extern "C" fn trampoline(
     ud: *mut c_void,
 ) {
     // SAFETY: `ud` is the CallbackState registered with this closure, alive
-    // while the closure is.
+    // while the closure is. It is only read here (the closure sits behind
+    // its mutex, and the `Dynamic` inside is shared state behind an `Arc`
+    // and a lock), on the thread that called into the library.
     let st = unsafe { &*(ud as *const CallbackState) };
     let mut raws: Vec<Raw> = Vec::with_capacity(st.cif.args.len());
     for (i, p) in st.cif.args.iter().enumerate() {
@@ -450,19 +454,10 @@ unsafe extern "C" fn trampoline(
         unsafe { std::ptr::copy_nonoverlapping(*args.add(i) as *const u8, buf.as_mut_ptr(), n) };
         raws.push(p.widen(u64::from_le_bytes(buf), MODEL));
     }
-    let result = match st.lib.upgrade() {
-        None => None,
-        Some(inner) => {
-            let lib = Dynamic {
-                inner,
-                _not_sync: PhantomData,
-            };
-            // Re-entrant: C calls back on the thread that called into it,
-            // which holds this already (`Dynamic::open`'s contract).
-            let pending = lib.inner.calls.lock();
-            pending.run(&st.f, &st.sig, &lib, Ok(raws))
-        }
-    };
+    // Re-entrant: C calls back on the thread that called into it, which
+    // holds this already (`Dynamic::open`'s contract).
+    let pending = st.lib.inner.calls.lock();
+    let result = pending.run(&st.f, &st.sig, &st.lib, Ok(raws));
     let raw = result.unwrap_or_default();
     if let Some(p) = st.cif.ret {
         // SAFETY: libffi gives room for an ffi_arg (integers are returned
