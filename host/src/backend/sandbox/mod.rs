@@ -15,9 +15,10 @@
 //! code under the deadline), `function` (resolving and calling exports),
 //! `callbacks` (table slots and the host function C calls), `memory`
 //! (bounds-checked linear memory), `value` (the wasm value ABI), `trap`
-//! (failures as errors), `abi` (the guest's export names).
+//! (failures as errors). The guest's export names are
+//! [`sandlink_build::abi`], shared with the build recipe.
 
-pub mod abi;
+pub use sandlink_build::abi;
 mod callbacks;
 mod config;
 mod engine;

@@ -1,6 +1,8 @@
 //! The guest ABI: the export names a sandboxed module provides, defined once.
-//! The guest shim (`guest-shim/shim.c`) exports the `sandlink_*` functions
-//! under these names; the link recipe exports the memory and the table.
+//! The guest shim (`shim/shim.c`, compiled with these names as macros)
+//! exports the `sandlink_*` functions; the link recipe exports the memory,
+//! the table and the reactor's initialiser. The Sandbox runtime looks the
+//! same names up.
 
 /// The module's linear memory.
 pub const MEMORY: &str = "memory";
@@ -16,3 +18,12 @@ pub const FREE: &str = "sandlink_free";
 pub const ERRNO_GET: &str = "sandlink_errno_get";
 /// `void sandlink_errno_set(int e)`.
 pub const ERRNO_SET: &str = "sandlink_errno_set";
+
+/// The shim's exports as the C macros it is compiled with
+/// (`-DSANDLINK_ABI_MALLOC="sandlink_malloc"`, …).
+pub const SHIM_MACROS: [(&str, &str); 4] = [
+    ("SANDLINK_ABI_MALLOC", MALLOC),
+    ("SANDLINK_ABI_FREE", FREE),
+    ("SANDLINK_ABI_ERRNO_GET", ERRNO_GET),
+    ("SANDLINK_ABI_ERRNO_SET", ERRNO_SET),
+];

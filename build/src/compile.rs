@@ -1,0 +1,418 @@
+//! Compiling and linking: the wasm32-wasi reactor recipe and the native
+//! shared object, objects compiled in parallel, header dependencies read
+//! back from the compiler for cargo's `rerun-if-changed`.
+
+use std::collections::BTreeSet;
+use std::env;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{abi, Built, Error, Library, Toolchain, COMPILER_VARS, SHIM_C};
+
+const WASM: &str = "wasm32-wasi";
+const NATIVE: &str = "native";
+
+/// One object to compile: its source and the flags only it gets.
+struct Unit {
+    source: PathBuf,
+    object: PathBuf,
+    extra: Vec<String>,
+}
+
+pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
+    let out = match &lib.out_dir {
+        Some(d) => d.clone(),
+        None => env::var_os("OUT_DIR")
+            .map(PathBuf::from)
+            .ok_or(Error::NoOutDir)?,
+    };
+    if lib.files.is_empty() {
+        return Err(Error::Empty {
+            library: lib.name.clone(),
+            what: "no source files: add them with `.file(..)` or `.files(..)`".into(),
+        });
+    }
+    for f in lib.files.iter().chain(&lib.wasm_files) {
+        if !f.is_file() {
+            return Err(missing(lib, "source file", f));
+        }
+    }
+    for d in &lib.includes {
+        if !d.is_dir() {
+            return Err(missing(lib, "include directory", d));
+        }
+    }
+    let exports = exports(lib)?;
+    let toolchain = match &lib.toolchain {
+        Some(t) => t.clone(),
+        None => Toolchain::find()?,
+    };
+    let mut inputs: BTreeSet<PathBuf> = BTreeSet::new();
+    inputs.extend(lib.files.iter().cloned());
+    inputs.extend(lib.wasm_files.iter().cloned());
+    inputs.extend(lib.exports_files.iter().cloned());
+
+    // The wasm module: the library, its wasm-only sources and the shim.
+    let wasm_dir = out.join(format!("{}-wasm", lib.name));
+    mkdir(&wasm_dir)?;
+    let shim = out.join("sandlink-guest-shim.c");
+    write_if_changed(&shim, SHIM_C)?;
+    let mut units = units_for(&wasm_dir, lib.files.iter().chain(&lib.wasm_files));
+    let mut shim_flags = vec!["-std=c11".to_string(), "-Wall".into(), "-Werror".into()];
+    for (name, value) in abi::SHIM_MACROS {
+        shim_flags.push(format!("-D{name}=\"{value}\""));
+    }
+    units.push(Unit {
+        source: shim.clone(),
+        object: wasm_dir.join("sandlink-guest-shim.o"),
+        extra: shim_flags,
+    });
+    let wasm_flags = common_flags(lib);
+    let objects = compile_all(lib, WASM, &units, &|| toolchain.command(), &wasm_flags)?;
+    let module = out.join(format!("{}.wasm", lib.name));
+    let mut link = toolchain.command();
+    link.arg(format!("-O{}", lib.opt_level))
+        .arg("-mexec-model=reactor")
+        .args([
+            "-Wl,--export-table",
+            "-Wl,--growable-table",
+            "-Wl,--stack-first",
+        ])
+        .arg(format!("-Wl,-z,stack-size={}", lib.stack_size));
+    for name in &exports {
+        link.arg(format!("-Wl,--export={name}"));
+    }
+    link.args(&objects).arg("-o").arg(&module);
+    run_link(lib, WASM, link)?;
+    inputs.extend(depfiles(&units)?.into_iter().filter(|p| *p != shim));
+
+    // The native shared object, from the same sources and flags.
+    let native = if lib.native {
+        let dir = out.join(format!("{}-native", lib.name));
+        mkdir(&dir)?;
+        let compiler = native_compiler(lib);
+        let cmd = || Command::new(&compiler);
+        let units = units_for(&dir, lib.files.iter());
+        let mut flags = common_flags(lib);
+        flags.push("-fPIC".into());
+        let objects = compile_all(lib, NATIVE, &units, &cmd, &flags)?;
+        let so = out.join(format!("lib{}.so", lib.name));
+        let mut link = Command::new(&compiler);
+        link.arg("-shared").args(&objects).arg("-o").arg(&so);
+        run_link(lib, NATIVE, link)?;
+        inputs.extend(depfiles(&units)?);
+        Some(so)
+    } else {
+        None
+    };
+
+    let stem = lib.env_stem();
+    let built = Built {
+        wasm: module,
+        native_env: native.as_ref().map(|_| format!("{stem}_SO")),
+        native,
+        inputs: inputs.into_iter().collect(),
+        wasm_env: format!("{stem}_WASM"),
+    };
+    if lib.cargo_metadata {
+        for p in &built.inputs {
+            println!("cargo:rerun-if-changed={}", p.display());
+        }
+        for var in COMPILER_VARS
+            .iter()
+            .chain(&["CC", "CFLAGS", "TARGET_CC", "TARGET_CFLAGS"])
+        {
+            println!("cargo:rerun-if-env-changed={var}");
+        }
+        println!(
+            "cargo:rustc-env={}={}",
+            built.wasm_env,
+            built.wasm.display()
+        );
+        if let (Some(var), Some(so)) = (&built.native_env, &built.native) {
+            println!("cargo:rustc-env={var}={}", so.display());
+        }
+    }
+    Ok(built)
+}
+
+fn missing(lib: &Library, what: &'static str, path: &Path) -> Error {
+    Error::MissingInput {
+        library: lib.name.clone(),
+        what,
+        path: path.to_path_buf(),
+    }
+}
+
+fn mkdir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::Io {
+        what: format!("creating {}", dir.display()),
+        source,
+    })
+}
+
+/// Writes `text` to `path` unless it holds it already (keeps the mtime, so
+/// nothing downstream rebuilds).
+fn write_if_changed(path: &Path, text: &str) -> Result<(), Error> {
+    if std::fs::read_to_string(path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    std::fs::write(path, text).map_err(|source| Error::Io {
+        what: format!("writing {}", path.display()),
+        source,
+    })
+}
+
+/// The export list: the names given plus those in the exports files.
+fn exports(lib: &Library) -> Result<Vec<String>, Error> {
+    let mut names = lib.exports.clone();
+    for path in &lib.exports_files {
+        if !path.is_file() {
+            return Err(missing(lib, "exports file", path));
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| Error::Io {
+            what: format!("reading the exports file {}", path.display()),
+            source,
+        })?;
+        names.extend(
+            text.lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    if names.is_empty() {
+        return Err(Error::Empty {
+            library: lib.name.clone(),
+            what: "no exports: list the functions the bindings use with `.exports([..])` \
+                   or `.exports_file(path)`"
+                .into(),
+        });
+    }
+    Ok(names)
+}
+
+/// An object per source, named by its position and file stem.
+fn units_for<'a>(dir: &Path, sources: impl Iterator<Item = &'a PathBuf>) -> Vec<Unit> {
+    sources
+        .enumerate()
+        .map(|(i, s)| {
+            let stem = s
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            Unit {
+                source: s.clone(),
+                object: dir.join(format!("{i:03}-{stem}.o")),
+                extra: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+fn common_flags(lib: &Library) -> Vec<String> {
+    let mut flags = vec![format!("-O{}", lib.opt_level)];
+    if lib.warnings {
+        flags.extend(["-Wall".to_string(), "-Wextra".into()]);
+    } else {
+        flags.push("-w".into());
+    }
+    if lib.warnings_into_errors {
+        flags.push("-Werror".into());
+    }
+    for inc in &lib.includes {
+        flags.push(format!("-I{}", inc.display()));
+    }
+    for (k, v) in &lib.defines {
+        flags.push(match v {
+            Some(v) => format!("-D{k}={v}"),
+            None => format!("-D{k}"),
+        });
+    }
+    flags.extend(lib.flags.iter().cloned());
+    flags
+}
+
+/// Compiles every unit, in parallel; the first failure (in source order)
+/// is the error. Warnings are passed on to cargo.
+fn compile_all(
+    lib: &Library,
+    target: &'static str,
+    units: &[Unit],
+    compiler: &(dyn Fn() -> Command + Sync),
+    flags: &[String],
+) -> Result<Vec<PathBuf>, Error> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
+        let chunks: Vec<&[Unit]> = units.chunks(units.len().div_ceil(threads).max(1)).collect();
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                s.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|u| compile_one(lib, target, u, compiler(), flags))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    vec![Err(Error::Io {
+                        what: "a compiler thread panicked".into(),
+                        source: std::io::Error::other("panic"),
+                    })]
+                })
+            })
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+    Ok(units.iter().map(|u| u.object.clone()).collect())
+}
+
+fn compile_one(
+    lib: &Library,
+    target: &'static str,
+    unit: &Unit,
+    mut cmd: Command,
+    flags: &[String],
+) -> Result<(), Error> {
+    cmd.args(flags)
+        .args(&unit.extra)
+        .arg("-c")
+        .arg(&unit.source)
+        .arg("-o")
+        .arg(&unit.object)
+        .arg("-MD")
+        .arg("-MF")
+        .arg(unit.object.with_extension("d"));
+    let output = cmd.output().map_err(|source| Error::Io {
+        what: format!("running the compiler {:?}", cmd.get_program()),
+        source,
+    })?;
+    let diagnostics = String::from_utf8_lossy(&output.stderr).into_owned();
+    if !output.status.success() {
+        return Err(Error::Compile {
+            library: lib.name.clone(),
+            file: unit.source.clone(),
+            target,
+            diagnostics,
+            command: format!("{cmd:?}"),
+        });
+    }
+    if lib.cargo_metadata {
+        for line in diagnostics.lines().filter(|l| !l.trim().is_empty()) {
+            println!("cargo:warning={line}");
+        }
+    }
+    Ok(())
+}
+
+fn run_link(lib: &Library, target: &'static str, mut cmd: Command) -> Result<(), Error> {
+    let output = cmd.output().map_err(|source| Error::Io {
+        what: format!("running the linker {:?}", cmd.get_program()),
+        source,
+    })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    Err(Error::Link {
+        library: lib.name.clone(),
+        target,
+        diagnostics: String::from_utf8_lossy(&output.stderr).into_owned(),
+        command: format!("{cmd:?}"),
+    })
+}
+
+/// The native compiler: the one asked for, else the `cc` crate's for the
+/// target (which honours `CC`), else `cc`.
+fn native_compiler(lib: &Library) -> PathBuf {
+    if let Some(c) = &lib.native_compiler {
+        return c.clone();
+    }
+    let mut build = cc::Build::new();
+    build.cargo_metadata(false).warnings(false);
+    if env::var_os("TARGET").is_none() {
+        // Outside a build script: the host is the target.
+        build
+            .target(env!("SANDLINK_BUILD_HOST"))
+            .host(env!("SANDLINK_BUILD_HOST"));
+    }
+    build.opt_level(2);
+    build
+        .try_get_compiler()
+        .map(|c| c.path().to_path_buf())
+        .unwrap_or_else(|_| PathBuf::from("cc"))
+}
+
+/// The files the compiler read, from its `-MD` dependency files.
+fn depfiles(units: &[Unit]) -> Result<BTreeSet<PathBuf>, Error> {
+    let mut all = BTreeSet::new();
+    for u in units {
+        let d = u.object.with_extension("d");
+        let text = std::fs::read_to_string(&d).map_err(|source| Error::Io {
+            what: format!("reading the compiler's dependency file {}", d.display()),
+            source,
+        })?;
+        all.extend(parse_depfile(&text));
+    }
+    Ok(all)
+}
+
+/// Parses a make-style dependency file: `target: dep dep \` lines, with
+/// `\ ` for a space inside a path.
+pub(crate) fn parse_depfile(text: &str) -> Vec<PathBuf> {
+    let joined = text.replace("\\\n", " ").replace("\\\r\n", " ");
+    let mut out = Vec::new();
+    for rule in joined.lines() {
+        let Some((_, deps)) = rule.split_once(": ") else {
+            continue;
+        };
+        let mut cur = String::new();
+        let mut chars = deps.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' if chars.peek() == Some(&' ') => {
+                    cur.push(' ');
+                    chars.next();
+                }
+                c if c.is_whitespace() => {
+                    if !cur.is_empty() {
+                        out.push(PathBuf::from(std::mem::take(&mut cur)));
+                    }
+                }
+                c => cur.push(c),
+            }
+        }
+        if !cur.is_empty() {
+            out.push(PathBuf::from(cur));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn depfiles_parse_continuations_and_escaped_spaces() {
+        let d = "obj.o: src/a.c include/a.h \\\n  /usr/include/stdio.h my\\ dir/b.h\n";
+        assert_eq!(
+            parse_depfile(d),
+            [
+                "src/a.c",
+                "include/a.h",
+                "/usr/include/stdio.h",
+                "my dir/b.h"
+            ]
+            .iter()
+            .map(PathBuf::from)
+            .collect::<Vec<_>>()
+        );
+    }
+}

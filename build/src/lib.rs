@@ -1,0 +1,395 @@
+//! # sandlink-build: sandbox any C library from your crate's `build.rs`
+//!
+//! One builder, in the spirit of the `cc` crate, that compiles a C library
+//! to a wasm32-wasi reactor module ready for Sandlink's `Sandbox` strategy:
+//! linked with the guest shim (an allocator and errno access for the host),
+//! an exported, growable function table (so C can call Rust closures), the
+//! stack first in memory (so a stack overflow traps instead of corrupting
+//! data), and exactly the exports you list. On request it also builds a
+//! native shared object from the same sources and flags, for the `Dynamic`
+//! strategy and for differential tests.
+//!
+//! ```no_run
+//! // build.rs, in `fn main`:
+//! sandlink_build::Library::new("cjson")
+//!     .file("vendor/cJSON.c")
+//!     .include("vendor")
+//!     .exports(["cJSON_Parse", "cJSON_Print", "cJSON_Delete"])
+//!     .native(true)
+//!     .compile(); // or `.build()?` for a `Result`
+//! ```
+//!
+//! ```text
+//! // src/main.rs: the module is embedded in the binary.
+//! let lib = sandlink::Sandbox::from_bytes(include_bytes!(env!("SANDLINK_CJSON_WASM")), "cjson")?;
+//! ```
+//!
+//! For a library named `cjson` the build script sets `SANDLINK_CJSON_WASM`
+//! (and `SANDLINK_CJSON_SO` with `.native(true)`) for the crate's code, and
+//! tells cargo to rebuild only when a source, a header the compiler read,
+//! an exports file or a toolchain variable changes.
+//!
+//! ## Toolchain
+//!
+//! In this order: `CC_wasm32_wasip1` (or `CC_wasm32-wasip1`,
+//! `CC_wasm32_wasi`, `CC_wasm32-wasi`) naming a clang that targets
+//! wasm32-wasi; `WASI_SDK_PATH` naming an unpacked wasi-sdk; Debian's
+//! `clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32`. A missing piece is
+//! an [`Error::Toolchain`] that says what to install. The native build uses
+//! the `cc` crate's compiler for the target (so `CC` and `CFLAGS` apply),
+//! or [`Library::native_compiler`].
+
+pub mod abi;
+mod compile;
+mod toolchain;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use toolchain::{Toolchain, COMPILER_VARS};
+
+/// The guest shim's source, embedded so the crate needs nothing beside it.
+pub const SHIM_C: &str = include_str!("../shim/shim.c");
+
+/// A C library to build for the Sandbox (and optionally natively).
+#[derive(Clone, Debug)]
+pub struct Library {
+    name: String,
+    files: Vec<PathBuf>,
+    wasm_files: Vec<PathBuf>,
+    includes: Vec<PathBuf>,
+    defines: Vec<(String, Option<String>)>,
+    flags: Vec<String>,
+    exports: Vec<String>,
+    exports_files: Vec<PathBuf>,
+    native: bool,
+    native_compiler: Option<PathBuf>,
+    warnings: bool,
+    warnings_into_errors: bool,
+    opt_level: u32,
+    stack_size: u64,
+    out_dir: Option<PathBuf>,
+    cargo_metadata: bool,
+    toolchain: Option<Toolchain>,
+}
+
+/// What [`Library::build`] produced.
+#[derive(Clone, Debug)]
+pub struct Built {
+    /// The wasm32-wasi reactor module.
+    pub wasm: PathBuf,
+    /// The native shared object, when [`Library::native`] asked for one.
+    pub native: Option<PathBuf>,
+    /// Every file the build read (sources, headers, exports files): what
+    /// cargo was told to watch.
+    pub inputs: Vec<PathBuf>,
+    /// The environment variable naming the module (`SANDLINK_<NAME>_WASM`).
+    pub wasm_env: String,
+    /// The environment variable naming the shared object
+    /// (`SANDLINK_<NAME>_SO`), when one was built.
+    pub native_env: Option<String>,
+}
+
+impl Library {
+    /// A library called `name`: it names the outputs (`<name>.wasm`,
+    /// `lib<name>.so`) and the environment variables
+    /// (`SANDLINK_<NAME>_WASM`, with `NAME` upper-cased and every other
+    /// character than a letter or digit turned into `_`).
+    pub fn new(name: &str) -> Library {
+        Library {
+            name: name.to_string(),
+            files: Vec::new(),
+            wasm_files: Vec::new(),
+            includes: Vec::new(),
+            defines: Vec::new(),
+            flags: Vec::new(),
+            exports: Vec::new(),
+            exports_files: Vec::new(),
+            native: false,
+            native_compiler: None,
+            warnings: true,
+            warnings_into_errors: false,
+            opt_level: 2,
+            stack_size: 1 << 20,
+            out_dir: None,
+            cargo_metadata: true,
+            toolchain: None,
+        }
+    }
+
+    /// Adds a C source file.
+    pub fn file(&mut self, path: impl AsRef<Path>) -> &mut Library {
+        self.files.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Adds C source files.
+    pub fn files<P: AsRef<Path>>(&mut self, paths: impl IntoIterator<Item = P>) -> &mut Library {
+        for p in paths {
+            self.file(p);
+        }
+        self
+    }
+
+    /// Adds a C source file compiled into the wasm module only (a
+    /// replacement for something WASI lacks, say).
+    pub fn wasm_file(&mut self, path: impl AsRef<Path>) -> &mut Library {
+        self.wasm_files.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Adds an include directory (`-I`).
+    pub fn include(&mut self, dir: impl AsRef<Path>) -> &mut Library {
+        self.includes.push(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Defines a macro (`-DNAME` or `-DNAME=VALUE`), for both builds.
+    pub fn define<'a>(&mut self, name: &str, value: impl Into<Option<&'a str>>) -> &mut Library {
+        self.defines
+            .push((name.to_string(), value.into().map(str::to_string)));
+        self
+    }
+
+    /// Adds a compiler flag, for both builds.
+    pub fn flag(&mut self, flag: &str) -> &mut Library {
+        self.flags.push(flag.to_string());
+        self
+    }
+
+    /// Exports these functions (or globals) from the wasm module: what the
+    /// bindings can bind. Nothing else is exported.
+    pub fn exports<S: AsRef<str>>(&mut self, names: impl IntoIterator<Item = S>) -> &mut Library {
+        self.exports
+            .extend(names.into_iter().map(|s| s.as_ref().to_string()));
+        self
+    }
+
+    /// Exports the names listed in `path`, one per line (blank lines and
+    /// lines starting with `#` are skipped).
+    pub fn exports_file(&mut self, path: impl AsRef<Path>) -> &mut Library {
+        self.exports_files.push(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Also builds a native shared object from the same sources and flags.
+    pub fn native(&mut self, yes: bool) -> &mut Library {
+        self.native = yes;
+        self
+    }
+
+    /// The compiler for the native build (default: the `cc` crate's choice
+    /// for the target). Passing the wasm toolchain's clang
+    /// ([`Toolchain::clang`]) makes both builds come from one compiler.
+    pub fn native_compiler(&mut self, compiler: impl AsRef<Path>) -> &mut Library {
+        self.native_compiler = Some(compiler.as_ref().to_path_buf());
+        self
+    }
+
+    /// Whether to show the compiler's warnings (`-Wall -Wextra`, on by
+    /// default; off gives `-w`, for third-party code you do not maintain).
+    pub fn warnings(&mut self, yes: bool) -> &mut Library {
+        self.warnings = yes;
+        self
+    }
+
+    /// Whether warnings fail the build (`-Werror`; off by default).
+    pub fn warnings_into_errors(&mut self, yes: bool) -> &mut Library {
+        self.warnings_into_errors = yes;
+        self
+    }
+
+    /// The optimisation level, `-O<level>` (default 2).
+    pub fn opt_level(&mut self, level: u32) -> &mut Library {
+        self.opt_level = level;
+        self
+    }
+
+    /// The wasm module's C stack, in bytes (default 1 MiB).
+    pub fn stack_size(&mut self, bytes: u64) -> &mut Library {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Where to put objects and outputs (default: cargo's `OUT_DIR`).
+    pub fn out_dir(&mut self, dir: impl AsRef<Path>) -> &mut Library {
+        self.out_dir = Some(dir.as_ref().to_path_buf());
+        self
+    }
+
+    /// Whether to print `cargo:` instructions (default: yes, for build
+    /// scripts).
+    pub fn cargo_metadata(&mut self, yes: bool) -> &mut Library {
+        self.cargo_metadata = yes;
+        self
+    }
+
+    /// Uses this toolchain instead of finding one.
+    pub fn toolchain(&mut self, toolchain: Toolchain) -> &mut Library {
+        self.toolchain = Some(toolchain);
+        self
+    }
+
+    /// The environment variable stem for this library: `SANDLINK_<NAME>`.
+    pub fn env_stem(&self) -> String {
+        let name: String = self
+            .name
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_uppercase()
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        format!("SANDLINK_{name}")
+    }
+
+    /// Builds the library; on success prints the `cargo:` instructions.
+    pub fn build(&self) -> Result<Built, Error> {
+        compile::build(self)
+    }
+
+    /// Builds the library, or prints the error (with the compiler's
+    /// diagnostics) and exits the build script with status 1: for a
+    /// `build.rs` that has nothing to do after a failure.
+    pub fn compile(&self) -> Built {
+        match self.build() {
+            Ok(b) => b,
+            Err(e) => {
+                eprintln!("{e}");
+                std::process::exit(1);
+            }
+        }
+    }
+}
+
+/// Why a build failed. Each names the library, the file and what to do.
+pub enum Error {
+    /// No usable wasm32-wasi toolchain.
+    Toolchain {
+        /// What is missing or broken.
+        problem: String,
+        /// What to install or set.
+        fix: String,
+    },
+    /// A source file (or include directory) that does not exist.
+    MissingInput {
+        /// The library.
+        library: String,
+        /// What kind of input (`source file`, `exports file`, …).
+        what: &'static str,
+        /// The path as given.
+        path: PathBuf,
+    },
+    /// The library lists no source files or no exports.
+    Empty {
+        /// The library.
+        library: String,
+        /// What is missing, and how to add it.
+        what: String,
+    },
+    /// The compiler rejected a source file.
+    Compile {
+        /// The library.
+        library: String,
+        /// The source file.
+        file: PathBuf,
+        /// `wasm32-wasi` or `native`.
+        target: &'static str,
+        /// The compiler's diagnostics (file, line and column included).
+        diagnostics: String,
+        /// The command that ran.
+        command: String,
+    },
+    /// The linker failed.
+    Link {
+        /// The library.
+        library: String,
+        /// `wasm32-wasi` or `native`.
+        target: &'static str,
+        /// The linker's diagnostics.
+        diagnostics: String,
+        /// The command that ran.
+        command: String,
+    },
+    /// Reading or writing a file, or running a program, failed.
+    Io {
+        /// What was being done.
+        what: String,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// Neither `OUT_DIR` nor [`Library::out_dir`] says where to build.
+    NoOutDir,
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Toolchain { problem, fix } => write!(
+                f,
+                "sandlink-build: no usable wasm32-wasi C toolchain: {problem}\n  fix: {fix}"
+            ),
+            Error::MissingInput {
+                library,
+                what,
+                path,
+            } => write!(
+                f,
+                "sandlink-build: library `{library}`: {what} {} does not exist",
+                path.display()
+            ),
+            Error::Empty { library, what } => {
+                write!(f, "sandlink-build: library `{library}`: {what}")
+            }
+            Error::Compile {
+                library,
+                file,
+                target,
+                diagnostics,
+                command,
+            } => write!(
+                f,
+                "sandlink-build: library `{library}`: compiling {} for {target} failed:\n\
+                 {diagnostics}\n  command: {command}",
+                file.display(),
+                diagnostics = diagnostics.trim_end()
+            ),
+            Error::Link {
+                library,
+                target,
+                diagnostics,
+                command,
+            } => write!(
+                f,
+                "sandlink-build: library `{library}`: linking for {target} failed:\n\
+                 {diagnostics}\n  command: {command}",
+                diagnostics = diagnostics.trim_end()
+            ),
+            Error::Io { what, source } => write!(f, "sandlink-build: {what}: {source}"),
+            Error::NoOutDir => f.write_str(
+                "sandlink-build: OUT_DIR is not set; outside a build script call \
+                 `Library::out_dir`",
+            ),
+        }
+    }
+}
+
+// Debug shows the message too: `fn main() -> Result<(), Error>` in a build
+// script prints the error with `{:?}`.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! sandlink-build against the real toolchain: a small library builds for
+//! wasm32-wasi and natively, and each way a build can fail names the file,
+//! the line or the fix.
+
+use std::path::{Path, PathBuf};
+
+use sandlink_build::{Error, Library};
+
+/// A fresh directory for one test's sources and outputs.
+fn scratch(name: &str) -> PathBuf {
+    let dir =
+        std::env::temp_dir().join(format!("sandlink-build-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(dir.join("src")).unwrap_or_else(|e| panic!("{e}"));
+    dir
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+fn lib(dir: &Path, name: &str) -> Library {
+    let mut l = Library::new(name);
+    l.out_dir(dir.join("out")).cargo_metadata(false);
+    l
+}
+
+#[test]
+fn a_library_builds_for_wasm_and_natively_and_lists_its_inputs() {
+    let dir = scratch("ok");
+    write(&dir.join("src/twice.h"), "int twice(int x);\n");
+    write(
+        &dir.join("src/twice.c"),
+        "#include \"twice.h\"\nint twice(int x) { return 2 * x; }\n",
+    );
+    let built = lib(&dir, "my-twice")
+        .file(dir.join("src/twice.c"))
+        .include(dir.join("src"))
+        .exports(["twice"])
+        .native(true)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let wasm = std::fs::read(&built.wasm).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(&wasm[..4], b"\0asm", "{}", built.wasm.display());
+    // The export list, the shim's exports and the table are in the module.
+    let text = String::from_utf8_lossy(&wasm);
+    for name in [
+        "twice",
+        "sandlink_malloc",
+        "sandlink_free",
+        "__indirect_function_table",
+    ] {
+        assert!(text.contains(name), "{name} is not exported");
+    }
+    let so = built
+        .native
+        .as_ref()
+        .unwrap_or_else(|| panic!("no native build"));
+    assert_eq!(
+        so.file_name().and_then(|n| n.to_str()),
+        Some("libmy-twice.so")
+    );
+    assert!(so.is_file());
+    // The header came from the compiler's dependency output.
+    assert!(
+        built.inputs.iter().any(|p| p.ends_with("twice.h")),
+        "{:?}",
+        built.inputs
+    );
+    assert_eq!(built.wasm_env, "SANDLINK_MY_TWICE_WASM");
+    assert_eq!(built.native_env.as_deref(), Some("SANDLINK_MY_TWICE_SO"));
+}
+
+#[test]
+fn a_compile_error_names_the_file_and_line() {
+    let dir = scratch("bad");
+    write(
+        &dir.join("src/bad.c"),
+        "int ok(void) { return 1; }\n\nint broken(void) { return undeclared_thing; }\n",
+    );
+    let e = lib(&dir, "bad")
+        .file(dir.join("src/bad.c"))
+        .exports(["ok"])
+        .build()
+        .err()
+        .unwrap_or_else(|| panic!("a broken file built"));
+    assert!(matches!(e, Error::Compile { .. }), "{e}");
+    let msg = e.to_string();
+    assert!(msg.contains("library `bad`"), "{msg}");
+    assert!(msg.contains("bad.c:3:"), "no file:line in: {msg}");
+    assert!(msg.contains("undeclared_thing"), "{msg}");
+}
+
+#[test]
+fn a_missing_source_file_is_named() {
+    let dir = scratch("missing");
+    let e = lib(&dir, "gone")
+        .file(dir.join("src/not-there.c"))
+        .exports(["f"])
+        .build()
+        .err()
+        .unwrap_or_else(|| panic!("a missing file built"));
+    let msg = e.to_string();
+    assert!(matches!(e, Error::MissingInput { .. }), "{msg}");
+    assert!(
+        msg.contains("source file") && msg.contains("not-there.c"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn no_exports_and_missing_exports_files_are_refused() {
+    let dir = scratch("exports");
+    write(&dir.join("src/f.c"), "int f(void) { return 0; }\n");
+    let e = lib(&dir, "none")
+        .file(dir.join("src/f.c"))
+        .build()
+        .err()
+        .unwrap_or_else(|| panic!("built without exports"));
+    assert!(e.to_string().contains("no exports"), "{e}");
+    let e = lib(&dir, "nofile")
+        .file(dir.join("src/f.c"))
+        .exports_file(dir.join("exports.txt"))
+        .build()
+        .err()
+        .unwrap_or_else(|| panic!("built with a missing exports file"));
+    assert!(e.to_string().contains("exports file"), "{e}");
+}
+
+#[test]
+fn an_unknown_export_fails_at_link_time_with_the_linkers_words() {
+    let dir = scratch("link");
+    write(&dir.join("src/f.c"), "int f(void) { return 0; }\n");
+    let e = lib(&dir, "link")
+        .file(dir.join("src/f.c"))
+        .exports(["f", "no_such_function"])
+        .build()
+        .err()
+        .unwrap_or_else(|| panic!("linked an unknown export"));
+    assert!(matches!(e, Error::Link { .. }), "{e}");
+    assert!(e.to_string().contains("no_such_function"), "{e}");
+}
