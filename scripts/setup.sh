@@ -37,5 +37,7 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# expat 2.5.0's source, from Debian's source package.
+# expat 2.5.0's source, from Debian's source package; cJSON's, for the
+# examples/own-library crate.
 bash "$(dirname "$0")/fetch-expat.sh"
+bash "$(dirname "$0")/../examples/own-library/fetch-cjson.sh"

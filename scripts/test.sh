@@ -22,3 +22,6 @@ if grep -q '^wasmtime' <<<"$dynamic_deps" || ! grep -q '^libffi-sys ' <<<"$dynam
     exit 1
 fi
 cargo test --workspace --locked
+# A user's crate outside the workspace: sandboxes cJSON with sandlink-build
+# and checks that Dynamic and Sandbox agree.
+cargo run --release --locked --manifest-path examples/own-library/Cargo.toml
