@@ -28,4 +28,13 @@ fn a_compiler_that_does_not_run_names_the_variable_and_the_fix() {
         .err()
         .unwrap_or_else(|| panic!("built without a toolchain"));
     assert!(matches!(e, Error::Toolchain { .. }), "{e}");
+
+    // The override is used when it runs: Debian's clang-19 by its path.
+    let clang = std::path::Path::new("/usr/lib/llvm-19/bin/clang");
+    if clang.exists() {
+        std::env::set_var("CC_wasm32_wasip1", clang);
+        let t = Toolchain::find().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.clang(), clang);
+        assert!(t.origin().starts_with("CC_wasm32_wasip1="), "{}", t.origin());
+    }
 }
