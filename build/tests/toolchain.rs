@@ -35,6 +35,10 @@ fn a_compiler_that_does_not_run_names_the_variable_and_the_fix() {
         std::env::set_var("CC_wasm32_wasip1", clang);
         let t = Toolchain::find().unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(t.clang(), clang);
-        assert!(t.origin().starts_with("CC_wasm32_wasip1="), "{}", t.origin());
+        assert!(
+            t.origin().starts_with("CC_wasm32_wasip1="),
+            "{}",
+            t.origin()
+        );
     }
 }

@@ -151,17 +151,17 @@ impl Pending {
     /// Runs a callback for the current call: nothing if the call is failing
     /// already, else `run_callback`, recording its error. `None` is what C
     /// then sees as zero.
-    pub fn run(
+    pub fn run<W: AsRef<[Raw]>>(
         &self,
         f: &Mutex<ErasedFn>,
         sig: &FnSig,
         mem: &dyn Memory,
-        raws: Result<Vec<Raw>>,
+        raws: Result<W>,
     ) -> Option<Raw> {
         if self.0.borrow().is_some() {
             return None;
         }
-        match raws.and_then(|raws| run_callback(f, sig, mem, &raws)) {
+        match raws.and_then(|raws| run_callback(f, sig, mem, raws.as_ref())) {
             Ok(r) => r,
             Err(e) => {
                 self.record(e);

@@ -159,7 +159,8 @@ impl fmt::Display for Site {
 /// arguments live (mutable buffers are written back into them).
 pub struct Frame<'m, 'a> {
     mem: &'m dyn Memory,
-    pub(crate) words: Vec<Raw>,
+    /// Inline for up to eight words: no heap allocation for most calls.
+    pub(crate) words: smallvec::SmallVec<[Raw; 8]>,
     temps: Vec<u64>,
     copy_back: Vec<(u64, &'a mut [u8])>,
     pub(crate) site: Site,
@@ -171,7 +172,7 @@ impl<'m, 'a> Frame<'m, 'a> {
     pub fn for_call(mem: &'m dyn Memory) -> Frame<'m, 'a> {
         Frame {
             mem,
-            words: Vec::with_capacity(8),
+            words: smallvec::SmallVec::new(),
             temps: Vec::new(),
             copy_back: Vec::new(),
             site: Site::Arg(1),
@@ -184,7 +185,7 @@ impl<'m, 'a> Frame<'m, 'a> {
     pub fn for_value(mem: &'m dyn Memory, site: Site) -> Frame<'m, 'a> {
         Frame {
             mem,
-            words: Vec::with_capacity(1),
+            words: smallvec::SmallVec::new(),
             temps: Vec::new(),
             copy_back: Vec::new(),
             site,

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use libffi_sys as ffi;
 use libloading::os::unix::Library;
 use parking_lot::ReentrantMutex;
+use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 use crate::strategy::{check_arity, ErasedFn, Pending, Strategy};
@@ -328,11 +329,11 @@ unsafe impl Strategy for Dynamic {
         check_arity(args, cif.args.len())?;
         // Each slot holds one scalar's bits; little-endian, so a pointer to the
         // slot is a pointer to the value for every C scalar size.
-        let mut slots: Vec<u64> = Vec::with_capacity(args.len());
+        let mut slots: SmallVec<[u64; 8]> = SmallVec::with_capacity(args.len());
         for (i, (raw, prim)) in args.iter().zip(&cif.args).enumerate() {
             slots.push(prim.narrow_to(*raw, MODEL, || format!("argument {}", i + 1))?);
         }
-        let mut ptrs: Vec<*mut c_void> = slots
+        let mut ptrs: SmallVec<[*mut c_void; 8]> = slots
             .iter_mut()
             .map(|s| s as *mut u64 as *mut c_void)
             .collect();
@@ -445,7 +446,7 @@ unsafe extern "C" fn trampoline(
     // its mutex, and the `Dynamic` inside is shared state behind an `Arc`
     // and a lock), on the thread that called into the library.
     let st = unsafe { &*(ud as *const CallbackState) };
-    let mut raws: Vec<Raw> = Vec::with_capacity(st.cif.args.len());
+    let mut raws: SmallVec<[Raw; 8]> = SmallVec::with_capacity(st.cif.args.len());
     for (i, p) in st.cif.args.iter().enumerate() {
         let n = p.size(MODEL) as usize;
         let mut buf = [0u8; 8];

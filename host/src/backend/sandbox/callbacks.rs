@@ -3,12 +3,13 @@
 
 use std::any::Any;
 use std::marker::PhantomData;
-use std::mem::ManuallyDrop;
+use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::{Arc, Mutex, Weak};
 
-use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, Val, ValType};
+use smallvec::SmallVec;
+use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, ValRaw, ValType};
 
-use super::value::{describe, from_val, to_val, wasm_type};
+use super::value::{describe, from_raw, to_raw, wasm_type, zero_raw};
 use super::{CallerPtr, Sandbox, Shared, State};
 use crate::error::{Error, Result};
 use crate::strategy::ErasedFn;
@@ -19,6 +20,9 @@ pub(super) struct CallbackEntry {
     sig: Arc<FnSig>,
     args: Vec<Prim>,
     ret: Option<Prim>,
+    /// Its wasm signature, `describe`d: the host function in its slot must
+    /// have been made for exactly this.
+    key: Arc<str>,
     f: Mutex<ErasedFn>,
 }
 
@@ -71,10 +75,15 @@ impl Sandbox {
         sig: &Arc<FnSig>,
         f: ErasedFn,
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
+        let args = sig.arg_words()?;
+        let ret = sig.ret_word()?;
+        let params: Vec<ValType> = args.iter().map(|p| wasm_type(*p)).collect();
+        let results: Vec<ValType> = ret.iter().map(|p| wasm_type(*p)).collect();
         let entry = Arc::new(CallbackEntry {
             sig: sig.clone(),
-            args: sig.arg_words()?,
-            ret: sig.ret_word()?,
+            key: describe(&params, &results).into(),
+            args,
+            ret,
             f: Mutex::new(f),
         });
         let inner = self.lock();
@@ -111,20 +120,32 @@ impl Sandbox {
             let value = match entry {
                 None => Ref::Func(None),
                 Some(e) => {
-                    let params: Vec<ValType> = e.args.iter().map(|p| wasm_type(*p)).collect();
-                    let results: Vec<ValType> = e.ret.iter().map(|p| wasm_type(*p)).collect();
-                    let key = describe(&params, &results);
                     let mut funcs = inner.slot_funcs.borrow_mut();
                     if funcs.len() <= idx {
                         funcs.resize(idx + 1, None);
                     }
                     let func = match &funcs[idx] {
-                        Some((k, f)) if *k == key => *f,
+                        Some((k, f)) if *k == e.key => *f,
                         _ => {
+                            let params: Vec<ValType> =
+                                e.args.iter().map(|p| wasm_type(*p)).collect();
+                            let results: Vec<ValType> =
+                                e.ret.iter().map(|p| wasm_type(*p)).collect();
                             let ty = FuncType::new(ctx.engine(), params, results);
-                            let f = Func::new(&mut ctx, ty, move |caller, params, results| {
-                                host_call(ptr, idx, caller, params, results)
-                            });
+                            let key = e.key.clone();
+                            let made = key.clone();
+                            // SAFETY: `host_call` reads and writes `space`
+                            // only after checking that the slot's current
+                            // callback has exactly this wasm signature
+                            // (`made`, from the same `wasm_type` lowering
+                            // as `ty`), so each slot is read as the type
+                            // wasmtime wrote and the result written as the
+                            // type it expects.
+                            let f = unsafe {
+                                Func::new_unchecked(&mut ctx, ty, move |caller, space| {
+                                    host_call(ptr, idx, &made, caller, space)
+                                })
+                            };
                             funcs[idx] = Some((key, f));
                             f
                         }
@@ -156,13 +177,14 @@ impl Sandbox {
     }
 }
 
-/// The body of every callback's host function.
+/// The body of every callback's host function: `space` holds the
+/// parameters of wasm signature `made` on entry, and the result on return.
 fn host_call(
     ptr: SharedPtr,
     idx: usize,
+    made: &str,
     mut caller: Caller<'_, State>,
-    params: &[Val],
-    results: &mut [Val],
+    space: &mut [MaybeUninit<ValRaw>],
 ) -> wasmtime::Result<()> {
     // SAFETY: see `SharedPtr`: the `Shared` is alive while its store runs,
     // kept so by the `Sandbox` making the guest call below us on this
@@ -183,21 +205,29 @@ fn host_call(
             sandbox.shared.table_base + idx as u64
         )));
     };
-    for r in results.iter_mut() {
-        *r = match r {
-            Val::I64(_) => Val::I64(0),
-            Val::F32(_) => Val::F32(0),
-            Val::F64(_) => Val::F64(0),
-            _ => Val::I32(0),
-        };
+    if *entry.key != *made || space.len() < entry.args.len().max(usize::from(entry.ret.is_some())) {
+        return Err(wasmtime::Error::msg(format!(
+            "callback slot {} holds a callback of type {} but was called as {made}",
+            sandbox.shared.table_base + idx as u64,
+            entry.key
+        )));
     }
-    let raws: Result<Vec<Raw>> = entry
+    let raws: Result<SmallVec<[Raw; 8]>> = entry
         .args
         .iter()
-        .zip(params)
+        .zip(space.iter())
         .enumerate()
-        .map(|(i, (p, v))| from_val(*p, v, &|| format!("callback argument {}", i + 1)))
+        .map(|(i, (p, v))| {
+            // SAFETY: wasmtime initialised one parameter of signature
+            // `made` (checked equal to the entry's) in each leading slot.
+            let v = unsafe { v.assume_init() };
+            from_raw(*p, v, &|| format!("callback argument {}", i + 1))
+        })
         .collect();
+    // C sees zero unless the closure returns a value.
+    if let Some(p) = entry.ret {
+        space[0] = MaybeUninit::new(zero_raw(p));
+    }
     // SAFETY (for the pointer's later use in `with_ctx`): `caller` lives on
     // this frame until after the pop below.
     let caller_ptr = CallerPtr((&raw mut caller).cast());
@@ -227,9 +257,9 @@ fn host_call(
                 .set_epoch_deadline(at.saturating_sub(now).max(1));
         }
     }
-    if let (Some(raw), Some(p), Some(slot)) = (result, entry.ret, results.first_mut()) {
-        match to_val(p, raw, &|| "callback return value".into()) {
-            Ok(v) => *slot = v,
+    if let (Some(raw), Some(p)) = (result, entry.ret) {
+        match to_raw(p, raw, &|| "callback return value".into()) {
+            Ok(v) => space[0] = MaybeUninit::new(v),
             Err(e) => inner.pending.record(e),
         }
     }

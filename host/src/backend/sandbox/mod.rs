@@ -132,7 +132,7 @@ struct Inner {
     /// with their wasm signature. A store never frees host functions, so a
     /// slot's function is reused by later callbacks of the same signature
     /// (it finds its callback by slot when called).
-    slot_funcs: RefCell<Vec<Option<(String, Func)>>>,
+    slot_funcs: RefCell<Vec<Option<(Arc<str>, Func)>>>,
     depth: Cell<u32>,
     /// When the outermost call's deadline falls, in ticks of the engine's
     /// epoch counter. It moves later by the time spent in host callbacks:

@@ -1,7 +1,7 @@
 //! The wasm value ABI: how C scalars travel as wasm values under wasm32's
 //! ILP32 data model, checked both ways.
 
-use wasmtime::{Val, ValType};
+use wasmtime::{Val, ValRaw, ValType};
 
 use super::MODEL;
 use crate::error::{Error, Result};
@@ -24,18 +24,6 @@ pub(super) fn describe(params: &[ValType], results: &[ValType]) -> String {
             .join(", ")
     };
     format!("({}) -> ({})", list(params), list(results))
-}
-
-pub(super) fn to_val(p: Prim, raw: Raw, site: &dyn Fn() -> String) -> Result<Val> {
-    let bits = p.narrow_to(raw, MODEL, site)?;
-    Ok(match wasm_type(p) {
-        ValType::F32 => Val::F32(bits as u32),
-        ValType::F64 => Val::F64(bits),
-        ValType::I64 => Val::I64(bits as i64),
-        // The wasm C ABI passes small signed integers sign-extended to i32.
-        _ if p.signed() => Val::I32(raw.0 as i64 as i32),
-        _ => Val::I32(bits as u32 as i32),
-    })
 }
 
 /// Widens a wasm value to a [`Raw`] for C type `p`, rejecting values a
@@ -64,5 +52,42 @@ pub(super) fn from_val(p: Prim, v: &Val, site: &dyn Fn() -> String) -> Result<Ra
             }
         }
         (_, other) => Err(bad(format!("{other:?}"))),
+    }
+}
+
+/// Narrows `raw` to C type `p` (failing, not truncating, when it does not
+/// fit) as an untyped [`ValRaw`] of wasm type [`wasm_type`]`(p)`: for
+/// `Func::call_unchecked` and callback results.
+pub(super) fn to_raw(p: Prim, raw: Raw, site: &dyn Fn() -> String) -> Result<ValRaw> {
+    let bits = p.narrow_to(raw, MODEL, site)?;
+    Ok(match wasm_type(p) {
+        ValType::F32 => ValRaw::f32(bits as u32),
+        ValType::F64 => ValRaw::f64(bits),
+        ValType::I64 => ValRaw::i64(bits as i64),
+        // The wasm C ABI passes small signed integers sign-extended to i32.
+        _ if p.signed() => ValRaw::i32(raw.0 as i64 as i32),
+        _ => ValRaw::i32(bits as u32 as i32),
+    })
+}
+
+/// [`from_val`] for an untyped [`ValRaw`] known to hold a value of wasm
+/// type [`wasm_type`]`(p)` (the function's checked signature says so).
+pub(super) fn from_raw(p: Prim, v: ValRaw, site: &dyn Fn() -> String) -> Result<Raw> {
+    let val = match wasm_type(p) {
+        ValType::F32 => Val::F32(v.get_f32()),
+        ValType::F64 => Val::F64(v.get_f64()),
+        ValType::I64 => Val::I64(v.get_i64()),
+        _ => Val::I32(v.get_i32()),
+    };
+    from_val(p, &val, site)
+}
+
+/// A zero of wasm type [`wasm_type`]`(p)`.
+pub(super) fn zero_raw(p: Prim) -> ValRaw {
+    match wasm_type(p) {
+        ValType::F32 => ValRaw::f32(0),
+        ValType::F64 => ValRaw::f64(0),
+        ValType::I64 => ValRaw::i64(0),
+        _ => ValRaw::i32(0),
     }
 }
