@@ -43,6 +43,13 @@ for (group, bench), by in sorted(rows.items()):
         d, s = by.get("dynamic"), by.get("sandbox")
         ratio = f"{s / d:.2f}×" if d and s else ""
         print(f"| {group} | {bench} | {fmt(d) if d else ''} | {fmt(s) if s else ''} | {ratio} |")
+others = [(g, b, k, v) for (g, b), by in sorted(rows.items()) for k, v in sorted(by.items())
+          if k not in ("dynamic", "sandbox", "")]
+if others:
+    print("\n| reference points and threads | median |")
+    print("|---|---|")
+    for g, b, k, v in others:
+        print(f"| {g}/{b}/{k} | {fmt(v)} |")
 print("\n| sandbox cost | median |")
 print("|---|---|")
 for (group, bench), by in sorted(rows.items()):

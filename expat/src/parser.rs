@@ -118,6 +118,8 @@ pub enum Event {
 pub struct Events(u16);
 
 impl Events {
+    /// No handlers at all: expat only checks the document.
+    pub const NONE: Events = Events(0);
     /// Start and end tags.
     pub const ELEMENTS: Events = Events(1);
     /// Character data.

@@ -1,5 +1,7 @@
 //! Strategies side by side: the same calls through Dynamic and Sandbox, plus
-//! the sandbox's own costs (instantiation, module cache, cold compile).
+//! the sandbox's own costs (instantiation, module cache, cold compile),
+//! reference points (a raw wasmtime typed call, a direct C call), and
+//! sandboxed parsing on one and two threads.
 //!
 //! `bash scripts/bench.sh` runs this and rewrites BENCHMARKS.md.
 
@@ -55,6 +57,17 @@ fn calls<L: Foreign>(c: &mut Criterion, name: &str, lib: &L) {
     g.finish();
 }
 
+/// A handler that subscribes to nothing: parse-only throughput.
+struct Nothing;
+impl Handler for Nothing {
+    fn events(&self) -> Events {
+        Events::NONE
+    }
+    fn handle(&mut self, _: Event) -> Flow {
+        Flow::Continue
+    }
+}
+
 struct Count(u64);
 impl Handler for Count {
     fn events(&self) -> Events {
@@ -77,6 +90,100 @@ fn expat<L: Foreign>(c: &mut Criterion, name: &str, lib: &L, doc: &[u8]) {
             p.parse(doc).unwrap_or_else(|e| panic!("{e}"));
         })
     });
+    g.bench_function(BenchmarkId::new("parse_only_1MiB", name), |b| {
+        b.iter(|| {
+            let mut p = Parser::new(&ex, Nothing).unwrap_or_else(|e| panic!("{e}"));
+            p.parse(doc).unwrap_or_else(|e| panic!("{e}"));
+        })
+    });
+    g.finish();
+}
+
+/// Reference points for `call/int_add`: the same C function called through
+/// wasmtime's typed API with no Sandlink in between (default engine, WASI
+/// linked, no epoch interruption), and natively through a typed function
+/// pointer.
+fn anchors(c: &mut Criterion) {
+    use wasmtime::{Engine, Linker, Module, Store};
+    let mut g = c.benchmark_group("anchor");
+    let engine = Engine::default();
+    let module =
+        Module::from_file(&engine, sandlink_clibs::TESTLIB_WASM).unwrap_or_else(|e| panic!("{e}"));
+    let mut linker = Linker::new(&engine);
+    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s| s).unwrap_or_else(|e| panic!("{e}"));
+    let mut store = Store::new(&engine, wasmtime_wasi::WasiCtxBuilder::new().build_p1());
+    let instance = linker
+        .instantiate(&mut store, &module)
+        .unwrap_or_else(|e| panic!("{e}"));
+    if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, "_initialize") {
+        init.call(&mut store, ()).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let add = instance
+        .get_typed_func::<(i32, i32), i32>(&mut store, "tl_int_add")
+        .unwrap_or_else(|e| panic!("{e}"));
+    g.bench_function(BenchmarkId::new("int_add", "wasmtime_typed_func"), |b| {
+        b.iter(|| add.call(&mut store, (std::hint::black_box(1), 2)))
+    });
+    // SAFETY: our own library; `tl_int_add` is `int tl_int_add(int, int)`.
+    let lib = unsafe { libloading::Library::new(sandlink_clibs::TESTLIB_SO) }
+        .unwrap_or_else(|e| panic!("{e}"));
+    // SAFETY: the symbol has exactly this C type (testlib.h).
+    let native: libloading::Symbol<unsafe extern "C" fn(i32, i32) -> i32> =
+        unsafe { lib.get(b"tl_int_add") }.unwrap_or_else(|e| panic!("{e}"));
+    g.bench_function(BenchmarkId::new("int_add", "native_fn_pointer"), |b| {
+        // SAFETY: a pure function of two ints.
+        b.iter(|| unsafe { native(std::hint::black_box(1), 2) })
+    });
+    g.finish();
+}
+
+/// Sandboxed expat on one thread and on two: each iteration parses the
+/// document twice, one after the other on one worker, or at once on two
+/// workers, each with its own sandbox (`Sandbox` is `Send`).
+fn threads(c: &mut Criterion, doc: &[u8]) {
+    use std::sync::mpsc;
+    type Job = (mpsc::Sender<()>, usize);
+    let worker = |doc: Vec<u8>| {
+        let (tx, rx) = mpsc::channel::<Job>();
+        std::thread::spawn(move || {
+            let lib = sandbox(sandlink_clibs::EXPAT_WASM);
+            let ex = Expat::bind(&lib).unwrap_or_else(|e| panic!("{e}"));
+            for (done, times) in rx {
+                for _ in 0..times {
+                    let mut p = Parser::new(&ex, Count(0)).unwrap_or_else(|e| panic!("{e}"));
+                    p.parse(&doc).unwrap_or_else(|e| panic!("{e}"));
+                }
+                let _ = done.send(());
+            }
+        });
+        tx
+    };
+    let (a, b) = (worker(doc.to_vec()), worker(doc.to_vec()));
+    let mut g = c.benchmark_group("threads");
+    g.throughput(criterion::Throughput::Bytes(2 * doc.len() as u64));
+    g.sample_size(20);
+    g.bench_function(
+        BenchmarkId::new("parse_2x1MiB_sandbox", "1_thread"),
+        |bench| {
+            bench.iter(|| {
+                let (done, wait) = mpsc::channel();
+                a.send((done, 2)).unwrap_or_else(|e| panic!("{e}"));
+                wait.recv().unwrap_or_else(|e| panic!("{e}"));
+            })
+        },
+    );
+    g.bench_function(
+        BenchmarkId::new("parse_2x1MiB_sandbox", "2_threads"),
+        |bench| {
+            bench.iter(|| {
+                let (done, wait) = mpsc::channel();
+                a.send((done.clone(), 1)).unwrap_or_else(|e| panic!("{e}"));
+                b.send((done, 1)).unwrap_or_else(|e| panic!("{e}"));
+                wait.recv().unwrap_or_else(|e| panic!("{e}"));
+                wait.recv().unwrap_or_else(|e| panic!("{e}"));
+            })
+        },
+    );
     g.finish();
 }
 
@@ -100,6 +207,8 @@ fn strategies(c: &mut Criterion) {
     };
     expat(c, "dynamic", &dynamic(sandlink_clibs::EXPAT_SO), &doc);
     expat(c, "sandbox", &sandbox(sandlink_clibs::EXPAT_WASM), &doc);
+    threads(c, &doc);
+    anchors(c);
 }
 
 fn sandbox_costs(c: &mut Criterion) {
