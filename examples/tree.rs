@@ -62,7 +62,8 @@ impl<W: Write> Tree<W> {
 
 impl<W: Write> Handler for Tree<W> {
     fn events(&self) -> Events {
-        Events::ELEMENTS
+        // Names only: the printer never looks at attributes.
+        Events::ELEMENT_NAMES
     }
 
     fn handle(&mut self, event: Event) -> Flow {

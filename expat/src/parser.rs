@@ -120,7 +120,7 @@ pub struct Events(u16);
 impl Events {
     /// No handlers at all: expat only checks the document.
     pub const NONE: Events = Events(0);
-    /// Start and end tags.
+    /// Start and end tags, with their attributes.
     pub const ELEMENTS: Events = Events(1);
     /// Character data.
     pub const CHARACTERS: Events = Events(2);
@@ -141,6 +141,12 @@ impl Events {
     pub const STANDARD: Events = Events(0xff & !32);
     /// Everything.
     pub const ALL: Events = Events(0xff);
+    /// Start and end tags without their attributes: `StartElement` comes
+    /// with an empty `attributes`, and the attribute strings are never read
+    /// out of the library. For handlers that need only the names (a tree
+    /// printer): cheaper, the more attributes a document has. With
+    /// [`Events::ELEMENTS`] too, attributes are read.
+    pub const ELEMENT_NAMES: Events = Events(256);
 
     /// Whether every kind in `other` is in `self`.
     pub fn contains(self, other: Events) -> bool {
@@ -268,10 +274,17 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
             raw,
         };
 
-        if events.contains(Events::ELEMENTS) {
+        if events.contains(Events::ELEMENTS) || events.contains(Events::ELEMENT_NAMES) {
             let d = ctx();
             let string_ptr: Typ<Option<Ptr<i8>>> = ptr_opt(char());
+            let with_attributes = events.contains(Events::ELEMENTS);
             let start = lib.callback(&t.start_element, move |(_, name, atts)| {
+                if !with_attributes {
+                    return d.send(Event::StartElement {
+                        name,
+                        attributes: Vec::new(),
+                    });
+                }
                 // SAFETY: expat passes `atts` as a NULL-terminated array of
                 // NUL-terminated strings (expat.h, XML_StartElementHandler),
                 // valid for the duration of the handler. Only a `Dynamic`

@@ -152,6 +152,41 @@ fn errors_carry_message_line_and_column() {
 }
 
 #[test]
+fn element_names_only_skips_attributes_and_nothing_else() {
+    let b = backends();
+    let doc = br#"<r a="1" b="two"><c d="&amp;"/>text<e/></r>"#;
+    let full = b.agree("elements", doc, &Chunking::Whole, Events::ELEMENTS, false);
+    let names = b.agree("names", doc, &Chunking::Whole, Events::ELEMENT_NAMES, false);
+    assert_eq!(names.ending, Ending::Ok);
+    // The same events, with every attribute list empty.
+    let stripped: Vec<Event> = full
+        .events
+        .iter()
+        .map(|e| match e {
+            Event::StartElement { name, .. } => Event::StartElement {
+                name: name.clone(),
+                attributes: Vec::new(),
+            },
+            other => other.clone(),
+        })
+        .collect();
+    assert_eq!(names.events, stripped);
+    assert!(full
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::StartElement { attributes, .. } if !attributes.is_empty())));
+    // Asking for both reads the attributes.
+    let both = b.agree(
+        "both",
+        doc,
+        &Chunking::Whole,
+        Events::ELEMENTS | Events::ELEMENT_NAMES,
+        false,
+    );
+    assert_eq!(both.events, full.events);
+}
+
+#[test]
 fn version_matches() {
     let b = backends();
     let v = |e: &dyn Fn() -> sandlink::Result<String>| e().unwrap_or_else(|e| panic!("{e}"));
