@@ -67,11 +67,13 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
         object: wasm_dir.join("sandlink-guest-shim.o"),
         extra: shim_flags,
     });
-    let wasm_flags = common_flags(lib);
+    let mut wasm_flags = common_flags(lib);
+    wasm_flags.extend(lib.wasm_flags.iter().cloned());
     let objects = compile_all(lib, WASM, &units, &|| toolchain.command(), &wasm_flags)?;
     let module = out.join(format!("{}.wasm", lib.name));
     let mut link = toolchain.command();
     link.arg(format!("-O{}", lib.opt_level))
+        .args(&lib.wasm_flags)
         .arg("-mexec-model=reactor")
         .args([
             "-Wl,--export-table",

@@ -60,6 +60,7 @@ pub struct Library {
     includes: Vec<PathBuf>,
     defines: Vec<(String, Option<String>)>,
     flags: Vec<String>,
+    wasm_flags: Vec<String>,
     exports: Vec<String>,
     exports_files: Vec<PathBuf>,
     native: bool,
@@ -103,6 +104,7 @@ impl Library {
             includes: Vec::new(),
             defines: Vec::new(),
             flags: Vec::new(),
+            wasm_flags: Vec::new(),
             exports: Vec::new(),
             exports_files: Vec::new(),
             native: false,
@@ -154,6 +156,12 @@ impl Library {
     /// Adds a compiler flag, for both builds.
     pub fn flag(&mut self, flag: &str) -> &mut Library {
         self.flags.push(flag.to_string());
+        self
+    }
+
+    /// Adds a compiler flag for the wasm build only (`-mbulk-memory`, say).
+    pub fn wasm_flag(&mut self, flag: &str) -> &mut Library {
+        self.wasm_flags.push(flag.to_string());
         self
     }
 

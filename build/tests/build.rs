@@ -72,6 +72,26 @@ fn a_library_builds_for_wasm_and_natively_and_lists_its_inputs() {
 }
 
 #[test]
+fn wasm_flags_reach_only_the_wasm_build() {
+    let dir = scratch("wasmflag");
+    write(
+        &dir.join("src/w.c"),
+        "#ifdef WASM_ONLY\nint only_in_wasm(void) { return 1; }\n#endif\nint both(void) { return 2; }\n",
+    );
+    let built = lib(&dir, "w")
+        .file(dir.join("src/w.c"))
+        .wasm_flag("-DWASM_ONLY=1")
+        .exports(["only_in_wasm", "both"])
+        .native(true)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let so = std::fs::read(built.native.unwrap_or_else(|| panic!("no native build")))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let so = String::from_utf8_lossy(&so);
+    assert!(so.contains("both") && !so.contains("only_in_wasm"));
+}
+
+#[test]
 fn a_compile_error_names_the_file_and_line() {
     let dir = scratch("bad");
     write(
