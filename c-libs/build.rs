@@ -49,7 +49,8 @@ fn main() -> Result<(), Error> {
         std::process::exit(1);
     }
     let lib = src.join("lib");
-    Library::new("expat")
+    let clang = toolchain.clang().to_path_buf();
+    let built = Library::new("expat")
         .files(["xmlparse.c", "xmlrole.c", "xmltok.c"].map(|f| lib.join(f)))
         .wasm_file(dir.join("expat/wasi_entropy.c"))
         .include(dir.join("expat"))
@@ -61,5 +62,31 @@ fn main() -> Result<(), Error> {
         .native_compiler(toolchain.clang())
         .toolchain(toolchain)
         .build()?;
+
+    // The C tree printer, the benchmarks' anchor: the same clang, -O2,
+    // linked against the expat just built.
+    let so = built.native.as_ref().expect("expat is built natively");
+    let so_dir = so.parent().expect("the shared object is in OUT_DIR");
+    let exe = so_dir.join("c_tree");
+    let source = dir.join("c-tree/c_tree.c");
+    println!("cargo:rerun-if-changed={}", source.display());
+    let status = std::process::Command::new(&clang)
+        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-std=c11"])
+        .arg(format!("-I{}", lib.display()))
+        .arg(&source)
+        .arg(so)
+        .arg(format!("-Wl,-rpath,{}", so_dir.display()))
+        .arg("-o")
+        .arg(&exe)
+        .status()
+        .map_err(|source| Error::Io {
+            what: "running clang for c_tree".into(),
+            source,
+        })?;
+    if !status.success() {
+        eprintln!("building {} failed", source.display());
+        std::process::exit(1);
+    }
+    println!("cargo:rustc-env=SANDLINK_C_TREE={}", exe.display());
     Ok(())
 }

@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo bench -p sandlink-tests --bench strategies -- "$@"
+# expat_tree end to end is measured as a process, against the C printer.
+cargo build --release --locked --example expat_tree
+SANDLINK_EXPAT_TREE_BIN=$PWD/target/release/examples/expat_tree \
+    cargo bench -p sandlink-tests --bench strategies -- "$@"
 python3 scripts/bench_table.py > BENCHMARKS.md
 cat BENCHMARKS.md

@@ -34,6 +34,7 @@ except OSError:
 rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 
 print("# Benchmarks\n")
+print("![Per-call cost by strategy](BENCHMARKS.svg)\n")
 print("Made by `bash scripts/bench.sh` (criterion, all strategies in one run; medians).")
 print(f"Commit {rev}, {cpu}, {platform.machine()}. Shared, noisy machine: compare ratios within a run.\n")
 print("| group | benchmark | dynamic | sandbox | sandbox / dynamic |")
@@ -63,3 +64,49 @@ levers = pathlib.Path("scripts/bench_levers.md")
 if levers.exists():
     print()
     print(levers.read_text(), end="")
+
+
+def chart(path):
+    """Per-call cost by strategy as an SVG bar chart (log scale), beside
+    BENCHMARKS.md: one group of bars per `call/*` benchmark."""
+    import math
+
+    colours = {"dynamic": "#4477aa", "sandbox": "#ee6677",
+               "native_fn_pointer": "#228833", "wasmtime_typed_func": "#ccbb44"}
+    groups = []
+    for (group, bench), by in sorted(rows.items()):
+        if group == "call":
+            groups.append((bench, [(k, by[k]) for k in ("dynamic", "sandbox") if k in by]))
+    anchors = rows.get(("anchor", "int_add"), {})
+    for g in groups:
+        if g[0] == "int_add":
+            g[1].extend(sorted(anchors.items()))
+    if not groups:
+        return
+    lo = min(v for _, bars in groups for _, v in bars)
+    hi = max(v for _, bars in groups for _, v in bars)
+    lo_e, hi_e = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    left, width, bar, gap = 190, 560, 16, 14
+    height = 40 + sum(len(b) * bar + gap for _, b in groups) + 40
+    x = lambda v: left + width * (math.log10(v) - lo_e) / (hi_e - lo_e)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 120}" height="{height}" '
+           'font-family="sans-serif" font-size="12">',
+           f'<text x="10" y="20" font-size="14">Per-call cost by strategy (median, log scale) — commit {rev}</text>']
+    for e in range(lo_e, hi_e + 1):
+        xe = x(10 ** e)
+        out.append(f'<line x1="{xe:.1f}" y1="30" x2="{xe:.1f}" y2="{height - 30}" stroke="#ddd"/>')
+        out.append(f'<text x="{xe:.1f}" y="{height - 14}" text-anchor="middle">{fmt(10 ** e)}</text>')
+    y = 40
+    for bench, bars in groups:
+        out.append(f'<text x="{left - 8}" y="{y + len(bars) * bar / 2 + 4:.0f}" text-anchor="end">{bench}</text>')
+        for k, v in bars:
+            out.append(f'<rect x="{left}" y="{y}" width="{max(x(v) - left, 1):.1f}" height="{bar - 2}" '
+                       f'fill="{colours.get(k, "#999")}"/>')
+            out.append(f'<text x="{x(v) + 4:.1f}" y="{y + bar - 5}">{k} {fmt(v)}</text>')
+            y += bar
+        y += gap
+    out.append("</svg>")
+    pathlib.Path(path).write_text("\n".join(out) + "\n")
+
+
+chart("BENCHMARKS.svg")

@@ -27,5 +27,9 @@ pub const EXPAT_SO: &str = env!("SANDLINK_EXPAT_SO");
 /// expat 2.5.0 compiled to a wasm32-wasi reactor module.
 pub const EXPAT_WASM: &str = env!("SANDLINK_EXPAT_WASM");
 
+/// The seed's tree printer written in C against [`EXPAT_SO`] (same clang,
+/// `-O2`): the reference point for `expat_tree`.
+pub const C_TREE: &str = env!("SANDLINK_C_TREE");
+
 /// The system's expat, as `dlopen` finds it (Debian's `libexpat1`).
 pub const SYSTEM_EXPAT: &str = "libexpat.so.1";

@@ -39,6 +39,44 @@ fn calls<L: Foreign>(c: &mut Criterion, name: &str, lib: &L) {
     g.bench_function(BenchmarkId::new("strlen_1KiB", name), |b| {
         b.iter(|| strlen.call((text.as_str(),)))
     });
+    let short = "hello, world";
+    g.bench_function(BenchmarkId::new("strlen_12B", name), |b| {
+        b.iter(|| strlen.call((std::hint::black_box(short),)))
+    });
+    let checksum = lib
+        .function("tl_checksum", &(buffer() >> returning(uint32_t())))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let block = vec![7u8; 4096];
+    g.bench_function(BenchmarkId::new("buffer_4KiB", name), |b| {
+        b.iter(|| checksum.call((block.as_slice(),)))
+    });
+    let divmod = lib
+        .function(
+            "tl_divmod",
+            &(int() >> int() >> ptr(int()) >> ptr(int()) >> returning(int())),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let outs = lib.alloc(&int(), 2).unwrap_or_else(|e| panic!("{e}"));
+    let (q, r) = (
+        outs.elem(0).unwrap_or_else(|e| panic!("{e}")),
+        outs.elem(1).unwrap_or_else(|e| panic!("{e}")),
+    );
+    g.bench_function(BenchmarkId::new("out_params", name), |b| {
+        b.iter(|| {
+            divmod.call((std::hint::black_box(47), 5, q, r))?;
+            Ok::<_, sandlink::Error>((lib.read(&int(), q)?, lib.read(&int(), r)?))
+        })
+    });
+    let int_fn = funptr(int() >> returning(int()));
+    let apply = lib
+        .function("tl_apply", &(int_fn.clone() >> int() >> returning(int())))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let twice = lib
+        .callback(&int_fn, |(x,)| Ok(x * 2))
+        .unwrap_or_else(|e| panic!("{e}"));
+    g.bench_function(BenchmarkId::new("callback_round_trip", name), |b| {
+        b.iter(|| apply.call((&twice, std::hint::black_box(20))))
+    });
     let step = funptr(int() >> int() >> returning(int()));
     let fold = lib
         .function(
@@ -137,6 +175,48 @@ fn anchors(c: &mut Criterion) {
     g.finish();
 }
 
+/// `expat_tree` end to end, as whole processes on a generated 15 MB
+/// document (150,000 records of 4 elements and 6 attributes), against the
+/// same printer written in C. `bash scripts/bench.sh` builds `expat_tree`
+/// and names it in `SANDLINK_EXPAT_TREE_BIN`; without it only the C program
+/// runs.
+fn expat_tree(c: &mut Criterion) {
+    use std::process::{Command, Stdio};
+    let doc = std::env::temp_dir().join(format!("sandlink-bench-tree-{}.xml", std::process::id()));
+    let mut text = String::from("<root>");
+    for i in 0..150_000 {
+        text.push_str(&format!(
+            "<rec id=\"{i}\" kind=\"k{}\" flag=\"yes\"><name lang=\"en\">n{i}</name>\
+             <v a=\"1\" b=\"2\">{i}</v><e/></rec>\n",
+            i % 7
+        ));
+    }
+    text.push_str("</root>");
+    std::fs::write(&doc, &text).unwrap_or_else(|e| panic!("{e}"));
+    let run = |cmd: &mut Command| {
+        let ok = cmd
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "{cmd:?} failed");
+    };
+    let mut g = c.benchmark_group("expat_tree");
+    g.sample_size(10);
+    g.throughput(criterion::Throughput::Bytes(text.len() as u64));
+    g.bench_function(BenchmarkId::new("15MB", "c_program"), |b| {
+        b.iter(|| run(Command::new(sandlink_clibs::C_TREE).arg(&doc)))
+    });
+    if let Some(bin) = std::env::var_os("SANDLINK_EXPAT_TREE_BIN") {
+        for backend in ["dynamic", "sandbox"] {
+            g.bench_function(BenchmarkId::new("15MB", backend), |b| {
+                b.iter(|| run(Command::new(&bin).args(["--backend", backend]).arg(&doc)))
+            });
+        }
+    }
+    g.finish();
+    let _ = std::fs::remove_file(&doc);
+}
+
 /// Sandboxed expat on one thread and on two: each iteration parses the
 /// document twice, one after the other on one worker, or at once on two
 /// workers, each with its own sandbox (`Sandbox` is `Send`).
@@ -209,6 +289,7 @@ fn strategies(c: &mut Criterion) {
     expat(c, "sandbox", &sandbox(sandlink_clibs::EXPAT_WASM), &doc);
     threads(c, &doc);
     anchors(c);
+    expat_tree(c);
 }
 
 fn sandbox_costs(c: &mut Criterion) {
