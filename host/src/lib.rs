@@ -12,6 +12,7 @@
 //!
 //! # fn main() -> Result<(), sandlink::Error> {
 //! // The seed's first example: `puts : string -> int`.
+//! // SAFETY: libc is trusted, and `puts` is declared with its real type.
 //! let libc = unsafe { Dynamic::this_process() };
 //! let puts = libc.function("puts", &(string() >> returning(int())))?;
 //! let n: i32 = puts.call(("Hello, world",))?;
@@ -35,6 +36,7 @@
 //!         Ok(Strlen { strlen: lib.function("strlen", &(string() >> returning(size_t())))? })
 //!     }
 //! }
+//! # // SAFETY: libc is trusted, and `strlen` is declared with its real type.
 //! # let libc = unsafe { sandlink::Dynamic::this_process() };
 //! # assert_eq!(Strlen::bind(&libc).unwrap().strlen.call(("four",)).unwrap(), 4);
 //! ```
