@@ -104,8 +104,8 @@ pub trait Foreign: Strategy {
         unsafe { self.write_raw(addr, &bits.to_le_bytes()[..n]) }
     }
 
-    /// Allocates room for `count` values of `ty` in the library's memory,
-    /// zeroed. The handle frees it when dropped; [`Owned::into_raw`] hands
+    /// Allocates room for `count` values of `ty` in the library's memory
+    /// (at least one, so the pointer always has a `T` behind it), zeroed. The handle frees it when dropped; [`Owned::into_raw`] hands
     /// it to C instead.
     fn alloc<T: Shadow>(&self, ty: &Typ<T>, count: u64) -> Result<Owned<Self, T>> {
         let (size, align) = ty.size_align(self.model())?;
@@ -113,7 +113,10 @@ pub trait Foreign: Strategy {
             size: u64::MAX,
             reason: format!("{count} × {size} bytes overflows"),
         })?;
-        let addr = self.alloc_raw(total.max(1), align)?;
+        // Room for at least one element even when `count` is 0: the handle's
+        // `ptr()` is a `Ptr<T>`, which safe code may read a `T` through.
+        let total = total.max(size).max(1);
+        let addr = self.alloc_raw(total, align)?;
         let Some(ptr) = Ptr::from_library(addr, self.brand()) else {
             return Err(Error::Alloc {
                 size: total,

@@ -458,6 +458,11 @@ pub fn arrays_and_pointers<L: Foreign>(lib: &L) -> Result<()> {
     // SAFETY: the block holds five `int`s, which is an `int[5]`.
     assert_eq!(lib.read(&arr, unsafe { p.cast() })?, xs.to_vec());
     p_mem.free()?;
+    // An empty block still has one zeroed element behind its pointer (safe
+    // code may read a `T` through any `Ptr<T>`), and indexes nothing.
+    let empty = lib.alloc(&int(), 0)?;
+    assert!(empty.is_empty() && empty.elem(0).is_err());
+    assert_eq!(lib.read(&int(), empty.ptr())?, 0);
     Ok(())
 }
 
