@@ -105,8 +105,9 @@ pub trait Foreign: Strategy {
     }
 
     /// Allocates room for `count` values of `ty` in the library's memory
-    /// (at least one, so the pointer always has a `T` behind it), zeroed. The handle frees it when dropped; [`Owned::into_raw`] hands
-    /// it to C instead.
+    /// (at least one, so the pointer always has a `T` behind it), zeroed.
+    /// The handle frees it when dropped; [`Owned::into_raw`] hands it to C
+    /// instead.
     fn alloc<T: Shadow>(&self, ty: &Typ<T>, count: u64) -> Result<Owned<Self, T>> {
         let (size, align) = ty.size_align(self.model())?;
         let total = size.checked_mul(count).ok_or_else(|| Error::Alloc {

@@ -7,9 +7,9 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::{Arc, Mutex, Weak};
 
 use smallvec::SmallVec;
-use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, ValRaw, ValType};
+use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, ValRaw};
 
-use super::value::{describe, from_raw, to_raw, wasm_type, zero_raw};
+use super::value::{describe, from_raw, to_raw, wasm_signature, zero_raw};
 use super::{CallerPtr, Sandbox, Shared, State};
 use crate::error::{Error, Result};
 use crate::strategy::ErasedFn;
@@ -77,8 +77,7 @@ impl Sandbox {
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
         let args = sig.arg_words()?;
         let ret = sig.ret_word()?;
-        let params: Vec<ValType> = args.iter().map(|p| wasm_type(*p)).collect();
-        let results: Vec<ValType> = ret.iter().map(|p| wasm_type(*p)).collect();
+        let (params, results) = wasm_signature(&args, ret);
         let entry = Arc::new(CallbackEntry {
             sig: sig.clone(),
             key: describe(&params, &results).into(),
@@ -127,10 +126,7 @@ impl Sandbox {
                     let func = match &funcs[idx] {
                         Some((k, f)) if *k == e.key => *f,
                         _ => {
-                            let params: Vec<ValType> =
-                                e.args.iter().map(|p| wasm_type(*p)).collect();
-                            let results: Vec<ValType> =
-                                e.ret.iter().map(|p| wasm_type(*p)).collect();
+                            let (params, results) = wasm_signature(&e.args, e.ret);
                             let ty = FuncType::new(ctx.engine(), params, results);
                             let key = e.key.clone();
                             let made = key.clone();

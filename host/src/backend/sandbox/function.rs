@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use wasmtime::{Func, Val, ValRaw, ValType};
 
-use super::value::{describe, from_raw, to_raw, wasm_type};
+use super::value::{describe, from_raw, to_raw, wasm_signature};
 use super::Sandbox;
 use crate::error::{Error, Result};
 use crate::strategy::check_arity;
@@ -52,8 +52,7 @@ impl Sandbox {
                                 .into(),
                     })?;
             let ty = func.ty(&ctx);
-            let declared_p: Vec<ValType> = args.iter().map(|p| wasm_type(*p)).collect();
-            let declared_r: Vec<ValType> = ret.iter().map(|p| wasm_type(*p)).collect();
+            let (declared_p, declared_r) = wasm_signature(args, ret);
             let actual_p: Vec<ValType> = ty.params().collect();
             let actual_r: Vec<ValType> = ty.results().collect();
             let same = |a: &[ValType], b: &[ValType]| {

@@ -1,7 +1,7 @@
 //! The wasm value ABI: how C scalars travel as wasm values under wasm32's
 //! ILP32 data model, checked both ways.
 
-use wasmtime::{Val, ValRaw, ValType};
+use wasmtime::{ValRaw, ValType};
 
 use super::MODEL;
 use crate::error::{Error, Result};
@@ -16,6 +16,14 @@ pub(super) fn wasm_type(p: Prim) -> ValType {
     }
 }
 
+/// A lowered C signature's wasm parameter and result types.
+pub(super) fn wasm_signature(args: &[Prim], ret: Option<Prim>) -> (Vec<ValType>, Vec<ValType>) {
+    (
+        args.iter().map(|p| wasm_type(*p)).collect(),
+        ret.iter().map(|p| wasm_type(*p)).collect(),
+    )
+}
+
 pub(super) fn describe(params: &[ValType], results: &[ValType]) -> String {
     let list = |v: &[ValType]| {
         v.iter()
@@ -24,35 +32,6 @@ pub(super) fn describe(params: &[ValType], results: &[ValType]) -> String {
             .join(", ")
     };
     format!("({}) -> ({})", list(params), list(results))
-}
-
-/// Widens a wasm value to a [`Raw`] for C type `p`, rejecting values a
-/// correct compiler could not have produced (an `i32` holding a `char` must
-/// already be extended): the library's values are untrusted.
-pub(super) fn from_val(p: Prim, v: &Val, site: &dyn Fn() -> String) -> Result<Raw> {
-    let bad = |v: String| Error::InvalidValue {
-        what: site(),
-        reason: format!("the library produced {v} for a C `{}`", p.c_name()),
-    };
-    match (p.class(MODEL), v) {
-        (WordClass::F32, Val::F32(b)) => Ok(Raw(u64::from(*b))),
-        (WordClass::F64, Val::F64(b)) => Ok(Raw(*b)),
-        (WordClass::Int { size: 8, .. }, Val::I64(x)) => Ok(Raw(*x as u64)),
-        (WordClass::Int { signed, .. }, Val::I32(x)) => {
-            let raw = p.widen(*x as u32 as u64, MODEL);
-            let as_i32 = if signed {
-                raw.0 as i64 as i32
-            } else {
-                raw.0 as u32 as i32
-            };
-            if as_i32 == *x {
-                Ok(raw)
-            } else {
-                Err(bad(format!("i32 {x}")))
-            }
-        }
-        (_, other) => Err(bad(format!("{other:?}"))),
-    }
 }
 
 /// Narrows `raw` to C type `p` (failing, not truncating, when it does not
@@ -70,16 +49,33 @@ pub(super) fn to_raw(p: Prim, raw: Raw, site: &dyn Fn() -> String) -> Result<Val
     })
 }
 
-/// [`from_val`] for an untyped [`ValRaw`] known to hold a value of wasm
-/// type [`wasm_type`]`(p)` (the function's checked signature says so).
+/// Widens a wasm value of type [`wasm_type`]`(p)` (the function's checked
+/// signature says which) to a [`Raw`] for C type `p`, rejecting values a
+/// correct compiler could not have produced (an `i32` holding a `char` must
+/// already be extended): the library's values are untrusted.
 pub(super) fn from_raw(p: Prim, v: ValRaw, site: &dyn Fn() -> String) -> Result<Raw> {
-    let val = match wasm_type(p) {
-        ValType::F32 => Val::F32(v.get_f32()),
-        ValType::F64 => Val::F64(v.get_f64()),
-        ValType::I64 => Val::I64(v.get_i64()),
-        _ => Val::I32(v.get_i32()),
-    };
-    from_val(p, &val, site)
+    match p.class(MODEL) {
+        WordClass::F32 => Ok(Raw(u64::from(v.get_f32()))),
+        WordClass::F64 => Ok(Raw(v.get_f64())),
+        WordClass::Int { size: 8, .. } => Ok(Raw(v.get_i64() as u64)),
+        WordClass::Int { signed, .. } => {
+            let x = v.get_i32();
+            let raw = p.widen(x as u32 as u64, MODEL);
+            let as_i32 = if signed {
+                raw.0 as i64 as i32
+            } else {
+                raw.0 as u32 as i32
+            };
+            if as_i32 == x {
+                Ok(raw)
+            } else {
+                Err(Error::InvalidValue {
+                    what: site(),
+                    reason: format!("the library produced i32 {x} for a C `{}`", p.c_name()),
+                })
+            }
+        }
+    }
 }
 
 /// A zero of wasm type [`wasm_type`]`(p)`.
