@@ -66,8 +66,7 @@ impl Dynamic {
     ///   `free` or `memcpy` turns that into a promise at each call site);
     /// - every pointer the library returns or passes to a callback points at
     ///   what its declared type says (a `string` at a NUL-terminated string,
-    ///   a buffer at that many bytes) while the host uses it.
-    ///
+    ///   a buffer at that many bytes) while the host uses it;
     /// - the library may be called from any thread, one call at a time (the
     ///   handle serialises calls), and it calls a callback only during a
     ///   call into it, on the calling thread.
