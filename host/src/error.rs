@@ -186,6 +186,17 @@ pub enum Error {
         code: i32,
     },
 
+    /// The Process strategy's worker crashed, was killed by its seccomp
+    /// filter, ran past its deadline or broke the protocol; the handle is
+    /// now poisoned.
+    #[error("`{function}`: the worker process {reason}; the library is poisoned until reset()")]
+    WorkerFailed {
+        /// The C function (or operation) in progress.
+        function: String,
+        /// What happened to the worker.
+        reason: String,
+    },
+
     /// An earlier trap poisoned the sandbox; call `reset()` to get a fresh instance.
     #[error(
         "sandbox `{library}` is poisoned by an earlier failure ({reason}); call reset() first"
@@ -333,6 +344,7 @@ impl Error {
             | Error::Alloc { .. }
             | Error::Trap { .. }
             | Error::Exited { .. }
+            | Error::WorkerFailed { .. }
             | Error::LimitReached { .. } => ErrorKind::Library,
             Error::OutOfRange { .. }
             | Error::InteriorNul { .. }
@@ -352,6 +364,7 @@ impl Error {
             Error::Call { function, .. }
             | Error::Trap { function, .. }
             | Error::Exited { function, .. }
+            | Error::WorkerFailed { function, .. }
             | Error::SignatureMismatch { function, .. } => Some(function),
             _ => None,
         }

@@ -140,6 +140,8 @@ pub mod types;
 
 #[cfg(feature = "dynamic")]
 pub use backend::dynamic::Dynamic;
+#[cfg(feature = "process")]
+pub use backend::process::{Process, ProcessConfig};
 #[cfg(feature = "sandbox")]
 pub use backend::sandbox::{Sandbox, SandboxConfig};
 pub use error::{Error, ErrorKind, Result, TrapKind};

@@ -1,0 +1,252 @@
+//! The worker protocol, host side: framing, message kinds, type codes, and
+//! reading under a deadline. `host/worker/worker.c` is the other half.
+//!
+//! Every message is a frame: a little-endian `u32` length of what follows,
+//! one kind byte, then the payload (little-endian integers). The host sends
+//! requests and waits for the reply; during a call, the worker may instead
+//! send callback upcalls, each answered by the host with a
+//! `CALLBACK_RETURN` after any nested requests of its own. The host checks
+//! every frame the worker sends: its length, its kind for the request it
+//! answers, and its payload's size.
+
+use std::io::{ErrorKind as IoKind, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+use crate::types::{DataModel, Prim, WordClass, MAX_TRANSFER};
+
+/// The protocol version both halves speak; the handshake checks it.
+pub const VERSION: u32 = 1;
+
+/// Requests, host to worker.
+pub mod op {
+    /// `u32` version reply.
+    pub const HELLO: u8 = 1;
+    /// Path bytes: `dlopen` the library (after dropping root).
+    pub const LOAD: u8 = 2;
+    /// `u64` address-space limit, then the seccomp program.
+    pub const CONFINE: u8 = 3;
+    /// Name bytes: `dlsym`.
+    pub const SYMBOL: u8 = 4;
+    /// `u64` code address, `u8` errno flag, `u8` return type, `u8` count,
+    /// the argument types, one `u64` per argument.
+    pub const CALL: u8 = 5;
+    /// `u64` size, `u64` alignment.
+    pub const ALLOC: u8 = 6;
+    /// `u64` address.
+    pub const FREE: u8 = 7;
+    /// `u64` address, `u64` length.
+    pub const READ: u8 = 8;
+    /// `u64` address, then the bytes.
+    pub const WRITE: u8 = 9;
+    /// `u64` address, `u64` limit: the bytes before the NUL.
+    pub const CSTR: u8 = 10;
+    /// `u64` slot, `u64` key, `u8` return type, `u8` count, argument types.
+    pub const CLOSURE: u8 = 11;
+    /// `u64` slot.
+    pub const CLOSURE_FREE: u8 = 12;
+    /// `u64` result bits, ending the innermost callback.
+    pub const CALLBACK_RETURN: u8 = 13;
+}
+
+/// Replies and upcalls, worker to host.
+pub mod reply {
+    /// Done, no payload.
+    pub const OK: u8 = 64;
+    /// A message (UTF-8 from the worker, checked).
+    pub const ERROR: u8 = 65;
+    /// A `u64` (or, for `HELLO`, a `u32`).
+    pub const VALUE: u8 = 66;
+    /// Bytes.
+    pub const DATA: u8 = 67;
+    /// A call's `u64` result bits and `i32` errno.
+    pub const RESULT: u8 = 68;
+    /// An upcall: `u64` key, `u8` count, one `u64` per argument.
+    pub const CALLBACK: u8 = 69;
+}
+
+/// The worker's limit on arguments per call or callback.
+pub const MAX_ARGS: usize = 64;
+
+/// Callback trampolines per worker (the worker maps them at a fixed
+/// address, so a callback's address survives a reset).
+pub const CALLBACK_SLOTS: usize = 8192;
+
+/// The type code the worker's libffi call is prepared with.
+pub fn type_code(p: Prim, model: DataModel) -> u8 {
+    match p.class(model) {
+        WordClass::F32 => 9,
+        WordClass::F64 => 10,
+        WordClass::Int { .. } if p == Prim::Pointer => 11,
+        WordClass::Int { size, signed } => match (size, signed) {
+            (1, true) => 1,
+            (1, false) => 2,
+            (2, true) => 3,
+            (2, false) => 4,
+            (4, true) => 5,
+            (4, false) => 6,
+            (_, true) => 7,
+            (_, false) => 8,
+        },
+    }
+}
+
+/// The code for a `void` return.
+pub const VOID: u8 = 0;
+
+/// Builds one request frame.
+pub fn frame(kind: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let len: usize = 1 + parts.iter().map(|p| p.len()).sum::<usize>();
+    let mut v = Vec::with_capacity(4 + len);
+    v.extend_from_slice(&(len as u32).to_le_bytes());
+    v.push(kind);
+    for p in parts {
+        v.extend_from_slice(p);
+    }
+    v
+}
+
+/// Why talking to the worker failed (before the host looks at its exit).
+pub enum WireError {
+    /// The socket closed or failed: the worker is gone or closed it.
+    Closed(String),
+    /// No complete message arrived within the deadline.
+    Deadline,
+    /// The worker sent something the protocol does not allow.
+    Violation(String),
+}
+
+/// One connection's reading and writing, each bounded by a deadline.
+pub struct Wire {
+    sock: UnixStream,
+}
+
+impl Wire {
+    /// Wraps the host's end of the socket pair.
+    pub fn new(sock: UnixStream) -> Wire {
+        Wire { sock }
+    }
+
+    /// Sends a whole frame, giving up at `deadline` (a worker that stops
+    /// reading cannot block the host).
+    pub fn send(&mut self, bytes: &[u8], deadline: Duration) -> Result<(), WireError> {
+        let end = Instant::now() + deadline;
+        let mut done = 0;
+        while done < bytes.len() {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(WireError::Deadline);
+            }
+            self.sock
+                .set_write_timeout(Some(left))
+                .map_err(|e| WireError::Closed(e.to_string()))?;
+            match self.sock.write(&bytes[done..]) {
+                Ok(0) => return Err(WireError::Closed("the socket is closed".into())),
+                Ok(n) => done += n,
+                Err(e) if e.kind() == IoKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
+                    return Err(WireError::Deadline)
+                }
+                Err(e) => return Err(WireError::Closed(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Receives one frame, whole, within `deadline`: its kind and payload.
+    pub fn recv(&mut self, deadline: Duration) -> Result<(u8, Vec<u8>), WireError> {
+        let end = Instant::now() + deadline;
+        let mut head = [0u8; 5];
+        self.read_exact(&mut head, end)?;
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as u64;
+        if len == 0 || len > MAX_TRANSFER + 64 {
+            return Err(WireError::Violation(format!(
+                "a frame of {len} bytes (at most {} allowed)",
+                MAX_TRANSFER + 64
+            )));
+        }
+        let mut body = vec![0u8; (len - 1) as usize];
+        self.read_exact(&mut body, end)?;
+        Ok((head[4], body))
+    }
+
+    fn read_exact(&mut self, mut buf: &mut [u8], end: Instant) -> Result<(), WireError> {
+        while !buf.is_empty() {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(WireError::Deadline);
+            }
+            self.sock
+                .set_read_timeout(Some(left))
+                .map_err(|e| WireError::Closed(e.to_string()))?;
+            match self.sock.read(buf) {
+                Ok(0) => return Err(WireError::Closed("the socket closed".into())),
+                Ok(n) => buf = &mut buf[n..],
+                Err(e) if e.kind() == IoKind::Interrupted => {}
+                Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
+                    return Err(WireError::Deadline)
+                }
+                Err(e) => return Err(WireError::Closed(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A payload reader that reports a short or long payload as a violation.
+pub struct Payload<'a> {
+    what: &'static str,
+    rest: &'a [u8],
+}
+
+impl<'a> Payload<'a> {
+    /// Reads the payload of a `what` message.
+    pub fn new(what: &'static str, bytes: &'a [u8]) -> Payload<'a> {
+        Payload { what, rest: bytes }
+    }
+
+    /// The next `n` bytes.
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        if self.rest.len() < n {
+            return Err(WireError::Violation(format!(
+                "a {} message ends {} bytes short",
+                self.what,
+                n - self.rest.len()
+            )));
+        }
+        let (a, b) = self.rest.split_at(n);
+        self.rest = b;
+        Ok(a)
+    }
+
+    /// The next little-endian `u64`.
+    pub fn u64(&mut self) -> Result<u64, WireError> {
+        let b = self.bytes(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_le_bytes(a))
+    }
+
+    /// The next little-endian `i32`.
+    pub fn i32(&mut self) -> Result<i32, WireError> {
+        let b = self.bytes(4)?;
+        Ok(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    }
+
+    /// The next byte.
+    pub fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.bytes(1)?[0])
+    }
+
+    /// Checks that nothing is left over.
+    pub fn end(self) -> Result<(), WireError> {
+        if self.rest.is_empty() {
+            return Ok(());
+        }
+        Err(WireError::Violation(format!(
+            "a {} message has {} bytes too many",
+            self.what,
+            self.rest.len()
+        )))
+    }
+}

@@ -1,0 +1,630 @@
+/*
+ * Sandlink's process worker: runs one native library on behalf of the
+ * `Process` strategy, in a process of its own.
+ *
+ * The host starts it with the socket as fd 0 and nothing else, and then
+ * drives it with length-prefixed requests (host/src/backend/process/proto.rs
+ * is the other half, and documents the protocol). The worker trusts the
+ * host; the host trusts nothing the worker says.
+ *
+ * The worker is plain C so that it needs neither a Rust target nor a
+ * configuration step: sandlink's build script compiles it and the host
+ * embeds the executable.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <ffi.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define PROTOCOL_VERSION 1u
+#define SOCK 0
+
+/* Requests (host to worker). */
+enum {
+    OP_HELLO = 1,
+    OP_LOAD = 2,
+    OP_CONFINE = 3,
+    OP_SYMBOL = 4,
+    OP_CALL = 5,
+    OP_ALLOC = 6,
+    OP_FREE = 7,
+    OP_READ = 8,
+    OP_WRITE = 9,
+    OP_CSTR = 10,
+    OP_CLOSURE = 11,
+    OP_CLOSURE_FREE = 12,
+    OP_CALLBACK_RETURN = 13,
+};
+
+/* Replies and upcalls (worker to host). */
+enum {
+    RE_OK = 64,
+    RE_ERROR = 65,
+    RE_VALUE = 66,
+    RE_DATA = 67,
+    RE_RESULT = 68,
+    RE_CALLBACK = 69,
+};
+
+/* Scalar type codes, shared with the host. */
+enum {
+    T_VOID = 0,
+    T_I8 = 1,
+    T_U8 = 2,
+    T_I16 = 3,
+    T_U16 = 4,
+    T_I32 = 5,
+    T_U32 = 6,
+    T_I64 = 7,
+    T_U64 = 8,
+    T_F32 = 9,
+    T_F64 = 10,
+    T_PTR = 11,
+};
+
+#define MAX_ARGS 64
+/* Callback trampolines live at a fixed address, so that a callback keeps its
+ * address when the host restarts the worker (reset) and re-creates it. */
+#define SLOT_BASE ((uintptr_t)0x3a5d00000000ull)
+#define SLOT_SIZE 128
+#define SLOT_COUNT 8192
+
+static pid_t self_pid;
+
+/* ---- I/O ---------------------------------------------------------------- */
+
+static void die_io(void) { _exit(0); }
+
+static void read_exact(void *buf, size_t len) {
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = read(SOCK, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            die_io(); /* the host went away: nothing left to serve */
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+static void write_exact(const void *buf, size_t len) {
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(SOCK, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            die_io();
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+/* A frame: u32 length of what follows, u8 kind, payload. */
+static void send_frame(uint8_t kind, const void *a, size_t alen, const void *b, size_t blen) {
+    uint32_t len = (uint32_t)(1 + alen + blen);
+    char head[5];
+    memcpy(head, &len, 4);
+    head[4] = (char)kind;
+    write_exact(head, 5);
+    if (alen)
+        write_exact(a, alen);
+    if (blen)
+        write_exact(b, blen);
+}
+
+static void reply_ok(void) { send_frame(RE_OK, NULL, 0, NULL, 0); }
+
+static void reply_value(uint64_t v) { send_frame(RE_VALUE, &v, 8, NULL, 0); }
+
+static void reply_error(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof msg)
+        n = sizeof msg - 1;
+    send_frame(RE_ERROR, msg, (size_t)n, NULL, 0);
+}
+
+/* The current request's payload. */
+static uint8_t *req;
+static size_t req_len, req_cap;
+
+static uint8_t next_request(void) {
+    uint32_t len;
+    read_exact(&len, 4);
+    if (len == 0)
+        _exit(3); /* protocol violation by the host: cannot happen */
+    if (len > req_cap) {
+        free(req);
+        req = malloc(len);
+        if (!req)
+            _exit(4);
+        req_cap = len;
+    }
+    read_exact(req, len);
+    req_len = len - 1;
+    return req[0];
+}
+
+/* Payload readers; a short payload is a host bug, answered by exiting. */
+static size_t req_pos;
+
+static const uint8_t *take(size_t n) {
+    if (req_len - req_pos < n)
+        _exit(5);
+    const uint8_t *p = req + 1 + req_pos;
+    req_pos += n;
+    return p;
+}
+
+static uint64_t take_u64(void) {
+    uint64_t v;
+    memcpy(&v, take(8), 8);
+    return v;
+}
+
+static uint8_t take_u8(void) { return *take(1); }
+
+/* ---- types -------------------------------------------------------------- */
+
+static ffi_type *ffi_of(uint8_t t) {
+    switch (t) {
+    case T_VOID: return &ffi_type_void;
+    case T_I8: return &ffi_type_sint8;
+    case T_U8: return &ffi_type_uint8;
+    case T_I16: return &ffi_type_sint16;
+    case T_U16: return &ffi_type_uint16;
+    case T_I32: return &ffi_type_sint32;
+    case T_U32: return &ffi_type_uint32;
+    case T_I64: return &ffi_type_sint64;
+    case T_U64: return &ffi_type_uint64;
+    case T_F32: return &ffi_type_float;
+    case T_F64: return &ffi_type_double;
+    case T_PTR: return &ffi_type_pointer;
+    default: return NULL;
+    }
+}
+
+static size_t size_of(uint8_t t) {
+    switch (t) {
+    case T_I8: case T_U8: return 1;
+    case T_I16: case T_U16: return 2;
+    case T_I32: case T_U32: case T_F32: return 4;
+    case T_VOID: return 0;
+    default: return 8;
+    }
+}
+
+/* ---- memory ------------------------------------------------------------- */
+
+/* Copies through the kernel, so that a bad address is EFAULT, not SIGSEGV. */
+static int copy_self(void *dst, const void *src, size_t len, int write_remote) {
+    while (len > 0) {
+        struct iovec local, remote;
+        ssize_t n;
+        if (write_remote) {
+            local.iov_base = (void *)src;
+            remote.iov_base = dst;
+        } else {
+            local.iov_base = dst;
+            remote.iov_base = (void *)src;
+        }
+        local.iov_len = remote.iov_len = len;
+        n = syscall(write_remote ? SYS_process_vm_writev : SYS_process_vm_readv, self_pid, &local,
+                    1ul, &remote, 1ul, 0ul);
+        if (n <= 0)
+            return -1;
+        dst = (char *)dst + n;
+        src = (const char *)src + n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void do_read(void) {
+    uint64_t addr = take_u64(), len = take_u64();
+    char *buf = malloc(len ? len : 1);
+    if (!buf) {
+        reply_error("the worker cannot allocate %llu bytes to read into", (unsigned long long)len);
+        return;
+    }
+    if (copy_self(buf, (const void *)(uintptr_t)addr, len, 0) != 0)
+        reply_error("cannot read %llu bytes at %#llx: not mapped readable in the worker",
+                    (unsigned long long)len, (unsigned long long)addr);
+    else
+        send_frame(RE_DATA, buf, len, NULL, 0);
+    free(buf);
+}
+
+static void do_write(void) {
+    uint64_t addr = take_u64();
+    size_t len = req_len - req_pos;
+    const uint8_t *data = take(len);
+    if (copy_self((void *)(uintptr_t)addr, data, len, 1) != 0)
+        reply_error("cannot write %llu bytes at %#llx: not mapped writable in the worker",
+                    (unsigned long long)len, (unsigned long long)addr);
+    else
+        reply_ok();
+}
+
+static void do_cstr(void) {
+    uint64_t addr = take_u64(), max = take_u64();
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        reply_error("the worker is out of memory");
+        return;
+    }
+    for (;;) {
+        /* Read up to the end of the current page, which is mapped whole. */
+        uintptr_t at = (uintptr_t)addr + len;
+        size_t chunk = 4096 - (at & 4095);
+        if (len + chunk > cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) {
+                free(buf);
+                reply_error("the worker is out of memory");
+                return;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        if (copy_self(buf + len, (const void *)at, chunk, 0) != 0) {
+            free(buf);
+            reply_error("cannot read the string at %#llx: byte %llu is not mapped readable in "
+                        "the worker",
+                        (unsigned long long)addr, (unsigned long long)len);
+            return;
+        }
+        char *nul = memchr(buf + len, 0, chunk);
+        if (nul) {
+            len = (size_t)(nul - buf);
+            break;
+        }
+        len += chunk;
+        if (len >= max) {
+            free(buf);
+            /* The host turns this reply into its "unterminated" error. */
+            send_frame(RE_VALUE, &max, 8, NULL, 0);
+            return;
+        }
+    }
+    if (len >= max) {
+        free(buf);
+        send_frame(RE_VALUE, &max, 8, NULL, 0);
+        return;
+    }
+    send_frame(RE_DATA, buf, len, NULL, 0);
+    free(buf);
+}
+
+/* ---- calls -------------------------------------------------------------- */
+
+static void serve(int in_callback, uint64_t *cb_result);
+
+static void do_call(void) {
+    uint64_t addr = take_u64();
+    uint8_t want_errno = take_u8(), ret = take_u8(), n = take_u8();
+    const uint8_t *types = take(n);
+    ffi_type *atypes[MAX_ARGS];
+    uint64_t slots[MAX_ARGS];
+    void *ptrs[MAX_ARGS];
+    ffi_cif cif;
+    ffi_type *rtype = ffi_of(ret);
+    if (n > MAX_ARGS || !rtype) {
+        reply_error("unsupported signature (%u arguments)", n);
+        return;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        atypes[i] = ffi_of(types[i]);
+        if (!atypes[i] || types[i] == T_VOID) {
+            reply_error("argument %u has an unknown type code %u", i + 1, types[i]);
+            return;
+        }
+        slots[i] = take_u64();
+        ptrs[i] = &slots[i];
+    }
+    if (ffi_prep_cif(&cif, FFI_DEFAULT_ABI, n, rtype, atypes) != FFI_OK) {
+        reply_error("libffi cannot prepare the call");
+        return;
+    }
+    uint64_t result = 0;
+    if (want_errno)
+        errno = 0;
+    ffi_call(&cif, FFI_FN((void (*)(void))(uintptr_t)addr), &result, ptrs);
+    int32_t e = want_errno ? errno : 0;
+    send_frame(RE_RESULT, &result, 8, &e, 4);
+}
+
+/* ---- callbacks ---------------------------------------------------------- */
+
+struct closure_data {
+    ffi_cif cif;
+    ffi_type *atypes[MAX_ARGS];
+    uint8_t types[MAX_ARGS];
+    uint8_t ret;
+    uint8_t n;
+    uint64_t key;
+};
+
+static struct closure_data *slot_data[SLOT_COUNT];
+
+static void trampoline(ffi_cif *cif, void *ret, void **args, void *ud) {
+    struct closure_data *d = ud;
+    uint8_t head[9];
+    uint64_t vals[MAX_ARGS];
+    (void)cif;
+    memcpy(head, &d->key, 8);
+    head[8] = d->n;
+    for (unsigned i = 0; i < d->n; i++) {
+        vals[i] = 0;
+        memcpy(&vals[i], args[i], size_of(d->types[i]));
+    }
+    send_frame(RE_CALLBACK, head, 9, vals, 8u * d->n);
+    uint64_t r = 0;
+    serve(1, &r);
+    switch (d->ret) {
+    case T_VOID: break;
+    case T_F32: memcpy(ret, &r, 4); break;
+    default: memcpy(ret, &r, 8); break; /* ffi_arg: integers widened */
+    }
+}
+
+static void *slots_region;
+
+static void do_closure(void) {
+    uint64_t slot = take_u64(), key = take_u64();
+    uint8_t ret = take_u8(), n = take_u8();
+    const uint8_t *types = take(n);
+    if (slot >= SLOT_COUNT || n > MAX_ARGS || !ffi_of(ret)) {
+        reply_error("bad callback slot %llu or signature", (unsigned long long)slot);
+        return;
+    }
+    if (!slots_region) {
+        reply_error("the callback trampolines could not be mapped at %#llx",
+                    (unsigned long long)SLOT_BASE);
+        return;
+    }
+    struct closure_data *d = slot_data[slot];
+    if (!d) {
+        d = calloc(1, sizeof *d);
+        if (!d) {
+            reply_error("the worker is out of memory");
+            return;
+        }
+        slot_data[slot] = d;
+    }
+    d->ret = ret;
+    d->n = n;
+    d->key = key;
+    for (unsigned i = 0; i < n; i++) {
+        d->types[i] = types[i];
+        d->atypes[i] = ffi_of(types[i]);
+        if (!d->atypes[i] || types[i] == T_VOID) {
+            reply_error("callback argument %u has an unknown type code %u", i + 1, types[i]);
+            return;
+        }
+    }
+    if (ffi_prep_cif(&d->cif, FFI_DEFAULT_ABI, n, ffi_of(ret), d->atypes) != FFI_OK) {
+        reply_error("libffi cannot prepare the callback's signature");
+        return;
+    }
+    ffi_closure *c = (ffi_closure *)((char *)slots_region + slot * SLOT_SIZE);
+    memset(c, 0, SLOT_SIZE);
+    if (ffi_prep_closure_loc(c, &d->cif, trampoline, d, c) != FFI_OK) {
+        reply_error("libffi cannot prepare the callback");
+        return;
+    }
+    reply_value((uint64_t)(uintptr_t)c);
+}
+
+static void do_closure_free(void) {
+    uint64_t slot = take_u64();
+    if (slot < SLOT_COUNT && slots_region) {
+        /* A call through a freed slot now faults (and ends the worker)
+         * instead of reaching a stale closure. */
+        memset((char *)slots_region + slot * SLOT_SIZE, 0xf4 /* hlt */, SLOT_SIZE);
+        free(slot_data[slot]);
+        slot_data[slot] = NULL;
+    }
+    reply_ok();
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+static void *library;
+
+/* Drops root before any library code runs: as `nobody`, a hostile
+ * initialiser cannot ptrace the host or open its /proc/PID/mem. */
+static int drop_root(void) {
+    if (geteuid() != 0)
+        return 0;
+    gid_t none[1];
+    if (setgroups(0, none) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+        return -1;
+    /* setuid cleared it; /proc/self must stay ours for dlopen below. */
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    return 0;
+}
+
+static void do_load(void) {
+    size_t len = req_len - req_pos;
+    char *path = malloc(len + 1);
+    char via[64];
+    if (!path) {
+        reply_error("the worker is out of memory");
+        return;
+    }
+    memcpy(path, take(len), len);
+    path[len] = 0;
+    if (library) {
+        reply_error("a library is loaded already");
+        free(path);
+        return;
+    }
+    /* Opened with the host's rights (a name without a slash is left to the
+     * loader's search), loaded after dropping them. */
+    int fd = strchr(path, '/') ? open(path, O_RDONLY | O_CLOEXEC) : -1;
+    if (strchr(path, '/') && fd < 0) {
+        reply_error("%s: %s", path, strerror(errno));
+        free(path);
+        return;
+    }
+    if (drop_root() != 0) {
+        reply_error("cannot drop root privileges: %s", strerror(errno));
+        free(path);
+        return;
+    }
+    if (fd >= 0)
+        snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
+    library = dlopen(fd >= 0 ? via : path, RTLD_NOW | RTLD_LOCAL);
+    if (fd >= 0)
+        close(fd);
+    if (!library) {
+        const char *e = dlerror();
+        reply_error("%s", e ? e : "dlopen failed");
+    } else {
+        reply_ok();
+    }
+    free(path);
+}
+
+static void do_symbol(void) {
+    size_t len = req_len - req_pos;
+    char *name = malloc(len + 1);
+    if (!name) {
+        reply_error("the worker is out of memory");
+        return;
+    }
+    memcpy(name, take(len), len);
+    name[len] = 0;
+    dlerror();
+    void *p = library ? dlsym(library, name) : NULL;
+    if (!p) {
+        const char *e = library ? dlerror() : "no library is loaded";
+        reply_error("%s", e ? e : "the symbol's address is NULL");
+    } else {
+        reply_value((uint64_t)(uintptr_t)p);
+    }
+    free(name);
+}
+
+static void do_confine(void) {
+    /* u64 address-space limit (0: none), then the seccomp program. */
+    uint64_t limit = take_u64();
+    size_t len = req_len - req_pos;
+    const uint8_t *prog = take(len);
+    if (limit) {
+        struct rlimit rl = {limit, limit};
+        if (setrlimit(RLIMIT_AS, &rl) != 0) {
+            reply_error("setrlimit(RLIMIT_AS): %s", strerror(errno));
+            return;
+        }
+    }
+    if (len % sizeof(struct sock_filter) != 0 || len == 0) {
+        reply_error("the seccomp program is %zu bytes, not a whole number of instructions", len);
+        return;
+    }
+    struct sock_filter *filter = malloc(len);
+    if (!filter) {
+        reply_error("the worker is out of memory");
+        return;
+    }
+    memcpy(filter, prog, len);
+    struct sock_fprog fprog = {(unsigned short)(len / sizeof(struct sock_filter)), filter};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0) != 0) {
+        reply_error("cannot install the seccomp filter: %s", strerror(errno));
+        free(filter);
+        return;
+    }
+    free(filter);
+    reply_ok();
+}
+
+static void serve(int in_callback, uint64_t *cb_result) {
+    for (;;) {
+        uint8_t op = next_request();
+        req_pos = 0;
+        switch (op) {
+        case OP_HELLO: {
+            uint32_t v = PROTOCOL_VERSION;
+            send_frame(RE_VALUE, &v, 4, NULL, 0);
+            break;
+        }
+        case OP_LOAD: do_load(); break;
+        case OP_CONFINE: do_confine(); break;
+        case OP_SYMBOL: do_symbol(); break;
+        case OP_CALL: do_call(); break;
+        case OP_ALLOC: {
+            uint64_t size = take_u64(), align = take_u64();
+            void *p = NULL;
+            if (align <= 16)
+                p = malloc(size ? size : 1);
+            else if (posix_memalign(&p, align, size ? size : 1) != 0)
+                p = NULL;
+            if (p)
+                reply_value((uint64_t)(uintptr_t)p);
+            else
+                reply_error("malloc returned NULL");
+            break;
+        }
+        case OP_FREE:
+            free((void *)(uintptr_t)take_u64());
+            reply_ok();
+            break;
+        case OP_READ: do_read(); break;
+        case OP_WRITE: do_write(); break;
+        case OP_CSTR: do_cstr(); break;
+        case OP_CLOSURE: do_closure(); break;
+        case OP_CLOSURE_FREE: do_closure_free(); break;
+        case OP_CALLBACK_RETURN:
+            if (!in_callback)
+                _exit(6);
+            *cb_result = take_u64();
+            return;
+        default:
+            _exit(7);
+        }
+    }
+}
+
+int main(void) {
+    /* Inherit nothing but the socket: close every other descriptor. */
+    syscall(SYS_close_range, 1u, ~0u, 0u);
+    signal(SIGPIPE, SIG_IGN);
+    self_pid = getpid();
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core); /* a crashing library leaves no core file */
+    /* Reserved before the library loads, so that nothing else is there. */
+    slots_region = mmap((void *)SLOT_BASE, (size_t)SLOT_SIZE * SLOT_COUNT,
+                        PROT_READ | PROT_WRITE | PROT_EXEC,
+                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+    if (slots_region == MAP_FAILED || slots_region != (void *)SLOT_BASE)
+        slots_region = NULL;
+    uint64_t unused;
+    serve(0, &unused);
+    return 0;
+}
