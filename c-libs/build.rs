@@ -1,6 +1,6 @@
 //! Builds the C libraries that tests and examples bind, through
 //! `sandlink-build` like any user crate: testlib (ours) and expat natively
-//! and for wasm32-wasi, hostile for wasm32-wasi only.
+//! and for wasm32-wasi, hostile too (natively for the Process strategy only).
 
 use std::env;
 use std::path::PathBuf;
@@ -25,12 +25,15 @@ fn main() -> Result<(), Error> {
         .toolchain(toolchain.clone())
         .build()?;
 
-    // Misbehaves on purpose: wasm only; natively it would crash the host.
+    // Misbehaves on purpose: for the Sandbox and for the Process strategy's
+    // worker; loaded into the host (Dynamic), it would crash it.
     Library::new("hostile")
         .file(dir.join("hostile/hostile.c"))
         .exports_file(dir.join("hostile/exports.txt"))
         .flag("-std=c11")
         .warnings_into_errors(true)
+        .native(true)
+        .native_compiler(toolchain.clang())
         .toolchain(toolchain.clone())
         .build()?;
 

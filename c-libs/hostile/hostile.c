@@ -1,6 +1,8 @@
 /* hostile: a C library that misbehaves on purpose, to show that the Sandbox
- * strategy contains it. Built for wasm32-wasi only: natively, most of these
- * functions would crash or corrupt the host, which is the point. */
+ * and Process strategies contain it. Built for wasm32-wasi, and natively for
+ * the Process strategy's worker only: loaded into the host (Dynamic), most of
+ * these functions would crash or corrupt it, which is the point. */
+#define _GNU_SOURCE
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +34,7 @@ int h_write_far(void) {
     return 0;
 }
 
+#ifdef __wasm__
 size_t h_memory_size(void) { return __builtin_wasm_memory_size(0) * 65536; }
 
 const char *h_wild_pointer(void) { return (const char *)(uintptr_t)0xffffff00u; }
@@ -42,6 +45,34 @@ const char *h_unterminated(void) {
     memset(end - 16, 'A', 16);
     return end - 16;
 }
+#else
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+size_t h_memory_size(void) { return 0; }
+
+/* Kernel space: never mapped in a user process. */
+const char *h_wild_pointer(void) { return (const char *)(uintptr_t)0xffffffffffff0000ull; }
+
+/* The last 16 bytes of a page followed by an inaccessible one. */
+const char *h_unterminated(void) {
+    long page = sysconf(_SC_PAGESIZE);
+    char *p = mmap(NULL, (size_t)page * 2, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                   -1, 0);
+    if (p == MAP_FAILED) return NULL;
+    mprotect(p + page, (size_t)page, PROT_NONE);
+    memset(p + page - 16, 'A', 16);
+    return p + page - 16;
+}
+
+/* Native only: a network socket, which the worker's seccomp filter forbids. */
+int h_socket(void) { return socket(AF_INET, SOCK_STREAM, 0); }
+
+/* Native only: writes a forged, oversized frame header on descriptor 0,
+ * which in the Process strategy's worker is the socket to the host. */
+int h_forge_frame(void) { return (int)write(0, "\xff\xff\xff\xff\x44", 5); }
+#endif
 
 const char *h_invalid_utf8(void) { return "\xc3\x28 not utf-8"; }
 

@@ -16,9 +16,12 @@ pub const TESTLIB_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testlib");
 /// `testlib` compiled to a wasm32-wasi reactor module, linked with the guest shim.
 pub const TESTLIB_WASM: &str = env!("SANDLINK_TESTLIB_WASM");
 
-/// `hostile` compiled to a wasm32-wasi reactor module. There is no native
-/// build: natively it would crash the host.
+/// `hostile` compiled to a wasm32-wasi reactor module.
 pub const HOSTILE_WASM: &str = env!("SANDLINK_HOSTILE_WASM");
+
+/// `hostile` as a native shared library, for the Process strategy's worker
+/// only: loaded into the host (Dynamic), it would crash it.
+pub const HOSTILE_SO: &str = env!("SANDLINK_HOSTILE_SO");
 
 /// expat 2.5.0 built natively as a shared object (clang-19, same flags as the
 /// wasm build).
