@@ -1,6 +1,7 @@
 //! Sandboxing changes nothing: expat run natively (Dynamic, our clang build of
-//! the same source) and sandboxed produces identical event streams — every
-//! handler, every argument — and identical errors.
+//! the same source), sandboxed, and in a worker process (Process, the same
+//! native build) produces identical event streams — every handler, every
+//! argument — and identical errors.
 //!
 //! The system's libexpat.so.1 is compared too, modulo how character data is
 //! split into events: Debian's installed 2.5.0-1+deb12u1 predates the
@@ -10,7 +11,7 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
-use sandlink::{Dynamic, Foreign, Sandbox};
+use sandlink::{Dynamic, Foreign, Process, Sandbox};
 use sandlink_expat::{Event, Events, Expat, Flow, Handler, Parser, Status};
 use sandlink_tests::xml::{self, Chunking, Ending, Outcome};
 
@@ -18,6 +19,7 @@ struct Backends {
     native: Expat<Dynamic>,
     system: Expat<Dynamic>,
     sandbox: Expat<Sandbox>,
+    process: Expat<Process>,
 }
 
 fn bind<L: Foreign>(lib: sandlink::Result<L>) -> Expat<L> {
@@ -32,11 +34,12 @@ fn backends() -> Backends {
         // SAFETY: as above.
         system: bind(unsafe { Dynamic::open(sandlink_clibs::SYSTEM_EXPAT) }),
         sandbox: bind(Sandbox::open(sandlink_clibs::EXPAT_WASM)),
+        process: bind(Process::open(sandlink_clibs::EXPAT_SO)),
     }
 }
 
 impl Backends {
-    /// Runs all three and checks they agree; returns the common outcome.
+    /// Runs all four and checks they agree; returns the common outcome.
     fn agree(
         &self,
         what: &str,
@@ -49,7 +52,9 @@ impl Backends {
         let native = xml::run(&self.native, doc, chunking, events, &opts);
         let sandbox = xml::run(&self.sandbox, doc, chunking, events, &opts);
         let system = xml::run(&self.system, doc, chunking, events, &opts);
+        let process = xml::run(&self.process, doc, chunking, events, &opts);
         assert_outcomes_equal(what, "native", &native, "sandbox", &sandbox);
+        assert_outcomes_equal(what, "native", &native, "process", &process);
         assert_outcomes_equal(
             what,
             "native",
@@ -194,6 +199,7 @@ fn version_matches() {
     assert_eq!(native, "expat_2.5.0");
     assert_eq!(v(&|| b.sandbox.expat_version.call(())), native);
     assert_eq!(v(&|| b.system.expat_version.call(())), native);
+    assert_eq!(v(&|| b.process.expat_version.call(())), native);
 }
 
 /// Suspends at every start tag, then resumes: XML_StopParser/XML_ResumeParser.
@@ -234,8 +240,10 @@ fn suspend_and_resume_agree() {
     let doc = b"<a><b>one</b><c x='1'><d/></c></a>";
     let native = suspend_resume(&b.native, doc);
     let sandbox = suspend_resume(&b.sandbox, doc);
+    let process = suspend_resume(&b.process, doc);
     assert_eq!(native.1, 4, "one suspension per start tag");
     assert_eq!(native, sandbox);
+    assert_eq!(native, process);
 }
 
 /// A document generated on the fly: it never exists in memory as a whole.

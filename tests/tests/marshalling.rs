@@ -1,22 +1,24 @@
-//! Random values through every type description, Dynamic against Sandbox:
-//! the sandbox's ILP32 marshalling must give the same results as native
-//! calls, or a range error where a value cannot fit 32 bits.
+//! Random values through every type description, Dynamic against Sandbox
+//! and Process: the sandbox's ILP32 marshalling must give the same results
+//! as native calls, or a range error where a value cannot fit 32 bits; the
+//! worker process (LP64, like the host) must give exactly the same results.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use sandlink::types::*;
-use sandlink::{Dynamic, Error, Foreign, Result, Sandbox};
+use sandlink::{Dynamic, Error, Foreign, Process, Result, Sandbox};
 use sandlink_tests::conformance::RecordType;
 
-fn libs() -> (Dynamic, Sandbox) {
+fn libs() -> (Dynamic, Sandbox, Process) {
     // SAFETY: testlib is our own library.
     let d = unsafe { Dynamic::open(sandlink_clibs::TESTLIB_SO) }.unwrap_or_else(|e| panic!("{e}"));
     let s = Sandbox::open(sandlink_clibs::TESTLIB_WASM).unwrap_or_else(|e| panic!("{e}"));
-    (d, s)
+    let p = Process::open(sandlink_clibs::TESTLIB_SO).unwrap_or_else(|e| panic!("{e}"));
+    (d, s, p)
 }
 
 thread_local! {
-    static LIBS: (Dynamic, Sandbox) = libs();
+    static LIBS: (Dynamic, Sandbox, Process) = libs();
 }
 
 /// Calls `name` with `v` on both strategies; results must match, except that
@@ -34,8 +36,13 @@ where
     T::Out: std::fmt::Debug,
     F: Fn(&T::Out, &T::Out) -> bool,
 {
-    LIBS.with(|(d, s)| {
+    LIBS.with(|(d, s, p)| {
         let native = d.function(name, ty)?.call((v.clone(),))?;
+        let worker = p.function(name, ty)?.call((v.clone(),))?;
+        assert!(
+            eq(&native, &worker),
+            "{name}: native {native:?} vs process {worker:?}"
+        );
         let sandboxed = s.function(name, ty)?.call((v,));
         match sandboxed {
             Ok(out) => {
@@ -110,24 +117,30 @@ proptest! {
         let r = (|| -> Result<()> {
             let bits_eq32 = |x: &f32, y: &f32| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
             let bits_eq64 = |x: &f64, y: &f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
-            LIBS.with(|(d, s)| -> Result<()> {
+            LIBS.with(|(d, s, p)| -> Result<()> {
                 let ty = float() >> float() >> returning(float());
                 let x = f32::from_bits(a);
                 let nd = d.function("tl_float_mul", &ty)?.call((x, 1.5))?;
                 let ns = s.function("tl_float_mul", &ty)?.call((x, 1.5))?;
+                let np = p.function("tl_float_mul", &ty)?.call((x, 1.5))?;
                 assert!(bits_eq32(&nd, &ns), "float {x}: {nd} vs {ns}");
+                assert!(bits_eq32(&nd, &np), "float {x}: {nd} vs process {np}");
                 let ty = double() >> double() >> double() >> returning(double());
                 let y = f64::from_bits(b);
                 let nd = d.function("tl_double_fma", &ty)?.call((y, 0.5, 1.0))?;
                 let ns = s.function("tl_double_fma", &ty)?.call((y, 0.5, 1.0))?;
+                let np = p.function("tl_double_fma", &ty)?.call((y, 0.5, 1.0))?;
                 assert!(bits_eq64(&nd, &ns), "double {y}: {nd} vs {ns}");
+                assert!(bits_eq64(&nd, &np), "double {y}: {nd} vs process {np}");
                 Ok(())
             })?;
             same("tl_not", &(bool() >> returning(bool())), t, true, eq)?;
             let even = || view(int(), |i| Ok(i != 0), |b| i32::from(*b));
-            LIBS.with(|(d, s)| -> Result<()> {
+            LIBS.with(|(d, s, p)| -> Result<()> {
                 let ty = int() >> returning(even());
-                assert_eq!(d.function("tl_is_even", &ty)?.call((n,))?, s.function("tl_is_even", &ty)?.call((n,))?);
+                let native = d.function("tl_is_even", &ty)?.call((n,))?;
+                assert_eq!(native, s.function("tl_is_even", &ty)?.call((n,))?);
+                assert_eq!(native, p.function("tl_is_even", &ty)?.call((n,))?);
                 Ok(())
             })
         })();
@@ -136,16 +149,22 @@ proptest! {
 
     #[test]
     fn strings_and_buffers(text in "[^\u{0}]{0,200}", bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let r = LIBS.with(|(d, s)| -> Result<()> {
+        let r = LIBS.with(|(d, s, p)| -> Result<()> {
             let strlen = string() >> returning(size_t());
-            assert_eq!(d.function("tl_strlen", &strlen)?.call((&text,))?, s.function("tl_strlen", &strlen)?.call((&text,))?);
+            let native = d.function("tl_strlen", &strlen)?.call((&text,))?;
+            assert_eq!(native, s.function("tl_strlen", &strlen)?.call((&text,))?);
+            assert_eq!(native, p.function("tl_strlen", &strlen)?.call((&text,))?);
             let checksum = buffer() >> returning(uint32_t());
-            assert_eq!(d.function("tl_checksum", &checksum)?.call((&bytes,))?, s.function("tl_checksum", &checksum)?.call((&bytes,))?);
+            let native = d.function("tl_checksum", &checksum)?.call((&bytes,))?;
+            assert_eq!(native, s.function("tl_checksum", &checksum)?.call((&bytes,))?);
+            assert_eq!(native, p.function("tl_checksum", &checksum)?.call((&bytes,))?);
             let upper = buffer_mut() >> returning(void());
-            let (mut a, mut b) = (bytes.clone(), bytes.clone());
+            let (mut a, mut b, mut c) = (bytes.clone(), bytes.clone(), bytes.clone());
             d.function("tl_upper_into", &upper)?.call((&mut a,))?;
             s.function("tl_upper_into", &upper)?.call((&mut b,))?;
+            p.function("tl_upper_into", &upper)?.call((&mut c,))?;
             assert_eq!(a, b);
+            assert_eq!(a, c);
             Ok(())
         });
         prop_assert!(r.is_ok(), "{:?}", r);
@@ -153,9 +172,10 @@ proptest! {
 
     #[test]
     fn struct_fields_round_trip(c: i8, id: i32, tag: i8, weight in -1e6f64..1e6, sh: i16, big: i64, l: i32) {
-        let r = LIBS.with(|(d, s)| -> Result<()> {
+        let r = LIBS.with(|(d, s, p)| -> Result<()> {
             let native = record_sum(d, c, id, tag, weight, sh, big, l)?;
             assert_eq!(native, record_sum(s, c, id, tag, weight, sh, big, l)?);
+            assert_eq!(native, record_sum(p, c, id, tag, weight, sh, big, l)?);
             Ok(())
         });
         prop_assert!(r.is_ok(), "{:?}", r);

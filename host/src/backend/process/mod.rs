@@ -200,7 +200,7 @@ fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<Conn> {
         reason,
     };
     let (host, worker) = UnixStream::pair().map_err(|e| load_err(format!("socketpair: {e}")))?;
-    let child = Command::new(worker_path()?)
+    let mut child = Command::new(worker_path()?)
         .env_clear()
         .stdin(Stdio::from(OwnedFd::from(worker)))
         .stdout(Stdio::null())
@@ -208,15 +208,20 @@ fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<Conn> {
         .spawn()
         .map_err(|e| load_err(format!("cannot start the worker: {e}")))?;
     let pid = child.id();
-    let mut conn = Conn {
-        child,
-        wire: Wire::new(host),
+    let wire = match Wire::new(host, config.deadline) {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(load_err(format!("socket timeouts: {e}")));
+        }
     };
-    let d = config.deadline;
+    // From here on, dropping `conn` kills the worker.
+    let mut conn = Conn { child, wire };
     let mut step = |kind: u8, payload: &[&[u8]], what: &str| -> Result<(u8, Vec<u8>)> {
         conn.wire
-            .send(&frame(kind, payload), d)
-            .and_then(|()| conn.wire.recv(d))
+            .send(&frame(kind, payload))
+            .and_then(|()| conn.wire.recv())
             .map_err(|e| {
                 load_err(format!(
                     "the worker failed during {what}: {}",
@@ -420,7 +425,7 @@ impl Process {
     fn send(&self, st: &State, bytes: &[u8], function: &str) -> Result<()> {
         self.check_poisoned(st)?;
         let r = match st.conn.borrow_mut().as_mut() {
-            Some(conn) => conn.wire.send(bytes, self.shared.config.deadline),
+            Some(conn) => conn.wire.send(bytes),
             None => return Err(self.gone()),
         };
         r.map_err(|e| self.fail(st, function, e))
@@ -429,7 +434,7 @@ impl Process {
     /// Receives one message.
     fn recv(&self, st: &State, function: &str) -> Result<(u8, Vec<u8>)> {
         let r = match st.conn.borrow_mut().as_mut() {
-            Some(conn) => conn.wire.recv(self.shared.config.deadline),
+            Some(conn) => conn.wire.recv(),
             None => return Err(self.gone()),
         };
         r.map_err(|e| self.fail(st, function, e))

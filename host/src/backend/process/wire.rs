@@ -117,29 +117,42 @@ pub enum WireError {
 }
 
 /// One connection's reading and writing, each bounded by a deadline.
+///
+/// The socket's timeouts are set once, to the deadline: a blocked read or
+/// write gives up after it. A worker that keeps sending a byte at a time
+/// cannot stretch a message past it either: the time is checked after
+/// every read, so a message takes at most about twice the deadline.
 pub struct Wire {
     sock: UnixStream,
+    deadline: Duration,
+    /// Bytes read ahead of the current frame.
+    buf: Box<[u8]>,
+    start: usize,
+    end: usize,
 }
 
 impl Wire {
     /// Wraps the host's end of the socket pair.
-    pub fn new(sock: UnixStream) -> Wire {
-        Wire { sock }
+    pub fn new(sock: UnixStream, deadline: Duration) -> std::io::Result<Wire> {
+        // A zero timeout means "block forever" to the kernel: 1 µs at least.
+        let t = deadline.max(Duration::from_micros(1));
+        sock.set_read_timeout(Some(t))?;
+        sock.set_write_timeout(Some(t))?;
+        Ok(Wire {
+            sock,
+            deadline,
+            buf: vec![0u8; 64 << 10].into_boxed_slice(),
+            start: 0,
+            end: 0,
+        })
     }
 
-    /// Sends a whole frame, giving up at `deadline` (a worker that stops
-    /// reading cannot block the host).
-    pub fn send(&mut self, bytes: &[u8], deadline: Duration) -> Result<(), WireError> {
-        let end = Instant::now() + deadline;
+    /// Sends a whole frame within the deadline (a worker that stops reading
+    /// cannot block the host).
+    pub fn send(&mut self, bytes: &[u8]) -> Result<(), WireError> {
+        let end = Instant::now() + self.deadline;
         let mut done = 0;
         while done < bytes.len() {
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(WireError::Deadline);
-            }
-            self.sock
-                .set_write_timeout(Some(left))
-                .map_err(|e| WireError::Closed(e.to_string()))?;
             match self.sock.write(&bytes[done..]) {
                 Ok(0) => return Err(WireError::Closed("the socket is closed".into())),
                 Ok(n) => done += n,
@@ -149,13 +162,16 @@ impl Wire {
                 }
                 Err(e) => return Err(WireError::Closed(e.to_string())),
             }
+            if done < bytes.len() && Instant::now() > end {
+                return Err(WireError::Deadline);
+            }
         }
         Ok(())
     }
 
-    /// Receives one frame, whole, within `deadline`: its kind and payload.
-    pub fn recv(&mut self, deadline: Duration) -> Result<(u8, Vec<u8>), WireError> {
-        let end = Instant::now() + deadline;
+    /// Receives one frame, whole, within the deadline: its kind and payload.
+    pub fn recv(&mut self) -> Result<(u8, Vec<u8>), WireError> {
+        let end = Instant::now() + self.deadline;
         let mut head = [0u8; 5];
         self.read_exact(&mut head, end)?;
         let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as u64;
@@ -170,23 +186,37 @@ impl Wire {
         Ok((head[4], body))
     }
 
-    fn read_exact(&mut self, mut buf: &mut [u8], end: Instant) -> Result<(), WireError> {
-        while !buf.is_empty() {
-            let left = end.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(WireError::Deadline);
+    fn read_exact(&mut self, mut out: &mut [u8], end: Instant) -> Result<(), WireError> {
+        while !out.is_empty() {
+            if self.start < self.end {
+                let n = out.len().min(self.end - self.start);
+                out[..n].copy_from_slice(&self.buf[self.start..self.start + n]);
+                self.start += n;
+                out = &mut out[n..];
+                continue;
             }
-            self.sock
-                .set_read_timeout(Some(left))
-                .map_err(|e| WireError::Closed(e.to_string()))?;
-            match self.sock.read(buf) {
+            // Large payloads are read straight into place.
+            let direct = out.len() >= self.buf.len();
+            let r = if direct {
+                self.sock.read(out)
+            } else {
+                self.sock.read(&mut self.buf)
+            };
+            match r {
                 Ok(0) => return Err(WireError::Closed("the socket closed".into())),
-                Ok(n) => buf = &mut buf[n..],
+                Ok(n) if direct => out = &mut out[n..],
+                Ok(n) => {
+                    self.start = 0;
+                    self.end = n;
+                }
                 Err(e) if e.kind() == IoKind::Interrupted => {}
                 Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
                     return Err(WireError::Deadline)
                 }
                 Err(e) => return Err(WireError::Closed(e.to_string())),
+            }
+            if !out.is_empty() && Instant::now() > end {
+                return Err(WireError::Deadline);
             }
         }
         Ok(())
