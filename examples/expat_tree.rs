@@ -16,7 +16,7 @@
 use std::io::{BufWriter, Read, Write};
 use std::process::ExitCode;
 
-use sandlink::{Dynamic, Foreign, Sandbox};
+use sandlink::{Dynamic, Foreign, Process, Sandbox};
 use sandlink_examples::tree::{self, TreeError};
 
 const SAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -116,8 +116,21 @@ fn main() -> ExitCode {
                 }
             }
         }
-        "stubs" | "process" => {
-            eprintln!("error: the {backend} backend is not available yet; use sandbox or dynamic");
+        "process" => {
+            let path = library.as_deref().unwrap_or(sandlink_clibs::EXPAT_SO);
+            // Safe: the native library runs in a confined worker process.
+            match Process::open(path) {
+                Ok(lib) => print_tree(&lib, input),
+                Err(e) => {
+                    eprintln!("error: cannot start the worker: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        "stubs" => {
+            eprintln!(
+                "error: the stubs backend is not available yet; use sandbox, dynamic or process"
+            );
             return ExitCode::from(2);
         }
         other => {

@@ -69,9 +69,9 @@ const char *h_unterminated(void) {
 /* Native only: a network socket, which the worker's seccomp filter forbids. */
 int h_socket(void) { return socket(AF_INET, SOCK_STREAM, 0); }
 
-/* Native only: writes a forged, oversized frame header on descriptor 0,
- * which in the Process strategy's worker is the socket to the host. */
-int h_forge_frame(void) { return (int)write(0, "\xff\xff\xff\xff\x44", 5); }
+/* Native only: writes a forged, oversized frame header on descriptor `fd`,
+ * which in the Process strategy's worker may be the pipe to the host. */
+int h_forge_frame(int fd) { return (int)write(fd, "\xff\xff\xff\xff\x44", 5); }
 #endif
 
 const char *h_invalid_utf8(void) { return "\xc3\x28 not utf-8"; }

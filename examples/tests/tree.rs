@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use sandlink::{Dynamic, Foreign, Sandbox};
+use sandlink::{Dynamic, Foreign, Process, Sandbox};
 use sandlink_examples::tree::{print_tree, TreeError, INDENT};
 
 fn sandbox() -> Sandbox {
@@ -16,6 +16,10 @@ fn sandbox() -> Sandbox {
 fn dynamic() -> Dynamic {
     // SAFETY: our own build of expat 2.5.0.
     unsafe { Dynamic::open(sandlink_clibs::EXPAT_SO) }.unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn process() -> Process {
+    Process::open(sandlink_clibs::EXPAT_SO).unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Counts lines and remembers the longest and the last, without keeping the
@@ -121,6 +125,11 @@ fn nesting_deeper_than_a_format_width_prints_on_dynamic() {
     check_deep(&dynamic());
 }
 
+#[test]
+fn nesting_deeper_than_a_format_width_prints_on_process() {
+    check_deep(&process());
+}
+
 fn check_empty<L: Foreign + std::fmt::Debug>(lib: &L) {
     match print_tree(lib, &b""[..], Counter::default()) {
         Err(TreeError::Parse(msg)) => assert_eq!(msg, "no element found at line 1, column 0"),
@@ -132,6 +141,7 @@ fn check_empty<L: Foreign + std::fmt::Debug>(lib: &L) {
 fn empty_document_reports_expats_own_error() {
     check_empty(&sandbox());
     check_empty(&dynamic());
+    check_empty(&process());
 }
 
 /// The `expat_tree` example, which `cargo test` builds beside this test.
@@ -154,7 +164,7 @@ fn closed_stdout_ends_quietly() {
     let mut doc = String::from("<r>");
     doc.push_str(&"<item/>".repeat(200_000));
     doc.push_str("</r>");
-    for backend in ["sandbox", "dynamic"] {
+    for backend in ["sandbox", "dynamic", "process"] {
         let mut child = Command::new(expat_tree())
             .args(["--backend", backend, "-"])
             .stdin(Stdio::piped())

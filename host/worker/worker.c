@@ -2,7 +2,7 @@
  * Sandlink's process worker: runs one native library on behalf of the
  * `Process` strategy, in a process of its own.
  *
- * The host starts it with the socket as fd 0 and nothing else, and then
+ * The host starts it with its two pipes and nothing else, and then
  * drives it with length-prefixed requests (host/src/backend/process/proto.rs
  * is the other half, and documents the protocol). The worker trusts the
  * host; the host trusts nothing the worker says.
@@ -33,7 +33,11 @@
 #include <unistd.h>
 
 #define PROTOCOL_VERSION 1u
-#define SOCK 0
+/* Requests arrive on one pipe and replies leave on another: with one
+ * bidirectional socket, every message the host reads also woke the worker
+ * (the socket's write-space wakeup), doubling the cost of a round trip. */
+#define IN_FD 3
+#define OUT_FD 4
 
 /* Requests (host to worker). */
 enum {
@@ -104,9 +108,9 @@ static void read_exact(void *buf, size_t len) {
             in_start = in_end = 0;
             /* Large payloads go straight to their destination. */
             if (len >= sizeof inbuf)
-                n = read(SOCK, p, len);
+                n = read(IN_FD, p, len);
             else
-                n = read(SOCK, inbuf, sizeof inbuf);
+                n = read(IN_FD, inbuf, sizeof inbuf);
             if (n < 0 && errno == EINTR)
                 continue;
             if (n <= 0)
@@ -136,7 +140,7 @@ static void send_frame(uint8_t kind, const void *a, size_t alen, const void *b, 
     struct iovec iov[3] = {{head, 5}, {(void *)a, alen}, {(void *)b, blen}};
     int cnt = 3, i = 0;
     while (i < cnt) {
-        ssize_t n = writev(SOCK, iov + i, cnt - i);
+        ssize_t n = writev(OUT_FD, iov + i, cnt - i);
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0)
@@ -634,8 +638,13 @@ static void serve(int in_callback, uint64_t *cb_result) {
 }
 
 int main(void) {
-    /* Inherit nothing but the socket: close every other descriptor. */
-    syscall(SYS_close_range, 1u, ~0u, 0u);
+    /* The host passes the request pipe as stdin and the reply pipe as
+     * stdout; they move out of the way of the library's own stdio, and
+     * every other descriptor is closed. */
+    if (dup2(0, IN_FD) != IN_FD || dup2(1, OUT_FD) != OUT_FD)
+        return 9;
+    syscall(SYS_close_range, 0u, 2u, 0u);
+    syscall(SYS_close_range, OUT_FD + 1u, ~0u, 0u);
     signal(SIGPIPE, SIG_IGN);
     self_pid = getpid();
     struct rlimit no_core = {0, 0};

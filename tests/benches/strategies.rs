@@ -1,4 +1,4 @@
-//! Strategies side by side: the same calls through Dynamic and Sandbox, plus
+//! Strategies side by side: the same calls through Dynamic, Sandbox and Process, plus
 //! the sandbox's own costs (instantiation, module cache, cold compile),
 //! reference points (a raw wasmtime typed call, a direct C call), and
 //! sandboxed parsing on one and two threads.
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use sandlink::types::*;
-use sandlink::{Dynamic, Foreign, Sandbox, SandboxConfig};
+use sandlink::{Dynamic, Foreign, Process, Sandbox, SandboxConfig};
 use sandlink_expat::{Event, Events, Expat, Flow, Handler, Parser};
 
 fn dynamic(path: &str) -> Dynamic {
@@ -22,6 +22,10 @@ fn dynamic(path: &str) -> Dynamic {
 
 fn sandbox(path: &str) -> Sandbox {
     Sandbox::open(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn process(path: &str) -> Process {
+    Process::open(path).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn calls<L: Foreign>(c: &mut Criterion, name: &str, lib: &L) {
@@ -207,7 +211,7 @@ fn expat_tree(c: &mut Criterion) {
         b.iter(|| run(Command::new(sandlink_clibs::C_TREE).arg(&doc)))
     });
     if let Some(bin) = std::env::var_os("SANDLINK_EXPAT_TREE_BIN") {
-        for backend in ["dynamic", "sandbox"] {
+        for backend in ["dynamic", "sandbox", "process"] {
             g.bench_function(BenchmarkId::new("15MB", backend), |b| {
                 b.iter(|| run(Command::new(&bin).args(["--backend", backend]).arg(&doc)))
             });
@@ -272,6 +276,7 @@ fn strategies(c: &mut Criterion) {
     let s = sandbox(sandlink_clibs::TESTLIB_WASM);
     calls(c, "dynamic", &d);
     calls(c, "sandbox", &s);
+    calls(c, "process", &process(sandlink_clibs::TESTLIB_SO));
 
     let mut doc = sandlink_tests::xml::large_document(9_000);
     doc.truncate(doc.len().min(1 << 20));
@@ -287,6 +292,7 @@ fn strategies(c: &mut Criterion) {
     };
     expat(c, "dynamic", &dynamic(sandlink_clibs::EXPAT_SO), &doc);
     expat(c, "sandbox", &sandbox(sandlink_clibs::EXPAT_WASM), &doc);
+    expat(c, "process", &process(sandlink_clibs::EXPAT_SO), &doc);
     threads(c, &doc);
     anchors(c);
     expat_tree(c);

@@ -193,8 +193,8 @@ fn the_worker_gets_no_environment_and_no_descriptors() {
         .function("h_print_until_error", &(void() >> returning(int()))));
     assert_eq!(ok(print.call(())), 0);
     // What the kernel says about the worker: in seccomp filter mode, not
-    // root, and holding the socket only (plus what the library itself
-    // opened before confinement: nothing, for this one).
+    // root, and holding its two pipes only, at 3 and 4 (plus what the
+    // library itself opened before confinement: nothing, for this one).
     let pid = h.lib.worker_pid().unwrap_or_else(|| panic!("no worker"));
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
@@ -210,7 +210,9 @@ fn the_worker_gets_no_environment_and_no_descriptors() {
         .map(|d| d.map(|d| d.file_name().to_string_lossy().into_owned()))
         .collect::<Result<_, _>>()
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(fds, vec!["0".to_string()], "the worker's descriptors");
+    let mut fds = fds;
+    fds.sort();
+    assert_eq!(fds, ["3", "4"], "the worker's descriptors");
     h.expect_healthy("environment");
 }
 
@@ -219,8 +221,9 @@ fn a_forged_message_is_a_protocol_violation() {
     let h = hostile();
     let forge = ok(h
         .lib
-        .function("h_forge_frame", &(void() >> returning(int()))));
-    let e = err(forge.call(()));
+        .function("h_forge_frame", &(int() >> returning(int()))));
+    // Descriptor 4 is the worker's reply pipe (worker.c).
+    let e = err(forge.call((4,)));
     assert!(worker_failed(&e).1.contains("protocol"), "{e}");
     h.expect_poisoned_then_reset("forged frame");
 }

@@ -2,7 +2,7 @@
 //! installed by the worker once the library is loaded.
 //!
 //! The allow-list is what serving requests and running ordinary library
-//! code needs: reading and writing the socket, memory management, futexes,
+//! code needs: reading and writing its pipes, memory management, futexes,
 //! signals to itself (so `abort` works), the clock and `getrandom`, and
 //! `process_vm_readv`/`process_vm_writev` on its own pid (the worker copies
 //! memory through the kernel so that a bad address is an error, not a

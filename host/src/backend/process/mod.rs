@@ -1,5 +1,5 @@
 //! The `Process` strategy: the native library runs in a worker process of
-//! its own, driven over a Unix socket.
+//! its own, driven over a pair of pipes.
 //!
 //! This is the seed's planned "remote" linking, and the baseline for what
 //! the in-process [`Sandbox`](crate::Sandbox) saves: the same isolation of
@@ -9,7 +9,8 @@
 //! **The worker** is a small C program (`host/worker/worker.c`) that
 //! sandlink's build script compiles and the host embeds; it is started from
 //! an in-memory file (`memfd`), so nothing needs installing or configuring.
-//! It gets the socket as its only descriptor and an empty environment. It
+//! It gets its two pipes (requests in, replies out) as its only descriptors
+//! and an empty environment. It
 //! opens the library with the host's rights, drops root (to `nobody`)
 //! before the library's initialisers run, then takes an address-space
 //! limit and a seccomp filter (`confine`) before the first call. Calls go
@@ -34,7 +35,6 @@ use std::ffi::{OsStr, OsString};
 use std::marker::PhantomData;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::UnixStream;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -144,7 +144,7 @@ struct Conn {
 
 impl Drop for Conn {
     fn drop(&mut self) {
-        // The worker exits when its socket closes; killing it makes sure.
+        // The worker exits when its request pipe closes; killing it makes sure.
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -199,21 +199,28 @@ fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<Conn> {
         library: name.to_string(),
         reason,
     };
-    let (host, worker) = UnixStream::pair().map_err(|e| load_err(format!("socketpair: {e}")))?;
+    let pipe = |what: &str| std::io::pipe().map_err(|e| load_err(format!("{what} pipe: {e}")));
+    let (req_rx, req_tx) = pipe("request")?;
+    let (rep_rx, rep_tx) = pipe("reply")?;
     let mut child = Command::new(worker_path()?)
         .env_clear()
-        .stdin(Stdio::from(OwnedFd::from(worker)))
-        .stdout(Stdio::null())
+        .stdin(Stdio::from(req_rx))
+        .stdout(Stdio::from(rep_tx))
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| load_err(format!("cannot start the worker: {e}")))?;
     let pid = child.id();
-    let wire = match Wire::new(host, config.deadline) {
+    let to_file = |fd: OwnedFd| std::fs::File::from(fd);
+    let wire = match Wire::new(
+        to_file(OwnedFd::from(req_tx)),
+        to_file(OwnedFd::from(rep_rx)),
+        config.deadline,
+    ) {
         Ok(w) => w,
         Err(e) => {
             let _ = child.kill();
             let _ = child.wait();
-            return Err(load_err(format!("socket timeouts: {e}")));
+            return Err(load_err(format!("non-blocking pipes: {e}")));
         }
     };
     // From here on, dropping `conn` kills the worker.
@@ -412,7 +419,7 @@ impl Process {
                     },
                     (None, None) => Error::WorkerFailed {
                         function: function.to_string(),
-                        reason: "closed its socket and was killed".into(),
+                        reason: "closed its pipe and was killed".into(),
                     },
                 }
             }
@@ -594,7 +601,7 @@ impl Process {
     }
 }
 
-/// Waits up to a second for a worker whose socket closed to be reapable,
+/// Waits up to a second for a worker whose pipe closed to be reapable,
 /// then kills it.
 fn wait_briefly(child: &mut Child) -> Option<std::process::ExitStatus> {
     let end = Instant::now() + Duration::from_secs(1);

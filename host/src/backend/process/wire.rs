@@ -9,8 +9,9 @@
 //! every frame the worker sends: its length, its kind for the request it
 //! answers, and its payload's size.
 
+use std::fs::File;
 use std::io::{ErrorKind as IoKind, Read, Write};
-use std::os::unix::net::UnixStream;
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use crate::types::{DataModel, Prim, WordClass, MAX_TRANSFER};
@@ -108,7 +109,7 @@ pub fn frame(kind: u8, parts: &[&[u8]]) -> Vec<u8> {
 
 /// Why talking to the worker failed (before the host looks at its exit).
 pub enum WireError {
-    /// The socket closed or failed: the worker is gone or closed it.
+    /// A pipe closed or failed: the worker is gone or closed it.
     Closed(String),
     /// No complete message arrived within the deadline.
     Deadline,
@@ -118,12 +119,15 @@ pub enum WireError {
 
 /// One connection's reading and writing, each bounded by a deadline.
 ///
-/// The socket's timeouts are set once, to the deadline: a blocked read or
-/// write gives up after it. A worker that keeps sending a byte at a time
-/// cannot stretch a message past it either: the time is checked after
-/// every read, so a message takes at most about twice the deadline.
+/// Requests go down one pipe and replies come up another (a single socket
+/// would wake the worker every time the host reads, doubling the cost of a
+/// round trip). The host's ends are non-blocking; when one would block, the
+/// host waits in `poll` for what is left of the deadline, which is checked
+/// after every read, so a worker sending a byte at a time cannot stretch a
+/// message past it.
 pub struct Wire {
-    sock: UnixStream,
+    tx: File,
+    rx: File,
     deadline: Duration,
     /// Bytes read ahead of the current frame.
     buf: Box<[u8]>,
@@ -131,15 +135,55 @@ pub struct Wire {
     end: usize,
 }
 
+fn nonblocking(f: &File) -> std::io::Result<()> {
+    let fd = f.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this `File` owns, with integer
+    // arguments only.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Waits until `f` is ready for `events` or `end` passes.
+fn wait(f: &File, events: libc::c_short, end: Instant) -> Result<(), WireError> {
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(WireError::Deadline);
+        }
+        let mut pfd = libc::pollfd {
+            fd: f.as_raw_fd(),
+            events,
+            revents: 0,
+        };
+        let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
+        // SAFETY: one valid pollfd, for the duration of the call.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        if n > 0 {
+            // Ready, or hung up / in error: the read or write says which.
+            return Ok(());
+        }
+        if n < 0 {
+            let e = std::io::Error::last_os_error();
+            if e.kind() != IoKind::Interrupted {
+                return Err(WireError::Closed(e.to_string()));
+            }
+        }
+    }
+}
+
 impl Wire {
-    /// Wraps the host's end of the socket pair.
-    pub fn new(sock: UnixStream, deadline: Duration) -> std::io::Result<Wire> {
-        // A zero timeout means "block forever" to the kernel: 1 µs at least.
-        let t = deadline.max(Duration::from_micros(1));
-        sock.set_read_timeout(Some(t))?;
-        sock.set_write_timeout(Some(t))?;
+    /// Wraps the host's ends of the two pipes: requests go to `tx`,
+    /// replies come from `rx`.
+    pub fn new(tx: File, rx: File, deadline: Duration) -> std::io::Result<Wire> {
+        nonblocking(&tx)?;
+        nonblocking(&rx)?;
         Ok(Wire {
-            sock,
+            tx,
+            rx,
             deadline,
             buf: vec![0u8; 64 << 10].into_boxed_slice(),
             start: 0,
@@ -153,17 +197,12 @@ impl Wire {
         let end = Instant::now() + self.deadline;
         let mut done = 0;
         while done < bytes.len() {
-            match self.sock.write(&bytes[done..]) {
-                Ok(0) => return Err(WireError::Closed("the socket is closed".into())),
+            match self.tx.write(&bytes[done..]) {
+                Ok(0) => return Err(WireError::Closed("the pipe is closed".into())),
                 Ok(n) => done += n,
                 Err(e) if e.kind() == IoKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
-                    return Err(WireError::Deadline)
-                }
+                Err(e) if e.kind() == IoKind::WouldBlock => wait(&self.tx, libc::POLLOUT, end)?,
                 Err(e) => return Err(WireError::Closed(e.to_string())),
-            }
-            if done < bytes.len() && Instant::now() > end {
-                return Err(WireError::Deadline);
             }
         }
         Ok(())
@@ -198,25 +237,20 @@ impl Wire {
             // Large payloads are read straight into place.
             let direct = out.len() >= self.buf.len();
             let r = if direct {
-                self.sock.read(out)
+                self.rx.read(out)
             } else {
-                self.sock.read(&mut self.buf)
+                self.rx.read(&mut self.buf)
             };
             match r {
-                Ok(0) => return Err(WireError::Closed("the socket closed".into())),
+                Ok(0) => return Err(WireError::Closed("the pipe closed".into())),
                 Ok(n) if direct => out = &mut out[n..],
                 Ok(n) => {
                     self.start = 0;
                     self.end = n;
                 }
                 Err(e) if e.kind() == IoKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), IoKind::WouldBlock | IoKind::TimedOut) => {
-                    return Err(WireError::Deadline)
-                }
+                Err(e) if e.kind() == IoKind::WouldBlock => wait(&self.rx, libc::POLLIN, end)?,
                 Err(e) => return Err(WireError::Closed(e.to_string())),
-            }
-            if !out.is_empty() && Instant::now() > end {
-                return Err(WireError::Deadline);
             }
         }
         Ok(())
