@@ -41,6 +41,8 @@ pub fn program(pid: u32) -> Result<Vec<u8>> {
         libc::SYS_madvise,
         libc::SYS_brk,
         libc::SYS_futex,
+        libc::SYS_poll,
+        libc::SYS_ppoll,
         libc::SYS_sched_yield,
         libc::SYS_nanosleep,
         libc::SYS_clock_nanosleep,

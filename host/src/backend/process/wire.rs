@@ -12,6 +12,7 @@
 use std::fs::File;
 use std::io::{ErrorKind as IoKind, Read, Write};
 use std::os::fd::AsRawFd;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::types::{DataModel, Prim, WordClass, MAX_TRANSFER};
@@ -147,30 +148,55 @@ fn nonblocking(f: &File) -> std::io::Result<()> {
     Ok(())
 }
 
+/// How long a wait spins (polling without sleeping) before it sleeps: on a
+/// machine with a core to spare, a reply usually comes within microseconds,
+/// and a sleeping waiter costs a wakeup per message (an inter-processor
+/// interrupt, which is expensive in a VM). None on a single core.
+fn spin_time() -> Duration {
+    static SPIN: OnceLock<Duration> = OnceLock::new();
+    *SPIN.get_or_init(|| match std::thread::available_parallelism() {
+        Ok(n) if n.get() > 1 => Duration::from_micros(50),
+        _ => Duration::ZERO,
+    })
+}
+
+fn poll_once(f: &File, events: libc::c_short, ms: libc::c_int) -> std::io::Result<bool> {
+    let mut pfd = libc::pollfd {
+        fd: f.as_raw_fd(),
+        events,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, for the duration of the call.
+    let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+    if n < 0 {
+        let e = std::io::Error::last_os_error();
+        if e.kind() == IoKind::Interrupted {
+            return Ok(false);
+        }
+        return Err(e);
+    }
+    // Ready, or hung up / in error: the read or write says which.
+    Ok(n > 0)
+}
+
 /// Waits until `f` is ready for `events` or `end` passes.
 fn wait(f: &File, events: libc::c_short, end: Instant) -> Result<(), WireError> {
+    let closed = |e: std::io::Error| WireError::Closed(e.to_string());
+    let spin_until = Instant::now() + spin_time();
+    while Instant::now() < spin_until {
+        if poll_once(f, events, 0).map_err(closed)? {
+            return Ok(());
+        }
+        std::hint::spin_loop();
+    }
     loop {
         let left = end.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(WireError::Deadline);
         }
-        let mut pfd = libc::pollfd {
-            fd: f.as_raw_fd(),
-            events,
-            revents: 0,
-        };
         let ms = left.as_millis().clamp(1, i32::MAX as u128) as libc::c_int;
-        // SAFETY: one valid pollfd, for the duration of the call.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-        if n > 0 {
-            // Ready, or hung up / in error: the read or write says which.
+        if poll_once(f, events, ms).map_err(closed)? {
             return Ok(());
-        }
-        if n < 0 {
-            let e = std::io::Error::last_os_error();
-            if e.kind() != IoKind::Interrupted {
-                return Err(WireError::Closed(e.to_string()));
-            }
         }
     }
 }
