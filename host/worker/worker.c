@@ -20,6 +20,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -56,6 +57,7 @@ enum {
     OP_CLOSURE = 11,
     OP_CLOSURE_FREE = 12,
     OP_CALLBACK_RETURN = 13,
+    OP_ALLOC_COPY = 14,
 };
 
 /* Replies and upcalls (worker to host). */
@@ -117,6 +119,7 @@ static void wait_readable(void) {
         struct pollfd p = {IN_FD, POLLIN, 0};
         if (poll(&p, 1, 0) > 0)
             return;
+        sched_yield(); /* lets the host run if it shares this core */
     }
     struct pollfd p = {IN_FD, POLLIN, 0};
     poll(&p, 1, -1);
@@ -300,18 +303,38 @@ static int copy_self(void *dst, const void *src, size_t len, int write_remote) {
     return 0;
 }
 
+/* Bytes from `addr` to the end of its page (at most `cap`): readable if the
+ * byte at `addr` is, since protection is per page. */
+static size_t rest_of_page(uint64_t addr, size_t cap) {
+    size_t rest = 4096 - (size_t)(addr & 4095);
+    return rest < cap ? rest : cap;
+}
+
+/* u64 address, u64 length, u64 read-ahead: the `length` bytes, then as
+ * many of the next `read-ahead` bytes as lie on the page of the last one
+ * (the host keeps them, until the library next runs, to answer later reads
+ * without a round trip). */
 static void do_read(void) {
-    uint64_t addr = take_u64(), len = take_u64();
-    char *buf = malloc(len ? len : 1);
+    uint64_t addr = take_u64(), len = take_u64(), ahead = take_u64();
+    size_t extra = 0;
+    char *buf = malloc(len + 4096);
     if (!buf) {
         reply_error("the worker cannot allocate %llu bytes to read into", (unsigned long long)len);
         return;
     }
-    if (copy_self(buf, (const void *)(uintptr_t)addr, len, 0) != 0)
+    if (copy_self(buf, (const void *)(uintptr_t)addr, len, 0) != 0) {
         reply_error("cannot read %llu bytes at %#llx: not mapped readable in the worker",
                     (unsigned long long)len, (unsigned long long)addr);
-    else
-        send_frame(RE_DATA, buf, len, NULL, 0);
+        free(buf);
+        return;
+    }
+    if (len > 0 && ahead > 0) {
+        uint64_t next = addr + len;
+        extra = (next & 4095) ? rest_of_page(next, ahead) : 0;
+        if (extra && copy_self(buf + len, (const void *)(uintptr_t)next, extra, 0) != 0)
+            extra = 0;
+    }
+    send_frame(RE_DATA, buf, len + extra, NULL, 0);
     free(buf);
 }
 
@@ -326,9 +349,12 @@ static void do_write(void) {
         reply_ok();
 }
 
+/* u64 address, u64 limit: the string, its NUL, and the rest of the page the
+ * NUL is on (for the host's read-ahead); or the limit as a value when there
+ * is no NUL within it. */
 static void do_cstr(void) {
     uint64_t addr = take_u64(), max = take_u64();
-    size_t cap = 4096, len = 0;
+    size_t cap = 8192, len = 0;
     char *buf = malloc(cap);
     if (!buf) {
         reply_error("the worker is out of memory");
@@ -337,7 +363,7 @@ static void do_cstr(void) {
     for (;;) {
         /* Read up to the end of the current page, which is mapped whole. */
         uintptr_t at = (uintptr_t)addr + len;
-        size_t chunk = 4096 - (at & 4095);
+        size_t chunk = rest_of_page(at, 4096);
         if (len + chunk > cap) {
             char *nb = realloc(buf, cap * 2);
             if (!nb) {
@@ -356,25 +382,19 @@ static void do_cstr(void) {
             return;
         }
         char *nul = memchr(buf + len, 0, chunk);
-        if (nul) {
-            len = (size_t)(nul - buf);
-            break;
+        if (nul && (uint64_t)(nul - buf) < max) {
+            send_frame(RE_DATA, buf, len + chunk, NULL, 0);
+            free(buf);
+            return;
         }
         len += chunk;
-        if (len >= max) {
+        if (nul || len >= max) {
             free(buf);
             /* The host turns this reply into its "unterminated" error. */
             send_frame(RE_VALUE, &max, 8, NULL, 0);
             return;
         }
     }
-    if (len >= max) {
-        free(buf);
-        send_frame(RE_VALUE, &max, 8, NULL, 0);
-        return;
-    }
-    send_frame(RE_DATA, buf, len, NULL, 0);
-    free(buf);
 }
 
 /* ---- calls -------------------------------------------------------------- */
@@ -649,9 +669,25 @@ static void serve(int in_callback, uint64_t *cb_result) {
             break;
         }
         case OP_FREE:
+            /* No reply: the host does not wait for frees. */
             free((void *)(uintptr_t)take_u64());
-            reply_ok();
             break;
+        case OP_ALLOC_COPY: {
+            uint8_t nul = take_u8();
+            size_t len = req_len - req_pos;
+            const uint8_t *data = take(len);
+            size_t n = len + nul;
+            char *p = malloc(n ? n : 1);
+            if (!p) {
+                reply_error("malloc returned NULL");
+                break;
+            }
+            memcpy(p, data, len);
+            if (nul)
+                p[len] = 0;
+            reply_value((uint64_t)(uintptr_t)p);
+            break;
+        }
         case OP_READ: do_read(); break;
         case OP_WRITE: do_write(); break;
         case OP_CSTR: do_cstr(); break;

@@ -59,6 +59,33 @@ pub unsafe trait Memory {
     /// Unless the strategy is [`crate::strategy::Isolated`], `addr` starts a
     /// NUL-terminated string in live memory of the library.
     unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>>;
+
+    /// Allocates a block holding `bytes`, followed by a NUL when `nul`: a
+    /// call's temporary string or buffer. The default allocates and then
+    /// writes; a strategy where each step is a round trip does it in one.
+    fn alloc_copy(&self, bytes: &[u8], nul: bool) -> Result<u64> {
+        let len = bytes.len() as u64 + u64::from(nul);
+        let addr = self.alloc_raw(len.max(1), 1)?;
+        // SAFETY: `addr` is a fresh block of at least `len` bytes from the
+        // library's allocator (`alloc_raw`'s promise, part of this trait's
+        // contract); both writes stay inside it and nothing else refers to
+        // it yet.
+        let written = unsafe {
+            self.write_raw(addr, bytes).and_then(|()| {
+                if nul {
+                    self.write_raw(addr + bytes.len() as u64, &[0])
+                } else {
+                    Ok(())
+                }
+            })
+        };
+        if let Err(e) = written {
+            // SAFETY: the block allocated above, freed once, unused after.
+            let _ = unsafe { self.free_raw(addr) };
+            return Err(e);
+        }
+        Ok(addr)
+    }
 }
 
 /// The identity of one library instance: a number unique in the process,
@@ -228,17 +255,8 @@ impl<'m, 'a> Frame<'m, 'a> {
                 self.site
             )));
         }
-        let len = bytes.len() as u64 + u64::from(nul);
-        let addr = self.mem.alloc_raw(len.max(1), 1)?;
+        let addr = self.mem.alloc_copy(bytes, nul)?;
         self.temps.push(addr);
-        // SAFETY: `addr` is a fresh block of `len` bytes from the library's
-        // allocator, owned by this frame; both writes stay inside it.
-        unsafe {
-            self.mem.write_raw(addr, bytes)?;
-            if nul {
-                self.mem.write_raw(addr + bytes.len() as u64, &[0])?;
-            }
-        }
         Ok(addr)
     }
 

@@ -100,6 +100,7 @@ impl ProcessConfig {
                     callbacks: RefCell::new(Vec::new()),
                     pending: Pending::default(),
                     depth: Cell::new(0),
+                    cache: RefCell::new(ReadCache::default()),
                 }),
             }),
             _not_sync: PhantomData,
@@ -135,6 +136,47 @@ struct State {
     pending: Pending,
     /// Calls in progress on this thread (0: none).
     depth: Cell<u32>,
+    /// Library memory read ahead of what was asked, valid until the library
+    /// next runs or the host changes its memory.
+    cache: RefCell<ReadCache>,
+}
+
+/// A few windows of library memory, as last read. Any request that can
+/// change the library's memory (a call, a callback's return, a write, an
+/// allocation) empties it first, so a hit gives what a round trip would.
+#[derive(Default)]
+struct ReadCache {
+    windows: Vec<(u64, Vec<u8>)>,
+    next: usize,
+}
+
+/// How many bytes past a small read the worker sends along.
+const READ_AHEAD: u64 = 512;
+/// Windows kept (strings, the arrays pointing at them, a struct).
+const WINDOWS: usize = 4;
+
+impl ReadCache {
+    fn clear(&mut self) {
+        self.windows.clear();
+        self.next = 0;
+    }
+
+    fn insert(&mut self, addr: u64, bytes: Vec<u8>) {
+        if self.windows.len() < WINDOWS {
+            self.windows.push((addr, bytes));
+        } else {
+            self.windows[self.next] = (addr, bytes);
+            self.next = (self.next + 1) % WINDOWS;
+        }
+    }
+
+    /// The cached bytes from `addr` to the end of its window.
+    fn from(&self, addr: u64) -> Option<&[u8]> {
+        self.windows.iter().find_map(|(start, bytes)| {
+            let off = addr.checked_sub(*start)?;
+            (off < bytes.len() as u64).then(|| &bytes[off as usize..])
+        })
+    }
 }
 
 struct Conn {
@@ -431,6 +473,10 @@ impl Process {
     /// Sends one request.
     fn send(&self, st: &State, bytes: &[u8], function: &str) -> Result<()> {
         self.check_poisoned(st)?;
+        // Byte 4 is the request's kind: only reads leave memory as it is.
+        if !matches!(bytes.get(4), Some(&(op::READ | op::CSTR | op::SYMBOL))) {
+            st.cache.borrow_mut().clear();
+        }
         let r = match st.conn.borrow_mut().as_mut() {
             Some(conn) => conn.wire.send(bytes),
             None => return Err(self.gone()),
@@ -664,32 +710,59 @@ unsafe impl Memory for Process {
     }
 
     unsafe fn free_raw(&self, addr: u64) -> Result<()> {
-        let (k, body) = self.request(op::FREE, &[&addr.to_le_bytes()], "free")?;
-        expect_ok(k, &body, "free").map_err(|reason| Error::InvalidValue {
-            what: format!("free({addr:#x})"),
-            reason,
-        })
+        // Not waited for: `free` has no result, and a crash in it shows as
+        // the worker's failure at the next request.
+        let st = self.lock();
+        self.send(&st, &frame(op::FREE, &[&addr.to_le_bytes()]), "free")
+    }
+
+    fn alloc_copy(&self, bytes: &[u8], nul: bool) -> Result<u64> {
+        let size = bytes.len() as u64 + u64::from(nul);
+        match self.request_value(op::ALLOC_COPY, &[&[u8::from(nul)], bytes], "malloc")? {
+            Ok(0) => Err(Error::Alloc {
+                size,
+                reason: "the worker's malloc returned NULL".into(),
+            }),
+            Ok(addr) => Ok(addr),
+            Err(reason) => Err(Error::Alloc { size, reason }),
+        }
     }
 
     unsafe fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
         let len = out.len() as u64;
+        let st = self.lock();
+        if let Some(hit) = st.cache.borrow().from(addr) {
+            if hit.len() >= out.len() {
+                out.copy_from_slice(&hit[..out.len()]);
+                return Ok(());
+            }
+        }
         let out_of = |reason: String| Error::InvalidValue {
             what: format!("reading {len} bytes at {addr:#x} in the worker"),
             reason,
         };
-        match self.request_data(op::READ, &[&addr.to_le_bytes(), &len.to_le_bytes()], "read")? {
-            Ok(data) if data.len() == out.len() => {
-                out.copy_from_slice(&data);
+        let ahead = if len <= READ_AHEAD { READ_AHEAD } else { 0 };
+        let parts: [&[u8]; 3] = [
+            &addr.to_le_bytes(),
+            &len.to_le_bytes(),
+            &ahead.to_le_bytes(),
+        ];
+        match self.request_data(op::READ, &parts, "read")? {
+            Ok(data) if data.len() >= out.len() && data.len() as u64 <= len + ahead => {
+                out.copy_from_slice(&data[..out.len()]);
+                if ahead > 0 {
+                    st.cache.borrow_mut().insert(addr, data);
+                }
                 Ok(())
             }
             Ok(data) => Err(self.fail(
-                &self.lock(),
+                &st,
                 "read",
                 WireError::Violation(format!("{} bytes for a read of {len}", data.len())),
             )),
             Err((reply::ERROR, msg)) => Err(out_of(String::from_utf8_lossy(&msg).into_owned())),
             Err((k, _)) => Err(self.fail(
-                &self.lock(),
+                &st,
                 "read",
                 WireError::Violation(format!("reply kind {k} to a read")),
             )),
@@ -711,17 +784,27 @@ unsafe impl Memory for Process {
                 c_type: "char *".into(),
             });
         }
-        match self.request_data(
-            op::CSTR,
-            &[&addr.to_le_bytes(), &MAX_TRANSFER.to_le_bytes()],
-            "string read",
-        )? {
-            Ok(bytes) if bytes.len() as u64 <= MAX_TRANSFER && !bytes.contains(&0) => Ok(bytes),
-            Ok(_) => Err(self.fail(
-                &self.lock(),
-                "string read",
-                WireError::Violation("a string longer than asked for, or with a NUL".into()),
-            )),
+        let st = self.lock();
+        if let Some(hit) = st.cache.borrow().from(addr) {
+            if let Some(n) = memchr_nul(hit) {
+                return Ok(hit[..n].to_vec());
+            }
+        }
+        let parts: [&[u8]; 2] = [&addr.to_le_bytes(), &MAX_TRANSFER.to_le_bytes()];
+        match self.request_data(op::CSTR, &parts, "string read")? {
+            Ok(bytes) => match memchr_nul(&bytes) {
+                // The string, its NUL, and the rest of the page.
+                Some(n) if n as u64 <= MAX_TRANSFER && bytes.len() - n <= 4096 => {
+                    let s = bytes[..n].to_vec();
+                    st.cache.borrow_mut().insert(addr, bytes);
+                    Ok(s)
+                }
+                _ => Err(self.fail(
+                    &st,
+                    "string read",
+                    WireError::Violation("a string reply without its NUL, or too long".into()),
+                )),
+            },
             Err((reply::VALUE, _)) => Err(Error::Unterminated {
                 address: addr,
                 limit: MAX_TRANSFER,
@@ -731,12 +814,16 @@ unsafe impl Memory for Process {
                 reason: String::from_utf8_lossy(&msg).into_owned(),
             }),
             Err((k, _)) => Err(self.fail(
-                &self.lock(),
+                &st,
                 "string read",
                 WireError::Violation(format!("reply kind {k} to a string read")),
             )),
         }
     }
+}
+
+fn memchr_nul(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().position(|&b| b == 0)
 }
 
 // SAFETY: `resolve` lowers the signature (failing for what does not lower)

@@ -35,7 +35,8 @@ pub mod op {
     pub const CALL: u8 = 5;
     /// `u64` size, `u64` alignment.
     pub const ALLOC: u8 = 6;
-    /// `u64` address.
+    /// `u64` address. No reply: a failure (a crash in `free`) shows at
+    /// the next request.
     pub const FREE: u8 = 7;
     /// `u64` address, `u64` length.
     pub const READ: u8 = 8;
@@ -49,6 +50,8 @@ pub mod op {
     pub const CLOSURE_FREE: u8 = 12;
     /// `u64` result bits, ending the innermost callback.
     pub const CALLBACK_RETURN: u8 = 13;
+    /// `u8` NUL flag, then the bytes: a block holding them (and a NUL).
+    pub const ALLOC_COPY: u8 = 14;
 }
 
 /// Replies and upcalls, worker to host.
@@ -187,7 +190,9 @@ fn wait(f: &File, events: libc::c_short, end: Instant) -> Result<(), WireError> 
         if poll_once(f, events, 0).map_err(closed)? {
             return Ok(());
         }
-        std::hint::spin_loop();
+        // Lets the worker run if it shares this core (more busy threads
+        // than cores, as in a parallel test run).
+        std::thread::yield_now();
     }
     loop {
         let left = end.saturating_duration_since(Instant::now());
