@@ -448,18 +448,39 @@ struct closure_data {
 
 static struct closure_data *slot_data[SLOT_COUNT];
 
+/* Bytes sent along after each non-NULL pointer argument of an upcall, so
+ * that the host's first reads through it (a name, an array of pointers)
+ * need no round trip. */
+#define PREFETCH 256
+
 static void trampoline(ffi_cif *cif, void *ret, void **args, void *ud) {
     struct closure_data *d = ud;
     uint8_t head[9];
-    uint64_t vals[MAX_ARGS];
+    /* The argument words, then per pointer argument a u16 count and that
+     * many bytes from where it points. */
+    uint8_t body[MAX_ARGS * (8 + 2 + PREFETCH)];
+    size_t used = 0;
     (void)cif;
     memcpy(head, &d->key, 8);
     head[8] = d->n;
     for (unsigned i = 0; i < d->n; i++) {
-        vals[i] = 0;
-        memcpy(&vals[i], args[i], size_of(d->types[i]));
+        uint64_t v = 0;
+        memcpy(&v, args[i], size_of(d->types[i]));
+        memcpy(body + used, &v, 8);
+        used += 8;
     }
-    send_frame(RE_CALLBACK, head, 9, vals, 8u * d->n);
+    for (unsigned i = 0; i < d->n; i++) {
+        if (d->types[i] != T_PTR)
+            continue;
+        uint64_t addr = 0;
+        memcpy(&addr, args[i], 8);
+        uint16_t n = addr ? (uint16_t)rest_of_page(addr, PREFETCH) : 0;
+        if (n && copy_self(body + used + 2, (const void *)(uintptr_t)addr, n, 0) != 0)
+            n = 0;
+        memcpy(body + used, &n, 2);
+        used += 2 + n;
+    }
+    send_frame(RE_CALLBACK, head, 9, body, used);
     uint64_t r = 0;
     serve(1, &r);
     switch (d->ret) {

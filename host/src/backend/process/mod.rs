@@ -152,8 +152,9 @@ struct ReadCache {
 
 /// How many bytes past a small read the worker sends along.
 const READ_AHEAD: u64 = 512;
-/// Windows kept (strings, the arrays pointing at them, a struct).
-const WINDOWS: usize = 4;
+/// Windows kept (a callback's pointer arguments, strings, the arrays
+/// pointing at them, a struct).
+const WINDOWS: usize = 8;
 
 impl ReadCache {
     fn clear(&mut self) {
@@ -618,8 +619,37 @@ impl Process {
                 Err(e) => return Err(self.fail(st, function, e)),
             }
         }
+        // The bytes the worker sent along for each pointer argument: the
+        // library is paused now, so they are what a read would return.
+        let mut prefetched = Vec::new();
+        for (raw, code) in raws.iter().zip(&entry.codes) {
+            if *code != wire::type_code(Prim::Pointer, MODEL) {
+                continue;
+            }
+            let bytes = p.bytes(2).and_then(|n| {
+                let n = u16::from_le_bytes([n[0], n[1]]);
+                if usize::from(n) > wire::PREFETCH {
+                    return Err(WireError::Violation(format!(
+                        "{n} bytes sent along with a pointer (at most {})",
+                        wire::PREFETCH
+                    )));
+                }
+                p.bytes(usize::from(n))
+            });
+            match bytes {
+                Ok(b) if !b.is_empty() => prefetched.push((raw.0, b.to_vec())),
+                Ok(_) => {}
+                Err(e) => return Err(self.fail(st, function, e)),
+            }
+        }
         if let Err(e) = p.end() {
             return Err(self.fail(st, function, e));
+        }
+        {
+            let mut cache = st.cache.borrow_mut();
+            for (addr, bytes) in prefetched {
+                cache.insert(addr, bytes);
+            }
         }
         let r = st.pending.run(&entry.f, &entry.sig, self, Ok(raws));
         let bits = match (entry.ret, r) {

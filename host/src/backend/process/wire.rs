@@ -66,9 +66,14 @@ pub mod reply {
     pub const DATA: u8 = 67;
     /// A call's `u64` result bits and `i32` errno.
     pub const RESULT: u8 = 68;
-    /// An upcall: `u64` key, `u8` count, one `u64` per argument.
+    /// An upcall: `u64` key, `u8` count, one `u64` per argument, then for
+    /// each pointer argument a `u16` count and at most [`super::PREFETCH`]
+    /// bytes from where it points (none for NULL or unreadable memory).
     pub const CALLBACK: u8 = 69;
 }
+
+/// Bytes the worker sends along with each pointer argument of an upcall.
+pub const PREFETCH: usize = 256;
 
 /// The worker's limit on arguments per call or callback.
 pub const MAX_ARGS: usize = 64;
