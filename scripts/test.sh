@@ -5,20 +5,27 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 # Each strategy's feature alone, as a user who wants only that one builds it:
 # a sandbox-only build must not pull in libffi or libloading, a dynamic-only
-# build no wasmtime.
+# build no wasmtime, a process-only build neither (its worker is C, with the
+# system's libffi, built by sandlink's build script).
 cargo check -p sandlink --locked --no-default-features --features sandbox
 cargo check -p sandlink --locked --no-default-features --features dynamic
+cargo check -p sandlink --locked --no-default-features --features process
 only() {
     cargo tree -p sandlink --locked --no-default-features --features "$1" -e normal --prefix none
 }
 sandbox_deps=$(only sandbox)
 dynamic_deps=$(only dynamic)
+process_deps=$(only process)
 if grep -Eq '^(libffi|libloading)' <<<"$sandbox_deps" || ! grep -q '^wasmtime ' <<<"$sandbox_deps"; then
     echo "test.sh: the sandbox feature alone must build wasmtime and neither libffi nor libloading" >&2
     exit 1
 fi
 if grep -q '^wasmtime' <<<"$dynamic_deps" || ! grep -q '^libffi-sys ' <<<"$dynamic_deps"; then
     echo "test.sh: the dynamic feature alone must build libffi and no wasmtime" >&2
+    exit 1
+fi
+if grep -Eq '^(wasmtime|libffi|libloading)' <<<"$process_deps" || ! grep -q '^seccompiler ' <<<"$process_deps"; then
+    echo "test.sh: the process feature alone must build seccompiler and no wasmtime, libffi-sys or libloading" >&2
     exit 1
 fi
 cargo test --workspace --locked

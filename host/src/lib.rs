@@ -2,9 +2,10 @@
 //!
 //! Describe a C library's functions once, as values, then link them in
 //! whichever way fits, behind the same [`Foreign`] trait: [`Dynamic`]
-//! (dlopen and libffi, no isolation) or [`Sandbox`] (the library compiled to
+//! (dlopen and libffi, no isolation), [`Sandbox`] (the library compiled to
 //! wasm32-wasi and run by wasmtime in this process, unable to touch host
-//! memory). It is OCaml ctypes' design carried to Rust.
+//! memory) or [`Process`] (the native library in a seccomp-confined worker
+//! process). It is OCaml ctypes' design carried to Rust.
 //!
 //! ```
 //! use sandlink::types::*;
@@ -47,14 +48,15 @@
 //! |---|---|---|
 //! | `dynamic` (default) | [`Dynamic`] | libloading, libffi (Debian's `libffi-dev`) |
 //! | `sandbox` (default) | [`Sandbox`] | wasmtime, wasmtime-wasi |
+//! | `process` (default) | [`Process`] | seccompiler, and a C worker that the build script compiles against the system's libffi (Debian's `libffi-dev`) |
 //!
 //! A sandbox-only user sets `default-features = false, features = ["sandbox"]`
 //! and builds neither libffi nor libloading; a dynamic-only user builds no
-//! wasmtime. Bindings written over [`Foreign`] compile with either.
+//! wasmtime. Bindings written over [`Foreign`] compile with any of them.
 
 //! ## Threads
 //!
-//! [`Sandbox`] and [`Dynamic`] handles are `Send`: a library, with the
+//! [`Sandbox`], [`Process`] and [`Dynamic`] handles are `Send`: a library, with the
 //! functions, callbacks and allocations made from it, can move to a worker
 //! thread, and N sandboxes can run on N threads in parallel. Clones share
 //! one instance, and calls into it are serialised by a lock that the calling
@@ -71,14 +73,21 @@
 //! fn shared<T: Sync>() {}
 //! shared::<sandlink::Dynamic>();
 //! ```
+//!
+//! ```compile_fail,E0277
+//! fn shared<T: Sync>() {}
+//! shared::<sandlink::Process>();
+//! ```
 
 //! ## Soundness: where trust is granted
 //!
 //! No safe function of this crate, called with any arguments, can cause
-//! undefined behaviour in the host. The Sandbox strategy needs no trust at
-//! all: it is [`Isolated`], every address is checked against linear memory
-//! and every value from the library is validated, so everything a binding
-//! does with it is safe. Trust is granted, and `unsafe` written, only here:
+//! undefined behaviour in the host. The Sandbox and Process strategies need
+//! no trust at all: they are [`Isolated`]. In the Sandbox every address is
+//! checked against linear memory; in Process every access is a request to
+//! the worker, which answers a bad address with an error (and a library
+//! that crashes takes only the worker down). Every value from the library
+//! is validated, so everything a binding does with them is safe. Trust is granted, and `unsafe` written, only here:
 //!
 //! | where | what the caller promises |
 //! |---|---|

@@ -168,7 +168,7 @@ fn forbidden_system_calls_kill_the_worker() {
     let open = ok(h
         .lib
         .function("h_can_open", &(string() >> returning(int()))));
-    let e = err(open.call(("/etc/passwd".into(),)));
+    let e = err(open.call(("/etc/passwd",)));
     assert!(worker_failed(&e).1.contains("seccomp"), "{e}");
     h.expect_poisoned_then_reset("open");
     let socket = ok(h.lib.function("h_socket", &(void() >> returning(int()))));
@@ -185,7 +185,7 @@ fn the_worker_gets_no_environment_and_no_descriptors() {
     );
     let h = hostile();
     let has_env = ok(h.lib.function("h_has_env", &(string() >> returning(int()))));
-    assert_eq!(ok(has_env.call(("PATH".into(),))), 0);
+    assert_eq!(ok(has_env.call(("PATH",))), 0);
     // stdout is not inherited: the first write fails inside the worker,
     // nothing reaches the host's terminal, and the worker carries on.
     let print = ok(h
