@@ -37,21 +37,23 @@ print("# Benchmarks\n")
 print("![Per-call cost by strategy](BENCHMARKS.svg)\n")
 print("Made by `bash scripts/bench.sh` (criterion, all strategies in one run; medians).")
 print(f"Commit {rev}, {cpu}, {platform.machine()}. Shared, noisy machine: compare ratios within a run.\n")
-print("| group | benchmark | dynamic | sandbox | sandbox / dynamic |")
-print("|---|---|---|---|---|")
+STRATEGIES = ("dynamic", "sandbox", "process")
+print("| group | benchmark | dynamic | sandbox | process | sandbox / dynamic | process / dynamic |")
+print("|---|---|---|---|---|---|---|")
 for (group, bench), by in sorted(rows.items()):
-    if "dynamic" in by or "sandbox" in by:
-        d, s = by.get("dynamic"), by.get("sandbox")
-        ratio = f"{s / d:.2f}×" if d and s else ""
-        print(f"| {group} | {bench} | {fmt(d) if d else ''} | {fmt(s) if s else ''} | {ratio} |")
+    if any(k in by for k in STRATEGIES):
+        d, s, p = (by.get(k) for k in STRATEGIES)
+        ratio = lambda x: f"{x / d:.2f}×" if d and x else ""
+        cells = " | ".join(fmt(v) if v else "" for v in (d, s, p))
+        print(f"| {group} | {bench} | {cells} | {ratio(s)} | {ratio(p)} |")
 others = [(g, b, k, v) for (g, b), by in sorted(rows.items()) for k, v in sorted(by.items())
-          if k not in ("dynamic", "sandbox", "")]
+          if k not in STRATEGIES + ("",)]
 if others:
     print("\n| reference points and threads | median |")
     print("|---|---|")
     for g, b, k, v in others:
         print(f"| {g}/{b}/{k} | {fmt(v)} |")
-print("\n| sandbox cost | median |")
+print("\n| lifecycle cost (sandbox, process) | median |")
 print("|---|---|")
 for (group, bench), by in sorted(rows.items()):
     if "" in by:
@@ -71,12 +73,12 @@ def chart(path):
     BENCHMARKS.md: one group of bars per `call/*` benchmark."""
     import math
 
-    colours = {"dynamic": "#4477aa", "sandbox": "#ee6677",
+    colours = {"dynamic": "#4477aa", "sandbox": "#ee6677", "process": "#aa3377",
                "native_fn_pointer": "#228833", "wasmtime_typed_func": "#ccbb44"}
     groups = []
     for (group, bench), by in sorted(rows.items()):
         if group == "call":
-            groups.append((bench, [(k, by[k]) for k in ("dynamic", "sandbox") if k in by]))
+            groups.append((bench, [(k, by[k]) for k in STRATEGIES if k in by]))
     anchors = rows.get(("anchor", "int_add"), {})
     for g in groups:
         if g[0] == "int_add":

@@ -343,6 +343,11 @@ fn sandbox_costs(c: &mut Criterion) {
     });
     g.finish();
     let _ = std::fs::remove_dir_all(&dir);
+    // What a fresh Process costs: a worker started, handshaken, loaded and
+    // confined (and, when dropped, killed and reaped).
+    let mut g = c.benchmark_group("process");
+    g.bench_function("open_testlib", |b| b.iter(|| process(sandlink_clibs::TESTLIB_SO)));
+    g.finish();
 }
 
 /// Resident memory per idle expat sandbox: 500 opened and kept alive, the
