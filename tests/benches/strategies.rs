@@ -346,7 +346,9 @@ fn sandbox_costs(c: &mut Criterion) {
     // What a fresh Process costs: a worker started, handshaken, loaded and
     // confined (and, when dropped, killed and reaped).
     let mut g = c.benchmark_group("process");
-    g.bench_function("open_testlib", |b| b.iter(|| process(sandlink_clibs::TESTLIB_SO)));
+    g.bench_function("open_testlib", |b| {
+        b.iter(|| process(sandlink_clibs::TESTLIB_SO))
+    });
     g.finish();
 }
 
