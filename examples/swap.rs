@@ -1,11 +1,12 @@
-//! One binding, two strategies: the same `TestLib<L>` linked with `Dynamic`
-//! (the native shared object) and with `Sandbox` (the wasm module). Swapping
-//! is the one line that opens the library.
+//! One binding, three strategies: the same `TestLib<L>` linked with `Dynamic`
+//! (the native shared object), with `Sandbox` (the wasm module) and with
+//! `Process` (the native shared object in a worker process). Swapping is the
+//! one line that opens the library.
 //!
 //! `cargo run --release --example swap`
 
 use sandlink::types::*;
-use sandlink::{Callback, Dynamic, Foreign, Function, Result, Sandbox};
+use sandlink::{Callback, Dynamic, Foreign, Function, Process, Result, Sandbox};
 
 /// A few of testlib's functions, written once for any strategy.
 struct TestLib<L: Foreign> {
@@ -43,12 +44,15 @@ fn main() -> anyhow::Result<()> {
     // SAFETY: testlib is our own library.
     let native = unsafe { Dynamic::open(sandlink_clibs::TESTLIB_SO) }?;
     let sandboxed = Sandbox::open(sandlink_clibs::TESTLIB_WASM)?; // <- the one line that differs
+    let worker = Process::open(sandlink_clibs::TESTLIB_SO)?; // <- or this one
 
     let a = TestLib::bind(&native)?.demo()?;
     let b = TestLib::bind(&sandboxed)?.demo()?;
+    let c = TestLib::bind(&worker)?.demo()?;
     println!("dynamic: {a}");
     println!("sandbox: {b}");
-    anyhow::ensure!(a == b, "the strategies disagree");
-    println!("same output from both strategies");
+    println!("process: {c}");
+    anyhow::ensure!(a == b && a == c, "the strategies disagree");
+    println!("same output from all three strategies");
     Ok(())
 }
