@@ -258,10 +258,15 @@ fn callbacks_survive_a_reset_at_the_same_address() {
 fn dropping_the_handle_ends_the_worker() {
     let h = hostile();
     let pid = h.lib.worker_pid().unwrap_or_else(|| panic!("no worker"));
+    // A callback that outlives the handle does not keep the worker alive.
+    let cb: Callback<(i32,), i32> = ok(h
+        .lib
+        .callback(&funptr(int() >> returning(int())), |(x,): (i32,)| Ok(x)));
     drop(h);
     let gone = !std::path::Path::new(&format!("/proc/{pid}")).exists()
         || std::fs::read_to_string(format!("/proc/{pid}/status"))
             .map(|s| s.contains("State:\tZ"))
             .unwrap_or(true);
     assert!(gone, "worker {pid} is still running");
+    drop(cb);
 }

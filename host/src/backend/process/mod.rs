@@ -25,35 +25,41 @@
 //! Because the library cannot reach host memory, `Process` is
 //! [`Isolated`]: pointer arithmetic and host-chosen lengths are safe on it,
 //! and a bad address is an error from the worker.
+//!
+//! Files by concern: `worker` (the embedded executable, start-up, how a
+//! worker ended), `wire` (the protocol: framing, kinds, deadlines), `confine`
+//! (the seccomp filter), `memory` (memory by request, the read-ahead cache),
+//! `callbacks` (trampoline slots and upcalls); this file has the handle, its
+//! state, and calls.
 
+mod callbacks;
 mod confine;
+mod memory;
 mod wire;
+mod worker;
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::ffi::{OsStr, OsString};
 use std::marker::PhantomData;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 use crate::strategy::{check_arity, ErasedFn, Isolated, Pending, Strategy};
-use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw, MAX_TRANSFER};
-use wire::{frame, op, reply, Payload, Wire, WireError};
+use crate::types::{Brand, DataModel, FnSig, Prim, Raw};
+use callbacks::{CallbackEntry, CallbackGuard};
+use memory::ReadCache;
+use wire::{frame, op, reply, Payload, WireError};
+use worker::{signal_name, spawn, wait_briefly, Conn};
 
 /// The worker runs natively on this machine: the host's data model.
 const MODEL: DataModel = DataModel::host();
-
-/// The worker executable, compiled by the build script.
-static WORKER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sandlink-worker"));
 
 /// Limits for a worker. The defaults are safe for untrusted code.
 #[derive(Clone, Debug)]
@@ -141,188 +147,9 @@ struct State {
     cache: RefCell<ReadCache>,
 }
 
-/// A few windows of library memory, as last read. Any request that can
-/// change the library's memory (a call, a callback's return, a write, an
-/// allocation) empties it first, so a hit gives what a round trip would.
-#[derive(Default)]
-struct ReadCache {
-    windows: Vec<(u64, Vec<u8>)>,
-    next: usize,
-}
-
-/// How many bytes past a small read the worker sends along.
-const READ_AHEAD: u64 = 512;
-/// Windows kept (a callback's pointer arguments, strings, the arrays
-/// pointing at them, a struct).
-const WINDOWS: usize = 8;
-
-impl ReadCache {
-    fn clear(&mut self) {
-        self.windows.clear();
-        self.next = 0;
-    }
-
-    fn insert(&mut self, addr: u64, bytes: Vec<u8>) {
-        if self.windows.len() < WINDOWS {
-            self.windows.push((addr, bytes));
-        } else {
-            self.windows[self.next] = (addr, bytes);
-            self.next = (self.next + 1) % WINDOWS;
-        }
-    }
-
-    /// The cached bytes from `addr` to the end of its window.
-    fn from(&self, addr: u64) -> Option<&[u8]> {
-        self.windows.iter().find_map(|(start, bytes)| {
-            let off = addr.checked_sub(*start)?;
-            (off < bytes.len() as u64).then(|| &bytes[off as usize..])
-        })
-    }
-}
-
-struct Conn {
-    child: Child,
-    wire: Wire,
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        // The worker exits when its request pipe closes; killing it makes sure.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-struct CallbackEntry {
-    sig: Arc<FnSig>,
-    args: Vec<Prim>,
-    codes: Vec<u8>,
-    ret: Option<Prim>,
-    f: Mutex<ErasedFn>,
-}
-
 impl std::fmt::Debug for Process {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Process({})", self.shared.name)
-    }
-}
-
-/// The worker executable as a path `Command` can run: an in-memory file,
-/// made once per host process.
-fn worker_path() -> Result<&'static str> {
-    static PATH: OnceLock<std::result::Result<(OwnedFd, String), String>> = OnceLock::new();
-    let made = PATH.get_or_init(|| {
-        // SAFETY: a NUL-terminated name and valid flags; the result is
-        // checked before it is used as a descriptor.
-        let fd = unsafe { libc::memfd_create(c"sandlink-worker".as_ptr(), libc::MFD_CLOEXEC) };
-        if fd < 0 {
-            return Err(format!("memfd_create: {}", std::io::Error::last_os_error()));
-        }
-        // SAFETY: `fd` was just created and is owned by nothing else.
-        let fd = unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
-        let mut file = std::fs::File::from(fd);
-        std::io::Write::write_all(&mut file, WORKER).map_err(|e| format!("writing it: {e}"))?;
-        let fd = OwnedFd::from(file);
-        let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-        Ok((fd, path))
-    });
-    match made {
-        Ok((_, path)) => Ok(path),
-        Err(e) => Err(Error::Load {
-            library: "<sandlink worker>".into(),
-            reason: format!("cannot prepare the worker executable: {e}"),
-        }),
-    }
-}
-
-/// Starts a worker and takes it through the handshake, the load and the
-/// confinement.
-fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<Conn> {
-    let load_err = |reason: String| Error::Load {
-        library: name.to_string(),
-        reason,
-    };
-    let pipe = |what: &str| std::io::pipe().map_err(|e| load_err(format!("{what} pipe: {e}")));
-    let (req_rx, req_tx) = pipe("request")?;
-    let (rep_rx, rep_tx) = pipe("reply")?;
-    let mut child = Command::new(worker_path()?)
-        .env_clear()
-        .stdin(Stdio::from(req_rx))
-        .stdout(Stdio::from(rep_tx))
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| load_err(format!("cannot start the worker: {e}")))?;
-    let pid = child.id();
-    let to_file = |fd: OwnedFd| std::fs::File::from(fd);
-    let wire = match Wire::new(
-        to_file(OwnedFd::from(req_tx)),
-        to_file(OwnedFd::from(rep_rx)),
-        config.deadline,
-    ) {
-        Ok(w) => w,
-        Err(e) => {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(load_err(format!("non-blocking pipes: {e}")));
-        }
-    };
-    // From here on, dropping `conn` kills the worker.
-    let mut conn = Conn { child, wire };
-    let mut step = |kind: u8, payload: &[&[u8]], what: &str| -> Result<(u8, Vec<u8>)> {
-        conn.wire
-            .send(&frame(kind, payload))
-            .and_then(|()| conn.wire.recv())
-            .map_err(|e| {
-                load_err(format!(
-                    "the worker failed during {what}: {}",
-                    wire_reason(e)
-                ))
-            })
-    };
-    let (k, body) = step(op::HELLO, &[], "the handshake")?;
-    if k != reply::VALUE || body.len() != 4 {
-        return Err(load_err("the worker's handshake is malformed".into()));
-    }
-    let version = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
-    if version != wire::VERSION {
-        return Err(load_err(format!(
-            "the worker speaks protocol {version}, the host {}",
-            wire::VERSION
-        )));
-    }
-    let (k, body) = step(op::LOAD, &[path.as_bytes()], "loading")?;
-    expect_ok(k, &body, "loading").map_err(load_err)?;
-    let prog = if config.seccomp {
-        confine::program(pid)?
-    } else {
-        // One instruction: allow everything (SECCOMP_RET_ALLOW).
-        let mut allow = vec![0x06, 0x00, 0, 0];
-        allow.extend_from_slice(&0x7fff_0000u32.to_ne_bytes());
-        allow
-    };
-    let (k, body) = step(
-        op::CONFINE,
-        &[&config.memory_limit.to_le_bytes(), &prog],
-        "confinement",
-    )?;
-    expect_ok(k, &body, "confinement").map_err(load_err)?;
-    Ok(conn)
-}
-
-/// Checks an `OK` reply; an `ERROR` reply's message becomes the error.
-fn expect_ok(kind: u8, body: &[u8], what: &str) -> std::result::Result<(), String> {
-    match kind {
-        reply::OK if body.is_empty() => Ok(()),
-        reply::ERROR => Err(String::from_utf8_lossy(body).into_owned()),
-        k => Err(format!("unexpected reply kind {k} to {what}")),
-    }
-}
-
-fn wire_reason(e: WireError) -> String {
-    match e {
-        WireError::Closed(s) => format!("the connection closed ({s})"),
-        WireError::Deadline => "no reply within the deadline".into(),
-        WireError::Violation(s) => format!("protocol violation: {s}"),
     }
 }
 
@@ -385,6 +212,7 @@ impl Process {
         self.shared.generation.fetch_add(1, Ordering::Relaxed);
         *st.poisoned.borrow_mut() = None;
         st.pending.take();
+        st.cache.borrow_mut().clear();
         let live: Vec<(usize, Arc<CallbackEntry>)> = st
             .callbacks
             .borrow()
@@ -553,116 +381,6 @@ impl Process {
         }
     }
 
-    fn install(&self, st: &State, slot: usize, e: &CallbackEntry) -> Result<u64> {
-        let what = "creating a callback";
-        self.send(
-            st,
-            &frame(
-                op::CLOSURE,
-                &[
-                    &(slot as u64).to_le_bytes(),
-                    &(slot as u64).to_le_bytes(),
-                    &[
-                        e.ret.map_or(wire::VOID, |p| wire::type_code(p, MODEL)),
-                        e.codes.len() as u8,
-                    ],
-                    &e.codes,
-                ],
-            ),
-            what,
-        )?;
-        let (k, body) = self.recv(st, what)?;
-        match k {
-            reply::VALUE => {
-                let mut p = Payload::new("value", &body);
-                p.u64()
-                    .and_then(|v| p.end().map(|()| v))
-                    .map_err(|e| self.fail(st, what, e))
-            }
-            reply::ERROR => Err(Error::Unsupported(format!(
-                "the worker cannot create the callback `{}`: {}",
-                e.sig.c_prototype("(*)"),
-                String::from_utf8_lossy(&body)
-            ))),
-            k => Err(self.fail(
-                st,
-                what,
-                WireError::Violation(format!("reply kind {k} to {what}")),
-            )),
-        }
-    }
-
-    /// Serves one upcall: runs the callback and answers the worker.
-    fn serve_callback(&self, st: &State, body: &[u8], function: &str) -> Result<()> {
-        let violation = |s: String| self.fail(st, function, WireError::Violation(s));
-        let mut p = Payload::new("callback", body);
-        let (key, n) = match p.u64().and_then(|k| p.u8().map(|n| (k, n))) {
-            Ok(v) => v,
-            Err(e) => return Err(self.fail(st, function, e)),
-        };
-        let entry = st.callbacks.borrow().get(key as usize).cloned().flatten();
-        let Some(entry) = entry else {
-            return Err(violation(format!(
-                "an upcall to callback {key}, which does not exist"
-            )));
-        };
-        if usize::from(n) != entry.args.len() {
-            return Err(violation(format!(
-                "an upcall to `{}` with {n} arguments",
-                entry.sig.c_prototype("(*)")
-            )));
-        }
-        let mut raws: SmallVec<[Raw; 8]> = SmallVec::new();
-        for prim in &entry.args {
-            match p.u64() {
-                Ok(bits) => raws.push(prim.widen(bits, MODEL)),
-                Err(e) => return Err(self.fail(st, function, e)),
-            }
-        }
-        // The bytes the worker sent along for each pointer argument: the
-        // library is paused now, so they are what a read would return.
-        let mut prefetched = Vec::new();
-        for (raw, code) in raws.iter().zip(&entry.codes) {
-            if *code != wire::type_code(Prim::Pointer, MODEL) {
-                continue;
-            }
-            let bytes = p.bytes(2).and_then(|n| {
-                let n = u16::from_le_bytes([n[0], n[1]]);
-                if usize::from(n) > wire::PREFETCH {
-                    return Err(WireError::Violation(format!(
-                        "{n} bytes sent along with a pointer (at most {})",
-                        wire::PREFETCH
-                    )));
-                }
-                p.bytes(usize::from(n))
-            });
-            match bytes {
-                Ok(b) if !b.is_empty() => prefetched.push((raw.0, b.to_vec())),
-                Ok(_) => {}
-                Err(e) => return Err(self.fail(st, function, e)),
-            }
-        }
-        if let Err(e) = p.end() {
-            return Err(self.fail(st, function, e));
-        }
-        {
-            let mut cache = st.cache.borrow_mut();
-            for (addr, bytes) in prefetched {
-                cache.insert(addr, bytes);
-            }
-        }
-        let r = st.pending.run(&entry.f, &entry.sig, self, Ok(raws));
-        let bits = match (entry.ret, r) {
-            (Some(_), Some(raw)) => raw.0,
-            _ => 0,
-        };
-        self.send(
-            st,
-            &frame(op::CALLBACK_RETURN, &[&bits.to_le_bytes()]),
-            function,
-        )
-    }
-
     fn resolve_addr(&self, sym: &Symbol) -> Result<u64> {
         let generation = self.shared.generation.load(Ordering::Relaxed);
         {
@@ -675,185 +393,6 @@ impl Process {
         *sym.addr.lock() = (generation, addr);
         Ok(addr)
     }
-}
-
-/// Waits up to a second for a worker whose pipe closed to be reapable,
-/// then kills it.
-fn wait_briefly(child: &mut Child) -> Option<std::process::ExitStatus> {
-    let end = Instant::now() + Duration::from_secs(1);
-    while Instant::now() < end {
-        match child.try_wait() {
-            Ok(Some(s)) => return Some(s),
-            Ok(None) => std::thread::sleep(Duration::from_millis(1)),
-            Err(_) => break,
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    None
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        libc::SIGSEGV => "SIGSEGV: a bad memory access in the library",
-        libc::SIGBUS => "SIGBUS: a bad memory access in the library",
-        libc::SIGABRT => "SIGABRT: the library called abort",
-        libc::SIGILL => "SIGILL: an illegal instruction",
-        libc::SIGFPE => "SIGFPE: an arithmetic fault",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGXCPU => "SIGXCPU: the CPU limit",
-        _ => "a signal",
-    }
-}
-
-// SAFETY: every raw method is a request to the worker, which copies through
-// the kernel and answers a bad address with an error; nothing the worker
-// sends is used before it is checked; no host memory is touched but the
-// host's own buffers. The brand is fresh per worker handle and its
-// generation advances on every reset; the model is the worker's, which is
-// this machine's.
-unsafe impl Memory for Process {
-    fn model(&self) -> DataModel {
-        MODEL
-    }
-
-    fn brand(&self) -> Brand {
-        Brand {
-            lib: self.shared.lib,
-            generation: self.shared.generation.load(Ordering::Relaxed),
-        }
-    }
-
-    fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {
-        match self.request_value(
-            op::ALLOC,
-            &[&size.to_le_bytes(), &align.to_le_bytes()],
-            "malloc",
-        )? {
-            Ok(0) => Err(Error::Alloc {
-                size,
-                reason: "the worker's malloc returned NULL".into(),
-            }),
-            Ok(addr) => Ok(addr),
-            Err(reason) => Err(Error::Alloc { size, reason }),
-        }
-    }
-
-    unsafe fn free_raw(&self, addr: u64) -> Result<()> {
-        // Not waited for: `free` has no result, and a crash in it shows as
-        // the worker's failure at the next request.
-        let st = self.lock();
-        self.send(&st, &frame(op::FREE, &[&addr.to_le_bytes()]), "free")
-    }
-
-    fn alloc_copy(&self, bytes: &[u8], nul: bool) -> Result<u64> {
-        let size = bytes.len() as u64 + u64::from(nul);
-        match self.request_value(op::ALLOC_COPY, &[&[u8::from(nul)], bytes], "malloc")? {
-            Ok(0) => Err(Error::Alloc {
-                size,
-                reason: "the worker's malloc returned NULL".into(),
-            }),
-            Ok(addr) => Ok(addr),
-            Err(reason) => Err(Error::Alloc { size, reason }),
-        }
-    }
-
-    unsafe fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
-        let len = out.len() as u64;
-        let st = self.lock();
-        if let Some(hit) = st.cache.borrow().from(addr) {
-            if hit.len() >= out.len() {
-                out.copy_from_slice(&hit[..out.len()]);
-                return Ok(());
-            }
-        }
-        let out_of = |reason: String| Error::InvalidValue {
-            what: format!("reading {len} bytes at {addr:#x} in the worker"),
-            reason,
-        };
-        let ahead = if len <= READ_AHEAD { READ_AHEAD } else { 0 };
-        let parts: [&[u8]; 3] = [
-            &addr.to_le_bytes(),
-            &len.to_le_bytes(),
-            &ahead.to_le_bytes(),
-        ];
-        match self.request_data(op::READ, &parts, "read")? {
-            Ok(data) if data.len() >= out.len() && data.len() as u64 <= len + ahead => {
-                out.copy_from_slice(&data[..out.len()]);
-                if ahead > 0 {
-                    st.cache.borrow_mut().insert(addr, data);
-                }
-                Ok(())
-            }
-            Ok(data) => Err(self.fail(
-                &st,
-                "read",
-                WireError::Violation(format!("{} bytes for a read of {len}", data.len())),
-            )),
-            Err((reply::ERROR, msg)) => Err(out_of(String::from_utf8_lossy(&msg).into_owned())),
-            Err((k, _)) => Err(self.fail(
-                &st,
-                "read",
-                WireError::Violation(format!("reply kind {k} to a read")),
-            )),
-        }
-    }
-
-    unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
-        let (k, body) = self.request(op::WRITE, &[&addr.to_le_bytes(), data], "write")?;
-        expect_ok(k, &body, "write").map_err(|reason| Error::InvalidValue {
-            what: format!("writing {} bytes at {addr:#x} in the worker", data.len()),
-            reason,
-        })
-    }
-
-    unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
-        if addr == 0 {
-            return Err(Error::NullPointer {
-                what: "string read".into(),
-                c_type: "char *".into(),
-            });
-        }
-        let st = self.lock();
-        if let Some(hit) = st.cache.borrow().from(addr) {
-            if let Some(n) = memchr_nul(hit) {
-                return Ok(hit[..n].to_vec());
-            }
-        }
-        let parts: [&[u8]; 2] = [&addr.to_le_bytes(), &MAX_TRANSFER.to_le_bytes()];
-        match self.request_data(op::CSTR, &parts, "string read")? {
-            Ok(bytes) => match memchr_nul(&bytes) {
-                // The string, its NUL, and the rest of the page.
-                Some(n) if n as u64 <= MAX_TRANSFER && bytes.len() - n <= 4096 => {
-                    let s = bytes[..n].to_vec();
-                    st.cache.borrow_mut().insert(addr, bytes);
-                    Ok(s)
-                }
-                _ => Err(self.fail(
-                    &st,
-                    "string read",
-                    WireError::Violation("a string reply without its NUL, or too long".into()),
-                )),
-            },
-            Err((reply::VALUE, _)) => Err(Error::Unterminated {
-                address: addr,
-                limit: MAX_TRANSFER,
-            }),
-            Err((reply::ERROR, msg)) => Err(Error::InvalidValue {
-                what: format!("the string at {addr:#x} in the worker"),
-                reason: String::from_utf8_lossy(&msg).into_owned(),
-            }),
-            Err((k, _)) => Err(self.fail(
-                &st,
-                "string read",
-                WireError::Violation(format!("reply kind {k} to a string read")),
-            )),
-        }
-    }
-}
-
-fn memchr_nul(bytes: &[u8]) -> Option<usize> {
-    bytes.iter().position(|&b| b == 0)
 }
 
 // SAFETY: `resolve` lowers the signature (failing for what does not lower)
@@ -1018,7 +557,7 @@ unsafe impl Strategy for Process {
             Ok(addr) => Ok((
                 addr,
                 Box::new(CallbackGuard {
-                    shared: self.shared.clone(),
+                    shared: Arc::downgrade(&self.shared),
                     slot,
                 }),
             )),
@@ -1033,30 +572,3 @@ unsafe impl Strategy for Process {
 // SAFETY: see the `Memory` impl: every access goes through the worker,
 // whatever the address or length, and `invoke` only sends words.
 unsafe impl Isolated for Process {}
-
-/// Keeps a callback's slot alive; dropping it frees the slot.
-struct CallbackGuard {
-    shared: Arc<Shared>,
-    slot: usize,
-}
-
-impl Drop for CallbackGuard {
-    fn drop(&mut self) {
-        let p = Process {
-            shared: self.shared.clone(),
-            _not_sync: PhantomData,
-        };
-        let st = p.lock();
-        if let Some(e) = st.callbacks.borrow_mut().get_mut(self.slot) {
-            *e = None;
-        }
-        if st.conn.borrow().is_some() && st.poisoned.borrow().is_none() {
-            // A failure here poisons the handle; nothing else to do.
-            let _ = p.request(
-                op::CLOSURE_FREE,
-                &[&(self.slot as u64).to_le_bytes()],
-                "freeing a callback",
-            );
-        }
-    }
-}
