@@ -100,6 +100,9 @@ int tl_is_even(int v);
 /* Callbacks. */
 typedef int (*tl_int_fn)(int);
 int tl_apply(tl_int_fn f, int x);
+/* Keeps `f`; tl_call_stored(x) = f(x) + 1. */
+void tl_store_int_fn(tl_int_fn f);
+int tl_call_stored(int x);
 int tl_fold(int (*f)(int acc, int x), const int *xs, size_t n, int init);
 double tl_apply_float(double (*f)(double, float), double x);
 void tl_each_word(const char *s, void (*f)(void *ud, const char *word, int len), void *ud);

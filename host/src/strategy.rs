@@ -7,9 +7,9 @@
 //! call rests on them, and [`Isolated`] if it checks every access.
 
 use std::any::Any;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, TryLockError};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 pub use crate::types::marshal::{read_vec, Brand, Frame, Memory, Site, MAX_TRANSFER};
@@ -33,8 +33,8 @@ pub type ErasedFn = Box<dyn FnMut(&dyn Memory, &[Raw]) -> Result<Option<Raw>> + 
 /// - [`Strategy::make_callback`] calls the [`ErasedFn`] only while C calls
 ///   the code address it returned, with the words C passed for `sig`'s
 ///   parameters and this library's [`Memory`], never re-entrantly for the
-///   same closure unless through [`run_callback`], and never after the guard
-///   is dropped;
+///   same closure unless through [`CallbackFn::run`], and never after the
+///   guard is dropped;
 /// - values coming back from the library (results, callback arguments) are
 ///   passed on unchanged as the words of their declared type.
 pub unsafe trait Strategy: Memory + Clone + Send + 'static {
@@ -86,44 +86,75 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
 /// their `# Safety` sections describe.
 pub unsafe trait Isolated: Strategy {}
 
-/// Runs an erased callback for a strategy's trampoline: refuses re-entry of
-/// the same closure, catches panics at the C boundary, and names the callback
-/// in any error.
-pub fn run_callback(
-    f: &Mutex<ErasedFn>,
-    sig: &FnSig,
-    mem: &dyn Memory,
-    raws: &[Raw],
-) -> Result<Option<Raw>> {
-    let name = || sig.c_prototype("(*)");
-    let mut f = match f.try_lock() {
-        Ok(f) => f,
-        // Panics are caught below, inside the lock, so it is never poisoned
-        // by one; a poisoned lock would still hold a usable closure.
-        Err(TryLockError::Poisoned(p)) => p.into_inner(),
-        Err(TryLockError::WouldBlock) => {
+/// An erased callback as a strategy keeps it: the closure and a flag that
+/// refuses re-entry of the same closure.
+///
+/// It is `Sync`, so that callback state can be shared, but the closure runs
+/// only through [`CallbackFn::run`], whose callers hold the library's call
+/// lock: that lock, not this type, keeps two threads out, and it orders one
+/// thread's run before the next (no atomic read-modify-write per callback).
+pub struct CallbackFn {
+    busy: Cell<bool>,
+    f: UnsafeCell<ErasedFn>,
+}
+
+// SAFETY: `busy` and `f` are touched only by `run`, whose contract has the
+// calling thread hold the library's call lock for its whole length, the same
+// lock for every run of this value; the lock's acquire/release orders them.
+// `ErasedFn` is `Send`, so the closure may run on whichever thread holds it.
+unsafe impl Sync for CallbackFn {}
+
+impl CallbackFn {
+    /// Wraps a closure for [`Strategy::make_callback`]'s state.
+    pub fn new(f: ErasedFn) -> CallbackFn {
+        CallbackFn {
+            busy: Cell::new(false),
+            f: UnsafeCell::new(f),
+        }
+    }
+
+    /// Runs the closure for a strategy's trampoline: refuses re-entry of the
+    /// same closure, catches panics at the C boundary, and names the
+    /// callback in any error.
+    ///
+    /// # Safety
+    /// The calling thread holds the library's call lock (the one that
+    /// serialises calls into the library this callback belongs to) from
+    /// before this call until after it returns, and every run of this value
+    /// is made under that same lock. The caller also keeps `self` alive for
+    /// the whole run, even if the closure drops the callback's handle.
+    pub unsafe fn run(&self, sig: &FnSig, mem: &dyn Memory, raws: &[Raw]) -> Result<Option<Raw>> {
+        let name = || sig.c_prototype("(*)");
+        if self.busy.get() {
             return Err(Error::Callback {
                 callback: name(),
                 source: Box::new(Error::Unsupported(
                     "the callback was re-entered while it was running".into(),
                 )),
-            })
+            });
         }
-    };
-    match catch_unwind(AssertUnwindSafe(|| f(mem, raws))) {
-        Ok(Ok(r)) => Ok(r),
-        Ok(Err(e)) => Err(Error::Callback {
-            callback: name(),
-            source: Box::new(e),
-        }),
-        Err(payload) => Err(Error::CallbackPanicked {
-            callback: name(),
-            message: payload
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "non-string panic payload".into()),
-        }),
+        self.busy.set(true);
+        // SAFETY: under the lock (the caller's promise) and with `busy` set,
+        // no other reference to the closure exists until `busy` is cleared:
+        // a re-entrant run on this thread returned above.
+        let f = unsafe { &mut *self.f.get() };
+        let r = catch_unwind(AssertUnwindSafe(|| f(mem, raws)));
+        self.busy.set(false);
+        match r {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(e)) => Err(Error::Callback {
+                callback: name(),
+                source: Box::new(e),
+            }),
+            Err(payload) => Err(Error::CallbackPanicked {
+                callback: name(),
+                message: payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "non-string panic payload".into()),
+            }),
+        }
     }
 }
 
@@ -149,11 +180,14 @@ pub struct Pending(RefCell<Option<Error>>);
 
 impl Pending {
     /// Runs a callback for the current call: nothing if the call is failing
-    /// already, else `run_callback`, recording its error. `None` is what C
-    /// then sees as zero.
-    pub fn run<W: AsRef<[Raw]>>(
+    /// already, else [`CallbackFn::run`], recording its error. `None` is what
+    /// C then sees as zero.
+    ///
+    /// # Safety
+    /// As for [`CallbackFn::run`].
+    pub unsafe fn run<W: AsRef<[Raw]>>(
         &self,
-        f: &Mutex<ErasedFn>,
+        f: &CallbackFn,
         sig: &FnSig,
         mem: &dyn Memory,
         raws: Result<W>,
@@ -161,7 +195,8 @@ impl Pending {
         if self.0.borrow().is_some() {
             return None;
         }
-        match raws.and_then(|raws| run_callback(f, sig, mem, raws.as_ref())) {
+        // SAFETY: the caller's promise, passed on.
+        match raws.and_then(|raws| unsafe { f.run(sig, mem, raws.as_ref()) }) {
             Ok(r) => r,
             Err(e) => {
                 self.record(e);

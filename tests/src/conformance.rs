@@ -600,6 +600,35 @@ pub fn callback_reentrant<L: Foreign>(lib: &L) -> Result<()> {
     Ok(())
 }
 
+/// A callback whose closure drops the callback's own handle while C is
+/// running it: the call completes, and nothing is freed under the running
+/// closure (the strategy keeps what the running callback uses alive).
+pub fn callback_dropped_while_running<L: Foreign>(lib: &L) -> Result<()> {
+    type IntCallback = sandlink::Callback<(i32,), i32>;
+    let int_fn = funptr(int() >> returning(int()));
+    let store = lib.function("tl_store_int_fn", &(int_fn.clone() >> returning(void())))?;
+    let call_stored = lib.function("tl_call_stored", &(int() >> returning(int())))?;
+    let slot: Arc<Mutex<Option<IntCallback>>> = Arc::new(Mutex::new(None));
+    let slot2 = slot.clone();
+    // Big captured state, so that a use after free would read freed heap.
+    let payload = vec![7u8; 1 << 16];
+    let cb = lib.callback(&int_fn, move |(x,)| {
+        let own = lock(&slot2).take();
+        drop(own);
+        Ok(x * 2 + i32::from(payload[payload.len() - 1]))
+    })?;
+    store.call((&cb,))?;
+    *lock(&slot) = Some(cb);
+    // tl_call_stored(5) = f(5) + 1 = (10 + 7) + 1; f drops its own handle.
+    assert_eq!(call_stored.call((5,))?, 18);
+    assert!(lock(&slot).is_none(), "the closure did not drop its handle");
+    // The library is still usable, with a new callback.
+    let again = lib.callback(&int_fn, |(x,)| Ok(x))?;
+    store.call((&again,))?;
+    assert_eq!(call_stored.call((1,))?, 2);
+    Ok(())
+}
+
 /// Callbacks that receive strings, buffers, user data and a NULL-terminated
 /// `const char **`, as expat's handlers do.
 pub fn callback_strings_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
@@ -737,7 +766,8 @@ macro_rules! conformance_tests {
             scalars_at_limits, long_and_size_follow_model, floats_and_many_arguments,
             strings, buffers, out_params_and_errno, struct_layout_matches_c, struct_fields,
             unions, arrays_and_pointers, globals, views, callback_once, callback_many_times,
-            callback_reentrant, callback_strings_and_arrays, callback_errors,
+            callback_reentrant, callback_dropped_while_running, callback_strings_and_arrays,
+            callback_errors,
             returned_function_pointer, binding_errors);
     };
     (@each $open:expr; $($name:ident),* $(,)?) => {$(

@@ -8,7 +8,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::ffi::{c_void, OsStr};
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use libffi_sys as ffi;
 use libloading::os::unix::Library;
@@ -16,7 +16,7 @@ use parking_lot::ReentrantMutex;
 use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
-use crate::strategy::{check_arity, ErasedFn, Pending, Strategy};
+use crate::strategy::{check_arity, CallbackFn, ErasedFn, Pending, Strategy};
 use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw, WordClass, MAX_TRANSFER};
 
 const MODEL: DataModel = DataModel::host();
@@ -300,7 +300,8 @@ fn check_addr(addr: u64, len: usize) -> Result<()> {
 // signature (failing for what does not lower) and `invoke` calls the symbol
 // through it with exactly the given words; the closure trampoline runs the
 // erased function only while C calls it, with C's arguments, through
-// `run_callback`, and the guard frees the closure.
+// `CallbackFn::run`, and the last of the guard and any running trampoline
+// frees the closure.
 unsafe impl Strategy for Dynamic {
     type Func = DynFunc;
 
@@ -372,12 +373,7 @@ unsafe impl Strategy for Dynamic {
         sig: &Arc<FnSig>,
         f: ErasedFn,
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
-        let state = Box::new(CallbackState {
-            cif: Cif::new(sig)?,
-            sig: sig.clone(),
-            f: Mutex::new(f),
-            lib: self.clone(),
-        });
+        let cif = Cif::new(sig)?;
         let mut code: *mut c_void = std::ptr::null_mut();
         // SAFETY: libffi allocates a writable closure and its executable alias.
         let closure =
@@ -389,11 +385,18 @@ unsafe impl Strategy for Dynamic {
                 reason: "libffi could not allocate a closure".into(),
             });
         }
-        let guard = ClosureGuard { closure, state };
-        let cif_ptr = &guard.state.cif.cif as *const ffi::ffi_cif as *mut ffi::ffi_cif;
-        let ud = &*guard.state as *const CallbackState as *mut c_void;
-        // SAFETY: the cif and user data live in `guard`, which outlives the
-        // closure (it frees the closure first when dropped).
+        // From here on the state owns the closure and frees it when dropped.
+        let state = Arc::new(CallbackState {
+            cif,
+            sig: sig.clone(),
+            f: CallbackFn::new(f),
+            lib: self.clone(),
+            closure,
+        });
+        let cif_ptr = &state.cif.cif as *const ffi::ffi_cif as *mut ffi::ffi_cif;
+        let ud = Arc::as_ptr(&state) as *mut c_void;
+        // SAFETY: the cif and user data live in `state`, which owns the
+        // closure and so outlives it; the guard below holds `state`.
         let status =
             unsafe { ffi::ffi_prep_closure_loc(closure, cif_ptr, Some(trampoline), ud, code) };
         if status != ffi::ffi_status_FFI_OK {
@@ -402,36 +405,43 @@ unsafe impl Strategy for Dynamic {
                 sig.c_prototype("(*)")
             )));
         }
-        Ok((code as u64, Box::new(guard)))
+        Ok((code as u64, Box::new(ClosureGuard { _state: state })))
     }
 }
 
+/// What a callback's trampoline needs, shared by its guard and by each run
+/// of the trampoline, so that a closure that drops its own handle does not
+/// free what the running trampoline uses: the last of them frees it.
 struct CallbackState {
     cif: Box<Cif>,
     sig: Arc<FnSig>,
-    f: Mutex<ErasedFn>,
+    f: CallbackFn,
     /// The library: a callback keeps it loaded (and its lock reachable)
     /// for as long as C may call the callback.
     lib: Dynamic,
-}
-
-struct ClosureGuard {
     closure: *mut ffi::ffi_closure,
-    state: Box<CallbackState>,
 }
 
-// SAFETY: the guard owns the closure (freed once, in `Drop`, which libffi
-// allows from any thread) and its state, which is `Send + Sync` itself.
-unsafe impl Send for ClosureGuard {}
-// SAFETY: a shared guard gives no access to anything (it has no methods).
-unsafe impl Sync for ClosureGuard {}
+// SAFETY: the closure pointer is owned (freed once, in `Drop`, which libffi
+// allows from any thread); every other field is `Send + Sync` itself.
+unsafe impl Send for CallbackState {}
+// SAFETY: a shared state gives no access to the closure pointer but `Drop`.
+unsafe impl Sync for CallbackState {}
 
-impl Drop for ClosureGuard {
+impl Drop for CallbackState {
     fn drop(&mut self) {
-        // SAFETY: allocated by ffi_closure_alloc; C may not call it after this
-        // (the `Callback` handle documents that).
+        // SAFETY: allocated by ffi_closure_alloc and freed once, here. C may
+        // not call it after the handle is dropped (the `Callback` handle
+        // documents that); a run in progress holds its own `Arc` to this
+        // state and is past libffi's stub, which the free may recycle.
         unsafe { ffi::ffi_closure_free(self.closure as *mut c_void) };
     }
+}
+
+/// Keeps a callback alive; dropping it releases the guard's share of the
+/// state (the closure is freed when no run of it is in progress).
+struct ClosureGuard {
+    _state: Arc<CallbackState>,
 }
 
 unsafe extern "C" fn trampoline(
@@ -440,11 +450,16 @@ unsafe extern "C" fn trampoline(
     args: *mut *mut c_void,
     ud: *mut c_void,
 ) {
-    // SAFETY: `ud` is the CallbackState registered with this closure, alive
-    // while the closure is. It is only read here (the closure sits behind
-    // its mutex, and the `Dynamic` inside is shared state behind an `Arc`
-    // and a lock), on the thread that called into the library.
-    let st = unsafe { &*(ud as *const CallbackState) };
+    let ud = ud as *const CallbackState;
+    // SAFETY: `ud` is `Arc::as_ptr` of the state registered with this
+    // closure; C calls the closure only while its guard, which holds an
+    // `Arc`, is alive (`Dynamic::open`'s contract), so the count is at least
+    // one here. This run takes a share of its own, so the state outlives it
+    // even if the closure drops its handle.
+    let st: Arc<CallbackState> = unsafe {
+        Arc::increment_strong_count(ud);
+        Arc::from_raw(ud)
+    };
     let mut raws: SmallVec<[Raw; 8]> = SmallVec::with_capacity(st.cif.args.len());
     for (i, p) in st.cif.args.iter().enumerate() {
         let n = p.size(MODEL) as usize;
@@ -457,7 +472,10 @@ unsafe extern "C" fn trampoline(
     // Re-entrant: C calls back on the thread that called into it, which
     // holds this already (`Dynamic::open`'s contract).
     let pending = st.lib.inner.calls.lock();
-    let result = pending.run(&st.f, &st.sig, &st.lib, Ok(raws));
+    // SAFETY: this thread holds the library's call lock (`pending`) for the
+    // whole run, the lock every callback of this library runs under; `st` is
+    // this run's own share of the state.
+    let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws)) };
     let raw = result.unwrap_or_default();
     if let Some(p) = st.cif.ret {
         // SAFETY: libffi gives room for an ffi_arg (integers are returned

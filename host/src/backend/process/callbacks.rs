@@ -3,14 +3,14 @@
 //! worker, so it keeps its address when `reset()` re-creates it.
 
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use smallvec::SmallVec;
 
 use super::wire::{self, frame, op, reply, Payload, WireError};
 use super::{Process, Shared, State, MODEL};
 use crate::error::{Error, Result};
-use crate::strategy::ErasedFn;
+use crate::strategy::CallbackFn;
 use crate::types::{FnSig, Prim, Raw};
 
 pub(super) struct CallbackEntry {
@@ -18,7 +18,7 @@ pub(super) struct CallbackEntry {
     pub(super) args: Vec<Prim>,
     pub(super) codes: Vec<u8>,
     pub(super) ret: Option<Prim>,
-    pub(super) f: Mutex<ErasedFn>,
+    pub(super) f: CallbackFn,
 }
 
 /// Keeps a callback's slot alive; dropping it frees the slot. It does not
@@ -152,7 +152,10 @@ impl Process {
                 cache.insert(addr, bytes);
             }
         }
-        let r = st.pending.run(&entry.f, &entry.sig, self, Ok(raws));
+        // SAFETY: this thread holds the worker's lock (`st`) for the whole
+        // run, the lock every callback of this worker runs under; `entry`
+        // is an `Arc` clone, alive even if the closure drops its handle.
+        let r = unsafe { st.pending.run(&entry.f, &entry.sig, self, Ok(raws)) };
         let bits = match (entry.ret, r) {
             (Some(_), Some(raw)) => raw.0,
             _ => 0,

@@ -44,14 +44,14 @@ use std::ffi::{OsStr, OsString};
 use std::marker::PhantomData;
 use std::os::unix::process::ExitStatusExt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
-use crate::strategy::{check_arity, ErasedFn, Isolated, Pending, Strategy};
+use crate::strategy::{check_arity, CallbackFn, ErasedFn, Isolated, Pending, Strategy};
 use crate::types::{Brand, DataModel, FnSig, Prim, Raw};
 use callbacks::{CallbackEntry, CallbackGuard};
 use memory::ReadCache;
@@ -400,7 +400,7 @@ impl Process {
 // which calls the symbol through libffi; upcalls run the erased function
 // only during a call, with the words the worker sent for the callback's
 // declared parameters (checked in number) and this library's memory,
-// through `Pending::run` (so `run_callback`); a dropped guard removes the
+// through `Pending::run` (so `CallbackFn::run`); a dropped guard removes the
 // callback before the entry is freed.
 unsafe impl Strategy for Process {
     type Func = ProcessFunc;
@@ -529,7 +529,7 @@ unsafe impl Strategy for Process {
             codes: args.iter().map(|p| wire::type_code(*p, MODEL)).collect(),
             args,
             ret,
-            f: Mutex::new(f),
+            f: CallbackFn::new(f),
         });
         let st = self.lock();
         self.check_poisoned(&st)?;

@@ -4,7 +4,7 @@
 use std::any::Any;
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Weak};
 
 use smallvec::SmallVec;
 use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, ValRaw};
@@ -12,7 +12,7 @@ use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, ValRaw};
 use super::value::{describe, from_raw, to_raw, wasm_signature, zero_raw};
 use super::{CallerPtr, Sandbox, Shared, State};
 use crate::error::{Error, Result};
-use crate::strategy::ErasedFn;
+use crate::strategy::{CallbackFn, ErasedFn};
 use crate::types::{FnSig, Prim, Raw};
 
 /// A callback in a table slot.
@@ -23,7 +23,7 @@ pub(super) struct CallbackEntry {
     /// Its wasm signature, `describe`d: the host function in its slot must
     /// have been made for exactly this.
     key: Arc<str>,
-    f: Mutex<ErasedFn>,
+    f: CallbackFn,
 }
 
 /// `*const Shared` made sendable for wasmtime's host-function closures.
@@ -83,7 +83,7 @@ impl Sandbox {
             key: describe(&params, &results).into(),
             args,
             ret,
-            f: Mutex::new(f),
+            f: CallbackFn::new(f),
         });
         let inner = self.lock();
         let idx = {
@@ -233,7 +233,10 @@ fn host_call(
         inner.nested_guest.set(0);
     }
     inner.callers.borrow_mut().push(caller_ptr);
-    let result = inner.pending.run(&entry.f, &entry.sig, sandbox, raws);
+    // SAFETY: this thread holds the sandbox's lock (`inner`) for the whole
+    // run, the lock every callback of this sandbox runs under; `entry` is
+    // an `Arc` clone, alive even if the closure drops its handle.
+    let result = unsafe { inner.pending.run(&entry.f, &entry.sig, sandbox, raws) };
     inner.callers.borrow_mut().pop();
     if outermost {
         // The host's time in the callback does not count against the

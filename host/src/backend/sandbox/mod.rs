@@ -200,7 +200,7 @@ impl Sandbox {
 // lowered signature; `invoke` converts each word with a range check and
 // calls through wasmtime, which can touch nothing but the instance; the
 // callback trampoline runs the erased function only from the host import C
-// calls, with C's arguments, through `run_callback`; the guard clears the
+// calls, with C's arguments, through `CallbackFn::run`; the guard clears the
 // table slot.
 unsafe impl Strategy for Sandbox {
     type Func = SandboxFunc;
