@@ -4,13 +4,15 @@
 #
 #   Debian packages: a C compiler and libffi (Dynamic strategy), clang-19 with
 #   lld and wasi-libc (C libraries compiled to wasm32-wasi for the Sandbox
-#   strategy), expat's headers and library (native comparisons).
+#   strategy), expat's headers and library (native comparisons), valgrind (the
+#   Dynamic strategy's callbacks are checked under it).
 set -euo pipefail
 
 packages=(
     gcc libc6-dev pkg-config libffi-dev dpkg-dev
     clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
     libexpat1 libexpat1-dev
+    valgrind
 )
 
 missing=()
