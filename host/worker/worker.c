@@ -247,6 +247,20 @@ static uint64_t take_u64(void) {
 
 static uint8_t take_u8(void) { return *take(1); }
 
+/* The rest of the payload as a NUL-terminated string for the caller to
+ * free, or NULL after replying with the error. */
+static char *take_string(void) {
+    size_t len = req_len - req_pos;
+    char *s = malloc(len + 1);
+    if (!s) {
+        reply_error("the worker is out of memory");
+        return NULL;
+    }
+    memcpy(s, take(len), len);
+    s[len] = 0;
+    return s;
+}
+
 /* ---- types -------------------------------------------------------------- */
 
 static ffi_type *ffi_of(uint8_t t) {
@@ -401,6 +415,30 @@ static void do_cstr(void) {
 
 static void serve(int in_callback, uint64_t *cb_result);
 
+/* Prepares `cif` for `n` arguments of the given type codes (filling
+ * `atypes`, which the cif keeps pointing at) and return code `ret`; on a bad
+ * code, replies with the error (naming `what`) and returns -1. */
+static int prep_cif(ffi_cif *cif, ffi_type **atypes, uint8_t ret, uint8_t n,
+                    const uint8_t *types, const char *what) {
+    ffi_type *rtype = ffi_of(ret);
+    if (n > MAX_ARGS || !rtype) {
+        reply_error("unsupported %s signature (%u arguments, return type %u)", what, n, ret);
+        return -1;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        atypes[i] = ffi_of(types[i]);
+        if (!atypes[i] || types[i] == T_VOID) {
+            reply_error("%s argument %u has an unknown type code %u", what, i + 1, types[i]);
+            return -1;
+        }
+    }
+    if (ffi_prep_cif(cif, FFI_DEFAULT_ABI, n, rtype, atypes) != FFI_OK) {
+        reply_error("libffi cannot prepare the %s", what);
+        return -1;
+    }
+    return 0;
+}
+
 static void do_call(void) {
     uint64_t addr = take_u64();
     uint8_t want_errno = take_u8(), ret = take_u8(), n = take_u8();
@@ -409,23 +447,11 @@ static void do_call(void) {
     uint64_t slots[MAX_ARGS];
     void *ptrs[MAX_ARGS];
     ffi_cif cif;
-    ffi_type *rtype = ffi_of(ret);
-    if (n > MAX_ARGS || !rtype) {
-        reply_error("unsupported signature (%u arguments)", n);
+    if (prep_cif(&cif, atypes, ret, n, types, "call") != 0)
         return;
-    }
     for (unsigned i = 0; i < n; i++) {
-        atypes[i] = ffi_of(types[i]);
-        if (!atypes[i] || types[i] == T_VOID) {
-            reply_error("argument %u has an unknown type code %u", i + 1, types[i]);
-            return;
-        }
         slots[i] = take_u64();
         ptrs[i] = &slots[i];
-    }
-    if (ffi_prep_cif(&cif, FFI_DEFAULT_ABI, n, rtype, atypes) != FFI_OK) {
-        reply_error("libffi cannot prepare the call");
-        return;
     }
     uint64_t result = 0;
     if (want_errno)
@@ -496,8 +522,8 @@ static void do_closure(void) {
     uint64_t slot = take_u64(), key = take_u64();
     uint8_t ret = take_u8(), n = take_u8();
     const uint8_t *types = take(n);
-    if (slot >= SLOT_COUNT || n > MAX_ARGS || !ffi_of(ret)) {
-        reply_error("bad callback slot %llu or signature", (unsigned long long)slot);
+    if (slot >= SLOT_COUNT || n > MAX_ARGS) {
+        reply_error("bad callback slot %llu or argument count %u", (unsigned long long)slot, n);
         return;
     }
     if (!slots_region) {
@@ -517,18 +543,9 @@ static void do_closure(void) {
     d->ret = ret;
     d->n = n;
     d->key = key;
-    for (unsigned i = 0; i < n; i++) {
-        d->types[i] = types[i];
-        d->atypes[i] = ffi_of(types[i]);
-        if (!d->atypes[i] || types[i] == T_VOID) {
-            reply_error("callback argument %u has an unknown type code %u", i + 1, types[i]);
-            return;
-        }
-    }
-    if (ffi_prep_cif(&d->cif, FFI_DEFAULT_ABI, n, ffi_of(ret), d->atypes) != FFI_OK) {
-        reply_error("libffi cannot prepare the callback's signature");
+    memcpy(d->types, types, n);
+    if (prep_cif(&d->cif, d->atypes, ret, n, types, "callback") != 0)
         return;
-    }
     ffi_closure *c = (ffi_closure *)((char *)slots_region + slot * SLOT_SIZE);
     memset(c, 0, SLOT_SIZE);
     if (ffi_prep_closure_loc(c, &d->cif, trampoline, d, c) != FFI_OK) {
@@ -568,15 +585,10 @@ static int drop_root(void) {
 }
 
 static void do_load(void) {
-    size_t len = req_len - req_pos;
-    char *path = malloc(len + 1);
+    char *path = take_string();
     char via[64];
-    if (!path) {
-        reply_error("the worker is out of memory");
+    if (!path)
         return;
-    }
-    memcpy(path, take(len), len);
-    path[len] = 0;
     if (library) {
         reply_error("a library is loaded already");
         free(path);
@@ -610,14 +622,9 @@ static void do_load(void) {
 }
 
 static void do_symbol(void) {
-    size_t len = req_len - req_pos;
-    char *name = malloc(len + 1);
-    if (!name) {
-        reply_error("the worker is out of memory");
+    char *name = take_string();
+    if (!name)
         return;
-    }
-    memcpy(name, take(len), len);
-    name[len] = 0;
     dlerror();
     void *p = library ? dlsym(library, name) : NULL;
     if (!p) {

@@ -7,17 +7,15 @@ use std::sync::{Arc, Weak};
 
 use smallvec::SmallVec;
 
-use super::wire::{self, frame, op, reply, Payload, WireError};
-use super::{Process, Shared, State, MODEL};
+use super::wire::{self, frame, op, Payload, WireError};
+use super::{Lowered, Process, Shared, State, MODEL};
 use crate::error::{Error, Result};
 use crate::strategy::CallbackFn;
 use crate::types::{FnSig, Prim, Raw};
 
 pub(super) struct CallbackEntry {
     pub(super) sig: Arc<FnSig>,
-    pub(super) args: Vec<Prim>,
-    pub(super) codes: Vec<u8>,
-    pub(super) ret: Option<Prim>,
+    pub(super) words: Lowered,
     pub(super) f: CallbackFn,
 }
 
@@ -54,42 +52,17 @@ impl Drop for CallbackGuard {
 }
 
 impl Process {
-    pub(super) fn install(&self, st: &State, slot: usize, e: &CallbackEntry) -> Result<u64> {
-        let what = "creating a callback";
-        self.send(
-            st,
-            &frame(
-                op::CLOSURE,
-                &[
-                    &(slot as u64).to_le_bytes(),
-                    &(slot as u64).to_le_bytes(),
-                    &[
-                        e.ret.map_or(wire::VOID, |p| wire::type_code(p, MODEL)),
-                        e.codes.len() as u8,
-                    ],
-                    &e.codes,
-                ],
-            ),
-            what,
-        )?;
-        let (k, body) = self.recv(st, what)?;
-        match k {
-            reply::VALUE => {
-                let mut p = Payload::new("value", &body);
-                p.u64()
-                    .and_then(|v| p.end().map(|()| v))
-                    .map_err(|e| self.fail(st, what, e))
-            }
-            reply::ERROR => Err(Error::Unsupported(format!(
-                "the worker cannot create the callback `{}`: {}",
-                e.sig.c_prototype("(*)"),
-                String::from_utf8_lossy(&body)
+    pub(super) fn install(&self, slot: usize, e: &CallbackEntry) -> Result<u64> {
+        let w = &e.words;
+        let slot = (slot as u64).to_le_bytes();
+        // The slot is also the key the worker's upcalls name.
+        let parts: [&[u8]; 4] = [&slot, &slot, &[w.ret_code, w.codes.len() as u8], &w.codes];
+        match self.request_value(op::CLOSURE, &parts, "creating a callback")? {
+            Ok(addr) => Ok(addr),
+            Err(reason) => Err(Error::Unsupported(format!(
+                "the worker cannot create the callback `{}`: {reason}",
+                e.sig.c_prototype("(*)")
             ))),
-            k => Err(self.fail(
-                st,
-                what,
-                WireError::Violation(format!("reply kind {k} to {what}")),
-            )),
         }
     }
 
@@ -107,14 +80,15 @@ impl Process {
                 "an upcall to callback {key}, which does not exist"
             )));
         };
-        if usize::from(n) != entry.args.len() {
+        let words = &entry.words;
+        if usize::from(n) != words.args.len() {
             return Err(violation(format!(
                 "an upcall to `{}` with {n} arguments",
                 entry.sig.c_prototype("(*)")
             )));
         }
         let mut raws: SmallVec<[Raw; 8]> = SmallVec::new();
-        for prim in &entry.args {
+        for prim in &words.args {
             match p.u64() {
                 Ok(bits) => raws.push(prim.widen(bits, MODEL)),
                 Err(e) => return Err(self.fail(st, function, e)),
@@ -123,8 +97,8 @@ impl Process {
         // The bytes the worker sent along for each pointer argument: the
         // library is paused now, so they are what a read would return.
         let mut prefetched = Vec::new();
-        for (raw, code) in raws.iter().zip(&entry.codes) {
-            if *code != wire::type_code(Prim::Pointer, MODEL) {
+        for (raw, prim) in raws.iter().zip(&words.args) {
+            if *prim != Prim::Pointer {
                 continue;
             }
             let bytes = p.bytes(2).and_then(|n| {
@@ -156,7 +130,7 @@ impl Process {
         // run, the lock every callback of this worker runs under; `entry`
         // is an `Arc` clone, alive even if the closure drops its handle.
         let r = unsafe { st.pending.run(&entry.f, &entry.sig, self, Ok(raws)) };
-        let bits = match (entry.ret, r) {
+        let bits = match (words.ret, r) {
             (Some(_), Some(raw)) => raw.0,
             _ => 0,
         };

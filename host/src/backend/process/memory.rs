@@ -68,18 +68,8 @@ unsafe impl Memory for Process {
     }
 
     fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {
-        match self.request_value(
-            op::ALLOC,
-            &[&size.to_le_bytes(), &align.to_le_bytes()],
-            "malloc",
-        )? {
-            Ok(0) => Err(Error::Alloc {
-                size,
-                reason: "the worker's malloc returned NULL".into(),
-            }),
-            Ok(addr) => Ok(addr),
-            Err(reason) => Err(Error::Alloc { size, reason }),
-        }
+        let parts: [&[u8]; 2] = [&size.to_le_bytes(), &align.to_le_bytes()];
+        self.malloc(op::ALLOC, &parts, size)
     }
 
     unsafe fn free_raw(&self, addr: u64) -> Result<()> {
@@ -91,14 +81,7 @@ unsafe impl Memory for Process {
 
     fn alloc_copy(&self, bytes: &[u8], nul: bool) -> Result<u64> {
         let size = bytes.len() as u64 + u64::from(nul);
-        match self.request_value(op::ALLOC_COPY, &[&[u8::from(nul)], bytes], "malloc")? {
-            Ok(0) => Err(Error::Alloc {
-                size,
-                reason: "the worker's malloc returned NULL".into(),
-            }),
-            Ok(addr) => Ok(addr),
-            Err(reason) => Err(Error::Alloc { size, reason }),
-        }
+        self.malloc(op::ALLOC_COPY, &[&[u8::from(nul)], bytes], size)
     }
 
     unsafe fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
@@ -134,11 +117,7 @@ unsafe impl Memory for Process {
                 WireError::Violation(format!("{} bytes for a read of {len}", data.len())),
             )),
             Err((reply::ERROR, msg)) => Err(out_of(String::from_utf8_lossy(&msg).into_owned())),
-            Err((k, _)) => Err(self.fail(
-                &st,
-                "read",
-                WireError::Violation(format!("reply kind {k} to a read")),
-            )),
+            Err((k, _)) => Err(self.unexpected(&st, "read", k)),
         }
     }
 
@@ -186,11 +165,21 @@ unsafe impl Memory for Process {
                 what: format!("the string at {addr:#x} in the worker"),
                 reason: String::from_utf8_lossy(&msg).into_owned(),
             }),
-            Err((k, _)) => Err(self.fail(
-                &st,
-                "string read",
-                WireError::Violation(format!("reply kind {k} to a string read")),
-            )),
+            Err((k, _)) => Err(self.unexpected(&st, "string read", k)),
+        }
+    }
+}
+
+impl Process {
+    /// An allocation request (`ALLOC` or `ALLOC_COPY`) for `size` bytes.
+    fn malloc(&self, kind: u8, parts: &[&[u8]], size: u64) -> Result<u64> {
+        match self.request_value(kind, parts, "malloc")? {
+            Ok(0) => Err(Error::Alloc {
+                size,
+                reason: "the worker's malloc returned NULL".into(),
+            }),
+            Ok(addr) => Ok(addr),
+            Err(reason) => Err(Error::Alloc { size, reason }),
         }
     }
 }

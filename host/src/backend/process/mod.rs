@@ -153,6 +153,39 @@ impl std::fmt::Debug for Process {
     }
 }
 
+/// A signature lowered for the worker: one scalar per parameter, each with
+/// the type code the worker's libffi call (or closure) is prepared with.
+struct Lowered {
+    args: Vec<Prim>,
+    codes: Vec<u8>,
+    ret: Option<Prim>,
+    ret_code: u8,
+}
+
+impl Lowered {
+    /// Fails, as `Strategy::resolve` must, for a signature that does not
+    /// lower, and for more parameters than the worker takes. `name` is the
+    /// function's, or `(*)` for a callback.
+    fn new(sig: &FnSig, name: &str) -> Result<Lowered> {
+        let args = sig.arg_words()?;
+        let ret = sig.ret_word()?;
+        if args.len() > wire::MAX_ARGS {
+            return Err(Error::Unsupported(format!(
+                "`{}` has {} parameters; the worker takes at most {}",
+                sig.c_prototype(name),
+                args.len(),
+                wire::MAX_ARGS
+            )));
+        }
+        Ok(Lowered {
+            codes: args.iter().map(|p| wire::type_code(*p, MODEL)).collect(),
+            args,
+            ret_code: ret.map_or(wire::VOID, |p| wire::type_code(p, MODEL)),
+            ret,
+        })
+    }
+}
+
 /// A function resolved in the worker.
 #[derive(Clone)]
 pub struct ProcessFunc {
@@ -221,7 +254,7 @@ impl Process {
             .filter_map(|(i, e)| e.clone().map(|e| (i, e)))
             .collect();
         for (slot, entry) in live {
-            self.install(&st, slot, &entry)?;
+            self.install(slot, &entry)?;
         }
         Ok(())
     }
@@ -245,10 +278,7 @@ impl Process {
     fn fail(&self, st: &State, function: &str, e: WireError) -> Error {
         let conn = st.conn.borrow_mut().take();
         let err = match conn {
-            None => Error::Poisoned {
-                library: self.shared.name.clone(),
-                reason: "the worker is gone".into(),
-            },
+            None => self.gone(),
             Some(mut conn) => {
                 let killed_for = match e {
                     WireError::Closed(_) => None,
@@ -322,6 +352,15 @@ impl Process {
         r.map_err(|e| self.fail(st, function, e))
     }
 
+    /// A reply of the wrong kind for `what`: a protocol violation.
+    fn unexpected(&self, st: &State, what: &str, kind: u8) -> Error {
+        self.fail(
+            st,
+            what,
+            WireError::Violation(format!("reply kind {kind} to {what}")),
+        )
+    }
+
     fn gone(&self) -> Error {
         Error::Poisoned {
             library: self.shared.name.clone(),
@@ -334,12 +373,9 @@ impl Process {
         let st = self.lock();
         self.send(&st, &frame(kind, parts), what)?;
         let (k, body) = self.recv(&st, what)?;
-        if k == reply::CALLBACK || !(reply::OK..=reply::RESULT).contains(&k) {
-            return Err(self.fail(
-                &st,
-                what,
-                WireError::Violation(format!("reply kind {k} to {what}")),
-            ));
+        // Anything but a reply (an upcall, an unknown kind) breaks the protocol.
+        if !(reply::OK..=reply::RESULT).contains(&k) {
+            return Err(self.unexpected(&st, what, k));
         }
         Ok((k, body))
     }
@@ -359,11 +395,7 @@ impl Process {
                 v.map(Ok).map_err(|e| self.fail(&self.lock(), what, e))
             }
             reply::ERROR => Ok(Err(String::from_utf8_lossy(&body).into_owned())),
-            k => Err(self.fail(
-                &self.lock(),
-                what,
-                WireError::Violation(format!("reply kind {k} to {what}")),
-            )),
+            k => Err(self.unexpected(&self.lock(), what, k)),
         }
     }
 
@@ -410,23 +442,19 @@ unsafe impl Strategy for Process {
     }
 
     fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<ProcessFunc> {
-        let args = sig.arg_words()?;
-        let ret = sig.ret_word()?;
-        if args.len() > wire::MAX_ARGS {
-            return Err(Error::Unsupported(format!(
-                "`{}` has {} parameters; the worker takes at most {}",
-                sig.c_prototype(name),
-                args.len(),
-                wire::MAX_ARGS
-            )));
-        }
+        let Lowered {
+            args,
+            codes,
+            ret,
+            ret_code,
+        } = Lowered::new(sig, name)?;
         let addr = self.symbol_addr(name)?;
         Ok(ProcessFunc {
             sym: Arc::new(Symbol {
                 name: name.to_string(),
-                codes: args.iter().map(|p| wire::type_code(*p, MODEL)).collect(),
+                codes,
                 args,
-                ret_code: ret.map_or(wire::VOID, |p| wire::type_code(p, MODEL)),
+                ret_code,
                 ret,
                 errno,
                 addr: parking_lot::Mutex::new((
@@ -475,13 +503,7 @@ unsafe impl Strategy for Process {
                             String::from_utf8_lossy(&body)
                         )))
                     }
-                    k => {
-                        return Err(self.fail(
-                            &st,
-                            name,
-                            WireError::Violation(format!("reply kind {k} during a call")),
-                        ))
-                    }
+                    k => return Err(self.unexpected(&st, name, k)),
                 }
             }
         })();
@@ -515,20 +537,9 @@ unsafe impl Strategy for Process {
         sig: &Arc<FnSig>,
         f: ErasedFn,
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
-        let args = sig.arg_words()?;
-        let ret = sig.ret_word()?;
-        if args.len() > wire::MAX_ARGS {
-            return Err(Error::Unsupported(format!(
-                "a callback with {} parameters; the worker takes at most {}",
-                args.len(),
-                wire::MAX_ARGS
-            )));
-        }
         let entry = Arc::new(CallbackEntry {
             sig: sig.clone(),
-            codes: args.iter().map(|p| wire::type_code(*p, MODEL)).collect(),
-            args,
-            ret,
+            words: Lowered::new(sig, "(*)")?,
             f: CallbackFn::new(f),
         });
         let st = self.lock();
@@ -553,7 +564,7 @@ unsafe impl Strategy for Process {
             cbs[slot] = Some(entry.clone());
             slot
         };
-        match self.install(&st, slot, &entry) {
+        match self.install(slot, &entry) {
             Ok(addr) => Ok((
                 addr,
                 Box::new(CallbackGuard {
