@@ -5,7 +5,18 @@
 use std::env;
 use std::path::PathBuf;
 
-use sandlink_build::{Error, Library, Toolchain};
+use sandlink_build::{Error, Library, StubSpec, Toolchain};
+
+/// expat's binding module, evaluated against the recorder: what the Stubs
+/// strategy's wrappers are generated from.
+fn expat_spec() -> StubSpec {
+    let rec = sandlink::record::Recorder::new("expat");
+    let spec = sandlink_expat::Expat::bind(&rec).and_then(|_| rec.spec());
+    spec.unwrap_or_else(|e| {
+        eprintln!("evaluating the expat binding module at build time failed: {e}");
+        std::process::exit(1);
+    })
+}
 
 fn main() -> Result<(), Error> {
     let dir =
@@ -60,6 +71,9 @@ fn main() -> Result<(), Error> {
         .include(&lib)
         .define("HAVE_EXPAT_CONFIG_H", "1")
         .exports_file(dir.join("expat/exports.txt"))
+        .stub_header("expat_config.h")
+        .stub_header("expat.h")
+        .stubs(expat_spec())
         .warnings(false)
         .native(true)
         .native_compiler(toolchain.clang())

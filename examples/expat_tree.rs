@@ -16,7 +16,7 @@
 use std::io::{BufWriter, Read, Write};
 use std::process::ExitCode;
 
-use sandlink::{Dynamic, Foreign, Process, Sandbox};
+use sandlink::{Dynamic, Foreign, Process, Sandbox, Stubs};
 use sandlink_examples::tree::{self, TreeError};
 
 const SAMPLE: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
@@ -128,10 +128,22 @@ fn main() -> ExitCode {
             }
         }
         "stubs" => {
-            eprintln!(
-                "error: the stubs backend is not available yet; use sandbox, dynamic or process"
-            );
-            return ExitCode::from(2);
+            if library.is_some() {
+                eprintln!(
+                    "error: the stubs backend links expat at build time; --library does not apply"
+                );
+                return ExitCode::from(2);
+            }
+            let table = sandlink_clibs::expat_stubs::stub_table();
+            // SAFETY: expat is trusted when linked natively, as for dynamic;
+            // its declarations were checked against expat.h at build time.
+            match unsafe { Stubs::open(table) } {
+                Ok(lib) => print_tree(&lib, input),
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(2);
+                }
+            }
         }
         other => {
             eprintln!(

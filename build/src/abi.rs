@@ -27,3 +27,112 @@ pub const SHIM_MACROS: [(&str, &str); 4] = [
     ("SANDLINK_ABI_ERRNO_GET", ERRNO_GET),
     ("SANDLINK_ABI_ERRNO_SET", ERRNO_SET),
 ];
+
+/// The Stubs strategy's table ABI: what the generated C file defines
+/// (written from these definitions by [`crate::stubs`]) and what the
+/// runtime reads. One definition for both sides: the C text below and the
+/// `#[repr(C)]` types beside it are kept together, and [`stubs::VERSION`]
+/// changes whenever either does.
+pub mod stubs {
+    use std::ffi::{c_char, c_void};
+
+    /// The table layout's version; the runtime refuses any other.
+    pub const VERSION: u32 = 1;
+
+    /// The C symbol of library `name`'s table: `sandlink_stubs_<name>`
+    /// (letters, digits and `_` kept, anything else turned into `_`).
+    pub fn table_symbol(name: &str) -> String {
+        let name: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        format!("sandlink_stubs_{name}")
+    }
+
+    /// A generated wrapper: unpacks one word per C parameter into the
+    /// declared types, calls the real function with `errno` cleared, stores
+    /// the result widened to a word and the `errno` it left.
+    pub type CallFn = unsafe extern "C" fn(args: *const u64, ret: *mut u64, err: *mut i32);
+
+    /// What a callback trampoline calls: the slot's context, one word per
+    /// argument, and room for the result word.
+    pub type RunFn = unsafe extern "C" fn(ctx: *mut c_void, args: *const u64, ret: *mut u64);
+
+    /// One bound function.
+    #[repr(C)]
+    pub struct StubFn {
+        /// The C name (NUL-terminated).
+        pub name: *const c_char,
+        /// The declared prototype the stub was generated from (NUL-terminated);
+        /// the runtime binds only a description that renders to the same text.
+        pub key: *const c_char,
+        /// The wrapper.
+        pub call: CallFn,
+    }
+
+    /// A callback slot: written by the runtime, read by its trampoline.
+    #[repr(C)]
+    pub struct StubSlot {
+        /// Run by the trampoline; never NULL once the slot was handed out.
+        pub run: Option<RunFn>,
+        /// Passed to `run`.
+        pub ctx: *mut c_void,
+    }
+
+    /// The trampolines of one callback signature, one per slot.
+    #[repr(C)]
+    pub struct StubPool {
+        /// The signature, as `ret (*)(args)` (NUL-terminated).
+        pub key: *const c_char,
+        /// How many slots (and trampolines).
+        pub nslots: u32,
+        /// The slots, `nslots` of them, in writable C data.
+        pub slots: *mut StubSlot,
+        /// The trampolines' code addresses, `nslots` of them.
+        pub codes: *const Option<unsafe extern "C" fn()>,
+    }
+
+    /// A library's generated table.
+    #[repr(C)]
+    pub struct StubTable {
+        /// [`VERSION`].
+        pub version: u32,
+        /// How many functions.
+        pub nfns: u32,
+        /// The functions.
+        pub fns: *const StubFn,
+        /// How many callback signatures.
+        pub npools: u32,
+        /// The callback pools.
+        pub pools: *const StubPool,
+        /// The library's name (NUL-terminated).
+        pub library: *const c_char,
+    }
+
+    /// The same types in C, for the generated file.
+    pub const C_DEFINITIONS: &str = "\
+struct sandlink_stub_fn {
+  const char *name;
+  const char *key;
+  void (*call)(const uint64_t *args, uint64_t *ret, int *err);
+};
+struct sandlink_stub_slot {
+  void (*run)(void *ctx, const uint64_t *args, uint64_t *ret);
+  void *ctx;
+};
+struct sandlink_stub_pool {
+  const char *key;
+  uint32_t nslots;
+  struct sandlink_stub_slot *slots;
+  void (*const *codes)(void);
+};
+struct sandlink_stub_table {
+  uint32_t version;
+  uint32_t nfns;
+  const struct sandlink_stub_fn *fns;
+  uint32_t npools;
+  const struct sandlink_stub_pool *pools;
+  const char *library;
+};
+";
+}

@@ -7,7 +7,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{abi, Built, Error, Library, Toolchain, COMPILER_VARS, SHIM_C};
+use crate::{abi, stubs, Built, Error, Library, Toolchain, COMPILER_VARS, SHIM_C};
 
 const WASM: &str = "wasm32-wasi";
 const NATIVE: &str = "native";
@@ -108,8 +108,15 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
         None
     };
 
+    let stubs = match &lib.stubs {
+        Some(spec) => Some(build_stubs(lib, spec, &out, &mut inputs)?),
+        None => None,
+    };
+
     let stem = lib.env_stem();
     let built = Built {
+        stubs_env: stubs.as_ref().map(|_| format!("{stem}_STUBS")),
+        stubs: stubs.as_ref().map(|s| s.rust.clone()),
         wasm: module,
         native_env: native.as_ref().map(|_| format!("{stem}_SO")),
         native,
@@ -133,6 +140,11 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
         );
         if let (Some(var), Some(so)) = (&built.native_env, &built.native) {
             println!("cargo:rustc-env={var}={}", so.display());
+        }
+        if let (Some(var), Some(s)) = (&built.stubs_env, &stubs) {
+            println!("cargo:rustc-env={var}={}", s.rust.display());
+            println!("cargo:rustc-link-search=native={}", s.dir.display());
+            println!("cargo:rustc-link-lib=static={}", s.archive_name);
         }
     }
     Ok(built)
@@ -195,6 +207,104 @@ fn exports(lib: &Library) -> Result<Vec<String>, Error> {
 }
 
 /// An object per source, named by its position and file stem.
+/// What [`build_stubs`] made.
+struct StubsBuilt {
+    dir: PathBuf,
+    archive_name: String,
+    rust: PathBuf,
+}
+
+/// Generates the stubs, checks them against the headers, compiles them with
+/// the library's sources into a static archive, and writes the Rust file
+/// that names the table.
+fn build_stubs(
+    lib: &Library,
+    spec: &stubs::StubSpec,
+    out: &Path,
+    inputs: &mut BTreeSet<PathBuf>,
+) -> Result<StubsBuilt, Error> {
+    let dir = out.join(format!("{}-stubs", lib.name));
+    mkdir(&dir)?;
+    let symbol = abi::stubs::table_symbol(&lib.name);
+    let generated = stubs::generate(&lib.name, &lib.stub_headers, spec, lib.callback_slots);
+    let c_file = dir.join(format!("{symbol}.c"));
+    write_if_changed(&c_file, &generated.c)?;
+    let compiler = native_compiler(lib);
+
+    // The check: the wrappers alone, with the mismatch warnings as errors.
+    let mut check = Command::new(&compiler);
+    check
+        .args(common_flags(lib))
+        .args(stubs::CHECK_FLAGS)
+        .arg("-fsyntax-only")
+        .arg(&c_file);
+    let output = check.output().map_err(|source| Error::Io {
+        what: format!("running the compiler {:?}", check.get_program()),
+        source,
+    })?;
+    if !output.status.success() {
+        let diagnostics = String::from_utf8_lossy(&output.stderr).into_owned();
+        let name = c_file.display().to_string();
+        return Err(
+            match stubs::explain(spec, &generated.spans, &name, &diagnostics) {
+                Some((function, problem, message)) => Error::StubMismatch {
+                    library: lib.name.clone(),
+                    function,
+                    problem,
+                    message,
+                    file: c_file,
+                },
+                None => Error::Compile {
+                    library: lib.name.clone(),
+                    file: c_file,
+                    target: NATIVE,
+                    diagnostics,
+                    command: format!("{check:?}"),
+                },
+            },
+        );
+    }
+
+    // The archive: the stubs and the library, position-independent.
+    let mut units = units_for(&dir, lib.files.iter());
+    units.push(Unit {
+        source: c_file.clone(),
+        object: dir.join(format!("{symbol}.o")),
+        extra: vec!["-w".into()],
+    });
+    let mut flags = common_flags(lib);
+    flags.push("-fPIC".into());
+    let objects = compile_all(lib, NATIVE, &units, &|| Command::new(&compiler), &flags)?;
+    inputs.extend(depfiles(&units)?.into_iter().filter(|p| *p != c_file));
+    let archive = dir.join(format!("lib{symbol}.a"));
+    let _ = std::fs::remove_file(&archive);
+    let mut ar = archiver();
+    ar.arg("crs").arg(&archive).args(&objects);
+    run_link(lib, NATIVE, ar)?;
+
+    let rust = dir.join(format!("{symbol}.rs"));
+    write_if_changed(&rust, &stubs::rust_file(&lib.name, &symbol))?;
+    Ok(StubsBuilt {
+        dir,
+        archive_name: symbol,
+        rust,
+    })
+}
+
+/// The `ar` the `cc` crate would use for the target, else `ar`.
+fn archiver() -> Command {
+    let mut build = cc::Build::new();
+    build.cargo_metadata(false);
+    if env::var_os("TARGET").is_none() {
+        build
+            .target(env!("SANDLINK_BUILD_HOST"))
+            .host(env!("SANDLINK_BUILD_HOST"));
+    }
+    build
+        .try_get_archiver()
+        .unwrap_or_else(|_| Command::new("ar"))
+}
+
 fn units_for<'a>(dir: &Path, sources: impl Iterator<Item = &'a PathBuf>) -> Vec<Unit> {
     sources
         .enumerate()

@@ -41,11 +41,13 @@
 
 pub mod abi;
 mod compile;
+pub mod stubs;
 mod toolchain;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+pub use stubs::StubSpec;
 pub use toolchain::{Toolchain, COMPILER_VARS};
 
 /// The guest shim's source, embedded so the crate needs nothing beside it.
@@ -72,6 +74,9 @@ pub struct Library {
     out_dir: Option<PathBuf>,
     cargo_metadata: bool,
     toolchain: Option<Toolchain>,
+    stubs: Option<StubSpec>,
+    stub_headers: Vec<String>,
+    callback_slots: u32,
 }
 
 /// What [`Library::build`] produced.
@@ -89,6 +94,11 @@ pub struct Built {
     /// The environment variable naming the shared object
     /// (`SANDLINK_<NAME>_SO`), when one was built.
     pub native_env: Option<String>,
+    /// The generated Rust file giving the Stubs strategy its table, when
+    /// [`Library::stubs`] asked for stubs: `include!` it.
+    pub stubs: Option<PathBuf>,
+    /// The environment variable naming that file (`SANDLINK_<NAME>_STUBS`).
+    pub stubs_env: Option<String>,
 }
 
 impl Library {
@@ -116,6 +126,9 @@ impl Library {
             out_dir: None,
             cargo_metadata: true,
             toolchain: None,
+            stubs: None,
+            stub_headers: Vec::new(),
+            callback_slots: 128,
         }
     }
 
@@ -238,6 +251,32 @@ impl Library {
         self
     }
 
+    /// Also generates C stubs for the Stubs strategy from `spec` (what
+    /// `sandlink::record::Recorder` recorded from the binding module),
+    /// checks them against the headers named by [`Library::stub_header`],
+    /// and links them, with the library's sources compiled natively, into
+    /// this crate. A declaration that disagrees with a header fails the
+    /// build with [`Error::StubMismatch`].
+    pub fn stubs(&mut self, spec: StubSpec) -> &mut Library {
+        self.stubs = Some(spec);
+        self
+    }
+
+    /// A header the stubs include, as `#include "name"` (or `<name>` when
+    /// given in angle brackets), found through [`Library::include`]'s
+    /// directories.
+    pub fn stub_header(&mut self, header: &str) -> &mut Library {
+        self.stub_headers.push(header.to_string());
+        self
+    }
+
+    /// How many callbacks of one signature may be alive at once on the
+    /// Stubs strategy (each is a C trampoline; default 128).
+    pub fn callback_slots(&mut self, slots: u32) -> &mut Library {
+        self.callback_slots = slots.max(1);
+        self
+    }
+
     /// The environment variable stem for this library: `SANDLINK_<NAME>`.
     pub fn env_stem(&self) -> String {
         let name: String = self
@@ -331,6 +370,20 @@ pub enum Error {
     },
     /// Neither `OUT_DIR` nor [`Library::out_dir`] says where to build.
     NoOutDir,
+    /// A declaration in the binding module disagrees with the library's
+    /// header: the generated stub did not compile.
+    StubMismatch {
+        /// The library.
+        library: String,
+        /// The C function whose declaration is wrong.
+        function: String,
+        /// What is wrong: the parameter or the result, and the declared type.
+        problem: String,
+        /// The compiler's message for it.
+        message: String,
+        /// The generated file, for the full diagnostics.
+        file: PathBuf,
+    },
 }
 
 impl fmt::Display for Error {
@@ -377,6 +430,19 @@ impl fmt::Display for Error {
                 diagnostics = diagnostics.trim_end()
             ),
             Error::Io { what, source } => write!(f, "sandlink-build: {what}: {source}"),
+            Error::StubMismatch {
+                library,
+                function,
+                problem,
+                message,
+                file,
+            } => write!(
+                f,
+                "sandlink-build: library `{library}`: the binding of `{function}` does not \
+                 match its C header: {problem}\n  compiler: {message}\n  generated stub: {}\n  \
+                 fix: correct the description of `{function}` in the binding module",
+                file.display()
+            ),
             Error::NoOutDir => f.write_str(
                 "sandlink-build: OUT_DIR is not set; outside a build script call \
                  `Library::out_dir`",

@@ -36,3 +36,11 @@ pub const C_TREE: &str = env!("SANDLINK_C_TREE");
 
 /// The system's expat, as `dlopen` finds it (Debian's `libexpat1`).
 pub const SYSTEM_EXPAT: &str = "libexpat.so.1";
+
+/// expat's Stubs-strategy wrappers: generated at build time from the
+/// `sandlink-expat` binding module, checked against `expat.h`, and linked
+/// into this crate with expat itself. `stub_table()` is what
+/// `sandlink::Stubs::open` takes.
+pub mod expat_stubs {
+    include!(env!("SANDLINK_EXPAT_STUBS"));
+}

@@ -64,7 +64,9 @@ impl HandlerTypes {
     fn new() -> HandlerTypes {
         let ud = || ptr_opt(void());
         HandlerTypes {
-            start_element: funptr(ud() >> string() >> ptr(ptr_opt(char())) >> returning(void())),
+            start_element: funptr(
+                ud() >> string() >> ptr(ptr_opt(const_(char()))) >> returning(void()),
+            ),
             end_element: funptr(ud() >> string() >> returning(void())),
             text: funptr(ud() >> buffer_int() >> returning(void())),
             pi: funptr(ud() >> string() >> string() >> returning(void())),

@@ -144,6 +144,7 @@
 pub mod backend;
 mod error;
 mod foreign;
+pub mod record;
 pub mod strategy;
 pub mod types;
 
@@ -153,6 +154,8 @@ pub use backend::dynamic::Dynamic;
 pub use backend::process::{Process, ProcessConfig};
 #[cfg(feature = "sandbox")]
 pub use backend::sandbox::{Sandbox, SandboxConfig};
+#[cfg(feature = "stubs")]
+pub use backend::stubs::{StubTable, Stubs};
 pub use error::{Error, ErrorKind, Result, TrapKind};
 pub use foreign::{Callback, Foreign, Function, Owned};
 pub use strategy::Isolated;

@@ -1,6 +1,7 @@
 //! Sandboxing changes nothing: expat run natively (Dynamic, our clang build of
-//! the same source), sandboxed, and in a worker process (Process, the same
-//! native build) produces identical event streams — every handler, every
+//! the same source), sandboxed, in a worker process (Process, the same
+//! native build) and through generated stubs (Stubs, the same sources linked
+//! statically) produces identical event streams — every handler, every
 //! argument — and identical errors.
 //!
 //! The system's libexpat.so.1 is compared too, modulo how character data is
@@ -11,7 +12,7 @@
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
-use sandlink::{Dynamic, Foreign, Process, Sandbox};
+use sandlink::{Dynamic, Foreign, Process, Sandbox, Stubs};
 use sandlink_expat::{Event, Events, Expat, Flow, Handler, Parser, Status};
 use sandlink_tests::xml::{self, Chunking, Ending, Outcome};
 
@@ -20,6 +21,7 @@ struct Backends {
     system: Expat<Dynamic>,
     sandbox: Expat<Sandbox>,
     process: Expat<Process>,
+    stubs: Expat<Stubs>,
 }
 
 fn bind<L: Foreign>(lib: sandlink::Result<L>) -> Expat<L> {
@@ -35,6 +37,8 @@ fn backends() -> Backends {
         system: bind(unsafe { Dynamic::open(sandlink_clibs::SYSTEM_EXPAT) }),
         sandbox: bind(Sandbox::open(sandlink_clibs::EXPAT_WASM)),
         process: bind(Process::open(sandlink_clibs::EXPAT_SO)),
+        // SAFETY: as above; the stubs link the same expat sources statically.
+        stubs: bind(unsafe { Stubs::open(sandlink_clibs::expat_stubs::stub_table()) }),
     }
 }
 
@@ -53,8 +57,10 @@ impl Backends {
         let sandbox = xml::run(&self.sandbox, doc, chunking, events, &opts);
         let system = xml::run(&self.system, doc, chunking, events, &opts);
         let process = xml::run(&self.process, doc, chunking, events, &opts);
+        let stubs = xml::run(&self.stubs, doc, chunking, events, &opts);
         assert_outcomes_equal(what, "native", &native, "sandbox", &sandbox);
         assert_outcomes_equal(what, "native", &native, "process", &process);
+        assert_outcomes_equal(what, "native", &native, "stubs", &stubs);
         assert_outcomes_equal(
             what,
             "native",
@@ -200,6 +206,7 @@ fn version_matches() {
     assert_eq!(v(&|| b.sandbox.expat_version.call(())), native);
     assert_eq!(v(&|| b.system.expat_version.call(())), native);
     assert_eq!(v(&|| b.process.expat_version.call(())), native);
+    assert_eq!(v(&|| b.stubs.expat_version.call(())), native);
 }
 
 /// Suspends at every start tag, then resumes: XML_StopParser/XML_ResumeParser.
@@ -241,7 +248,9 @@ fn suspend_and_resume_agree() {
     let native = suspend_resume(&b.native, doc);
     let sandbox = suspend_resume(&b.sandbox, doc);
     let process = suspend_resume(&b.process, doc);
+    let stubs = suspend_resume(&b.stubs, doc);
     assert_eq!(native.1, 4, "one suspension per start tag");
+    assert_eq!(native, stubs);
     assert_eq!(native, sandbox);
     assert_eq!(native, process);
 }

@@ -300,6 +300,9 @@ pub enum CType {
     Array(u64, Arc<CType>),
     /// A `typedef` name for another type.
     Typedef(String, Arc<CType>),
+    /// The type `const`-qualified: the same words and layout; only the C
+    /// spelling (and so the header check of generated stubs) differs.
+    Const(Arc<CType>),
     /// A type with a custom Rust conversion; the C side is the inner type.
     View(Arc<CType>),
 }
@@ -466,13 +469,19 @@ impl CType {
             CType::Array(n, t) => format!("{}[{n}]", t.c_name()),
             CType::Typedef(name, _) => name.clone(),
             CType::View(t) => t.c_name(),
+            CType::Const(t) => match t.resolved() {
+                CType::String | CType::Pointer(_) | CType::FunPtr(_) => {
+                    format!("{} const", t.c_name())
+                }
+                _ => format!("const {}", t.c_name()),
+            },
         }
     }
 
-    /// Strips typedefs and views.
+    /// Strips typedefs, views and `const`.
     pub fn resolved(&self) -> &CType {
         match self {
-            CType::Typedef(_, t) | CType::View(t) => t.resolved(),
+            CType::Typedef(_, t) | CType::View(t) | CType::Const(t) => t.resolved(),
             t => t,
         }
     }
@@ -500,7 +509,9 @@ impl CType {
                 })?;
                 Ok((total, a))
             }
-            CType::Typedef(..) | CType::View(..) => unreachable!("resolved() strips these"),
+            CType::Typedef(..) | CType::View(..) | CType::Const(..) => {
+                unreachable!("resolved() strips these")
+            }
         }
     }
 
@@ -516,7 +527,9 @@ impl CType {
                 Err("structs and unions are passed by pointer here, not by value".into())
             }
             CType::Array(..) => Err("arrays are passed by pointer, not by value".into()),
-            CType::Typedef(..) | CType::View(..) => unreachable!("resolved() strips these"),
+            CType::Typedef(..) | CType::View(..) | CType::Const(..) => {
+                unreachable!("resolved() strips these")
+            }
         }
     }
 

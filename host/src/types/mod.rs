@@ -17,8 +17,8 @@ pub use func::{returning, returning_errno, FnType, ParamList, Params, Returning}
 pub(crate) use marshal::read_vec;
 pub use marshal::{Brand, Frame, Memory, Site, MAX_TRANSFER};
 pub use shadow::{
-    array, bool, buffer, buffer_int, buffer_mut, char, double, float, funptr, funptr_opt, int,
-    int16_t, int32_t, int64_t, int8_t, intptr_t, llong, long, ptr, ptr_opt, ptrdiff_t, schar,
+    array, bool, buffer, buffer_int, buffer_mut, char, const_, double, float, funptr, funptr_opt,
+    int, int16_t, int32_t, int64_t, int8_t, intptr_t, llong, long, ptr, ptr_opt, ptrdiff_t, schar,
     short, size_t, ssize_t, string, string_opt, structure, typedef, uchar, uint, uint16_t,
     uint32_t, uint64_t, uint8_t, uintptr_t, ullong, ulong, union, ushort, view, void, Array,
     Buffer, BufferMut, CodePtr, Field, FunPtr, Ptr, Scalar, Shadow, Struct, StructBuilder, Typ,

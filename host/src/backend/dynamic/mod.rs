@@ -15,11 +15,10 @@ use libloading::os::unix::Library;
 use parking_lot::ReentrantMutex;
 use smallvec::SmallVec;
 
+use crate::backend::native::{self, errno_location, MODEL};
 use crate::error::{Error, Result};
 use crate::strategy::{check_arity, CallbackFn, ErasedFn, Pending, Strategy};
-use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw, WordClass, MAX_TRANSFER};
-
-const MODEL: DataModel = DataModel::host();
+use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw, WordClass};
 
 /// A shared library loaded in-process with `dlopen`.
 ///
@@ -204,11 +203,6 @@ pub struct DynFunc {
     errno: bool,
 }
 
-fn errno_location() -> *mut i32 {
-    // SAFETY: glibc's errno accessor has no preconditions.
-    unsafe { libc::__errno_location() }
-}
-
 // SAFETY: the brand is fresh per `dlopen` handle (Dynamic is never reset),
 // the model is the host's, which is the library's, and each raw method
 // touches exactly the range it is given (libc's `malloc`/`free`, a copy of
@@ -223,77 +217,31 @@ unsafe impl Memory for Dynamic {
     }
 
     fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {
-        let fail = |reason: &str| Error::Alloc {
-            size,
-            reason: reason.into(),
-        };
-        let size_usize =
-            usize::try_from(size).map_err(|_| fail("larger than the address space"))?;
-        let p = if align <= 16 {
-            // SAFETY: plain malloc.
-            unsafe { libc::malloc(size_usize) }
-        } else {
-            let mut out = std::ptr::null_mut();
-            // SAFETY: `align` is a power of two from a C layout.
-            match unsafe { libc::posix_memalign(&mut out, align as usize, size_usize) } {
-                0 => out,
-                _ => std::ptr::null_mut(),
-            }
-        };
-        if p.is_null() {
-            return Err(fail("malloc returned NULL"));
-        }
-        Ok(p as u64)
+        native::alloc(size, align)
     }
 
     unsafe fn free_raw(&self, addr: u64) -> Result<()> {
         // SAFETY: the caller promises a live block of this allocator (libc's,
         // which is the library's), freed once.
-        unsafe { libc::free(addr as *mut c_void) };
+        unsafe { native::free(addr) };
         Ok(())
     }
 
     unsafe fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
-        check_addr(addr, out.len())?;
         // SAFETY: the caller promises `out.len()` live bytes at `addr`.
-        unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, out.as_mut_ptr(), out.len()) };
-        Ok(())
+        unsafe { native::read(addr, out) }
     }
 
     unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
-        check_addr(addr, data.len())?;
         // SAFETY: the caller promises `data.len()` live, writable bytes at
         // `addr` that no Rust reference covers.
-        unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), addr as *mut u8, data.len()) };
-        Ok(())
+        unsafe { native::write(addr, data) }
     }
 
     unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
-        check_addr(addr, 1)?;
-        // SAFETY: the caller promises a NUL-terminated string at `addr`;
-        // strnlen stops at the NUL (or the limit).
-        let len = unsafe { libc::strnlen(addr as *const libc::c_char, MAX_TRANSFER as usize) };
-        if len as u64 == MAX_TRANSFER {
-            return Err(Error::Unterminated {
-                address: addr,
-                limit: MAX_TRANSFER,
-            });
-        }
-        let mut v = vec![0u8; len];
-        // SAFETY: the `len` bytes before that NUL.
-        unsafe { self.read_raw(addr, &mut v) }?;
-        Ok(v)
+        // SAFETY: the caller promises a NUL-terminated string at `addr`.
+        unsafe { native::read_cstr(addr) }
     }
-}
-
-fn check_addr(addr: u64, len: usize) -> Result<()> {
-    if addr == 0 && len > 0 {
-        return Err(Error::NullPointer {
-            what: "memory access".into(),
-            c_type: format!("{len} bytes"),
-        });
-    }
-    Ok(())
 }
 
 // SAFETY: `resolve` prepares a libffi call interface from the lowered

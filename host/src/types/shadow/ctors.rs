@@ -132,6 +132,13 @@ pub fn typedef<T: Shadow>(t: Typ<T>, name: &str) -> Typ<T> {
     Typ::from_arc(Arc::new(CType::Typedef(name.into(), t.desc)), t.meta)
 }
 
+/// `t`, `const`-qualified: `ptr(const_(char()))` is `const char *`. The
+/// qualifier changes nothing at run time; it makes the C spelling match the
+/// header, which generated stubs are checked against.
+pub fn const_<T: Shadow>(t: Typ<T>) -> Typ<T> {
+    Typ::from_arc(Arc::new(CType::Const(t.desc)), t.meta)
+}
+
 /// A pointer to a function of type `f`, for callbacks.
 pub fn funptr<A: Params, R: Shadow>(f: FnType<A, R>) -> Typ<FunPtr<A, R>> {
     Typ::with_meta(CType::FunPtr(f.sig().clone()), Arc::new(f))

@@ -1,0 +1,431 @@
+//! The Stubs generator (ctypes' Cstubs): C wrappers generated from a binding
+//! description and compiled against the library's real headers, so the C
+//! compiler checks every declared signature.
+//!
+//! The description reaches this crate as a [`StubSpec`]: plain data that
+//! `sandlink::record::Recorder` produces by evaluating a binding module at
+//! build time. For each function the generator writes a wrapper with one
+//! local of each declared parameter type, passed to the real function, and
+//! the result assigned to a local of the declared return type. The compiler
+//! then reports a wrong argument type, a wrong arity, a wrong return type
+//! or an undeclared function; [`check`] turns its diagnostics into an
+//! [`crate::Error::StubMismatch`] naming the function and the parameter.
+//!
+//! For each callback signature it writes a pool of trampolines: C functions
+//! of that exact type that pack their arguments into words and call the
+//! Rust closure registered in their slot. No libffi is involved anywhere.
+
+use std::fmt::Write as _;
+
+use crate::abi::stubs as abi;
+
+/// How one C scalar travels between Rust and a stub: a 64-bit word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Word {
+    /// An integer of `size` bytes, sign- or zero-extended.
+    Int {
+        /// Size in bytes.
+        size: u8,
+        /// Whether it is sign-extended.
+        signed: bool,
+    },
+    /// A data or function pointer, as an address.
+    Pointer,
+    /// `float`, as its bits in the low half.
+    F32,
+    /// `double`, as its bits.
+    F64,
+}
+
+/// One C parameter (or result) of a stub or trampoline.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Param {
+    /// The C declarator with `@` where the name goes: `int @`,
+    /// `const char *@`, `void (*@)(void *)`.
+    pub decl: String,
+    /// How it travels.
+    pub word: Word,
+}
+
+impl Param {
+    /// The declarator naming `name`.
+    fn named(&self, name: &str) -> String {
+        self.decl.replace('@', name)
+    }
+
+    /// The type name alone, for a cast.
+    fn type_name(&self) -> String {
+        self.decl.replace('@', "").trim_end().to_string()
+    }
+}
+
+/// A function to wrap.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StubFunction {
+    /// Its C name.
+    pub name: String,
+    /// The declared prototype, as the runtime renders it: the runtime binds
+    /// a description to this stub only if it renders to the same text.
+    pub key: String,
+    /// One per C parameter (a buffer argument is two).
+    pub params: Vec<Param>,
+    /// The result, `None` for `void`. Its declarator receives the real
+    /// function's result, so a pointer's pointee is `const`-qualified there
+    /// (a `const char *` result may be received as a string).
+    pub ret: Option<Param>,
+}
+
+/// A callback signature to make trampolines for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StubCallback {
+    /// The signature as the runtime renders it, `ret (*)(args)`.
+    pub key: String,
+    /// One per C parameter.
+    pub params: Vec<Param>,
+    /// The result, `None` for `void`.
+    pub ret: Option<Param>,
+}
+
+/// Everything a binding module declared: what the generator needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StubSpec {
+    /// The functions, each once.
+    pub functions: Vec<StubFunction>,
+    /// The callback signatures, each once.
+    pub callbacks: Vec<StubCallback>,
+}
+
+/// Where one function's wrapper sits in the generated file, to name it in
+/// the compiler's diagnostics.
+#[derive(Clone, Debug)]
+pub(crate) struct Span {
+    /// Index into [`StubSpec::functions`].
+    pub function: usize,
+    /// The first and last line of the wrapper.
+    pub lines: (usize, usize),
+    /// The line where the result is received.
+    pub ret_line: usize,
+    /// The line of each argument.
+    pub arg_lines: Vec<usize>,
+}
+
+/// The generated C file and the map from its lines to the functions.
+pub(crate) struct Generated {
+    pub c: String,
+    pub spans: Vec<Span>,
+}
+
+/// A C string literal.
+fn c_str(s: &str) -> String {
+    let mut out = String::from("\"");
+    for b in s.bytes() {
+        match b {
+            b'"' => out.push_str("\\\""),
+            b'\\' => out.push_str("\\\\"),
+            0x20..=0x7e => out.push(b as char),
+            _ => {
+                let _ = write!(out, "\\{b:03o}");
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The expression turning word `w` into a value of `p`'s type.
+fn from_word(p: &Param, w: &str) -> String {
+    let t = p.type_name();
+    match p.word {
+        Word::Int { signed: true, .. } => format!("({t})(int64_t){w}"),
+        Word::Int { signed: false, .. } => format!("({t}){w}"),
+        Word::Pointer => format!("({t})(uintptr_t){w}"),
+        Word::F32 => format!("({t})sl_f32({w})"),
+        Word::F64 => format!("({t})sl_f64({w})"),
+    }
+}
+
+/// The expression turning value `v` of `p`'s type into a word.
+fn to_word(p: &Param, v: &str) -> String {
+    match p.word {
+        Word::Int { signed: true, .. } => format!("(uint64_t)(int64_t){v}"),
+        Word::Int { signed: false, .. } => format!("(uint64_t){v}"),
+        Word::Pointer => format!("(uint64_t)(uintptr_t){v}"),
+        Word::F32 => format!("sl_w32({v})"),
+        Word::F64 => format!("sl_w64({v})"),
+    }
+}
+
+/// A text buffer that knows its current line (1-based).
+struct Out {
+    text: String,
+    line: usize,
+}
+
+impl Out {
+    fn line(&mut self, s: &str) -> usize {
+        let at = self.line;
+        self.text.push_str(s);
+        self.text.push('\n');
+        self.line += 1 + s.matches('\n').count();
+        at
+    }
+}
+
+/// Writes the C file for `library`'s stubs.
+pub(crate) fn generate(
+    library: &str,
+    headers: &[String],
+    spec: &StubSpec,
+    slots: u32,
+) -> Generated {
+    let mut o = Out {
+        text: String::new(),
+        line: 1,
+    };
+    o.line(&format!(
+        "/* Generated by sandlink-build for `{library}`: do not edit. */"
+    ));
+    for h in ["stdint.h", "string.h", "errno.h"] {
+        o.line(&format!("#include <{h}>"));
+    }
+    for h in headers {
+        if h.starts_with('<') {
+            o.line(&format!("#include {h}"));
+        } else {
+            o.line(&format!("#include {}", c_str(h)));
+        }
+    }
+    o.line(abi::C_DEFINITIONS.trim_end());
+    o.line(
+        "static inline float sl_f32(uint64_t w) { uint32_t b = (uint32_t)w; float f; \
+         memcpy(&f, &b, 4); return f; }",
+    );
+    o.line("static inline double sl_f64(uint64_t w) { double d; memcpy(&d, &w, 8); return d; }");
+    o.line(
+        "static inline uint64_t sl_w32(float f) { uint32_t b; memcpy(&b, &f, 4); \
+         return (uint64_t)b; }",
+    );
+    o.line("static inline uint64_t sl_w64(double d) { uint64_t w; memcpy(&w, &d, 8); return w; }");
+
+    let mut spans = Vec::new();
+    for (i, f) in spec.functions.iter().enumerate() {
+        o.line("");
+        let first = o.line(&format!("/* {} */", f.key));
+        o.line(&format!(
+            "static void sl_fn_{i}(const uint64_t *a, uint64_t *r, int *e) {{"
+        ));
+        o.line("  (void)a; (void)r;");
+        for (k, p) in f.params.iter().enumerate() {
+            o.line(&format!(
+                "  {} = {};",
+                p.named(&format!("p{k}")),
+                from_word(p, &format!("a[{k}]"))
+            ));
+        }
+        o.line("  errno = 0;");
+        let ret_line = match &f.ret {
+            Some(p) => o.line(&format!("  {} = {}(", p.named("v"), f.name)),
+            None => o.line(&format!("  {}(", f.name)),
+        };
+        let mut arg_lines = Vec::new();
+        for k in 0..f.params.len() {
+            let sep = if k + 1 < f.params.len() { "," } else { "" };
+            arg_lines.push(o.line(&format!("      p{k}{sep}")));
+        }
+        o.line("    );");
+        o.line("  *e = errno;");
+        if let Some(p) = &f.ret {
+            o.line(&format!("  *r = {};", to_word(p, "v")));
+        }
+        let last = o.line("}");
+        spans.push(Span {
+            function: i,
+            lines: (first, last),
+            ret_line,
+            arg_lines,
+        });
+    }
+
+    for (i, cb) in spec.callbacks.iter().enumerate() {
+        o.line("");
+        o.line(&format!("/* {} */", cb.key));
+        o.line(&format!(
+            "static struct sandlink_stub_slot sl_slots_{i}[{slots}];"
+        ));
+        let params = if cb.params.is_empty() {
+            "void".to_string()
+        } else {
+            cb.params
+                .iter()
+                .enumerate()
+                .map(|(k, p)| p.named(&format!("q{k}")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let words = if cb.params.is_empty() {
+            "0".to_string()
+        } else {
+            cb.params
+                .iter()
+                .enumerate()
+                .map(|(k, p)| to_word(p, &format!("q{k}")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let head = match &cb.ret {
+            Some(p) => p.named(&format!("sl_cb_{i}_##k({params})")),
+            None => format!("void sl_cb_{i}_##k({params})"),
+        };
+        let ret = match &cb.ret {
+            Some(p) => format!("return {};", from_word(p, "w")),
+            None => "(void)w;".to_string(),
+        };
+        o.line(&format!(
+            "#define SL_CB_{i}(k) static {head} {{ \\\n  uint64_t a[] = {{ {words} }}; uint64_t w = 0; \\\n  \
+             sl_slots_{i}[k].run(sl_slots_{i}[k].ctx, a, &w); \\\n  {ret} \\\n}}"
+        ));
+        for k in 0..slots {
+            o.line(&format!("SL_CB_{i}({k})"));
+        }
+        let codes: Vec<String> = (0..slots)
+            .map(|k| format!("(void (*)(void))sl_cb_{i}_{k}"))
+            .collect();
+        o.line(&format!(
+            "static void (*const sl_codes_{i}[{slots}])(void) = {{\n  {}\n}};",
+            codes.join(",\n  ")
+        ));
+    }
+
+    o.line("");
+    let fns: Vec<String> = spec
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| format!("  {{ {}, {}, sl_fn_{i} }}", c_str(&f.name), c_str(&f.key)))
+        .collect();
+    let fns_ref = if fns.is_empty() {
+        "0".to_string()
+    } else {
+        o.line(&format!(
+            "static const struct sandlink_stub_fn sl_fns[] = {{\n{}\n}};",
+            fns.join(",\n")
+        ));
+        "sl_fns".to_string()
+    };
+    let pools: Vec<String> = spec
+        .callbacks
+        .iter()
+        .enumerate()
+        .map(|(i, cb)| {
+            format!(
+                "  {{ {}, {slots}, sl_slots_{i}, sl_codes_{i} }}",
+                c_str(&cb.key)
+            )
+        })
+        .collect();
+    let pools_ref = if pools.is_empty() {
+        "0".to_string()
+    } else {
+        o.line(&format!(
+            "static const struct sandlink_stub_pool sl_pools[] = {{\n{}\n}};",
+            pools.join(",\n")
+        ));
+        "sl_pools".to_string()
+    };
+    o.line(&format!(
+        "const struct sandlink_stub_table {} = {{ {}, {}, {fns_ref}, {}, {pools_ref}, {} }};",
+        abi::table_symbol(library),
+        abi::VERSION,
+        spec.functions.len(),
+        spec.callbacks.len(),
+        c_str(library),
+    ));
+    Generated { c: o.text, spans }
+}
+
+/// The warnings that reveal a declaration disagreeing with the header,
+/// made errors when the stubs are checked. A `const` the description does
+/// not spell stays a warning: it changes nothing at run time.
+pub(crate) const CHECK_FLAGS: [&str; 9] = [
+    "-std=c11",
+    "-Werror=int-conversion",
+    "-Werror=incompatible-pointer-types",
+    "-Wno-error=incompatible-pointer-types-discards-qualifiers",
+    "-Werror=incompatible-function-pointer-types",
+    "-Werror=implicit-function-declaration",
+    "-Werror=conversion",
+    "-Werror=float-conversion",
+    "-Werror=pointer-to-int-cast",
+];
+
+/// What went wrong with one function, from the compiler's first error in its
+/// wrapper: `(function, problem, compiler message)`.
+pub(crate) fn explain(
+    spec: &StubSpec,
+    spans: &[Span],
+    file_name: &str,
+    diagnostics: &str,
+) -> Option<(String, String, String)> {
+    for line in diagnostics.lines() {
+        let Some(rest) = line
+            .strip_prefix(file_name)
+            .and_then(|r| r.strip_prefix(':'))
+        else {
+            continue;
+        };
+        let mut parts = rest.splitn(3, ':');
+        let (Some(l), Some(_col), Some(msg)) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        let Ok(l) = l.trim().parse::<usize>() else {
+            continue;
+        };
+        let msg = msg.trim();
+        let Some(msg) = msg.strip_prefix("error:").map(str::trim) else {
+            continue;
+        };
+        let Some(span) = spans.iter().find(|s| (s.lines.0..=s.lines.1).contains(&l)) else {
+            continue;
+        };
+        let f = &spec.functions[span.function];
+        let problem = if msg.contains("too many arguments") || msg.contains("too few arguments") {
+            format!("wrong number of arguments: {} declared", f.params.len())
+        } else if msg.contains("undeclared function") || msg.contains("implicit declaration") {
+            "not declared by the headers".to_string()
+        } else if let Some(k) = span.arg_lines.iter().position(|&a| a == l) {
+            format!(
+                "wrong type for argument {}: declared `{}`",
+                k + 1,
+                f.params[k].type_name()
+            )
+        } else if l == span.ret_line {
+            format!(
+                "wrong return type: declared `{}`",
+                f.ret.as_ref().map_or("void".into(), |p| p.type_name())
+            )
+        } else {
+            "the declaration does not match the header".to_string()
+        };
+        return Some((f.name.clone(), problem, msg.to_string()));
+    }
+    None
+}
+
+/// The Rust file that gives the crate its table: `include!` it, then
+/// `unsafe { sandlink::Stubs::open(stub_table()) }`.
+pub(crate) fn rust_file(library: &str, symbol: &str) -> String {
+    format!(
+        "// Generated by sandlink-build for `{library}`: do not edit.\n\
+         extern \"C\" {{\n    \
+             #[link_name = \"{symbol}\"]\n    \
+             static SANDLINK_STUB_TABLE: ::sandlink::StubTable;\n\
+         }}\n\n\
+         /// `{library}`'s generated stub table, for `sandlink::Stubs::open`.\n\
+         pub fn stub_table() -> &'static ::sandlink::StubTable {{\n    \
+             // SAFETY: sandlink-build generated this table from the same ABI\n    \
+             // definition as `StubTable` (`sandlink_build::abi::stubs`) and\n    \
+             // linked it into this crate; it is immutable static data.\n    \
+             unsafe {{ &SANDLINK_STUB_TABLE }}\n\
+         }}\n"
+    )
+}

@@ -1,0 +1,470 @@
+//! The `Stubs` strategy (ctypes' Cstubs): calls through C wrappers that
+//! `sandlink-build` generated from the binding module and compiled against
+//! the library's headers, linked into the program. The C compiler checked
+//! every declared signature at build time; a call is one indirect call of
+//! the generated wrapper, with no libffi and no symbol lookup; callbacks
+//! are generated C trampolines, one pool per callback signature.
+//!
+//! Like `Dynamic`, there is no isolation: the library runs in the host's
+//! address space.
+//!
+//! ```text
+//! // build.rs
+//! let rec = sandlink::record::Recorder::new("expat");
+//! my_bindings::Expat::new(rec.clone())?;          // the same binding module
+//! sandlink_build::Library::new("expat")
+//!     .files(sources).include(dir).stub_header("expat.h")
+//!     .stubs(rec.spec()?)
+//!     .build()?;
+//! // src/lib.rs
+//! include!(env!("SANDLINK_EXPAT_STUBS"));          // defines `stub_table()`
+//! let lib = unsafe { sandlink::Stubs::open(stub_table()) }?;
+//! ```
+
+use std::any::Any;
+use std::cell::Cell;
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void, CStr};
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use parking_lot::ReentrantMutex;
+use sandlink_build::abi::stubs::{self as abi, CallFn, StubPool, StubSlot};
+use smallvec::SmallVec;
+
+pub use sandlink_build::abi::stubs::StubTable;
+
+use crate::backend::native::{self, MODEL};
+use crate::error::{Error, Result};
+use crate::strategy::{check_arity, CallbackFn, ErasedFn, Pending, Strategy};
+use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw};
+
+/// A C library linked through generated stubs.
+///
+/// A handle is `Send`: it (and functions bound from it) may move to another
+/// thread. Calls into the library are serialised per handle, one at a time
+/// (a callback may call in again on the calling thread). It is not `Sync`;
+/// clones share the handle.
+#[derive(Clone)]
+pub struct Stubs {
+    inner: Arc<Inner>,
+    _not_sync: PhantomData<Cell<()>>,
+}
+
+struct Inner {
+    name: String,
+    brand: Brand,
+    /// Held for the length of each call (re-entrantly, for callbacks that
+    /// call in again); holds the first error a callback raised.
+    calls: ReentrantMutex<Pending>,
+    /// Each function's stubs, by name: `(key, wrapper)`.
+    fns: HashMap<String, Vec<(String, CallFn)>>,
+    /// Each callback signature's pool, by key.
+    pools: HashMap<String, Pool>,
+}
+
+/// A pool of trampolines in the generated C data.
+#[derive(Clone, Copy)]
+struct Pool {
+    slots: *mut StubSlot,
+    codes: *const Option<unsafe extern "C" fn()>,
+    n: usize,
+}
+
+// SAFETY: the pool's pointers lead to the generated table's static data; the
+// slots are written only under `SLOTS` (see `Slots`), the codes never.
+unsafe impl Send for Pool {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Pool {}
+
+/// Which slots of each pool are taken, process-wide (two handles opened from
+/// the same table share its pools), keyed by the slots' address.
+static SLOTS: OnceLock<Mutex<HashMap<usize, Vec<bool>>>> = OnceLock::new();
+
+fn slots() -> MutexGuard<'static, HashMap<usize, Vec<bool>>> {
+    let m = SLOTS.get_or_init(|| Mutex::new(HashMap::new()));
+    match m.lock() {
+        Ok(g) => g,
+        Err(p) => p.into_inner(),
+    }
+}
+
+impl std::fmt::Debug for Stubs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Stubs({})", self.inner.name)
+    }
+}
+
+/// Reads a string of the generated table.
+///
+/// # Safety
+/// `p` is NULL or a NUL-terminated string that lives forever.
+unsafe fn table_str(p: *const c_char, what: &str) -> Result<String> {
+    if p.is_null() {
+        return Err(Error::Load {
+            library: "<stub table>".into(),
+            reason: format!("the table's {what} is NULL"),
+        });
+    }
+    // SAFETY: the caller's promise.
+    let s = unsafe { CStr::from_ptr(p) };
+    Ok(s.to_string_lossy().into_owned())
+}
+
+impl Stubs {
+    /// Opens the library linked with the stubs in `table`, the function
+    /// that `sandlink-build` generates (`include!(env!("SANDLINK_<NAME>_STUBS"))`
+    /// defines `stub_table()`).
+    ///
+    /// # Safety
+    /// There is no isolation: the library's code runs in this process. The
+    /// caller promises what [`crate::Dynamic::open`] asks for, for this
+    /// library: its code is sound; every call a binding makes, with any
+    /// arguments its types accept, is one the library allows; every pointer
+    /// it returns or passes to a callback points at what its declared type
+    /// says; it calls a callback only during a call into it, on the calling
+    /// thread. The declared signatures were checked by the C compiler
+    /// against the headers, but what a `void *` or a struct's fields point
+    /// at was not. And `table` is one that `sandlink-build` generated, of
+    /// this version of Sandlink.
+    pub unsafe fn open(table: &'static StubTable) -> Result<Stubs> {
+        // SAFETY: the table is sandlink-build's (the caller's promise): its
+        // strings are NUL-terminated and static.
+        let name = unsafe { table_str(table.library, "library name") }?;
+        if table.version != abi::VERSION {
+            return Err(Error::Load {
+                library: name,
+                reason: format!(
+                    "the stub table has ABI version {}, this Sandlink reads version {}: \
+                     rebuild it with the same sandlink-build",
+                    table.version,
+                    abi::VERSION
+                ),
+            });
+        }
+        let mut fns: HashMap<String, Vec<(String, CallFn)>> = HashMap::new();
+        for i in 0..table.nfns as usize {
+            // SAFETY: the table holds `nfns` entries (generated together).
+            let f = unsafe { &*table.fns.add(i) };
+            // SAFETY: as above: static, NUL-terminated strings.
+            let (fname, key) = unsafe { (table_str(f.name, "name")?, table_str(f.key, "key")?) };
+            fns.entry(fname).or_default().push((key, f.call));
+        }
+        let mut pools = HashMap::new();
+        for i in 0..table.npools as usize {
+            // SAFETY: the table holds `npools` entries.
+            let p: &StubPool = unsafe { &*table.pools.add(i) };
+            // SAFETY: as above.
+            let key = unsafe { table_str(p.key, "callback key") }?;
+            pools.insert(
+                key,
+                Pool {
+                    slots: p.slots,
+                    codes: p.codes,
+                    n: p.nslots as usize,
+                },
+            );
+        }
+        Ok(Stubs {
+            inner: Arc::new(Inner {
+                name,
+                brand: Brand::fresh(),
+                calls: ReentrantMutex::new(Pending::default()),
+                fns,
+                pools,
+            }),
+            _not_sync: PhantomData,
+        })
+    }
+
+    /// The functions the stubs were generated for, with their declared
+    /// prototypes.
+    pub fn declared(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .inner
+            .fns
+            .values()
+            .flatten()
+            .map(|(k, _)| k.clone())
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+/// A function bound to its generated wrapper.
+#[derive(Clone)]
+pub struct StubFunc {
+    call: CallFn,
+    args: Arc<[Prim]>,
+    ret: Option<Prim>,
+    errno: bool,
+}
+
+// SAFETY: the brand is fresh per handle (Stubs is never reset), the model is
+// the host's, which is the library's, and each raw method touches exactly
+// the range it is given (as `Dynamic`'s, through the same functions).
+unsafe impl Memory for Stubs {
+    fn model(&self) -> DataModel {
+        MODEL
+    }
+
+    fn brand(&self) -> Brand {
+        self.inner.brand
+    }
+
+    fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {
+        native::alloc(size, align)
+    }
+
+    unsafe fn free_raw(&self, addr: u64) -> Result<()> {
+        // SAFETY: the caller promises a live block of libc's allocator (the
+        // library's), freed once.
+        unsafe { native::free(addr) };
+        Ok(())
+    }
+
+    unsafe fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
+        // SAFETY: the caller promises `out.len()` live bytes at `addr`.
+        unsafe { native::read(addr, out) }
+    }
+
+    unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
+        // SAFETY: the caller promises `data.len()` live, writable bytes at
+        // `addr` that no Rust reference covers.
+        unsafe { native::write(addr, data) }
+    }
+
+    unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
+        // SAFETY: the caller promises a NUL-terminated string at `addr`.
+        unsafe { native::read_cstr(addr) }
+    }
+}
+
+// SAFETY: `resolve` binds only a stub generated from a description that
+// renders to the same prototype (so the wrapper unpacks exactly the words
+// `sig` lowers to) and fails for a signature that does not lower; `invoke`
+// passes the words unchanged after range checks; a trampoline runs the
+// erased function only through its slot, which the guard clears before the
+// state can go, and each run holds its own share of the state.
+unsafe impl Strategy for Stubs {
+    type Func = StubFunc;
+
+    fn library_name(&self) -> String {
+        self.inner.name.clone()
+    }
+
+    fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<StubFunc> {
+        let args: Arc<[Prim]> = sig.arg_words()?.into();
+        let ret = sig.ret_word()?;
+        let Some(candidates) = self.inner.fns.get(name) else {
+            return Err(Error::MissingSymbol {
+                library: self.inner.name.clone(),
+                symbol: name.into(),
+                reason: "no stub was generated for it: the binding module evaluated in \
+                         build.rs does not declare it"
+                    .into(),
+            });
+        };
+        let key = sig.c_prototype(name);
+        let Some((_, call)) = candidates.iter().find(|(k, _)| *k == key) else {
+            return Err(Error::SignatureMismatch {
+                function: name.into(),
+                declared: key,
+                actual: format!(
+                    "{} (the stub was generated from that declaration: rebuild \
+                     after changing the binding module)",
+                    candidates
+                        .iter()
+                        .map(|(k, _)| k.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" or ")
+                ),
+            });
+        };
+        Ok(StubFunc {
+            call: *call,
+            args,
+            ret,
+            errno,
+        })
+    }
+
+    unsafe fn invoke(&self, f: &StubFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
+        check_arity(args, f.args.len())?;
+        let mut words: SmallVec<[u64; 8]> = SmallVec::with_capacity(args.len().max(1));
+        for (i, (raw, prim)) in args.iter().zip(f.args.iter()).enumerate() {
+            let bits = prim.narrow_to(*raw, MODEL, || format!("argument {}", i + 1))?;
+            // The wrapper reads a signed word as int64_t: sign-extend again.
+            words.push(prim.widen(bits, MODEL).0);
+        }
+        if words.is_empty() {
+            words.push(0);
+        }
+        let mut ret: u64 = 0;
+        let mut err: i32 = 0;
+        let pending = self.inner.calls.lock();
+        // SAFETY: the wrapper was generated for this declaration (checked in
+        // `resolve`) and reads exactly `f.args.len()` words; the callee is
+        // trusted (`Stubs::open`'s contract) and the words were lowered for
+        // its signature (the caller's promise).
+        unsafe { (f.call)(words.as_ptr(), &mut ret, &mut err) };
+        if let Some(e) = pending.take() {
+            return Err(e);
+        }
+        Ok((f.ret.map(|p| p.widen(ret, MODEL)), f.errno.then_some(err)))
+    }
+
+    fn symbol_addr(&self, name: &str) -> Result<u64> {
+        Err(Error::Unsupported(format!(
+            "the address of global `{name}` in `{}`: the Stubs strategy binds functions \
+             only (generated stubs for globals are not implemented yet)",
+            self.inner.name
+        )))
+    }
+
+    fn make_callback(
+        &self,
+        sig: &Arc<FnSig>,
+        f: ErasedFn,
+    ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
+        let args = sig.arg_words()?;
+        let ret = sig.ret_word()?;
+        let key = sig.c_prototype("(*)");
+        let Some(pool) = self.inner.pools.get(&key).copied() else {
+            return Err(Error::NotPassable {
+                what: "callback".into(),
+                c_type: key,
+                reason: "no trampolines were generated for this type: the binding module \
+                         evaluated in build.rs must declare a function that takes it"
+                    .into(),
+            });
+        };
+        let state = Arc::new(CallbackState {
+            sig: sig.clone(),
+            args,
+            ret,
+            f: CallbackFn::new(f),
+            lib: self.clone(),
+        });
+        let mut taken = slots();
+        let used = taken
+            .entry(pool.slots as usize)
+            .or_insert_with(|| vec![false; pool.n]);
+        let Some(index) = used.iter().position(|u| !u) else {
+            return Err(Error::LimitReached {
+                library: self.inner.name.clone(),
+                limit: format!(
+                    "{} live callbacks of type `{}`",
+                    pool.n,
+                    sig.c_prototype("(*)")
+                ),
+                setting: "sandlink_build::Library::callback_slots".into(),
+                reason: "every generated trampoline of this type is in use".into(),
+            });
+        };
+        // SAFETY: `index < pool.n`; the codes array has `n` entries.
+        let code = unsafe { *pool.codes.add(index) };
+        let Some(code) = code else {
+            return Err(Error::Load {
+                library: self.inner.name.clone(),
+                reason: format!("trampoline {index} of `{key}` is NULL in the stub table"),
+            });
+        };
+        used[index] = true;
+        // SAFETY: slot `index` is free (no trampoline of it can run: its
+        // address was not handed out since it was freed, and the library
+        // calls only callbacks it was given), and `SLOTS` is held, so
+        // nothing else writes it.
+        unsafe {
+            let slot = pool.slots.add(index);
+            (*slot).ctx = Arc::as_ptr(&state) as *mut c_void;
+            (*slot).run = Some(run);
+        }
+        drop(taken);
+        Ok((
+            code as usize as u64,
+            Box::new(SlotGuard {
+                _state: state,
+                pool,
+                index,
+            }),
+        ))
+    }
+}
+
+/// What a trampoline's run needs; shared by the guard and each run.
+struct CallbackState {
+    sig: Arc<FnSig>,
+    args: Vec<Prim>,
+    ret: Option<Prim>,
+    f: CallbackFn,
+    /// The library: its call lock is what the closure runs under.
+    lib: Stubs,
+}
+
+// SAFETY: `lib`'s only non-`Sync` part is the marker that keeps the public
+// handle on one thread at a time; what it shares (`Inner`: a reentrant
+// mutex, immutable maps) is `Sync`. Through a shared state, `lib` is used
+// only by `run`, under the library's call lock.
+unsafe impl Sync for CallbackState {}
+
+/// Holds a slot; dropping it clears the slot and frees it for reuse.
+struct SlotGuard {
+    _state: Arc<CallbackState>,
+    pool: Pool,
+    index: usize,
+}
+
+impl Drop for SlotGuard {
+    fn drop(&mut self) {
+        let mut taken = slots();
+        // SAFETY: the slot is this guard's (`index < n`), written under
+        // `SLOTS`. A run in progress read `ctx` already and holds its own
+        // share of the state; a later call of the stale address runs
+        // `dead`, which touches nothing.
+        unsafe {
+            let slot = self.pool.slots.add(self.index);
+            (*slot).run = Some(dead);
+            (*slot).ctx = std::ptr::null_mut();
+        }
+        if let Some(used) = taken.get_mut(&(self.pool.slots as usize)) {
+            if let Some(u) = used.get_mut(self.index) {
+                *u = false;
+            }
+        }
+    }
+}
+
+/// What a freed slot runs: nothing (C sees zero).
+unsafe extern "C" fn dead(_ctx: *mut c_void, _args: *const u64, _ret: *mut u64) {}
+
+/// The run function of every live slot.
+unsafe extern "C" fn run(ctx: *mut c_void, args: *const u64, ret: *mut u64) {
+    let ctx = ctx as *const CallbackState;
+    // SAFETY: `ctx` is `Arc::as_ptr` of the state its slot was given, and the
+    // slot is live (a freed slot runs `dead`), so its guard holds a share.
+    // This run takes its own, so the state outlives it even if the closure
+    // drops its handle.
+    let st: Arc<CallbackState> = unsafe {
+        Arc::increment_strong_count(ctx);
+        Arc::from_raw(ctx)
+    };
+    let mut raws: SmallVec<[Raw; 8]> = SmallVec::with_capacity(st.args.len());
+    for (i, p) in st.args.iter().enumerate() {
+        // SAFETY: the trampoline packs one word per declared parameter.
+        let w = unsafe { *args.add(i) };
+        raws.push(p.widen(w, MODEL));
+    }
+    // Re-entrant: C calls back on the thread that called into it, which
+    // holds this already (`Stubs::open`'s contract).
+    let pending = st.lib.inner.calls.lock();
+    // SAFETY: this thread holds the library's call lock for the whole run,
+    // the lock every callback of this library runs under; `st` is this
+    // run's own share of the state.
+    let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws)) };
+    if st.ret.is_some() {
+        // SAFETY: the trampoline gives room for one word.
+        unsafe { *ret = result.unwrap_or_default().0 };
+    }
+}

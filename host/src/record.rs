@@ -1,0 +1,351 @@
+//! The recording strategy: a binding module evaluated at build time.
+//!
+//! ctypes generates stubs by applying the bindings functor twice: once to a
+//! generator at build time, once to the real `FOREIGN` at run time. Here a
+//! binding module written over `L: Foreign` is evaluated in `build.rs`
+//! against a [`Recorder`]: every `function` it binds and every callback
+//! type it passes is recorded, and [`Recorder::spec`] hands the lot to
+//! `sandlink_build::Library::stubs`, which generates, checks and compiles
+//! the C stubs. No second copy of the description is written.
+//!
+//! ```
+//! use sandlink::record::Recorder;
+//! use sandlink::types::*;
+//! use sandlink::Foreign;
+//!
+//! # fn main() -> Result<(), sandlink::Error> {
+//! let rec = Recorder::new("m");
+//! // The binding module's constructor, run against the recorder:
+//! rec.function("cbrt", &(double() >> returning(double())))?;
+//! let spec = rec.spec()?;
+//! assert_eq!(spec.functions[0].key, "double cbrt(double)");
+//! # Ok(()) }
+//! ```
+//!
+//! The recorder has no library behind it: calls, memory and globals are
+//! errors. A binding module's constructor only declares, so it runs.
+
+use std::any::Any;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use sandlink_build::stubs::{Param, StubCallback, StubFunction, StubSpec, Word};
+
+use crate::error::{Error, Result};
+use crate::strategy::{ErasedFn, Isolated, Strategy};
+use crate::types::{Brand, CType, DataModel, FnSig, Memory, Prim, Raw, WordClass};
+
+/// A strategy that records what a binding module declares (see the module
+/// docs). Clones share the recording.
+#[derive(Clone)]
+pub struct Recorder {
+    name: Arc<str>,
+    brand: Brand,
+    seen: Arc<Mutex<Seen>>,
+}
+
+#[derive(Default)]
+struct Seen {
+    functions: Vec<(String, Arc<FnSig>)>,
+    callbacks: Vec<Arc<FnSig>>,
+}
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Recorder({})", self.name)
+    }
+}
+
+impl Recorder {
+    /// A recorder for the library called `name` (for messages).
+    pub fn new(name: &str) -> Recorder {
+        Recorder {
+            name: name.into(),
+            brand: Brand::fresh(),
+            seen: Arc::new(Mutex::new(Seen::default())),
+        }
+    }
+
+    fn seen(&self) -> std::sync::MutexGuard<'_, Seen> {
+        match self.seen.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// What was recorded, for `sandlink_build::Library::stubs`: each
+    /// function once (by name and prototype), and each callback signature
+    /// that a function takes (through pointers and struct fields too) or
+    /// that a callback was made for.
+    pub fn spec(&self) -> Result<StubSpec> {
+        let seen = self.seen();
+        let mut spec = StubSpec::default();
+        let mut keys = HashSet::new();
+        let mut cb_keys = HashSet::new();
+        let mut sigs = Vec::new();
+        for (name, sig) in &seen.functions {
+            let key = sig.c_prototype(name);
+            if !keys.insert(key.clone()) {
+                continue;
+            }
+            let (params, ret) = params(sig, true)?;
+            spec.functions.push(StubFunction {
+                name: name.clone(),
+                key,
+                params,
+                ret,
+            });
+            let mut visited = HashSet::new();
+            for a in &sig.args {
+                collect_sigs(a, &mut sigs, &mut visited);
+            }
+            collect_sigs(&sig.ret, &mut sigs, &mut visited);
+        }
+        sigs.extend(seen.callbacks.iter().cloned());
+        for sig in sigs {
+            let key = sig.c_prototype("(*)");
+            if !cb_keys.insert(key.clone()) {
+                continue;
+            }
+            let (params, ret) = params(&sig, false)?;
+            spec.callbacks.push(StubCallback { key, params, ret });
+        }
+        Ok(spec)
+    }
+
+    fn no_library(&self, what: &str) -> Error {
+        Error::Unsupported(format!(
+            "{what} on the recorder for `{}`: it records declarations at build time and \
+             has no library behind it",
+            self.name
+        ))
+    }
+}
+
+/// Every function signature reachable from `t` (function pointers, through
+/// pointers, typedefs and struct fields).
+fn collect_sigs(t: &CType, out: &mut Vec<Arc<FnSig>>, visited: &mut HashSet<String>) {
+    match t {
+        CType::FunPtr(sig) => {
+            out.push(sig.clone());
+            for a in &sig.args {
+                collect_sigs(a, out, visited);
+            }
+            collect_sigs(&sig.ret, out, visited);
+        }
+        CType::Pointer(t)
+        | CType::Array(_, t)
+        | CType::Typedef(_, t)
+        | CType::View(t)
+        | CType::Const(t) => collect_sigs(t, out, visited),
+        CType::Aggregate(a) => {
+            if visited.insert(a.c_name()) {
+                for (_, f) in a.fields() {
+                    collect_sigs(&f, out, visited);
+                }
+            }
+        }
+        CType::Void | CType::Prim(_) | CType::String | CType::Buffer(_) => {}
+    }
+}
+
+/// How a scalar travels to a stub.
+fn word(p: Prim) -> Word {
+    if p == Prim::Pointer {
+        return Word::Pointer;
+    }
+    match p.class(DataModel::host()) {
+        WordClass::F32 => Word::F32,
+        WordClass::F64 => Word::F64,
+        WordClass::Int { size, signed } => Word::Int { size, signed },
+    }
+}
+
+/// The C parameters and result of `sig` as the generator takes them. For a
+/// function's result (`receive`), a pointer's pointee is `const`-qualified.
+fn params(sig: &FnSig, receive: bool) -> Result<(Vec<Param>, Option<Param>)> {
+    let mut out = Vec::new();
+    for (i, a) in sig.args.iter().enumerate() {
+        let not_passable = |reason: String| Error::NotPassable {
+            what: format!("argument {}", i + 1),
+            c_type: a.c_name(),
+            reason,
+        };
+        match a.resolved() {
+            CType::Buffer(len) => {
+                out.push(Param {
+                    decl: "const char *@".into(),
+                    word: Word::Pointer,
+                });
+                out.push(Param {
+                    decl: format!("{} @", len.c_name()),
+                    word: word(*len),
+                });
+            }
+            _ => {
+                let p = a
+                    .scalar()
+                    .ok_or_else(|| not_passable("it does not lower to one machine word".into()))?;
+                out.push(Param {
+                    decl: declarator(a, "@")?,
+                    word: word(p),
+                });
+            }
+        }
+    }
+    let ret = match sig.ret_word()? {
+        None => None,
+        Some(p) => {
+            let decl = match (receive, sig.ret.resolved()) {
+                (true, CType::Pointer(t)) if !matches!(**t, CType::Const(_)) => {
+                    declarator(&CType::Pointer(Arc::new(CType::Const(t.clone()))), "@")?
+                }
+                _ => declarator(&sig.ret, "@")?,
+            };
+            Some(Param {
+                decl,
+                word: word(p),
+            })
+        }
+    };
+    Ok((out, ret))
+}
+
+/// The C declarator of `t` naming `name`: `int x`, `const char *x`,
+/// `void (*x)(void *)`, `int (*x)[4]`.
+pub fn declarator(t: &CType, name: &str) -> Result<String> {
+    Ok(match t {
+        CType::Void => format!("void {name}"),
+        CType::Prim(Prim::Pointer) => format!("void *{name}"),
+        CType::Prim(p) => format!("{} {name}", p.c_name()),
+        CType::String => format!("const char *{name}"),
+        CType::Buffer(_) => {
+            return Err(Error::NotPassable {
+                what: format!("`{name}`"),
+                c_type: t.c_name(),
+                reason: "a buffer pair is two parameters, not one declarator".into(),
+            })
+        }
+        CType::Pointer(inner) => match inner.resolved() {
+            CType::FunPtr(_) | CType::Array(..) if !is_named(inner) => {
+                declarator(inner, &format!("(*{name})"))?
+            }
+            _ => declarator(inner, &format!("*{name}"))?,
+        },
+        CType::FunPtr(sig) => {
+            let mut args = Vec::new();
+            for a in &sig.args {
+                match a.resolved() {
+                    CType::Buffer(len) => {
+                        args.push("const char *".to_string());
+                        args.push(len.c_name().to_string());
+                    }
+                    _ => args.push(declarator(a, "")?.trim_end().to_string()),
+                }
+            }
+            let args = if args.is_empty() {
+                "void".into()
+            } else {
+                args.join(", ")
+            };
+            declarator(&sig.ret, &format!("(*{name})({args})"))?
+        }
+        CType::Aggregate(a) => format!("{} {name}", a.c_name()),
+        CType::Array(n, inner) => declarator(inner, &format!("{name}[{n}]"))?,
+        CType::Typedef(n, _) => format!("{n} {name}"),
+        CType::View(inner) => declarator(inner, name)?,
+        CType::Const(inner) => match &**inner {
+            CType::String | CType::Pointer(_) | CType::FunPtr(_) => {
+                declarator(inner, &format!("const {name}"))?
+            }
+            _ => format!("const {}", declarator(inner, name)?),
+        },
+    })
+}
+
+/// Whether `t` is spelled by a name (a typedef), so needs no parentheses.
+fn is_named(t: &CType) -> bool {
+    match t {
+        CType::Typedef(..) => true,
+        CType::View(t) | CType::Const(t) => is_named(t),
+        _ => false,
+    }
+}
+
+// SAFETY: the recorder has no memory: every raw method fails without
+// touching any address, so each is sound for every argument.
+unsafe impl Memory for Recorder {
+    fn model(&self) -> DataModel {
+        DataModel::host()
+    }
+
+    fn brand(&self) -> Brand {
+        self.brand
+    }
+
+    fn alloc_raw(&self, _size: u64, _align: u64) -> Result<u64> {
+        Err(self.no_library("allocation"))
+    }
+
+    unsafe fn free_raw(&self, _addr: u64) -> Result<()> {
+        Err(self.no_library("free"))
+    }
+
+    unsafe fn read_raw(&self, _addr: u64, _out: &mut [u8]) -> Result<()> {
+        Err(self.no_library("a memory read"))
+    }
+
+    unsafe fn write_raw(&self, _addr: u64, _data: &[u8]) -> Result<()> {
+        Err(self.no_library("a memory write"))
+    }
+
+    unsafe fn read_cstr(&self, _addr: u64) -> Result<Vec<u8>> {
+        Err(self.no_library("a string read"))
+    }
+}
+
+// SAFETY: `resolve` fails for a signature that does not lower and records
+// it; nothing is ever called (`invoke` fails), no callback is ever run (the
+// erased closure is dropped unused), no value comes back from a library.
+unsafe impl Strategy for Recorder {
+    type Func = ();
+
+    fn library_name(&self) -> String {
+        self.name.to_string()
+    }
+
+    fn resolve(&self, name: &str, sig: &Arc<FnSig>, _errno: bool) -> Result<()> {
+        sig.arg_words()?;
+        sig.ret_word()?;
+        params(sig, true)?;
+        self.seen().functions.push((name.to_string(), sig.clone()));
+        Ok(())
+    }
+
+    unsafe fn invoke(&self, _f: &(), _args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
+        Err(self.no_library("a call"))
+    }
+
+    fn symbol_addr(&self, name: &str) -> Result<u64> {
+        Err(self.no_library(&format!("the address of global `{name}`")))
+    }
+
+    fn make_callback(
+        &self,
+        sig: &Arc<FnSig>,
+        _f: ErasedFn,
+    ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
+        sig.arg_words()?;
+        sig.ret_word()?;
+        params(sig, false)?;
+        self.seen().callbacks.push(sig.clone());
+        // A placeholder address: nothing can call it (the recorder never
+        // calls C), and it is branded with the recorder, so no other
+        // library accepts it.
+        Ok((1, Box::new(())))
+    }
+}
+
+// SAFETY: nothing the recorder does touches memory (see `Memory` above);
+// `invoke` fails for every argument.
+unsafe impl Isolated for Recorder {}
