@@ -7,13 +7,16 @@ use std::path::PathBuf;
 
 use sandlink_build::{Error, Library, StubSpec, Toolchain};
 
-/// expat's binding module, evaluated against the recorder: what the Stubs
+/// A binding module evaluated against the recorder: what the Stubs
 /// strategy's wrappers are generated from.
-fn expat_spec() -> StubSpec {
-    let rec = sandlink::record::Recorder::new("expat");
-    let spec = sandlink_expat::Expat::bind(&rec).and_then(|_| rec.spec());
+fn spec<T>(
+    name: &str,
+    bind: impl FnOnce(&sandlink::record::Recorder) -> sandlink::Result<T>,
+) -> StubSpec {
+    let rec = sandlink::record::Recorder::new(name);
+    let spec = bind(&rec).and_then(|_| rec.spec());
     spec.unwrap_or_else(|e| {
-        eprintln!("evaluating the expat binding module at build time failed: {e}");
+        eprintln!("evaluating the {name} binding module at build time failed: {e}");
         std::process::exit(1);
     })
 }
@@ -29,6 +32,8 @@ fn main() -> Result<(), Error> {
         .file(dir.join("testlib/testlib.c"))
         .include(dir.join("testlib"))
         .exports_file(dir.join("testlib/exports.txt"))
+        .stub_header("testlib.h")
+        .stubs(spec("testlib", sandlink_testlib::Testlib::bind))
         .flag("-std=c11")
         .warnings_into_errors(true)
         .native(true)
@@ -73,7 +78,7 @@ fn main() -> Result<(), Error> {
         .exports_file(dir.join("expat/exports.txt"))
         .stub_header("expat_config.h")
         .stub_header("expat.h")
-        .stubs(expat_spec())
+        .stubs(spec("expat", sandlink_expat::Expat::bind))
         .warnings(false)
         .native(true)
         .native_compiler(toolchain.clang())

@@ -92,6 +92,15 @@ pub mod stubs {
         pub codes: *const Option<unsafe extern "C" fn()>,
     }
 
+    /// A global variable: its name and address.
+    #[repr(C)]
+    pub struct StubGlobal {
+        /// The C name (NUL-terminated).
+        pub name: *const c_char,
+        /// Its address (`&name`).
+        pub addr: *const c_void,
+    }
+
     /// A library's generated table.
     #[repr(C)]
     pub struct StubTable {
@@ -107,6 +116,10 @@ pub mod stubs {
         pub pools: *const StubPool,
         /// The library's name (NUL-terminated).
         pub library: *const c_char,
+        /// How many globals.
+        pub nglobals: u32,
+        /// The globals.
+        pub globals: *const StubGlobal,
     }
 
     /// The same types in C, for the generated file.
@@ -126,6 +139,10 @@ struct sandlink_stub_pool {
   struct sandlink_stub_slot *slots;
   void (*const *codes)(void);
 };
+struct sandlink_stub_global {
+  const char *name;
+  const void *addr;
+};
 struct sandlink_stub_table {
   uint32_t version;
   uint32_t nfns;
@@ -133,6 +150,8 @@ struct sandlink_stub_table {
   uint32_t npools;
   const struct sandlink_stub_pool *pools;
   const char *library;
+  uint32_t nglobals;
+  const struct sandlink_stub_global *globals;
 };
 ";
 }

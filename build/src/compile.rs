@@ -246,7 +246,7 @@ fn build_stubs(
         let diagnostics = String::from_utf8_lossy(&output.stderr).into_owned();
         let name = c_file.display().to_string();
         return Err(
-            match stubs::explain(spec, &generated.spans, &name, &diagnostics) {
+            match stubs::explain(spec, &generated, &name, &diagnostics) {
                 Some((function, problem, message)) => Error::StubMismatch {
                     library: lib.name.clone(),
                     function,

@@ -93,6 +93,8 @@ pub struct StubSpec {
     pub functions: Vec<StubFunction>,
     /// The callback signatures, each once.
     pub callbacks: Vec<StubCallback>,
+    /// The globals whose address the bindings take, each once.
+    pub globals: Vec<String>,
 }
 
 /// Where one function's wrapper sits in the generated file, to name it in
@@ -113,6 +115,8 @@ pub(crate) struct Span {
 pub(crate) struct Generated {
     pub c: String,
     pub spans: Vec<Span>,
+    /// The line of each global's entry, with its index.
+    pub global_spans: Vec<(usize, usize)>,
 }
 
 /// A C string literal.
@@ -332,15 +336,38 @@ pub(crate) fn generate(
         ));
         "sl_pools".to_string()
     };
+    let mut global_spans = Vec::new();
+    let globals: Vec<String> = spec
+        .globals
+        .iter()
+        .map(|g| format!("  {{ {}, (const void *)&{g} }}", c_str(g)))
+        .collect();
+    let globals_ref = if globals.is_empty() {
+        "0".to_string()
+    } else {
+        let first = o.line("static const struct sandlink_stub_global sl_globals[] = {");
+        for (i, g) in globals.iter().enumerate() {
+            global_spans.push((o.line(&format!("{g},")), i));
+        }
+        o.line("};");
+        let _ = first;
+        "sl_globals".to_string()
+    };
     o.line(&format!(
-        "const struct sandlink_stub_table {} = {{ {}, {}, {fns_ref}, {}, {pools_ref}, {} }};",
+        "const struct sandlink_stub_table {} = {{ {}, {}, {fns_ref}, {}, {pools_ref}, {}, {}, \
+         {globals_ref} }};",
         abi::table_symbol(library),
         abi::VERSION,
         spec.functions.len(),
         spec.callbacks.len(),
         c_str(library),
+        spec.globals.len(),
     ));
-    Generated { c: o.text, spans }
+    Generated {
+        c: o.text,
+        spans,
+        global_spans,
+    }
 }
 
 /// The warnings that reveal a declaration disagreeing with the header,
@@ -362,10 +389,11 @@ pub(crate) const CHECK_FLAGS: [&str; 9] = [
 /// wrapper: `(function, problem, compiler message)`.
 pub(crate) fn explain(
     spec: &StubSpec,
-    spans: &[Span],
+    generated: &Generated,
     file_name: &str,
     diagnostics: &str,
 ) -> Option<(String, String, String)> {
+    let spans = &generated.spans;
     for line in diagnostics.lines() {
         let Some(rest) = line
             .strip_prefix(file_name)
@@ -384,6 +412,13 @@ pub(crate) fn explain(
         let Some(msg) = msg.strip_prefix("error:").map(str::trim) else {
             continue;
         };
+        if let Some((_, g)) = generated.global_spans.iter().find(|(gl, _)| *gl == l) {
+            return Some((
+                spec.globals[*g].clone(),
+                "the global is not declared by the headers".into(),
+                msg.to_string(),
+            ));
+        }
         let Some(span) = spans.iter().find(|s| (s.lines.0..=s.lines.1).contains(&l)) else {
             continue;
         };

@@ -44,3 +44,9 @@ pub const SYSTEM_EXPAT: &str = "libexpat.so.1";
 pub mod expat_stubs {
     include!(env!("SANDLINK_EXPAT_STUBS"));
 }
+
+/// testlib's Stubs-strategy wrappers, generated from the `sandlink-testlib`
+/// binding module and checked against `testlib.h` (see [`expat_stubs`]).
+pub mod testlib_stubs {
+    include!(env!("SANDLINK_TESTLIB_STUBS"));
+}

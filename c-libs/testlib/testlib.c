@@ -185,4 +185,4 @@ void tl_visit(void (*f)(void *ud, const char *name, const char **attrs), void *u
 
 static int doubler(int x) { return 2 * x; }
 tl_int_fn tl_get_doubler(void) { return doubler; }
-int tl_call_fnptr(tl_int_fn f, int x) { return f(x); }
+int tl_call_fnptr(uintptr_t f, int x) { return ((tl_int_fn)f)(x); }

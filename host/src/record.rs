@@ -4,7 +4,7 @@
 //! generator at build time, once to the real `FOREIGN` at run time. Here a
 //! binding module written over `L: Foreign` is evaluated in `build.rs`
 //! against a [`Recorder`]: every `function` it binds and every callback
-//! type it passes is recorded, and [`Recorder::spec`] hands the lot to
+//! type it passes and every global it takes the address of is recorded, and [`Recorder::spec`] hands the lot to
 //! `sandlink_build::Library::stubs`, which generates, checks and compiles
 //! the C stubs. No second copy of the description is written.
 //!
@@ -35,6 +35,10 @@ use crate::error::{Error, Result};
 use crate::strategy::{ErasedFn, Isolated, Strategy};
 use crate::types::{Brand, CType, DataModel, FnSig, Memory, Prim, Raw, WordClass};
 
+/// The address the recorder gives globals and callbacks: not NULL, aligned,
+/// and never used (the recorder reads no memory and calls nothing).
+const PLACEHOLDER: u64 = 0x1000;
+
 /// A strategy that records what a binding module declares (see the module
 /// docs). Clones share the recording.
 #[derive(Clone)]
@@ -48,6 +52,7 @@ pub struct Recorder {
 struct Seen {
     functions: Vec<(String, Arc<FnSig>)>,
     callbacks: Vec<Arc<FnSig>>,
+    globals: Vec<String>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -102,6 +107,11 @@ impl Recorder {
             collect_sigs(&sig.ret, &mut sigs, &mut visited);
         }
         sigs.extend(seen.callbacks.iter().cloned());
+        for g in &seen.globals {
+            if !spec.globals.contains(g) {
+                spec.globals.push(g.clone());
+            }
+        }
         for sig in sigs {
             let key = sig.c_prototype("(*)");
             if !cb_keys.insert(key.clone()) {
@@ -327,7 +337,10 @@ unsafe impl Strategy for Recorder {
     }
 
     fn symbol_addr(&self, name: &str) -> Result<u64> {
-        Err(self.no_library(&format!("the address of global `{name}`")))
+        self.seen().globals.push(name.to_string());
+        // A placeholder address, branded with the recorder (see
+        // `make_callback`): the recorder has no memory to read it through.
+        Ok(PLACEHOLDER)
     }
 
     fn make_callback(
@@ -342,7 +355,7 @@ unsafe impl Strategy for Recorder {
         // A placeholder address: nothing can call it (the recorder never
         // calls C), and it is branded with the recorder, so no other
         // library accepts it.
-        Ok((1, Box::new(())))
+        Ok((PLACEHOLDER, Box::new(())))
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use sandlink::types::*;
 use sandlink::{Error, Foreign, Result};
+pub use sandlink_testlib::{color, Color, Inner, Num, NumType, Record, RecordType, Testlib};
 
 /// Fails the check with a message when `r` is not an error matching `pred`.
 fn expect_err<T: std::fmt::Debug>(r: Result<T>, what: &str, pred: impl Fn(&Error) -> bool) {
@@ -17,66 +18,67 @@ fn expect_err<T: std::fmt::Debug>(r: Result<T>, what: &str, pred: impl Fn(&Error
 
 /// Every scalar type at its limits and in the middle, both directions.
 pub fn scalars_at_limits<L: Foreign>(lib: &L) -> Result<()> {
-    let not = lib.function("tl_not", &(bool() >> returning(bool())))?;
+    let t = Testlib::bind(lib)?;
+    let not = &t.not;
     assert!(not.call((false,))?);
     assert!(!not.call((true,))?);
 
-    let f = lib.function("tl_char_succ", &(char() >> returning(char())))?;
+    let f = &t.char_succ;
     assert_eq!(f.call((b'a' as i8,))?, b'b' as i8);
     assert_eq!(f.call((i8::MAX,))?, i8::MIN);
-    let f = lib.function("tl_schar_neg", &(schar() >> returning(schar())))?;
+    let f = &t.schar_neg;
     assert_eq!(f.call((-128,))?, -128);
     assert_eq!(f.call((127,))?, -127);
-    let f = lib.function("tl_uchar_compl", &(uchar() >> returning(uchar())))?;
+    let f = &t.uchar_compl;
     assert_eq!(f.call((0,))?, 255);
     assert_eq!(f.call((0x5a,))?, 0xa5);
 
-    let f = lib.function("tl_short_neg", &(short() >> returning(short())))?;
+    let f = &t.short_neg;
     assert_eq!(f.call((i16::MAX,))?, -i16::MAX);
     assert_eq!(f.call((-300,))?, 300);
-    let f = lib.function("tl_ushort_compl", &(ushort() >> returning(ushort())))?;
+    let f = &t.ushort_compl;
     assert_eq!(f.call((u16::MAX,))?, 0);
     assert_eq!(f.call((0x1234,))?, 0xedcb);
 
-    let f = lib.function("tl_int_add", &(int() >> int() >> returning(int())))?;
+    let f = &t.int_add;
     assert_eq!(f.call((i32::MAX, 1))?, i32::MIN);
     assert_eq!(f.call((-7, 3))?, -4);
-    let f = lib.function("tl_uint_compl", &(uint() >> returning(uint())))?;
+    let f = &t.uint_compl;
     assert_eq!(f.call((u32::MAX,))?, 0);
     assert_eq!(f.call((0xdead_beef,))?, !0xdead_beef);
 
-    let f = lib.function("tl_llong_neg", &(llong() >> returning(llong())))?;
+    let f = &t.llong_neg;
     assert_eq!(f.call((i64::MAX,))?, -i64::MAX);
     assert_eq!(f.call((i64::MIN,))?, i64::MIN);
-    let f = lib.function("tl_ullong_compl", &(ullong() >> returning(ullong())))?;
+    let f = &t.ullong_compl;
     assert_eq!(f.call((0,))?, u64::MAX);
 
-    let f = lib.function("tl_i8_neg", &(int8_t() >> returning(int8_t())))?;
+    let f = &t.i8_neg;
     assert_eq!(f.call((-5,))?, 5);
-    let f = lib.function("tl_i16_neg", &(int16_t() >> returning(int16_t())))?;
+    let f = &t.i16_neg;
     assert_eq!(f.call((i16::MIN + 1,))?, i16::MAX);
-    let f = lib.function("tl_i32_neg", &(int32_t() >> returning(int32_t())))?;
+    let f = &t.i32_neg;
     assert_eq!(f.call((i32::MIN,))?, i32::MIN);
     assert_eq!(f.call((123_456,))?, -123_456);
-    let f = lib.function("tl_i64_neg", &(int64_t() >> returning(int64_t())))?;
+    let f = &t.i64_neg;
     assert_eq!(f.call((1 << 40,))?, -(1 << 40));
-    let f = lib.function("tl_u8_compl", &(uint8_t() >> returning(uint8_t())))?;
+    let f = &t.u8_compl;
     assert_eq!(f.call((1,))?, 254);
-    let f = lib.function("tl_u16_compl", &(uint16_t() >> returning(uint16_t())))?;
+    let f = &t.u16_compl;
     assert_eq!(f.call((1,))?, 65534);
-    let f = lib.function("tl_u32_compl", &(uint32_t() >> returning(uint32_t())))?;
+    let f = &t.u32_compl;
     assert_eq!(f.call((1,))?, u32::MAX - 1);
-    let f = lib.function("tl_u64_compl", &(uint64_t() >> returning(uint64_t())))?;
+    let f = &t.u64_compl;
     assert_eq!(f.call((1,))?, u64::MAX - 1);
 
-    let f = lib.function("tl_ssize_id", &(ssize_t() >> returning(ssize_t())))?;
+    let f = &t.ssize_id;
     assert_eq!(f.call((-1,))?, -1);
     assert_eq!(f.call((i32::MIN as i64,))?, i32::MIN as i64);
-    let f = lib.function("tl_intptr_id", &(intptr_t() >> returning(intptr_t())))?;
+    let f = &t.intptr_id;
     assert_eq!(f.call((-42,))?, -42);
-    let f = lib.function("tl_uintptr_id", &(uintptr_t() >> returning(uintptr_t())))?;
+    let f = &t.uintptr_id;
     assert_eq!(f.call((u32::MAX as u64,))?, u32::MAX as u64);
-    let f = lib.function("tl_ptrdiff_id", &(ptrdiff_t() >> returning(ptrdiff_t())))?;
+    let f = &t.ptrdiff_id;
     assert_eq!(f.call((-9,))?, -9);
     Ok(())
 }
@@ -84,13 +86,14 @@ pub fn scalars_at_limits<L: Foreign>(lib: &L) -> Result<()> {
 /// `long` and `size_t` follow the library's data model: the full 64-bit
 /// range under LP64, a range-checked error (never truncation) under ILP32.
 pub fn long_and_size_follow_model<L: Foreign>(lib: &L) -> Result<()> {
+    let t = Testlib::bind(lib)?;
     let model = lib.model();
-    let sizeof_long = lib.function("tl_sizeof_long", &(void() >> returning(size_t())))?;
+    let sizeof_long = &t.sizeof_long;
     assert_eq!(sizeof_long.call(())?, model.word());
 
-    let long_id = lib.function("tl_long_id", &(long() >> returning(long())))?;
-    let ulong_id = lib.function("tl_ulong_id", &(ulong() >> returning(ulong())))?;
-    let size_id = lib.function("tl_size_id", &(size_t() >> returning(size_t())))?;
+    let long_id = &t.long_id;
+    let ulong_id = &t.ulong_id;
+    let size_id = &t.size_id;
     assert_eq!(long_id.call((-5,))?, -5);
     assert_eq!(long_id.call((i32::MIN as i64,))?, i32::MIN as i64);
     assert_eq!(ulong_id.call((u32::MAX as u64,))?, u32::MAX as u64);
@@ -118,30 +121,15 @@ pub fn long_and_size_follow_model<L: Foreign>(lib: &L) -> Result<()> {
 
 /// `float`, `double`, and ten mixed arguments (more than fit in registers).
 pub fn floats_and_many_arguments<L: Foreign>(lib: &L) -> Result<()> {
-    let mul = lib.function("tl_float_mul", &(float() >> float() >> returning(float())))?;
+    let t = Testlib::bind(lib)?;
+    let mul = &t.float_mul;
     assert_eq!(mul.call((1.5, -4.0))?, -6.0);
     assert_eq!(mul.call((f32::MAX, 2.0))?, f32::INFINITY);
-    let fma = lib.function(
-        "tl_double_fma",
-        &(double() >> double() >> double() >> returning(double())),
-    )?;
+    let fma = &t.double_fma;
     assert_eq!(fma.call((1e300, 10.0, -1e301))?, 0.0);
     assert_eq!(fma.call((0.1, 3.0, 0.25))?, 0.1 * 3.0 + 0.25);
 
-    let mixed = lib.function(
-        "tl_mixed",
-        &(int8_t()
-            >> uint16_t()
-            >> int32_t()
-            >> int64_t()
-            >> float()
-            >> double()
-            >> uint8_t()
-            >> long()
-            >> float()
-            >> ullong()
-            >> returning(double())),
-    )?;
+    let mixed = &t.mixed;
     let got = mixed.call((-1, 2, -3, 4, 0.5, 0.25, 200, -6, 1.5, 7))?;
     let want = -1.0
         + 2.0 * 2.0
@@ -159,7 +147,8 @@ pub fn floats_and_many_arguments<L: Foreign>(lib: &L) -> Result<()> {
 
 /// Strings in and out: UTF-8, NULL handling, interior NUL, invalid UTF-8.
 pub fn strings<L: Foreign>(lib: &L) -> Result<()> {
-    let strlen = lib.function("tl_strlen", &(string() >> returning(size_t())))?;
+    let t = Testlib::bind(lib)?;
+    let strlen = &t.strlen;
     assert_eq!(strlen.call(("héllo",))?, 6);
     assert_eq!(strlen.call(("",))?, 0);
     let long = "x".repeat(100_000);
@@ -168,24 +157,24 @@ pub fn strings<L: Foreign>(lib: &L) -> Result<()> {
         matches!(e, Error::InteriorNul { index: 1, .. })
     });
 
-    let greeting = lib.function("tl_greeting", &(void() >> returning(string())))?;
+    let greeting = &t.greeting;
     assert_eq!(greeting.call(())?, "héllo from testlib");
 
-    let name = lib.function("tl_name_or_null", &(int() >> returning(string_opt())))?;
+    let name = &t.name_or_null;
     assert_eq!(name.call((1,))?.as_deref(), Some("one"));
     assert_eq!(name.call((5,))?, None);
-    let name_strict = lib.function("tl_name_or_null", &(int() >> returning(string())))?;
+    let name_strict = &t.name_strict;
     assert_eq!(name_strict.call((2,))?, "two");
     expect_err(name_strict.call((-1,)), "NULL as string", |e| {
         matches!(e, Error::NullPointer { .. })
     });
 
-    let bad = lib.function("tl_invalid_utf8", &(void() >> returning(string())))?;
+    let bad = &t.invalid_utf8;
     expect_err(bad.call(()), "invalid UTF-8", |e| {
         matches!(e, Error::InvalidUtf8 { .. })
     });
     // The bytes are still reachable, as bytes, through a pointer.
-    let bad_ptr = lib.function("tl_invalid_utf8", &(void() >> returning(ptr(char()))))?;
+    let bad_ptr = &t.invalid_utf8_ptr;
     let p = bad_ptr.call(())?;
     // SAFETY: `tl_invalid_utf8` returns a static string of 15 bytes.
     assert_eq!(
@@ -203,11 +192,12 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 
 /// `(const char *, size_t)` buffers in, and a mutable buffer copied back.
 pub fn buffers<L: Foreign>(lib: &L) -> Result<()> {
-    let checksum = lib.function("tl_checksum", &(buffer() >> returning(uint32_t())))?;
+    let t = Testlib::bind(lib)?;
+    let checksum = &t.checksum;
     for data in [&b""[..], b"abc", b"with\0nul\0bytes", &[0xffu8; 4096][..]] {
         assert_eq!(checksum.call((data,))?, fnv1a(data), "checksum of {data:?}");
     }
-    let upper = lib.function("tl_upper_into", &(buffer_mut() >> returning(void())))?;
+    let upper = &t.upper_into;
     let mut buf = *b"hello, world 42";
     upper.call((&mut buf[..],))?;
     assert_eq!(&buf, b"HELLO, WORLD 42");
@@ -216,10 +206,8 @@ pub fn buffers<L: Foreign>(lib: &L) -> Result<()> {
 
 /// Out-parameters through allocated memory, and `errno` capture.
 pub fn out_params_and_errno<L: Foreign>(lib: &L) -> Result<()> {
-    let divmod = lib.function(
-        "tl_divmod",
-        &(int() >> int() >> ptr(int()) >> ptr(int()) >> returning_errno(int())),
-    )?;
+    let t = Testlib::bind(lib)?;
+    let divmod = &t.divmod;
     let q_mem = lib.alloc(&int(), 1)?;
     let q = q_mem.ptr();
     let r_mem = lib.alloc(&int(), 1)?;
@@ -228,18 +216,16 @@ pub fn out_params_and_errno<L: Foreign>(lib: &L) -> Result<()> {
     assert_eq!(ret, 0);
     assert_eq!(lib.read(&int(), q)?, 3);
     assert_eq!(lib.read(&int(), r)?, 2);
-    let edom = lib
-        .function("tl_edom", &(void() >> returning(int())))?
-        .call(())?;
+    let edom = t.edom.call(())?;
     let (ret, errno) = divmod.call_errno((-17, 0, q, r))?;
     assert_eq!((ret, errno), (-1, edom), "EDOM");
     q_mem.free()?;
     r_mem.free()?;
 
-    let fail = lib.function("tl_fail_with", &(int() >> returning_errno(int())))?;
+    let fail = &t.fail_with;
     assert_eq!(fail.call_errno((2,))?, (-1, 2));
     assert_eq!(fail.call_errno((84,))?, (-1, 84));
-    let no_errno = lib.function("tl_fail_with", &(int() >> returning(int())))?;
+    let no_errno = &t.fail_with_no_errno;
     assert_eq!(no_errno.call((2,))?, -1);
     expect_err(no_errno.call_errno((2,)), "errno not bound", |e| {
         matches!(e, Error::Unsupported(_))
@@ -247,83 +233,15 @@ pub fn out_params_and_errno<L: Foreign>(lib: &L) -> Result<()> {
     Ok(())
 }
 
-/// Tags for the test structs.
-pub enum Inner {}
-/// Tag for `struct tl_record`.
-pub enum Record {}
-/// Tag for `union tl_num`.
-pub enum Num {}
-
-/// `struct tl_record` and its fields, described once.
-pub struct RecordType {
-    /// `struct tl_inner`.
-    pub inner: Typ<Struct<Inner>>,
-    /// `struct tl_record`.
-    pub record: Typ<Struct<Record>>,
-    /// `tl_inner.tag`.
-    pub tag: Field<Inner, i8>,
-    /// `tl_inner.weight`.
-    pub weight: Field<Inner, f64>,
-    /// `tl_record.c`.
-    pub c: Field<Record, i8>,
-    /// `tl_record.id` (a `tl_id_t`).
-    pub id: Field<Record, i32>,
-    /// `tl_record.inner`.
-    pub inner_f: Field<Record, Struct<Inner>>,
-    /// `tl_record.s`.
-    pub s: Field<Record, i16>,
-    /// `tl_record.big`.
-    pub big: Field<Record, i64>,
-    /// `tl_record.name`.
-    pub name: Field<Record, Array<i8>>,
-    /// `tl_record.l`.
-    pub l: Field<Record, i64>,
-    /// `tl_record.p`.
-    pub p: Field<Record, Option<Ptr<()>>>,
-}
-
-impl RecordType {
-    /// Describes the structs with the value-level API.
-    pub fn new() -> Result<RecordType> {
-        let mut inner = structure::<Inner>("tl_inner");
-        let tag = inner.field("tag", char());
-        let weight = inner.field("weight", double());
-        let inner = inner.seal()?;
-        let mut record = structure::<Record>("tl_record");
-        let c = record.field("c", char());
-        let id = record.field("id", typedef(int32_t(), "tl_id_t"));
-        let inner_f = record.field("inner", inner.clone());
-        let s = record.field("s", short());
-        let big = record.field("big", int64_t());
-        let name = record.field("name", array(7, char()));
-        let l = record.field("l", long());
-        let p = record.field("p", ptr_opt(void()));
-        let record = record.seal()?;
-        Ok(RecordType {
-            inner,
-            record,
-            tag,
-            weight,
-            c,
-            id,
-            inner_f,
-            s,
-            big,
-            name,
-            l,
-            p,
-        })
-    }
-}
-
 /// Struct layouts computed from the field list match the C compiler's, for
 /// the library's data model.
 pub fn struct_layout_matches_c<L: Foreign>(lib: &L) -> Result<()> {
-    let t = RecordType::new()?;
+    let t = Testlib::bind(lib)?;
+    let r = &t.record_t;
     let model = lib.model();
-    let rec_layout = lib.function("tl_record_layout", &(int() >> returning(size_t())))?;
-    let inner_layout = lib.function("tl_inner_layout", &(int() >> returning(size_t())))?;
-    let rl = t.record.layout(model)?;
+    let rec_layout = &t.record_layout;
+    let inner_layout = &t.inner_layout;
+    let rl = r.record.layout(model)?;
     assert_eq!(rl.size, rec_layout.call((-1,))?, "sizeof(struct tl_record)");
     assert_eq!(
         rl.align,
@@ -337,60 +255,55 @@ pub fn struct_layout_matches_c<L: Foreign>(lib: &L) -> Result<()> {
             "offset of tl_record field {i}"
         );
     }
-    let il = t.inner.layout(model)?;
+    let il = r.inner.layout(model)?;
     assert_eq!(il.size, inner_layout.call((-1,))?);
     assert_eq!(il.align, inner_layout.call((-2,))?);
     assert_eq!(il.offsets[1], inner_layout.call((1,))?);
-    assert_eq!(t.id.typ().c_name(), "tl_id_t");
+    assert_eq!(r.id.typ().c_name(), "tl_id_t");
     Ok(())
 }
 
 /// Fields written by C are read by Rust and vice versa, nested and padded.
 pub fn struct_fields<L: Foreign>(lib: &L) -> Result<()> {
-    let t = RecordType::new()?;
-    let fill = lib.function(
-        "tl_record_fill",
-        &(ptr(t.record.clone()) >> typedef(int32_t(), "tl_id_t") >> returning(void())),
-    )?;
-    let sum = lib.function(
-        "tl_record_sum",
-        &(ptr(t.record.clone()) >> returning(int64_t())),
-    )?;
-    let rec_mem = lib.alloc(&t.record, 1)?;
+    let t = Testlib::bind(lib)?;
+    let r = &t.record_t;
+    let fill = &t.record_fill;
+    let sum = &t.record_sum;
+    let rec_mem = lib.alloc(&r.record, 1)?;
     let rec = rec_mem.ptr();
     fill.call((rec, 7))?;
-    assert_eq!(lib.read_field(rec, &t.c)?, b'R' as i8);
-    assert_eq!(lib.read_field(rec, &t.id)?, 7);
-    let inner = lib.field_ptr(rec, &t.inner_f)?;
-    assert_eq!(lib.read_field(inner, &t.tag)?, b'i' as i8);
-    assert_eq!(lib.read_field(inner, &t.weight)?, 17.5);
-    assert_eq!(lib.read_field(rec, &t.s)?, -7);
-    assert_eq!(lib.read_field(rec, &t.big)?, 7 * 1_000_000_007);
+    assert_eq!(lib.read_field(rec, &r.c)?, b'R' as i8);
+    assert_eq!(lib.read_field(rec, &r.id)?, 7);
+    let inner = lib.field_ptr(rec, &r.inner_f)?;
+    assert_eq!(lib.read_field(inner, &r.tag)?, b'i' as i8);
+    assert_eq!(lib.read_field(inner, &r.weight)?, 17.5);
+    assert_eq!(lib.read_field(rec, &r.s)?, -7);
+    assert_eq!(lib.read_field(rec, &r.big)?, 7 * 1_000_000_007);
     let name: Vec<u8> = lib
-        .read_field(rec, &t.name)?
+        .read_field(rec, &r.name)?
         .iter()
         .map(|c| *c as u8)
         .collect();
     assert_eq!(name, b"record\0");
-    assert_eq!(lib.read_field(rec, &t.l)?, -21);
+    assert_eq!(lib.read_field(rec, &r.l)?, -21);
     assert_eq!(
-        lib.read_field(rec, &t.p)?.map(|p| p.addr()),
+        lib.read_field(rec, &r.p)?.map(|p| p.addr()),
         Some(rec.addr())
     );
 
     // Rust writes, C reads.
-    lib.write_field(rec, &t.c, 1)?;
-    lib.write_field(rec, &t.id, -100)?;
-    lib.write_field(inner, &t.tag, 2)?;
-    lib.write_field(inner, &t.weight, 0.75)?;
-    lib.write_field(rec, &t.s, 300)?;
-    lib.write_field(rec, &t.big, -(1 << 40))?;
-    lib.write_field(rec, &t.l, -1)?;
-    lib.write_field(rec, &t.p, None)?;
+    lib.write_field(rec, &r.c, 1)?;
+    lib.write_field(rec, &r.id, -100)?;
+    lib.write_field(inner, &r.tag, 2)?;
+    lib.write_field(inner, &r.weight, 0.75)?;
+    lib.write_field(rec, &r.s, 300)?;
+    lib.write_field(rec, &r.big, -(1 << 40))?;
+    lib.write_field(rec, &r.l, -1)?;
+    lib.write_field(rec, &r.p, None)?;
     // SAFETY: `name` is a `char[7]` field of the live record, so its first
     // char starts 7 writable bytes.
     unsafe {
-        let name_ptr = lib.field_ptr(rec, &t.name)?.cast::<i8>();
+        let name_ptr = lib.field_ptr(rec, &r.name)?.cast::<i8>();
         lib.write_bytes_unchecked(name_ptr, b"abcdefg")?;
     }
     let name_sum: i64 = b"abcdefg"
@@ -406,43 +319,34 @@ pub fn struct_fields<L: Foreign>(lib: &L) -> Result<()> {
 
 /// A union: every field at offset 0, size and alignment from C.
 pub fn unions<L: Foreign>(lib: &L) -> Result<()> {
-    let mut u = union::<Num>("tl_num");
-    let i = u.field("i", int32_t());
-    let f = u.field("f", float());
-    let d = u.field("d", double());
-    let bytes = u.field("bytes", array(12, uchar()));
-    let num = u.seal()?;
-    let layout = lib.function("tl_num_layout", &(int() >> returning(size_t())))?;
+    let t = Testlib::bind(lib)?;
+    let NumType { num, i, f, d, bytes } = &t.num_t;
+    let layout = &t.num_layout;
     let l = num.layout(lib.model())?;
     assert_eq!(l.size, layout.call((0,))?);
     assert_eq!(l.align, layout.call((1,))?);
     assert!(l.offsets.iter().all(|o| *o == 0));
 
-    let set = lib.function(
-        "tl_num_set_float",
-        &(ptr(num.clone()) >> float() >> returning(void())),
-    )?;
-    let get = lib.function("tl_num_int", &(ptr(num.clone()) >> returning(int32_t())))?;
-    let p_mem = lib.alloc(&num, 1)?;
+    let set = &t.num_set_float;
+    let get = &t.num_int;
+    let p_mem = lib.alloc(num, 1)?;
     let p = p_mem.ptr();
     set.call((p, 1.5))?;
-    assert_eq!(lib.read_field(p, &i)?, 1.5f32.to_bits() as i32);
-    assert_eq!(lib.read_field(p, &f)?, 1.5);
-    lib.write_field(p, &d, 0.0)?;
-    lib.write_field(p, &i, 0x0102_0304)?;
+    assert_eq!(lib.read_field(p, i)?, 1.5f32.to_bits() as i32);
+    assert_eq!(lib.read_field(p, f)?, 1.5);
+    lib.write_field(p, d, 0.0)?;
+    lib.write_field(p, i, 0x0102_0304)?;
     assert_eq!(get.call((p,))?, 0x0102_0304);
-    assert_eq!(&lib.read_field(p, &bytes)?[..4], &[4, 3, 2, 1]);
+    assert_eq!(&lib.read_field(p, bytes)?[..4], &[4, 3, 2, 1]);
     p_mem.free()?;
     Ok(())
 }
 
 /// Arrays by pointer, element addressing, and a nullable returned pointer.
 pub fn arrays_and_pointers<L: Foreign>(lib: &L) -> Result<()> {
-    let sum = lib.function("tl_sum_ints", &(ptr(int()) >> size_t() >> returning(int())))?;
-    let find = lib.function(
-        "tl_find",
-        &(ptr(int()) >> size_t() >> int() >> returning(ptr_opt(int()))),
-    )?;
+    let t = Testlib::bind(lib)?;
+    let sum = &t.sum_ints;
+    let find = &t.find;
     let xs = [5, -3, 12, 0, 7];
     let p_mem = lib.alloc(&int(), xs.len() as u64)?;
     let p = p_mem.ptr();
@@ -468,8 +372,9 @@ pub fn arrays_and_pointers<L: Foreign>(lib: &L) -> Result<()> {
 
 /// A global variable, read and written from both sides.
 pub fn globals<L: Foreign>(lib: &L) -> Result<()> {
-    let counter = lib.global("tl_counter", &int())?;
-    let bump = lib.function("tl_bump", &(void() >> returning(int())))?;
+    let t = Testlib::bind(lib)?;
+    let counter = t.counter;
+    let bump = &t.bump;
     let before = lib.read(&int(), counter)?;
     assert_eq!(bump.call(())?, before + 1);
     assert_eq!(lib.read(&int(), counter)?, before + 1);
@@ -483,45 +388,20 @@ pub fn globals<L: Foreign>(lib: &L) -> Result<()> {
     Ok(())
 }
 
-/// A Rust enum over `enum tl_color`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Color {
-    /// `TL_RED`.
-    Red,
-    /// `TL_GREEN`.
-    Green,
-    /// `TL_BLUE`.
-    Blue,
-}
-
-/// The view of `int` as [`Color`]; out-of-range values are rejected.
-pub fn color() -> Typ<View<Color, i32>> {
-    view(
-        int(),
-        |i| match i {
-            0 => Ok(Color::Red),
-            1 => Ok(Color::Green),
-            2 => Ok(Color::Blue),
-            other => Err(format!("{other} is not a tl_color")),
-        },
-        |c| *c as i32,
-    )
-}
-
 /// Views: an `int` as a Rust enum and as a `bool`, with rejection.
 pub fn views<L: Foreign>(lib: &L) -> Result<()> {
-    let next = lib.function("tl_color_next", &(color() >> returning(color())))?;
+    let t = Testlib::bind(lib)?;
+    let next = &t.color_next;
     assert_eq!(next.call((Color::Red,))?, Color::Green);
     assert_eq!(next.call((Color::Blue,))?, Color::Red);
-    let add_as_color = lib.function("tl_int_add", &(int() >> int() >> returning(color())))?;
+    let add_as_color = &t.add_as_color;
     assert_eq!(add_as_color.call((1, 1))?, Color::Blue);
     expect_err(
         add_as_color.call((5, 2)),
         "7 as color",
         |e| matches!(e, Error::InvalidValue { reason, .. } if reason.contains("7 is not a tl_color")),
     );
-    let int_bool = view(int(), |i| Ok(i != 0), |b| i32::from(*b));
-    let is_even = lib.function("tl_is_even", &(int() >> returning(int_bool)))?;
+    let is_even = &t.is_even;
     assert!(is_even.call((10,))?);
     assert!(!is_even.call((-3,))?);
     Ok(())
@@ -529,29 +409,25 @@ pub fn views<L: Foreign>(lib: &L) -> Result<()> {
 
 /// A callback called once; `float`/`double` arguments in callbacks.
 pub fn callback_once<L: Foreign>(lib: &L) -> Result<()> {
-    let int_fn = funptr(int() >> returning(int()));
-    let apply = lib.function("tl_apply", &(int_fn.clone() >> int() >> returning(int())))?;
-    let triple = lib.callback(&int_fn, |(x,)| Ok(x * 3))?;
+    let t = Testlib::bind(lib)?;
+    let int_fn = &t.int_fn;
+    let apply = &t.apply;
+    let triple = lib.callback(int_fn, |(x,)| Ok(x * 3))?;
     assert_eq!(apply.call((&triple, 5))?, 16);
     assert_eq!(apply.call((&triple, -5))?, -14);
 
-    let fd = funptr(double() >> float() >> returning(double()));
-    let apply_f = lib.function(
-        "tl_apply_float",
-        &(fd.clone() >> double() >> returning(double())),
-    )?;
-    let cb = lib.callback(&fd, |(d, f)| Ok(d + f64::from(f)))?;
+    let fd = &t.double_float_fn;
+    let apply_f = &t.apply_float;
+    let cb = lib.callback(fd, |(d, f)| Ok(d + f64::from(f)))?;
     assert_eq!(apply_f.call((&cb, 3.0))?, (3.0 + 1.5) * 2.0);
     Ok(())
 }
 
 /// A callback called many times with state in the closure.
 pub fn callback_many_times<L: Foreign>(lib: &L) -> Result<()> {
-    let step = funptr(int() >> int() >> returning(int()));
-    let fold = lib.function(
-        "tl_fold",
-        &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
-    )?;
+    let t = Testlib::bind(lib)?;
+    let step = &t.step_fn;
+    let fold = &t.fold;
     let n = 1000u64;
     let xs_mem = lib.alloc(&int(), n)?;
     let xs = xs_mem.ptr();
@@ -560,7 +436,7 @@ pub fn callback_many_times<L: Foreign>(lib: &L) -> Result<()> {
     }
     let calls = Arc::new(AtomicI32::new(0));
     let seen = calls.clone();
-    let cb = lib.callback(&step, move |(acc, x)| {
+    let cb = lib.callback(step, move |(acc, x)| {
         seen.fetch_add(1, Ordering::Relaxed);
         Ok(acc.wrapping_mul(31).wrapping_add(x))
     })?;
@@ -573,11 +449,12 @@ pub fn callback_many_times<L: Foreign>(lib: &L) -> Result<()> {
 
 /// A callback that calls back into the library, which calls another callback.
 pub fn callback_reentrant<L: Foreign>(lib: &L) -> Result<()> {
-    let int_fn = funptr(int() >> returning(int()));
-    let apply = lib.function("tl_apply", &(int_fn.clone() >> int() >> returning(int())))?;
-    let inner = Arc::new(lib.callback(&int_fn, |(x,)| Ok(x * 10))?);
+    let t = Testlib::bind(lib)?;
+    let int_fn = &t.int_fn;
+    let apply = &t.apply;
+    let inner = Arc::new(lib.callback(int_fn, |(x,)| Ok(x * 10))?);
     let (apply2, inner2) = (apply.clone(), inner.clone());
-    let outer = lib.callback(&int_fn, move |(x,)| {
+    let outer = lib.callback(int_fn, move |(x,)| {
         // C -> Rust -> C -> Rust: tl_apply(inner, x + 1) = (x + 1) * 10 + 1.
         apply2.call((&*inner2, x + 1))
     })?;
@@ -588,7 +465,7 @@ pub fn callback_reentrant<L: Foreign>(lib: &L) -> Result<()> {
     type IntCallback = sandlink::Callback<(i32,), i32>;
     let slot: Arc<OnceLock<IntCallback>> = Arc::new(OnceLock::new());
     let (apply3, slot2) = (apply.clone(), slot.clone());
-    let selfish = lib.callback(&int_fn, move |(x,)| match slot2.get() {
+    let selfish = lib.callback(int_fn, move |(x,)| match slot2.get() {
         Some(cb) if x < 3 => apply3.call((cb, x + 1)),
         _ => Ok(x),
     })?;
@@ -604,15 +481,16 @@ pub fn callback_reentrant<L: Foreign>(lib: &L) -> Result<()> {
 /// running it: the call completes, and nothing is freed under the running
 /// closure (the strategy keeps what the running callback uses alive).
 pub fn callback_dropped_while_running<L: Foreign>(lib: &L) -> Result<()> {
+    let t = Testlib::bind(lib)?;
     type IntCallback = sandlink::Callback<(i32,), i32>;
-    let int_fn = funptr(int() >> returning(int()));
-    let store = lib.function("tl_store_int_fn", &(int_fn.clone() >> returning(void())))?;
-    let call_stored = lib.function("tl_call_stored", &(int() >> returning(int())))?;
+    let int_fn = &t.int_fn;
+    let store = &t.store_int_fn;
+    let call_stored = &t.call_stored;
     let slot: Arc<Mutex<Option<IntCallback>>> = Arc::new(Mutex::new(None));
     let slot2 = slot.clone();
     // Big captured state, so that a use after free would read freed heap.
     let payload = vec![7u8; 1 << 16];
-    let cb = lib.callback(&int_fn, move |(x,)| {
+    let cb = lib.callback(int_fn, move |(x,)| {
         let own = lock(&slot2).take();
         drop(own);
         Ok(x * 2 + i32::from(payload[payload.len() - 1]))
@@ -623,7 +501,7 @@ pub fn callback_dropped_while_running<L: Foreign>(lib: &L) -> Result<()> {
     assert_eq!(call_stored.call((5,))?, 18);
     assert!(lock(&slot).is_none(), "the closure did not drop its handle");
     // The library is still usable, with a new callback.
-    let again = lib.callback(&int_fn, |(x,)| Ok(x))?;
+    let again = lib.callback(int_fn, |(x,)| Ok(x))?;
     store.call((&again,))?;
     assert_eq!(call_stored.call((1,))?, 2);
     Ok(())
@@ -632,30 +510,25 @@ pub fn callback_dropped_while_running<L: Foreign>(lib: &L) -> Result<()> {
 /// Callbacks that receive strings, buffers, user data and a NULL-terminated
 /// `const char **`, as expat's handlers do.
 pub fn callback_strings_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
-    let word_fn = funptr(ptr_opt(void()) >> buffer_int() >> returning(void()));
-    let each = lib.function(
-        "tl_each_word",
-        &(string() >> word_fn.clone() >> ptr_opt(void()) >> returning(void())),
-    )?;
+    let t = Testlib::bind(lib)?;
+    let word_fn = &t.word_fn;
+    let each = &t.each_word;
     let words = Arc::new(Mutex::new(Vec::new()));
     let w2 = words.clone();
-    let cb = lib.callback(&word_fn, move |(_ud, bytes)| {
+    let cb = lib.callback(word_fn, move |(_ud, bytes)| {
         lock(&w2).push(String::from_utf8_lossy(&bytes).into_owned());
         Ok(())
     })?;
     each.call(("  the quick  brown fox ", &cb, None))?;
     assert_eq!(*lock(&words), ["the", "quick", "brown", "fox"]);
 
-    let visit_fn = funptr(ptr_opt(void()) >> string() >> ptr(ptr_opt(char())) >> returning(void()));
-    let visit = lib.function(
-        "tl_visit",
-        &(visit_fn.clone() >> ptr_opt(void()) >> returning(void())),
-    )?;
+    let visit_fn = &t.visit_fn;
+    let visit = &t.visit;
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (s2, l2) = (seen.clone(), lib.clone());
     let ud_marker_mem = lib.alloc(&int(), 1)?;
     let ud_marker = ud_marker_mem.ptr();
-    let cb = lib.callback(&visit_fn, move |(ud, name, attrs)| {
+    let cb = lib.callback(visit_fn, move |(ud, name, attrs)| {
         // SAFETY: `tl_visit` passes a NULL-terminated array of
         // NUL-terminated strings.
         let attrs = unsafe { l2.read_terminated_unchecked(&ptr_opt(char()), attrs, 1024) }?;
@@ -687,16 +560,14 @@ pub fn callback_strings_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
 /// A failing or panicking callback ends the C call with an error naming it;
 /// the library stays usable.
 pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
-    let step = funptr(int() >> int() >> returning(int()));
-    let fold = lib.function(
-        "tl_fold",
-        &(step.clone() >> ptr(int()) >> size_t() >> int() >> returning(int())),
-    )?;
+    let t = Testlib::bind(lib)?;
+    let step = &t.step_fn;
+    let fold = &t.fold;
     let xs_mem = lib.alloc(&int(), 10)?;
     let xs = xs_mem.ptr();
     let calls = Arc::new(AtomicI32::new(0));
     let c2 = calls.clone();
-    let failing = lib.callback(&step, move |(_, x)| {
+    let failing = lib.callback(step, move |(_, x)| {
         c2.fetch_add(1, Ordering::Relaxed);
         if x == 0 {
             Err(Error::Unsupported("the closure refuses zero".into()))
@@ -712,7 +583,7 @@ pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
     // After the first failure no more Rust code ran for that call.
     assert_eq!(calls.load(Ordering::Relaxed), 1);
 
-    let panicking = lib.callback(&step, |(_, _)| -> Result<i32> {
+    let panicking = lib.callback(step, |(_, _)| -> Result<i32> {
         panic!("boom in callback")
     })?;
     expect_err(
@@ -721,7 +592,7 @@ pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
         |e| matches!(e, Error::CallbackPanicked { message, .. } if message.contains("boom")),
     );
 
-    let ok = lib.callback(&step, |(acc, _)| Ok(acc + 1))?;
+    let ok = lib.callback(step, |(acc, _)| Ok(acc + 1))?;
     assert_eq!(fold.call((&ok, xs, 10, 0))?, 10);
     xs_mem.free()?;
     Ok(())
@@ -729,10 +600,10 @@ pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
 
 /// A function pointer returned by the library, passed back in.
 pub fn returned_function_pointer<L: Foreign>(lib: &L) -> Result<()> {
-    let int_fn = funptr(int() >> returning(int()));
-    let get = lib.function("tl_get_doubler", &(void() >> returning(int_fn)))?;
+    let t = Testlib::bind(lib)?;
+    let get = &t.get_doubler;
     let code = get.call(())?;
-    let call = lib.function("tl_call_fnptr", &(uintptr_t() >> int() >> returning(int())))?;
+    let call = &t.call_fnptr;
     assert_eq!(call.call((code.0, 21))?, 42);
     Ok(())
 }

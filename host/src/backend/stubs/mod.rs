@@ -61,6 +61,8 @@ struct Inner {
     fns: HashMap<String, Vec<(String, CallFn)>>,
     /// Each callback signature's pool, by key.
     pools: HashMap<String, Pool>,
+    /// Each global's address, by name.
+    globals: HashMap<String, u64>,
 }
 
 /// A pool of trampolines in the generated C data.
@@ -165,6 +167,14 @@ impl Stubs {
                 },
             );
         }
+        let mut globals = HashMap::new();
+        for i in 0..table.nglobals as usize {
+            // SAFETY: the table holds `nglobals` entries.
+            let g = unsafe { &*table.globals.add(i) };
+            // SAFETY: as above.
+            let gname = unsafe { table_str(g.name, "global name") }?;
+            globals.insert(gname, g.addr as usize as u64);
+        }
         Ok(Stubs {
             inner: Arc::new(Inner {
                 name,
@@ -172,6 +182,7 @@ impl Stubs {
                 calls: ReentrantMutex::new(Pending::default()),
                 fns,
                 pools,
+                globals,
             }),
             _not_sync: PhantomData,
         })
@@ -316,11 +327,16 @@ unsafe impl Strategy for Stubs {
     }
 
     fn symbol_addr(&self, name: &str) -> Result<u64> {
-        Err(Error::Unsupported(format!(
-            "the address of global `{name}` in `{}`: the Stubs strategy binds functions \
-             only (generated stubs for globals are not implemented yet)",
-            self.inner.name
-        )))
+        match self.inner.globals.get(name) {
+            Some(&addr) if addr != 0 => Ok(addr),
+            _ => Err(Error::MissingSymbol {
+                library: self.inner.name.clone(),
+                symbol: name.into(),
+                reason: "no stub table entry was generated for it: the binding module \
+                         evaluated in build.rs does not take its address"
+                    .into(),
+            }),
+        }
     }
 
     fn make_callback(
