@@ -1,24 +1,28 @@
-//! Random values through every type description, Dynamic against Sandbox
-//! and Process: the sandbox's ILP32 marshalling must give the same results
-//! as native calls, or a range error where a value cannot fit 32 bits; the
-//! worker process (LP64, like the host) must give exactly the same results.
+//! Random values through every type description, Dynamic against Sandbox,
+//! Process and Stubs: the sandbox's ILP32 marshalling must give the same
+//! results as native calls, or a range error where a value cannot fit 32
+//! bits; the worker process and the generated stubs (LP64, like the host)
+//! must give exactly the same results.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use sandlink::types::*;
-use sandlink::{Dynamic, Error, Foreign, Process, Result, Sandbox};
-use sandlink_tests::conformance::RecordType;
+use sandlink::{Dynamic, Error, Foreign, Process, Result, Sandbox, Stubs};
+use sandlink_testlib::RecordType;
 
-fn libs() -> (Dynamic, Sandbox, Process) {
+fn libs() -> (Dynamic, Sandbox, Process, Stubs) {
     // SAFETY: testlib is our own library.
     let d = unsafe { Dynamic::open(sandlink_clibs::TESTLIB_SO) }.unwrap_or_else(|e| panic!("{e}"));
     let s = Sandbox::open(sandlink_clibs::TESTLIB_WASM).unwrap_or_else(|e| panic!("{e}"));
     let p = Process::open(sandlink_clibs::TESTLIB_SO).unwrap_or_else(|e| panic!("{e}"));
-    (d, s, p)
+    // SAFETY: as above; the stubs were checked against testlib.h.
+    let st = unsafe { Stubs::open(sandlink_clibs::testlib_stubs::stub_table()) }
+        .unwrap_or_else(|e| panic!("{e}"));
+    (d, s, p, st)
 }
 
 thread_local! {
-    static LIBS: (Dynamic, Sandbox, Process) = libs();
+    static LIBS: (Dynamic, Sandbox, Process, Stubs) = libs();
 }
 
 /// Calls `name` with `v` on both strategies; results must match, except that
@@ -36,12 +40,17 @@ where
     T::Out: std::fmt::Debug,
     F: Fn(&T::Out, &T::Out) -> bool,
 {
-    LIBS.with(|(d, s, p)| {
+    LIBS.with(|(d, s, p, st)| {
         let native = d.function(name, ty)?.call((v.clone(),))?;
         let worker = p.function(name, ty)?.call((v.clone(),))?;
         assert!(
             eq(&native, &worker),
             "{name}: native {native:?} vs process {worker:?}"
+        );
+        let stubbed = st.function(name, ty)?.call((v.clone(),))?;
+        assert!(
+            eq(&native, &stubbed),
+            "{name}: native {native:?} vs stubs {stubbed:?}"
         );
         let sandboxed = s.function(name, ty)?.call((v,));
         match sandboxed {
@@ -117,7 +126,7 @@ proptest! {
         let r = (|| -> Result<()> {
             let bits_eq32 = |x: &f32, y: &f32| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
             let bits_eq64 = |x: &f64, y: &f64| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan());
-            LIBS.with(|(d, s, p)| -> Result<()> {
+            LIBS.with(|(d, s, p, st)| -> Result<()> {
                 let ty = float() >> float() >> returning(float());
                 let x = f32::from_bits(a);
                 let nd = d.function("tl_float_mul", &ty)?.call((x, 1.5))?;
@@ -125,6 +134,8 @@ proptest! {
                 let np = p.function("tl_float_mul", &ty)?.call((x, 1.5))?;
                 assert!(bits_eq32(&nd, &ns), "float {x}: {nd} vs {ns}");
                 assert!(bits_eq32(&nd, &np), "float {x}: {nd} vs process {np}");
+                let nt = st.function("tl_float_mul", &ty)?.call((x, 1.5))?;
+                assert!(bits_eq32(&nd, &nt), "float {x}: {nd} vs stubs {nt}");
                 let ty = double() >> double() >> double() >> returning(double());
                 let y = f64::from_bits(b);
                 let nd = d.function("tl_double_fma", &ty)?.call((y, 0.5, 1.0))?;
@@ -132,15 +143,18 @@ proptest! {
                 let np = p.function("tl_double_fma", &ty)?.call((y, 0.5, 1.0))?;
                 assert!(bits_eq64(&nd, &ns), "double {y}: {nd} vs {ns}");
                 assert!(bits_eq64(&nd, &np), "double {y}: {nd} vs process {np}");
+                let nt = st.function("tl_double_fma", &ty)?.call((y, 0.5, 1.0))?;
+                assert!(bits_eq64(&nd, &nt), "double {y}: {nd} vs stubs {nt}");
                 Ok(())
             })?;
             same("tl_not", &(bool() >> returning(bool())), t, true, eq)?;
             let even = || view(int(), |i| Ok(i != 0), |b| i32::from(*b));
-            LIBS.with(|(d, s, p)| -> Result<()> {
+            LIBS.with(|(d, s, p, st)| -> Result<()> {
                 let ty = int() >> returning(even());
                 let native = d.function("tl_is_even", &ty)?.call((n,))?;
                 assert_eq!(native, s.function("tl_is_even", &ty)?.call((n,))?);
                 assert_eq!(native, p.function("tl_is_even", &ty)?.call((n,))?);
+                assert_eq!(native, st.function("tl_is_even", &ty)?.call((n,))?);
                 Ok(())
             })
         })();
@@ -149,22 +163,27 @@ proptest! {
 
     #[test]
     fn strings_and_buffers(text in "[^\u{0}]{0,200}", bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let r = LIBS.with(|(d, s, p)| -> Result<()> {
+        let r = LIBS.with(|(d, s, p, st)| -> Result<()> {
             let strlen = string() >> returning(size_t());
             let native = d.function("tl_strlen", &strlen)?.call((&text,))?;
             assert_eq!(native, s.function("tl_strlen", &strlen)?.call((&text,))?);
             assert_eq!(native, p.function("tl_strlen", &strlen)?.call((&text,))?);
+            assert_eq!(native, st.function("tl_strlen", &strlen)?.call((&text,))?);
             let checksum = buffer() >> returning(uint32_t());
             let native = d.function("tl_checksum", &checksum)?.call((&bytes,))?;
             assert_eq!(native, s.function("tl_checksum", &checksum)?.call((&bytes,))?);
             assert_eq!(native, p.function("tl_checksum", &checksum)?.call((&bytes,))?);
+            assert_eq!(native, st.function("tl_checksum", &checksum)?.call((&bytes,))?);
             let upper = buffer_mut() >> returning(void());
             let (mut a, mut b, mut c) = (bytes.clone(), bytes.clone(), bytes.clone());
+            let mut e = bytes.clone();
             d.function("tl_upper_into", &upper)?.call((&mut a,))?;
             s.function("tl_upper_into", &upper)?.call((&mut b,))?;
             p.function("tl_upper_into", &upper)?.call((&mut c,))?;
+            st.function("tl_upper_into", &upper)?.call((&mut e,))?;
             assert_eq!(a, b);
             assert_eq!(a, c);
+            assert_eq!(a, e);
             Ok(())
         });
         prop_assert!(r.is_ok(), "{:?}", r);
@@ -172,10 +191,11 @@ proptest! {
 
     #[test]
     fn struct_fields_round_trip(c: i8, id: i32, tag: i8, weight in -1e6f64..1e6, sh: i16, big: i64, l: i32) {
-        let r = LIBS.with(|(d, s, p)| -> Result<()> {
+        let r = LIBS.with(|(d, s, p, st)| -> Result<()> {
             let native = record_sum(d, c, id, tag, weight, sh, big, l)?;
             assert_eq!(native, record_sum(s, c, id, tag, weight, sh, big, l)?);
             assert_eq!(native, record_sum(p, c, id, tag, weight, sh, big, l)?);
+            assert_eq!(native, record_sum(st, c, id, tag, weight, sh, big, l)?);
             Ok(())
         });
         prop_assert!(r.is_ok(), "{:?}", r);
