@@ -109,7 +109,7 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     };
 
     let stubs = match &lib.stubs {
-        Some(spec) => Some(build_stubs(lib, spec, &out, &mut inputs)?),
+        Some(spec) => Some(build_stubs(lib, spec, &toolchain, &out, &mut inputs)?),
         None => None,
     };
 
@@ -220,6 +220,7 @@ struct StubsBuilt {
 fn build_stubs(
     lib: &Library,
     spec: &stubs::StubSpec,
+    toolchain: &Toolchain,
     out: &Path,
     inputs: &mut BTreeSet<PathBuf>,
 ) -> Result<StubsBuilt, Error> {
@@ -231,8 +232,10 @@ fn build_stubs(
     write_if_changed(&c_file, &generated.c)?;
     let compiler = native_compiler(lib);
 
-    // The check: the wrappers alone, with the mismatch warnings as errors.
-    let mut check = Command::new(&compiler);
+    // The check: the wrappers alone, with the mismatch warnings as errors,
+    // by clang (the toolchain's, for the host target) whatever the native
+    // compiler is: the warning names are clang's.
+    let mut check = Command::new(toolchain.clang());
     check
         .args(common_flags(lib))
         .args(stubs::CHECK_FLAGS)

@@ -1,0 +1,177 @@
+//! The Stubs generator against the real compiler: descriptions recorded
+//! from binding code are checked against a header, and each kind of
+//! mismatch fails the build with an error naming the function and what is
+//! wrong.
+
+use std::path::{Path, PathBuf};
+
+use sandlink::record::Recorder;
+use sandlink::types::*;
+use sandlink::Foreign;
+use sandlink_build::{Error, Library};
+
+const HEADER: &str = "\
+int add(int a, int b);
+const char *name(int i);
+float scale(double x, float f);
+void each(void (*f)(void *ud, const char *s), void *ud);
+extern int counter;
+";
+
+const SOURCE: &str = "\
+#include \"m.h\"
+int counter;
+int add(int a, int b) { return a + b; }
+const char *name(int i) { return i ? \"one\" : \"zero\"; }
+float scale(double x, float f) { return (float)x * f; }
+void each(void (*f)(void *ud, const char *s), void *ud) { f(ud, \"x\"); }
+";
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "sandlink-build-stubs-{}-{name}",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    write(&dir.join("m.h"), HEADER);
+    write(&dir.join("m.c"), SOURCE);
+    dir
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("write {}: {e}", path.display()));
+}
+
+/// Records what `declare` binds, then builds `m` with stubs from it.
+fn build_with(
+    name: &str,
+    declare: impl FnOnce(&Recorder) -> sandlink::Result<()>,
+) -> Result<sandlink_build::Built, Error> {
+    let dir = scratch(name);
+    let rec = Recorder::new("m");
+    declare(&rec).unwrap_or_else(|e| panic!("recording: {e}"));
+    let spec = rec.spec().unwrap_or_else(|e| panic!("{e}"));
+    Library::new("m")
+        .file(dir.join("m.c"))
+        .include(&dir)
+        .exports(["add"])
+        .stub_header("m.h")
+        .stubs(spec)
+        .out_dir(dir.join("out"))
+        .cargo_metadata(false)
+        .build()
+}
+
+fn mismatch(name: &str, declare: impl FnOnce(&Recorder) -> sandlink::Result<()>) -> String {
+    match build_with(name, declare) {
+        Ok(_) => panic!("{name}: a wrong declaration built"),
+        Err(e @ Error::StubMismatch { .. }) => e.to_string(),
+        Err(e) => panic!("{name}: not a stub mismatch: {e}"),
+    }
+}
+
+#[test]
+fn declarations_that_match_the_header_build_an_archive_and_a_table() {
+    let built = build_with("ok", |r| {
+        r.function("add", &(int() >> int() >> returning(int())))?;
+        r.function("name", &(int() >> returning(string())))?;
+        r.function("scale", &(double() >> float() >> returning(float())))?;
+        let cb = funptr(ptr_opt(void()) >> string() >> returning(void()));
+        r.function("each", &(cb >> ptr_opt(void()) >> returning(void())))?;
+        r.global("counter", &int())?;
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let rust = built.stubs.unwrap_or_else(|| panic!("no stubs file"));
+    let text = std::fs::read_to_string(&rust).unwrap_or_else(|e| panic!("{e}"));
+    assert!(text.contains("sandlink_stubs_m"), "{text}");
+    assert_eq!(built.stubs_env.as_deref(), Some("SANDLINK_M_STUBS"));
+    let archive = rust.with_file_name("libsandlink_stubs_m.a");
+    assert!(archive.is_file(), "{}", archive.display());
+}
+
+#[test]
+fn a_wrong_argument_type_names_the_function_and_the_argument() {
+    let e = mismatch("arg", |r| {
+        r.function("add", &(string() >> int() >> returning(int())))?;
+        Ok(())
+    });
+    assert!(e.contains("`add`"), "{e}");
+    assert!(
+        e.contains("wrong type for argument 1: declared `const char *`"),
+        "{e}"
+    );
+    assert!(e.contains("int"), "the compiler's message is kept: {e}");
+}
+
+#[test]
+fn a_narrowing_argument_is_a_wrong_type_too() {
+    // `double` where the header has `float`: C would convert silently.
+    let e = mismatch("narrow", |r| {
+        r.function("scale", &(double() >> double() >> returning(float())))?;
+        Ok(())
+    });
+    assert!(
+        e.contains("`scale`") && e.contains("wrong type for argument 2: declared `double`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_wrong_arity_names_the_function() {
+    let e = mismatch("arity", |r| {
+        r.function("add", &(int() >> returning(int())))?;
+        Ok(())
+    });
+    assert!(
+        e.contains("`add`") && e.contains("wrong number of arguments: 1 declared"),
+        "{e}"
+    );
+    assert!(e.contains("too few arguments"), "{e}");
+}
+
+#[test]
+fn a_wrong_return_type_names_the_function() {
+    let e = mismatch("ret", |r| {
+        r.function("name", &(int() >> returning(double())))?;
+        Ok(())
+    });
+    assert!(
+        e.contains("`name`") && e.contains("wrong return type: declared `double`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_wrong_callback_type_is_a_wrong_argument_type() {
+    let e = mismatch("callback", |r| {
+        let cb = funptr(ptr_opt(void()) >> int() >> returning(void()));
+        r.function("each", &(cb >> ptr_opt(void()) >> returning(void())))?;
+        Ok(())
+    });
+    assert!(
+        e.contains("`each`") && e.contains("wrong type for argument 1"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_function_or_global_the_header_lacks_is_named() {
+    let e = mismatch("undeclared", |r| {
+        r.function("nothere", &(int() >> returning(int())))?;
+        Ok(())
+    });
+    assert!(
+        e.contains("`nothere`") && e.contains("not declared by the headers"),
+        "{e}"
+    );
+    let e = mismatch("global", |r| {
+        r.global("nowhere", &int())?;
+        Ok(())
+    });
+    assert!(
+        e.contains("`nowhere`") && e.contains("global is not declared"),
+        "{e}"
+    );
+}
