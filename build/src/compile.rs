@@ -233,39 +233,41 @@ fn build_stubs(
     let compiler = native_compiler(lib);
 
     // The check: the wrappers alone, with the mismatch warnings as errors,
-    // by clang (the toolchain's, for the host target) whatever the native
-    // compiler is: the warning names are clang's.
-    let mut check = Command::new(toolchain.clang());
-    check
-        .args(common_flags(lib))
-        .args(stubs::CHECK_FLAGS)
-        .arg("-fsyntax-only")
-        .arg(&c_file);
-    let output = check.output().map_err(|source| Error::Io {
-        what: format!("running the compiler {:?}", check.get_program()),
-        source,
-    })?;
-    if !output.status.success() {
+    // by clang whatever the native compiler is (the warning names are
+    // clang's): for the host (LP64), then for wasm32-wasi (ILP32), so the
+    // description is checked against the headers as each build sees them.
+    let mut native_check = Command::new(toolchain.clang());
+    native_check.args(common_flags(lib));
+    let mut wasm_check = toolchain.command();
+    wasm_check.args(common_flags(lib)).args(&lib.wasm_flags);
+    for (target, mut check) in [(NATIVE, native_check), (WASM, wasm_check)] {
+        check.args(stubs::CHECK_FLAGS).arg("-fsyntax-only").arg(&c_file);
+        let output = check.output().map_err(|source| Error::Io {
+            what: format!("running the compiler {:?}", check.get_program()),
+            source,
+        })?;
+        if output.status.success() {
+            continue;
+        }
         let diagnostics = String::from_utf8_lossy(&output.stderr).into_owned();
         let name = c_file.display().to_string();
-        return Err(
-            match stubs::explain(spec, &generated, &name, &diagnostics) {
-                Some((function, problem, message)) => Error::StubMismatch {
-                    library: lib.name.clone(),
-                    function,
-                    problem,
-                    message,
-                    file: c_file,
-                },
-                None => Error::Compile {
-                    library: lib.name.clone(),
-                    file: c_file,
-                    target: NATIVE,
-                    diagnostics,
-                    command: format!("{check:?}"),
-                },
+        return Err(match stubs::explain(spec, &generated, &name, &diagnostics) {
+            Some((function, problem, message)) => Error::StubMismatch {
+                library: lib.name.clone(),
+                function,
+                problem,
+                message,
+                target,
+                file: c_file,
             },
-        );
+            None => Error::Compile {
+                library: lib.name.clone(),
+                file: c_file,
+                target,
+                diagnostics,
+                command: format!("{check:?}"),
+            },
+        });
     }
 
     // The archive: the stubs and the library, position-independent.

@@ -381,6 +381,8 @@ pub enum Error {
         problem: String,
         /// The compiler's message for it.
         message: String,
+        /// `native` or `wasm32-wasi`: the build whose headers disagree.
+        target: &'static str,
         /// The generated file, for the full diagnostics.
         file: PathBuf,
     },
@@ -435,11 +437,13 @@ impl fmt::Display for Error {
                 function,
                 problem,
                 message,
+                target,
                 file,
             } => write!(
                 f,
                 "sandlink-build: library `{library}`: the binding of `{function}` does not \
-                 match its C header: {problem}\n  compiler: {message}\n  generated stub: {}\n  \
+                 match its C header ({target} build): {problem}\n  compiler: {message}\n  \
+                 generated stub: {}\n  \
                  fix: correct the description of `{function}` in the binding module",
                 file.display()
             ),

@@ -95,6 +95,22 @@ pub struct StubSpec {
     pub callbacks: Vec<StubCallback>,
     /// The globals whose address the bindings take, each once.
     pub globals: Vec<String>,
+    /// The structs and unions the functions reach, with their described
+    /// layouts: checked against the compiler's `sizeof`/`offsetof`.
+    pub layouts: Vec<StubLayout>,
+}
+
+/// A struct or union as the description lays it out, per data model.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StubLayout {
+    /// `struct tag` or `union tag`.
+    pub c_type: String,
+    /// The fields' names, in order.
+    pub fields: Vec<String>,
+    /// `(size, align, offsets)` under LP64 (x86-64).
+    pub lp64: (u64, u64, Vec<u64>),
+    /// `(size, align, offsets)` under ILP32 (wasm32).
+    pub ilp32: (u64, u64, Vec<u64>),
 }
 
 /// Where one function's wrapper sits in the generated file, to name it in
@@ -117,6 +133,9 @@ pub(crate) struct Generated {
     pub spans: Vec<Span>,
     /// The line of each global's entry, with its index.
     pub global_spans: Vec<(usize, usize)>,
+    /// The line of each layout assertion: the layout, and the field for an
+    /// offset.
+    pub layout_lines: Vec<(usize, usize, Option<usize>)>,
 }
 
 /// A C string literal.
@@ -210,6 +229,37 @@ pub(crate) fn generate(
          return (uint64_t)b; }",
     );
     o.line("static inline uint64_t sl_w64(double d) { uint64_t w; memcpy(&w, &d, 8); return w; }");
+
+    let mut layout_lines = Vec::new();
+    for (i, l) in spec.layouts.iter().enumerate() {
+        o.line("");
+        for (model, (size, align, offsets)) in [("ILP32", &l.ilp32), ("LP64", &l.lp64)] {
+            o.line(if model == "ILP32" {
+                "#if defined(__wasm32__) || defined(__ILP32__)"
+            } else {
+                "#else"
+            });
+            let at = o.line(&format!(
+                "_Static_assert(sizeof({t}) == {size}, \"sizeof({t}) is described as {size}\");",
+                t = l.c_type
+            ));
+            layout_lines.push((at, i, None));
+            let at = o.line(&format!(
+                "_Static_assert(_Alignof({t}) == {align}, \"_Alignof({t}) is described as {align}\");",
+                t = l.c_type
+            ));
+            layout_lines.push((at, i, None));
+            for (k, (f, off)) in l.fields.iter().zip(offsets).enumerate() {
+                let at = o.line(&format!(
+                    "_Static_assert(__builtin_offsetof({t}, {f}) == {off}, \"offsetof({t}, {f}) is \
+                     described as {off}\");",
+                    t = l.c_type
+                ));
+                layout_lines.push((at, i, Some(k)));
+            }
+        }
+        o.line("#endif");
+    }
 
     let mut spans = Vec::new();
     for (i, f) in spec.functions.iter().enumerate() {
@@ -367,6 +417,7 @@ pub(crate) fn generate(
         c: o.text,
         spans,
         global_spans,
+        layout_lines,
     }
 }
 
@@ -394,7 +445,8 @@ pub(crate) fn explain(
     diagnostics: &str,
 ) -> Option<(String, String, String)> {
     let spans = &generated.spans;
-    for line in diagnostics.lines() {
+    let mut lines = diagnostics.lines().peekable();
+    while let Some(line) = lines.next() {
         let Some(rest) = line
             .strip_prefix(file_name)
             .and_then(|r| r.strip_prefix(':'))
@@ -412,6 +464,34 @@ pub(crate) fn explain(
         let Some(msg) = msg.strip_prefix("error:").map(str::trim) else {
             continue;
         };
+        if let Some((_, li, field)) = generated.layout_lines.iter().find(|(at, ..)| *at == l) {
+            let layout = &spec.layouts[*li];
+            let problem = match field {
+                Some(k) if msg.contains("no member named") => format!(
+                    "the header's {} has no field `{}`",
+                    layout.c_type, layout.fields[*k]
+                ),
+                Some(k) => format!(
+                    "field `{}` is at another offset than described (or a field before it \
+                     differs)",
+                    layout.fields[*k]
+                ),
+                None => "its size or alignment differs from the description (a field is \
+                         missing, extra or of another type)"
+                    .into(),
+            };
+            let evaluated = lines
+                .peek()
+                .filter(|n| n.contains("expression evaluates to"))
+                .and_then(|n| n.split("note:").nth(1))
+                .map(|n| format!(" ({})", n.trim()))
+                .unwrap_or_default();
+            return Some((
+                layout.c_type.clone(),
+                problem,
+                format!("{msg}{evaluated}"),
+            ));
+        }
         if let Some((_, g)) = generated.global_spans.iter().find(|(gl, _)| *gl == l) {
             return Some((
                 spec.globals[*g].clone(),

@@ -16,6 +16,8 @@ const char *name(int i);
 float scale(double x, float f);
 void each(void (*f)(void *ud, const char *s), void *ud);
 extern int counter;
+struct pt { char tag; long n; double y; };
+void move(struct pt *p);
 ";
 
 const SOURCE: &str = "\
@@ -25,6 +27,7 @@ int add(int a, int b) { return a + b; }
 const char *name(int i) { return i ? \"one\" : \"zero\"; }
 float scale(double x, float f) { return (float)x * f; }
 void each(void (*f)(void *ud, const char *s), void *ud) { f(ud, \"x\"); }
+void move(struct pt *p) { p->y += 1.0; }
 ";
 
 fn scratch(name: &str) -> PathBuf {
@@ -172,6 +175,62 @@ fn a_function_or_global_the_header_lacks_is_named() {
     });
     assert!(
         e.contains("`nowhere`") && e.contains("global is not declared"),
+        "{e}"
+    );
+}
+
+/// Binds `move` with `struct pt` described by `fields`.
+fn with_pt(r: &Recorder, fields: &[(&str, &str)]) -> sandlink::Result<()> {
+    enum Pt {}
+    let mut pt = structure::<Pt>("pt");
+    for (name, ty) in fields {
+        match *ty {
+            "char" => drop(pt.field(name, char())),
+            "long" => drop(pt.field(name, long())),
+            "int64_t" => drop(pt.field(name, int64_t())),
+            "double" => drop(pt.field(name, double())),
+            other => panic!("no such test type {other}"),
+        }
+    }
+    let pt = pt.seal()?;
+    r.function("move", &(ptr(pt) >> returning(void())))?;
+    Ok(())
+}
+
+#[test]
+fn a_struct_laid_out_as_the_header_says_builds() {
+    build_with("layout-ok", |r| {
+        with_pt(r, &[("tag", "char"), ("n", "long"), ("y", "double")])
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn a_field_at_another_offset_or_missing_is_named() {
+    let e = mismatch("layout-order", |r| {
+        with_pt(r, &[("tag", "char"), ("y", "double"), ("n", "long")])
+    });
+    assert!(
+        e.contains("`struct pt`") && e.contains("field `y` is at another offset"),
+        "{e}"
+    );
+    let e = mismatch("layout-missing", |r| {
+        with_pt(r, &[("tag", "char"), ("n", "long"), ("z", "double")])
+    });
+    assert!(
+        e.contains("`struct pt`") && e.contains("has no field `z`"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_layout_that_differs_only_under_ilp32_fails_the_wasm_check() {
+    // `int64_t` for a `long`: the same on x86-64, not on wasm32.
+    let e = mismatch("layout-ilp32", |r| {
+        with_pt(r, &[("tag", "char"), ("n", "int64_t"), ("y", "double")])
+    });
+    assert!(
+        e.contains("`struct pt`") && e.contains("wasm32-wasi build"),
         "{e}"
     );
 }

@@ -29,11 +29,11 @@ use std::any::Any;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use sandlink_build::stubs::{Param, StubCallback, StubFunction, StubSpec, Word};
+use sandlink_build::stubs::{Param, StubCallback, StubFunction, StubLayout, StubSpec, Word};
 
 use crate::error::{Error, Result};
 use crate::strategy::{ErasedFn, Isolated, Strategy};
-use crate::types::{Brand, CType, DataModel, FnSig, Memory, Prim, Raw, WordClass};
+use crate::types::{Aggregate, Brand, CType, DataModel, FnSig, Memory, Prim, Raw, WordClass};
 
 /// The address the recorder gives globals and callbacks: not NULL, aligned,
 /// and never used (the recorder reads no memory and calls nothing).
@@ -106,6 +106,18 @@ impl Recorder {
             }
             collect_sigs(&sig.ret, &mut sigs, &mut visited);
         }
+        let mut aggregates = Vec::new();
+        let mut visited = HashSet::new();
+        for (_, sig) in &seen.functions {
+            for t in sig.args.iter().chain([&sig.ret]) {
+                collect_aggregates(t, &mut aggregates, &mut visited);
+            }
+        }
+        for a in aggregates {
+            if let Some(l) = layout(&a) {
+                spec.layouts.push(l);
+            }
+        }
         sigs.extend(seen.callbacks.iter().cloned());
         for g in &seen.globals {
             if !spec.globals.contains(g) {
@@ -157,6 +169,44 @@ fn collect_sigs(t: &CType, out: &mut Vec<Arc<FnSig>>, visited: &mut HashSet<Stri
         }
         CType::Void | CType::Prim(_) | CType::String | CType::Buffer(_) => {}
     }
+}
+
+/// Every struct and union reachable from `t`, nested ones first.
+fn collect_aggregates(t: &CType, out: &mut Vec<Arc<Aggregate>>, visited: &mut HashSet<String>) {
+    match t {
+        CType::FunPtr(sig) => {
+            for a in sig.args.iter().chain([&sig.ret]) {
+                collect_aggregates(a, out, visited);
+            }
+        }
+        CType::Pointer(t)
+        | CType::Array(_, t)
+        | CType::Typedef(_, t)
+        | CType::View(t)
+        | CType::Const(t) => collect_aggregates(t, out, visited),
+        CType::Aggregate(a) => {
+            if visited.insert(a.c_name()) {
+                for (_, f) in a.fields() {
+                    collect_aggregates(&f, out, visited);
+                }
+                out.push(a.clone());
+            }
+        }
+        CType::Void | CType::Prim(_) | CType::String | CType::Buffer(_) => {}
+    }
+}
+
+/// The described layout of `a` under both models; `None` for an opaque
+/// (never sealed) type, which has none to check.
+fn layout(a: &Aggregate) -> Option<StubLayout> {
+    let lp = a.layout(DataModel::Lp64).ok()?;
+    let il = a.layout(DataModel::Ilp32).ok()?;
+    Some(StubLayout {
+        c_type: a.c_name(),
+        fields: a.fields().into_iter().map(|(n, _)| n).collect(),
+        lp64: (lp.size, lp.align, lp.offsets.clone()),
+        ilp32: (il.size, il.align, il.offsets.clone()),
+    })
 }
 
 /// How a scalar travels to a stub.
