@@ -195,11 +195,21 @@ fn exports(lib: &Library) -> Result<Vec<String>, Error> {
                 .map(str::to_string),
         );
     }
+    // With stubs, the binding module says what the bindings use: every
+    // function and global it declares is exported, and no list is written
+    // by hand.
+    if let Some(spec) = &lib.stubs {
+        names.extend(spec.functions.iter().map(|f| f.name.clone()));
+        names.extend(spec.globals.iter().cloned());
+    }
+    let mut seen = BTreeSet::new();
+    names.retain(|n| seen.insert(n.clone()));
     if names.is_empty() {
         return Err(Error::Empty {
             library: lib.name.clone(),
             what: "no exports: list the functions the bindings use with `.exports([..])` \
-                   or `.exports_file(path)`"
+                   or `.exports_file(path)`, or give `.stubs(..)` a binding module's \
+                   recording"
                 .into(),
         });
     }
@@ -241,7 +251,10 @@ fn build_stubs(
     let mut wasm_check = toolchain.command();
     wasm_check.args(common_flags(lib)).args(&lib.wasm_flags);
     for (target, mut check) in [(NATIVE, native_check), (WASM, wasm_check)] {
-        check.args(stubs::CHECK_FLAGS).arg("-fsyntax-only").arg(&c_file);
+        check
+            .args(stubs::CHECK_FLAGS)
+            .arg("-fsyntax-only")
+            .arg(&c_file);
         let output = check.output().map_err(|source| Error::Io {
             what: format!("running the compiler {:?}", check.get_program()),
             source,
@@ -251,23 +264,25 @@ fn build_stubs(
         }
         let diagnostics = String::from_utf8_lossy(&output.stderr).into_owned();
         let name = c_file.display().to_string();
-        return Err(match stubs::explain(spec, &generated, &name, &diagnostics) {
-            Some((function, problem, message)) => Error::StubMismatch {
-                library: lib.name.clone(),
-                function,
-                problem,
-                message,
-                target,
-                file: c_file,
+        return Err(
+            match stubs::explain(spec, &generated, &name, &diagnostics) {
+                Some((function, problem, message)) => Error::StubMismatch {
+                    library: lib.name.clone(),
+                    function,
+                    problem,
+                    message,
+                    target,
+                    file: c_file,
+                },
+                None => Error::Compile {
+                    library: lib.name.clone(),
+                    file: c_file,
+                    target,
+                    diagnostics,
+                    command: format!("{check:?}"),
+                },
             },
-            None => Error::Compile {
-                library: lib.name.clone(),
-                file: c_file,
-                target,
-                diagnostics,
-                command: format!("{check:?}"),
-            },
-        });
+        );
     }
 
     // The archive: the stubs and the library, position-independent.

@@ -254,9 +254,11 @@ impl Library {
     /// Also generates C stubs for the Stubs strategy from `spec` (what
     /// `sandlink::record::Recorder` recorded from the binding module),
     /// checks them against the headers named by [`Library::stub_header`],
-    /// and links them, with the library's sources compiled natively, into
-    /// this crate. A declaration that disagrees with a header fails the
-    /// build with [`Error::StubMismatch`].
+    /// for the host and for wasm32-wasi, and links them, with the library's
+    /// sources compiled natively, into this crate. A declaration or a
+    /// struct layout that disagrees with a header fails the build with
+    /// [`Error::StubMismatch`]. Every function and global the spec declares
+    /// is exported from the wasm module too, so no exports list is needed.
     pub fn stubs(&mut self, spec: StubSpec) -> &mut Library {
         self.stubs = Some(spec);
         self

@@ -486,11 +486,7 @@ pub(crate) fn explain(
                 .and_then(|n| n.split("note:").nth(1))
                 .map(|n| format!(" ({})", n.trim()))
                 .unwrap_or_default();
-            return Some((
-                layout.c_type.clone(),
-                problem,
-                format!("{msg}{evaluated}"),
-            ));
+            return Some((layout.c_type.clone(), problem, format!("{msg}{evaluated}")));
         }
         if let Some((_, g)) = generated.global_spans.iter().find(|(gl, _)| *gl == l) {
             return Some((

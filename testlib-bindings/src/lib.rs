@@ -291,7 +291,8 @@ impl<L: Foreign> Testlib<L> {
             intptr_id: lib.function(&f("intptr_id"), &(intptr_t() >> returning(intptr_t())))?,
             uintptr_id: lib.function(&f("uintptr_id"), &(uintptr_t() >> returning(uintptr_t())))?,
             ptrdiff_id: lib.function(&f("ptrdiff_id"), &(ptrdiff_t() >> returning(ptrdiff_t())))?,
-            float_mul: lib.function(&f("float_mul"), &(float() >> float() >> returning(float())))?,
+            float_mul: lib
+                .function(&f("float_mul"), &(float() >> float() >> returning(float())))?,
             double_fma: lib.function(
                 &f("double_fma"),
                 &(double() >> double() >> double() >> returning(double())),
@@ -335,10 +336,15 @@ impl<L: Foreign> Testlib<L> {
             record_layout: lib.function(&f("record_layout"), &(int() >> returning(size_t())))?,
             inner_layout: lib.function(&f("inner_layout"), &(int() >> returning(size_t())))?,
             num_layout: lib.function(&f("num_layout"), &(int() >> returning(size_t())))?,
-            num_set_float: lib
-                .function(&f("num_set_float"), &(num() >> float() >> returning(void())))?,
+            num_set_float: lib.function(
+                &f("num_set_float"),
+                &(num() >> float() >> returning(void())),
+            )?,
             num_int: lib.function(&f("num_int"), &(num() >> returning(int32_t())))?,
-            sum_ints: lib.function(&f("sum_ints"), &(ptr(int()) >> size_t() >> returning(int())))?,
+            sum_ints: lib.function(
+                &f("sum_ints"),
+                &(ptr(int()) >> size_t() >> returning(int())),
+            )?,
             find: lib.function(
                 &f("find"),
                 &(ptr(int()) >> size_t() >> int() >> returning(ptr_opt(int()))),

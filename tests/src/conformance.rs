@@ -320,7 +320,13 @@ pub fn struct_fields<L: Foreign>(lib: &L) -> Result<()> {
 /// A union: every field at offset 0, size and alignment from C.
 pub fn unions<L: Foreign>(lib: &L) -> Result<()> {
     let t = Testlib::bind(lib)?;
-    let NumType { num, i, f, d, bytes } = &t.num_t;
+    let NumType {
+        num,
+        i,
+        f,
+        d,
+        bytes,
+    } = &t.num_t;
     let layout = &t.num_layout;
     let l = num.layout(lib.model())?;
     assert_eq!(l.size, layout.call((0,))?);
@@ -583,9 +589,7 @@ pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
     // After the first failure no more Rust code ran for that call.
     assert_eq!(calls.load(Ordering::Relaxed), 1);
 
-    let panicking = lib.callback(step, |(_, _)| -> Result<i32> {
-        panic!("boom in callback")
-    })?;
+    let panicking = lib.callback(step, |(_, _)| -> Result<i32> { panic!("boom in callback") })?;
     expect_err(
         fold.call((&panicking, xs, 10, 0)),
         "panicking callback",

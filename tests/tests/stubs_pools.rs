@@ -41,5 +41,10 @@ fn trampoline_pools_are_bounded_and_reused() {
         .callback(&t.int_fn, |(x,)| Ok(x * 7))
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(t.apply.call((&cb, 3)).unwrap_or_else(|e| panic!("{e}")), 22);
-    assert_eq!(t.apply.call((&live[99], 3)).unwrap_or_else(|e| panic!("{e}")), 4);
+    assert_eq!(
+        t.apply
+            .call((&live[99], 3))
+            .unwrap_or_else(|e| panic!("{e}")),
+        4
+    );
 }

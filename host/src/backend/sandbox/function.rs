@@ -48,7 +48,7 @@ impl Sandbox {
                         library: library.clone(),
                         symbol: name.to_string(),
                         reason:
-                            "no function export of that name (is it in the library's exports.txt?)"
+                            "no function export of that name (is it in the library's export list, or declared by the binding module its stubs were generated from?)"
                                 .into(),
                     })?;
             let ty = func.ty(&ctx);
@@ -169,10 +169,9 @@ impl Sandbox {
                 symbol: name.to_string(),
                 reason: reason.to_string(),
             };
-            let g = live
-                .instance
-                .get_global(&mut ctx, name)
-                .ok_or_else(|| missing("no global export of that name (is it in exports.txt?)"))?;
+            let g = live.instance.get_global(&mut ctx, name).ok_or_else(|| {
+                missing("no global export of that name (is it in the library's export list?)")
+            })?;
             match g.get(&mut ctx) {
                 Val::I32(a) => Ok(u64::from(a as u32)),
                 other => Err(missing(&format!(
