@@ -41,15 +41,15 @@ print("# Benchmarks\n")
 print("![Per-call cost by strategy](BENCHMARKS.svg)\n")
 print("Made by `bash scripts/bench.sh` (criterion, all strategies in one run; medians).")
 print(f"Commit {rev}, {cpu}, {platform.machine()}. Shared, noisy machine: compare ratios within a run.\n")
-STRATEGIES = ("dynamic", "sandbox", "process")
-print("| group | benchmark | dynamic | sandbox | process | sandbox / dynamic | process / dynamic |")
-print("|---|---|---|---|---|---|---|")
+STRATEGIES = ("dynamic", "stubs", "sandbox", "process")
+print("| group | benchmark | dynamic | stubs | sandbox | process | stubs / dynamic | sandbox / dynamic | process / dynamic |")
+print("|---|---|---|---|---|---|---|---|---|")
 for (group, bench), by in sorted(rows.items()):
     if any(k in by for k in STRATEGIES):
-        d, s, p = (by.get(k) for k in STRATEGIES)
+        d, t, s, p = (by.get(k) for k in STRATEGIES)
         ratio = lambda x: f"{x / d:.2f}×" if d and x else ""
-        cells = " | ".join(fmt(v) if v else "" for v in (d, s, p))
-        print(f"| {group} | {bench} | {cells} | {ratio(s)} | {ratio(p)} |")
+        cells = " | ".join(fmt(v) if v else "" for v in (d, t, s, p))
+        print(f"| {group} | {bench} | {cells} | {ratio(t)} | {ratio(s)} | {ratio(p)} |")
 others = [(g, b, k, v) for (g, b), by in sorted(rows.items()) for k, v in sorted(by.items())
           if k not in STRATEGIES + ("",)]
 if others:
@@ -77,7 +77,7 @@ def chart(path):
     BENCHMARKS.md: one group of bars per `call/*` benchmark."""
     import math
 
-    colours = {"dynamic": "#4477aa", "sandbox": "#ee6677", "process": "#aa3377",
+    colours = {"dynamic": "#4477aa", "stubs": "#66ccee", "sandbox": "#ee6677", "process": "#aa3377",
                "native_fn_pointer": "#228833", "wasmtime_typed_func": "#ccbb44"}
     groups = []
     for (group, bench), by in sorted(rows.items()):

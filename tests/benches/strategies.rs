@@ -1,4 +1,4 @@
-//! Strategies side by side: the same calls through Dynamic, Sandbox and Process, plus
+//! Strategies side by side: the same calls through Dynamic, Sandbox, Process and Stubs, plus
 //! the sandbox's own costs (instantiation, module cache, cold compile),
 //! reference points (a raw wasmtime typed call, a direct C call), and
 //! sandboxed parsing on one and two threads.
@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use sandlink::types::*;
-use sandlink::{Dynamic, Foreign, Process, Sandbox, SandboxConfig};
+use sandlink::{Dynamic, Foreign, Process, Sandbox, SandboxConfig, Stubs, StubTable};
 use sandlink_expat::{Event, Events, Expat, Flow, Handler, Parser};
 
 fn dynamic(path: &str) -> Dynamic {
@@ -22,6 +22,11 @@ fn dynamic(path: &str) -> Dynamic {
 
 fn sandbox(path: &str) -> Sandbox {
     Sandbox::open(path).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn stubs(table: &'static StubTable) -> Stubs {
+    // SAFETY: our own libraries, with stubs checked against their headers.
+    unsafe { Stubs::open(table) }.unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn process(path: &str) -> Process {
@@ -211,7 +216,7 @@ fn expat_tree(c: &mut Criterion) {
         b.iter(|| run(Command::new(sandlink_clibs::C_TREE).arg(&doc)))
     });
     if let Some(bin) = std::env::var_os("SANDLINK_EXPAT_TREE_BIN") {
-        for backend in ["dynamic", "sandbox", "process"] {
+        for backend in ["dynamic", "sandbox", "process", "stubs"] {
             g.bench_function(BenchmarkId::new("15MB", backend), |b| {
                 b.iter(|| run(Command::new(&bin).args(["--backend", backend]).arg(&doc)))
             });
@@ -277,6 +282,7 @@ fn strategies(c: &mut Criterion) {
     calls(c, "dynamic", &d);
     calls(c, "sandbox", &s);
     calls(c, "process", &process(sandlink_clibs::TESTLIB_SO));
+    calls(c, "stubs", &stubs(sandlink_clibs::testlib_stubs::stub_table()));
 
     let mut doc = sandlink_tests::xml::large_document(9_000);
     doc.truncate(doc.len().min(1 << 20));
@@ -293,6 +299,7 @@ fn strategies(c: &mut Criterion) {
     expat(c, "dynamic", &dynamic(sandlink_clibs::EXPAT_SO), &doc);
     expat(c, "sandbox", &sandbox(sandlink_clibs::EXPAT_WASM), &doc);
     expat(c, "process", &process(sandlink_clibs::EXPAT_SO), &doc);
+    expat(c, "stubs", &stubs(sandlink_clibs::expat_stubs::stub_table()), &doc);
     threads(c, &doc);
     anchors(c);
     expat_tree(c);
