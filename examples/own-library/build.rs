@@ -1,8 +1,16 @@
-//! Builds cJSON twice from Debian's source: a wasm32-wasi module for the
-//! Sandbox and a native shared object for Dynamic. This is all it takes.
+//! Builds cJSON from Debian's source three ways: a wasm32-wasi module for
+//! the Sandbox, a native shared object for Dynamic, and generated stubs for
+//! the Stubs strategy. This is all it takes.
 
 use std::path::PathBuf;
 use std::process::Command;
+
+// The program's own binding module, compiled into this build script too:
+// evaluated against the recorder, it says which functions to export and to
+// wrap, and the C compiler checks it against cJSON.h.
+#[path = "src/bindings.rs"]
+#[allow(dead_code)]
+mod bindings;
 
 fn main() {
     let here = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
@@ -18,17 +26,17 @@ fn main() {
             std::process::exit(1);
         }
     }
+    let rec = sandlink::record::Recorder::new("cjson");
+    let spec = bindings::CJsonLib::bind(&rec).and_then(|_| rec.spec());
+    let spec = spec.unwrap_or_else(|e| {
+        eprintln!("evaluating the cJSON bindings failed: {e}");
+        std::process::exit(1);
+    });
     sandlink_build::Library::new("cjson")
         .file(src.join("cJSON.c"))
         .include(&src)
-        .exports([
-            "cJSON_Version",
-            "cJSON_Parse",
-            "cJSON_GetErrorPtr",
-            "cJSON_Print",
-            "cJSON_Delete",
-            "cJSON_free",
-        ])
+        .stub_header("cJSON.h")
+        .stubs(spec)
         .native(true)
         .compile();
 }
