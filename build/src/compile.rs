@@ -266,14 +266,16 @@ fn build_stubs(
         let name = c_file.display().to_string();
         return Err(
             match stubs::explain(spec, &generated, &name, &diagnostics) {
-                Some((function, problem, message)) => Error::StubMismatch {
-                    library: lib.name.clone(),
-                    function,
-                    problem,
-                    message,
-                    target,
-                    file: c_file,
-                },
+                Some((function, problem, message)) => {
+                    Error::StubMismatch(Box::new(crate::StubMismatch {
+                        library: lib.name.clone(),
+                        function,
+                        problem,
+                        message,
+                        target,
+                        file: c_file,
+                    }))
+                }
                 None => Error::Compile {
                     library: lib.name.clone(),
                     file: c_file,

@@ -374,20 +374,24 @@ pub enum Error {
     NoOutDir,
     /// A declaration in the binding module disagrees with the library's
     /// header: the generated stub did not compile.
-    StubMismatch {
-        /// The library.
-        library: String,
-        /// The C function whose declaration is wrong.
-        function: String,
-        /// What is wrong: the parameter or the result, and the declared type.
-        problem: String,
-        /// The compiler's message for it.
-        message: String,
-        /// `native` or `wasm32-wasi`: the build whose headers disagree.
-        target: &'static str,
-        /// The generated file, for the full diagnostics.
-        file: PathBuf,
-    },
+    StubMismatch(Box<StubMismatch>),
+}
+
+/// What [`Error::StubMismatch`] reports.
+#[derive(Debug)]
+pub struct StubMismatch {
+    /// The library.
+    pub library: String,
+    /// The C function (or struct, or global) whose description is wrong.
+    pub function: String,
+    /// What is wrong: the parameter or the result, and the declared type.
+    pub problem: String,
+    /// The compiler's message for it.
+    pub message: String,
+    /// `native` or `wasm32-wasi`: the build whose headers disagree.
+    pub target: &'static str,
+    /// The generated file, for the full diagnostics.
+    pub file: PathBuf,
 }
 
 impl fmt::Display for Error {
@@ -434,20 +438,18 @@ impl fmt::Display for Error {
                 diagnostics = diagnostics.trim_end()
             ),
             Error::Io { what, source } => write!(f, "sandlink-build: {what}: {source}"),
-            Error::StubMismatch {
-                library,
-                function,
-                problem,
-                message,
-                target,
-                file,
-            } => write!(
+            Error::StubMismatch(m) => write!(
                 f,
-                "sandlink-build: library `{library}`: the binding of `{function}` does not \
-                 match its C header ({target} build): {problem}\n  compiler: {message}\n  \
-                 generated stub: {}\n  \
-                 fix: correct the description of `{function}` in the binding module",
-                file.display()
+                "sandlink-build: library `{}`: the binding of `{}` does not match its C \
+                 header ({} build): {}\n  compiler: {}\n  generated stub: {}\n  \
+                 fix: correct the description of `{}` in the binding module",
+                m.library,
+                m.function,
+                m.target,
+                m.problem,
+                m.message,
+                m.file.display(),
+                m.function
             ),
             Error::NoOutDir => f.write_str(
                 "sandlink-build: OUT_DIR is not set; outside a build script call \

@@ -69,7 +69,7 @@ fn build_with(
 fn mismatch(name: &str, declare: impl FnOnce(&Recorder) -> sandlink::Result<()>) -> String {
     match build_with(name, declare) {
         Ok(_) => panic!("{name}: a wrong declaration built"),
-        Err(e @ Error::StubMismatch { .. }) => e.to_string(),
+        Err(e @ Error::StubMismatch(_)) => e.to_string(),
         Err(e) => panic!("{name}: not a stub mismatch: {e}"),
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use sandlink::types::*;
-use sandlink::{Dynamic, Foreign, Process, Sandbox, SandboxConfig, Stubs, StubTable};
+use sandlink::{Dynamic, Foreign, Process, Sandbox, SandboxConfig, StubTable, Stubs};
 use sandlink_expat::{Event, Events, Expat, Flow, Handler, Parser};
 
 fn dynamic(path: &str) -> Dynamic {
@@ -282,7 +282,11 @@ fn strategies(c: &mut Criterion) {
     calls(c, "dynamic", &d);
     calls(c, "sandbox", &s);
     calls(c, "process", &process(sandlink_clibs::TESTLIB_SO));
-    calls(c, "stubs", &stubs(sandlink_clibs::testlib_stubs::stub_table()));
+    calls(
+        c,
+        "stubs",
+        &stubs(sandlink_clibs::testlib_stubs::stub_table()),
+    );
 
     let mut doc = sandlink_tests::xml::large_document(9_000);
     doc.truncate(doc.len().min(1 << 20));
@@ -299,7 +303,12 @@ fn strategies(c: &mut Criterion) {
     expat(c, "dynamic", &dynamic(sandlink_clibs::EXPAT_SO), &doc);
     expat(c, "sandbox", &sandbox(sandlink_clibs::EXPAT_WASM), &doc);
     expat(c, "process", &process(sandlink_clibs::EXPAT_SO), &doc);
-    expat(c, "stubs", &stubs(sandlink_clibs::expat_stubs::stub_table()), &doc);
+    expat(
+        c,
+        "stubs",
+        &stubs(sandlink_clibs::expat_stubs::stub_table()),
+        &doc,
+    );
     threads(c, &doc);
     anchors(c);
     expat_tree(c);
