@@ -1,12 +1,14 @@
-//! One binding, three strategies: the same `TestLib<L>` linked with `Dynamic`
-//! (the native shared object), with `Sandbox` (the wasm module) and with
-//! `Process` (the native shared object in a worker process). Swapping is the
-//! one line that opens the library.
+//! One binding, four strategies: the same `TestLib<L>` linked with `Dynamic`
+//! (the native shared object), with `Sandbox` (the wasm module), with
+//! `Process` (the native shared object in a worker process) and with `Stubs`
+//! (testlib's generated stubs, linked into this binary; these declarations
+//! agree with the ones they were generated from). Swapping is the one line
+//! that opens the library.
 //!
 //! `cargo run --release --example swap`
 
 use sandlink::types::*;
-use sandlink::{Callback, Dynamic, Foreign, Function, Process, Result, Sandbox};
+use sandlink::{Callback, Dynamic, Foreign, Function, Process, Result, Sandbox, Stubs};
 
 /// A few of testlib's functions, written once for any strategy.
 struct TestLib<L: Foreign> {
@@ -45,14 +47,18 @@ fn main() -> anyhow::Result<()> {
     let native = unsafe { Dynamic::open(sandlink_clibs::TESTLIB_SO) }?;
     let sandboxed = Sandbox::open(sandlink_clibs::TESTLIB_WASM)?; // <- the one line that differs
     let worker = Process::open(sandlink_clibs::TESTLIB_SO)?; // <- or this one
+                                                             // SAFETY: as above; the stubs were checked against testlib.h.
+    let stubbed = unsafe { Stubs::open(sandlink_clibs::testlib_stubs::stub_table()) }?; // <- or this
 
     let a = TestLib::bind(&native)?.demo()?;
     let b = TestLib::bind(&sandboxed)?.demo()?;
     let c = TestLib::bind(&worker)?.demo()?;
+    let d = TestLib::bind(&stubbed)?.demo()?;
     println!("dynamic: {a}");
     println!("sandbox: {b}");
     println!("process: {c}");
-    anyhow::ensure!(a == b && a == c, "the strategies disagree");
-    println!("same output from all three strategies");
+    println!("stubs:   {d}");
+    anyhow::ensure!(a == b && a == c && a == d, "the strategies disagree");
+    println!("same output from all four strategies");
     Ok(())
 }

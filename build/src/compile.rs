@@ -52,6 +52,13 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     inputs.extend(lib.wasm_files.iter().cloned());
     inputs.extend(lib.exports_files.iter().cloned());
 
+    // The stubs are checked first: a description that disagrees with the
+    // headers is reported as such, not as a missing export at link time.
+    let stubs_file = match &lib.stubs {
+        Some(spec) => Some(check_stubs(lib, spec, &toolchain, &out)?),
+        None => None,
+    };
+
     // The wasm module: the library, its wasm-only sources and the shim.
     let wasm_dir = out.join(format!("{}-wasm", lib.name));
     mkdir(&wasm_dir)?;
@@ -108,8 +115,8 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
         None
     };
 
-    let stubs = match &lib.stubs {
-        Some(spec) => Some(build_stubs(lib, spec, &toolchain, &out, &mut inputs)?),
+    let stubs = match &stubs_file {
+        Some(c_file) => Some(archive_stubs(lib, c_file, &out, &mut inputs)?),
         None => None,
     };
 
@@ -227,20 +234,18 @@ struct StubsBuilt {
 /// Generates the stubs, checks them against the headers, compiles them with
 /// the library's sources into a static archive, and writes the Rust file
 /// that names the table.
-fn build_stubs(
+fn check_stubs(
     lib: &Library,
     spec: &stubs::StubSpec,
     toolchain: &Toolchain,
     out: &Path,
-    inputs: &mut BTreeSet<PathBuf>,
-) -> Result<StubsBuilt, Error> {
+) -> Result<PathBuf, Error> {
     let dir = out.join(format!("{}-stubs", lib.name));
     mkdir(&dir)?;
     let symbol = abi::stubs::table_symbol(&lib.name);
     let generated = stubs::generate(&lib.name, &lib.stub_headers, spec, lib.callback_slots);
     let c_file = dir.join(format!("{symbol}.c"));
     write_if_changed(&c_file, &generated.c)?;
-    let compiler = native_compiler(lib);
 
     // The check: the wrappers alone, with the mismatch warnings as errors,
     // by clang whatever the native compiler is (the warning names are
@@ -287,10 +292,24 @@ fn build_stubs(
         );
     }
 
+    Ok(c_file)
+}
+
+/// Compiles the checked stubs with the library's sources into a static
+/// archive, and writes the Rust file that names the table.
+fn archive_stubs(
+    lib: &Library,
+    c_file: &Path,
+    out: &Path,
+    inputs: &mut BTreeSet<PathBuf>,
+) -> Result<StubsBuilt, Error> {
+    let dir = out.join(format!("{}-stubs", lib.name));
+    let symbol = abi::stubs::table_symbol(&lib.name);
+    let compiler = native_compiler(lib);
     // The archive: the stubs and the library, position-independent.
     let mut units = units_for(&dir, lib.files.iter());
     units.push(Unit {
-        source: c_file.clone(),
+        source: c_file.to_path_buf(),
         object: dir.join(format!("{symbol}.o")),
         extra: vec!["-w".into()],
     });

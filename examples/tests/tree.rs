@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 
-use sandlink::{Dynamic, Foreign, Process, Sandbox};
+use sandlink::{Dynamic, Foreign, Process, Sandbox, Stubs};
 use sandlink_examples::tree::{print_tree, TreeError, INDENT};
 
 fn sandbox() -> Sandbox {
@@ -20,6 +20,12 @@ fn dynamic() -> Dynamic {
 
 fn process() -> Process {
     Process::open(sandlink_clibs::EXPAT_SO).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn stubs() -> Stubs {
+    // SAFETY: our own build of expat 2.5.0, its stubs checked against expat.h.
+    unsafe { Stubs::open(sandlink_clibs::expat_stubs::stub_table()) }
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 /// Counts lines and remembers the longest and the last, without keeping the
@@ -130,6 +136,11 @@ fn nesting_deeper_than_a_format_width_prints_on_process() {
     check_deep(&process());
 }
 
+#[test]
+fn nesting_deeper_than_a_format_width_prints_on_stubs() {
+    check_deep(&stubs());
+}
+
 fn check_empty<L: Foreign + std::fmt::Debug>(lib: &L) {
     match print_tree(lib, &b""[..], Counter::default()) {
         Err(TreeError::Parse(msg)) => assert_eq!(msg, "no element found at line 1, column 0"),
@@ -142,6 +153,7 @@ fn empty_document_reports_expats_own_error() {
     check_empty(&sandbox());
     check_empty(&dynamic());
     check_empty(&process());
+    check_empty(&stubs());
 }
 
 /// The `expat_tree` example, which `cargo test` builds beside this test.
@@ -164,7 +176,7 @@ fn closed_stdout_ends_quietly() {
     let mut doc = String::from("<r>");
     doc.push_str(&"<item/>".repeat(200_000));
     doc.push_str("</r>");
-    for backend in ["sandbox", "dynamic", "process"] {
+    for backend in ["sandbox", "dynamic", "process", "stubs"] {
         let mut child = Command::new(expat_tree())
             .args(["--backend", backend, "-"])
             .stdin(Stdio::piped())

@@ -2,7 +2,9 @@
 //!
 //! Describe a C library's functions once, as values, then link them in
 //! whichever way fits, behind the same [`Foreign`] trait: [`Dynamic`]
-//! (dlopen and libffi, no isolation), [`Sandbox`] (the library compiled to
+//! (dlopen and libffi, no isolation), [`Stubs`] (C wrappers generated from
+//! the same description and checked by the C compiler against the
+//! library's headers; see [`record`]), [`Sandbox`] (the library compiled to
 //! wasm32-wasi and run by wasmtime in this process, unable to touch host
 //! memory) or [`Process`] (the native library in a seccomp-confined worker
 //! process). It is OCaml ctypes' design carried to Rust.
@@ -49,14 +51,17 @@
 //! | `dynamic` (default) | [`Dynamic`] | libloading, libffi (Debian's `libffi-dev`) |
 //! | `sandbox` (default) | [`Sandbox`] | wasmtime, wasmtime-wasi |
 //! | `process` (default) | [`Process`] | seccompiler, and a C worker that the build script compiles against the system's libffi (Debian's `libffi-dev`) |
+//! | `stubs` (default) | [`Stubs`] | nothing beyond libc: the stubs are C that `sandlink-build` generates and compiles in the user's build script |
 //!
 //! A sandbox-only user sets `default-features = false, features = ["sandbox"]`
 //! and builds neither libffi nor libloading; a dynamic-only user builds no
-//! wasmtime. Bindings written over [`Foreign`] compile with any of them.
+//! wasmtime. Bindings written over [`Foreign`] compile with any of them, and
+//! with no feature at all: that is how a build script evaluates them
+//! against the [`record::Recorder`].
 
 //! ## Threads
 //!
-//! [`Sandbox`], [`Process`] and [`Dynamic`] handles are `Send`: a library, with the
+//! [`Sandbox`], [`Process`], [`Dynamic`] and [`Stubs`] handles are `Send`: a library, with the
 //! functions, callbacks and allocations made from it, can move to a worker
 //! thread, and N sandboxes can run on N threads in parallel. Clones share
 //! one instance, and calls into it are serialised by a lock that the calling
@@ -78,6 +83,11 @@
 //! fn shared<T: Sync>() {}
 //! shared::<sandlink::Process>();
 //! ```
+//!
+//! ```compile_fail,E0277
+//! fn shared<T: Sync>() {}
+//! shared::<sandlink::Stubs>();
+//! ```
 
 //! ## Soundness: where trust is granted
 //!
@@ -92,6 +102,7 @@
 //! | where | what the caller promises |
 //! |---|---|
 //! | `unsafe` [`Dynamic::open`], [`Dynamic::this_process`] | the library and the bindings used with it are right: its code and initialisers, the signatures, layouts and array lengths declared for it, that a call that type-checks is one the library accepts, and that every pointer it returns points at what its declared type says for as long as it is used |
+//! | `unsafe` [`Stubs::open`] | as for `Dynamic::open`, less what the C compiler checked at build time (each function's declared signature and each struct's layout against the headers), plus that the table is one `sandlink-build` generated |
 //! | `unsafe` [`Ptr::from_addr`], [`Ptr::cast`], [`Ptr::byte_add`] | the address points at a live value of the pointer's type (on a non-[`Isolated`] strategy) |
 //! | `unsafe` `Foreign::*_unchecked` (`elem_ptr`, `read_bytes`, `write_bytes`, `read_string`, `read_terminated`) | the memory the host claims beyond the pointer's own type exists (on a non-[`Isolated`] strategy); on an [`Isolated`] one, the safe forms without the suffix need no promise |
 //! | `unsafe` [`Foreign::free`] | the pointer is the start of a live block of that library's allocator, freed once, unused afterwards ([`Foreign::alloc`]'s [`Owned`] handle needs no call) |

@@ -1,4 +1,4 @@
-//! Threads: a `Sandbox` (and a `Dynamic`, and a `Process`) is `Send`, not `Sync`. Handles,
+//! Threads: a `Sandbox` (and a `Dynamic`, a `Process`, a `Stubs`) is `Send`, not `Sync`. Handles,
 //! bound functions, callbacks and parsers move to worker threads; clones
 //! used from two threads at once are serialised, never raced.
 
@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 
 use sandlink::types::*;
-use sandlink::{Callback, Dynamic, Foreign, Function, Owned, Process, Sandbox};
+use sandlink::{Callback, Dynamic, Foreign, Function, Owned, Process, Sandbox, Stubs};
 use sandlink_expat::{Events, Expat, Parser};
 use sandlink_tests::ok;
 use sandlink_tests::xml::{self, Chunking, Recorder};
@@ -28,6 +28,9 @@ const _: () = {
     send::<Expat<Sandbox>>();
     send::<Parser<Sandbox, Recorder>>();
     send::<Parser<Dynamic, Recorder>>();
+    send::<Stubs>();
+    send::<Function<Stubs, (i32, i32), i32>>();
+    send::<Parser<Stubs, Recorder>>();
 };
 
 #[test]
@@ -127,6 +130,20 @@ fn clones_serialised<L: Foreign>(sb: L, n: i32) {
     for w in workers {
         w.join().unwrap_or_else(|_| panic!("a worker panicked"));
     }
+}
+
+#[test]
+fn stubs_clones_on_two_threads_are_serialised() {
+    // SAFETY: testlib is our own library; its stubs were checked against testlib.h.
+    let lib = ok(unsafe { Stubs::open(sandlink_clibs::testlib_stubs::stub_table()) });
+    clones_serialised(lib, 2_000);
+}
+
+#[test]
+fn stubs_a_callback_running_on_one_thread_holds_off_calls_from_another() {
+    // SAFETY: as above.
+    let lib = ok(unsafe { Stubs::open(sandlink_clibs::testlib_stubs::stub_table()) });
+    callback_holds_off(lib);
 }
 
 #[test]
