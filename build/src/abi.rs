@@ -19,6 +19,11 @@ pub const ERRNO_GET: &str = "sandlink_errno_get";
 /// `void sandlink_errno_set(int e)`.
 pub const ERRNO_SET: &str = "sandlink_errno_set";
 
+/// The prefix of a constant's symbol: a C constant (`#define` or enum value)
+/// `NAME` that a binding module reads is compiled, with its declared type,
+/// into every build of the library as `sandlink_const_NAME`.
+pub const CONST_PREFIX: &str = "sandlink_const_";
+
 /// The shim's exports as the C macros it is compiled with
 /// (`-DSANDLINK_ABI_MALLOC="sandlink_malloc"`, …).
 pub const SHIM_MACROS: [(&str, &str); 4] = [

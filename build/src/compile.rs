@@ -64,7 +64,16 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     mkdir(&wasm_dir)?;
     let shim = out.join("sandlink-guest-shim.c");
     write_if_changed(&shim, SHIM_C)?;
-    let mut units = units_for(&wasm_dir, lib.files.iter().chain(&lib.wasm_files));
+    // The constants a binding module reads are part of every build.
+    let consts: Vec<PathBuf> = stubs_file
+        .as_ref()
+        .and_then(|(_, c)| c.clone())
+        .into_iter()
+        .collect();
+    let mut units = units_for(
+        &wasm_dir,
+        lib.files.iter().chain(&lib.wasm_files).chain(&consts),
+    );
     let mut shim_flags = vec!["-std=c11".to_string(), "-Wall".into(), "-Werror".into()];
     for (name, value) in abi::SHIM_MACROS {
         shim_flags.push(format!("-D{name}=\"{value}\""));
@@ -101,7 +110,7 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
         mkdir(&dir)?;
         let compiler = native_compiler(lib);
         let cmd = || Command::new(&compiler);
-        let units = units_for(&dir, lib.files.iter());
+        let units = units_for(&dir, lib.files.iter().chain(&consts));
         let mut flags = common_flags(lib);
         flags.push("-fPIC".into());
         let objects = compile_all(lib, NATIVE, &units, &cmd, &flags)?;
@@ -116,7 +125,13 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     };
 
     let stubs = match &stubs_file {
-        Some(c_file) => Some(archive_stubs(lib, c_file, &out, &mut inputs)?),
+        Some((c_file, consts)) => Some(archive_stubs(
+            lib,
+            c_file,
+            consts.as_deref(),
+            &out,
+            &mut inputs,
+        )?),
         None => None,
     };
 
@@ -208,6 +223,11 @@ fn exports(lib: &Library) -> Result<Vec<String>, Error> {
     if let Some(spec) = &lib.stubs {
         names.extend(spec.functions.iter().map(|f| f.name.clone()));
         names.extend(spec.globals.iter().cloned());
+        names.extend(
+            spec.constants
+                .iter()
+                .map(|c| format!("{}{}", abi::CONST_PREFIX, c.name)),
+        );
     }
     let mut seen = BTreeSet::new();
     names.retain(|n| seen.insert(n.clone()));
@@ -239,7 +259,7 @@ fn check_stubs(
     spec: &stubs::StubSpec,
     toolchain: &Toolchain,
     out: &Path,
-) -> Result<PathBuf, Error> {
+) -> Result<(PathBuf, Option<PathBuf>), Error> {
     let dir = out.join(format!("{}-stubs", lib.name));
     mkdir(&dir)?;
     let symbol = abi::stubs::table_symbol(&lib.name);
@@ -247,52 +267,86 @@ fn check_stubs(
     let c_file = dir.join(format!("{symbol}.c"));
     write_if_changed(&c_file, &generated.c)?;
 
-    // The check: the wrappers alone, with the mismatch warnings as errors,
-    // by clang whatever the native compiler is (the warning names are
-    // clang's): for the host (LP64), then for wasm32-wasi (ILP32), so the
-    // description is checked against the headers as each build sees them.
-    let mut native_check = Command::new(toolchain.clang());
-    native_check.args(common_flags(lib));
-    let mut wasm_check = toolchain.command();
-    wasm_check.args(common_flags(lib)).args(&lib.wasm_flags);
-    for (target, mut check) in [(NATIVE, native_check), (WASM, wasm_check)] {
-        check
-            .args(stubs::CHECK_FLAGS)
-            .arg("-fsyntax-only")
-            .arg(&c_file);
-        let output = check.output().map_err(|source| Error::Io {
-            what: format!("running the compiler {:?}", check.get_program()),
-            source,
-        })?;
-        if output.status.success() {
-            continue;
-        }
-        let diagnostics = String::from_utf8_lossy(&output.stderr).into_owned();
-        let name = c_file.display().to_string();
-        return Err(
-            match stubs::explain(spec, &generated, &name, &diagnostics) {
-                Some((function, problem, message)) => {
-                    Error::StubMismatch(Box::new(crate::StubMismatch {
-                        library: lib.name.clone(),
-                        function,
-                        problem,
-                        message,
-                        target,
-                        file: c_file,
-                    }))
-                }
-                None => Error::Compile {
-                    library: lib.name.clone(),
-                    file: c_file,
-                    target,
-                    diagnostics,
-                    command: format!("{check:?}"),
-                },
-            },
-        );
-    }
+    let consts = if spec.constants.is_empty() {
+        None
+    } else {
+        let (text, lines) = stubs::constants_file(&lib.name, &lib.stub_headers, spec);
+        let path = dir.join(format!("sandlink_consts_{}.c", lib.name));
+        write_if_changed(&path, &text)?;
+        Some((path, lines))
+    };
 
-    Ok(c_file)
+    // The check: the wrappers (and the constants) alone, with the mismatch
+    // warnings as errors, by clang whatever the native compiler is (the
+    // warning names are clang's): for the host (LP64), then for
+    // wasm32-wasi (ILP32), so the description is checked against the
+    // headers as each build sees them.
+    let native_check = || {
+        let mut c = Command::new(toolchain.clang());
+        c.args(common_flags(lib));
+        c
+    };
+    let wasm_check = || {
+        let mut c = toolchain.command();
+        c.args(common_flags(lib)).args(&lib.wasm_flags);
+        c
+    };
+    let checks: [(&'static str, &dyn Fn() -> Command); 2] =
+        [(NATIVE, &native_check), (WASM, &wasm_check)];
+    for (target, base) in checks {
+        let name = c_file.display().to_string();
+        run_check(lib, target, base(), &c_file, |d| {
+            stubs::explain(spec, &generated, &name, d)
+        })?;
+        if let Some((path, lines)) = &consts {
+            let name = path.display().to_string();
+            run_check(lib, target, base(), path, |d| {
+                stubs::explain_constant(spec, lines, &name, d)
+            })?;
+        }
+    }
+    Ok((c_file, consts.map(|(p, _)| p)))
+}
+
+/// Compiles `file` with `check` and the mismatch flags, syntax only; a
+/// failure is a [`Error::StubMismatch`] when `explain` can name what the
+/// diagnostics are about, else a plain compile error.
+fn run_check(
+    lib: &Library,
+    target: &'static str,
+    mut check: Command,
+    file: &Path,
+    explain: impl Fn(&str) -> Option<(String, String, String)>,
+) -> Result<(), Error> {
+    check
+        .args(stubs::CHECK_FLAGS)
+        .arg("-fsyntax-only")
+        .arg(file);
+    let output = check.output().map_err(|source| Error::Io {
+        what: format!("running the compiler {:?}", check.get_program()),
+        source,
+    })?;
+    if output.status.success() {
+        return Ok(());
+    }
+    let diagnostics = String::from_utf8_lossy(&output.stderr).into_owned();
+    Err(match explain(&diagnostics) {
+        Some((function, problem, message)) => Error::StubMismatch(Box::new(crate::StubMismatch {
+            library: lib.name.clone(),
+            function,
+            problem,
+            message,
+            target,
+            file: file.to_path_buf(),
+        })),
+        None => Error::Compile {
+            library: lib.name.clone(),
+            file: file.to_path_buf(),
+            target,
+            diagnostics,
+            command: format!("{check:?}"),
+        },
+    })
 }
 
 /// Compiles the checked stubs with the library's sources into a static
@@ -300,6 +354,7 @@ fn check_stubs(
 fn archive_stubs(
     lib: &Library,
     c_file: &Path,
+    consts: Option<&Path>,
     out: &Path,
     inputs: &mut BTreeSet<PathBuf>,
 ) -> Result<StubsBuilt, Error> {
@@ -307,7 +362,8 @@ fn archive_stubs(
     let symbol = abi::stubs::table_symbol(&lib.name);
     let compiler = native_compiler(lib);
     // The archive: the stubs and the library, position-independent.
-    let mut units = units_for(&dir, lib.files.iter());
+    let consts: Vec<PathBuf> = consts.map(Path::to_path_buf).into_iter().collect();
+    let mut units = units_for(&dir, lib.files.iter().chain(&consts));
     units.push(Unit {
         source: c_file.to_path_buf(),
         object: dir.join(format!("{symbol}.o")),

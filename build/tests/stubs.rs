@@ -18,6 +18,8 @@ void each(void (*f)(void *ud, const char *s), void *ud);
 extern int counter;
 struct pt { char tag; long n; double y; };
 void move(struct pt *p);
+#define M_BIG 5000000000LL
+enum { M_ONE = 1 };
 ";
 
 const SOURCE: &str = "\
@@ -231,6 +233,39 @@ fn a_layout_that_differs_only_under_ilp32_fails_the_wasm_check() {
     });
     assert!(
         e.contains("`struct pt`") && e.contains("wasm32-wasi build"),
+        "{e}"
+    );
+}
+
+#[test]
+fn constants_are_compiled_into_every_build_and_checked() {
+    let built = build_with("const-ok", |r| {
+        assert_eq!(
+            r.constant("M_ONE", &int())?,
+            0,
+            "the recorder's placeholder"
+        );
+        r.constant("M_BIG", &llong())?;
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let wasm = std::fs::read(&built.wasm).unwrap_or_else(|e| panic!("{e}"));
+    let text = String::from_utf8_lossy(&wasm);
+    assert!(text.contains("sandlink_const_M_ONE"), "not exported");
+    let e = mismatch("const-narrow", |r| {
+        r.constant("M_BIG", &int())?;
+        Ok(())
+    });
+    assert!(
+        e.contains("`M_BIG`") && e.contains("does not fit the declared type `int`"),
+        "{e}"
+    );
+    let e = mismatch("const-missing", |r| {
+        r.constant("M_NONE", &int())?;
+        Ok(())
+    });
+    assert!(
+        e.contains("`M_NONE`") && e.contains("not defined by the headers"),
         "{e}"
     );
 }

@@ -94,6 +94,10 @@ int tl_bump(void);
 
 /* Views: an enum and a boolean carried as int. */
 enum tl_color { TL_RED, TL_GREEN, TL_BLUE };
+/* Constants bindings read through the compiler: a plain value, and one that
+   differs between LP64 and ILP32. */
+#define TL_SCALE (-3)
+#define TL_RECORD_SIZE (sizeof(struct tl_record))
 int tl_color_next(int c);
 int tl_is_even(int v);
 

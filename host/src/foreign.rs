@@ -55,6 +55,22 @@ pub trait Foreign: Strategy {
         })
     }
 
+    /// The value of the C constant `name` (a `#define` or an enum value),
+    /// of scalar type `ty`, as the C compiler evaluated it against the
+    /// library's headers (ctypes' `constant`). It needs a library built by
+    /// `sandlink-build` with stubs from a binding module that declares it:
+    /// the build compiles `sandlink_const_<name>` into the wasm module, the
+    /// shared object and the stubs alike, each for its own target.
+    fn constant<T: Scalar>(&self, name: &str, ty: &Typ<T>) -> Result<T::Out> {
+        let raw = self.constant_raw(name, ty.desc())?;
+        // SAFETY: one word of `ty`'s scalar type, read from the library; a
+        // scalar's lift only validates and converts it.
+        unsafe { T::lift(ty, &[raw], self, Site::Return) }.map_err(|e| Error::InvalidValue {
+            what: format!("constant `{name}`"),
+            reason: e.to_string(),
+        })
+    }
+
     /// A C function pointer of type `ty` that runs `f`. C may call it until
     /// the returned handle is dropped. Errors from `f` (or from lifting its
     /// arguments) end the C call that is running: C sees zero returned, and

@@ -29,7 +29,9 @@ use std::any::Any;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use sandlink_build::stubs::{Param, StubCallback, StubFunction, StubLayout, StubSpec, Word};
+use sandlink_build::stubs::{
+    Param, StubCallback, StubConstant, StubFunction, StubLayout, StubSpec, Word,
+};
 
 use crate::error::{Error, Result};
 use crate::strategy::{ErasedFn, Isolated, Strategy};
@@ -53,6 +55,8 @@ struct Seen {
     functions: Vec<(String, Arc<FnSig>)>,
     callbacks: Vec<Arc<FnSig>>,
     globals: Vec<String>,
+    /// Name and C declarator.
+    constants: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Recorder {
@@ -123,6 +127,15 @@ impl Recorder {
             if !spec.globals.contains(g) {
                 spec.globals.push(g.clone());
             }
+        }
+        for (name, decl) in &seen.constants {
+            if spec.constants.iter().any(|c| c.name == *name) {
+                continue;
+            }
+            spec.constants.push(StubConstant {
+                name: name.clone(),
+                decl: decl.clone(),
+            });
         }
         for sig in sigs {
             let key = sig.c_prototype("(*)");
@@ -391,6 +404,20 @@ unsafe impl Strategy for Recorder {
         // A placeholder address, branded with the recorder (see
         // `make_callback`): the recorder has no memory to read it through.
         Ok(PLACEHOLDER)
+    }
+
+    fn constant_raw(&self, name: &str, ty: &CType) -> Result<Raw> {
+        if ty.scalar().is_none() {
+            return Err(Error::NotPassable {
+                what: format!("constant `{name}`"),
+                c_type: ty.c_name(),
+                reason: "a constant is a scalar".into(),
+            });
+        }
+        let decl = declarator(ty, "@")?;
+        self.seen().constants.push((name.to_string(), decl));
+        // A placeholder: the value is the compiler's, known only once built.
+        Ok(Raw(0))
     }
 
     fn make_callback(

@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use crate::error::{Error, Result};
 pub use crate::types::marshal::{read_vec, Brand, Frame, Memory, Site, MAX_TRANSFER};
-use crate::types::{FnSig, Raw};
+use crate::types::{CType, FnSig, Raw};
 
 /// A callback's closure with its types erased: lifts the scalars C passed,
 /// runs the Rust closure, lowers its result.
@@ -63,6 +63,38 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
 
     /// The address of a global (data) symbol.
     fn symbol_addr(&self, name: &str) -> Result<u64>;
+
+    /// The value of the C constant `name` (a `#define` or an enum value) of
+    /// scalar type `ty`, as the C compiler evaluated it when `sandlink-build`
+    /// built the library: the symbol `sandlink_const_<name>` holds it.
+    fn constant_raw(&self, name: &str, ty: &CType) -> Result<Raw> {
+        let prim = ty.scalar().ok_or_else(|| Error::NotPassable {
+            what: format!("constant `{name}`"),
+            c_type: ty.c_name(),
+            reason: "a constant is a scalar".into(),
+        })?;
+        let symbol = format!("{}{name}", sandlink_build::abi::CONST_PREFIX);
+        let addr = self.symbol_addr(&symbol).map_err(|e| match e {
+            Error::MissingSymbol { library, .. } => Error::MissingSymbol {
+                library,
+                symbol: name.into(),
+                reason: format!(
+                    "no `{symbol}` in the library: constants come with a build by \
+                     sandlink-build whose binding module declares them (`.stubs(..)`)"
+                ),
+            },
+            e => e,
+        })?;
+        let model = self.model();
+        let mut buf = [0u8; 8];
+        let n = prim.size(model) as usize;
+        // SAFETY: `sandlink_const_<name>` is the constant sandlink-build
+        // compiled into the library with the declared type, `n` bytes (an
+        // Isolated strategy checks the range; on the others it is the
+        // promise of opening the library).
+        unsafe { self.read_raw(addr, &mut buf[..n]) }?;
+        Ok(prim.widen(u64::from_le_bytes(buf), model))
+    }
 
     /// Makes `f` callable from C as a function of type `sig` (failing, as
     /// `resolve` does, for a signature that does not lower). Returns the

@@ -247,6 +247,13 @@ pub struct Testlib<L: Foreign> {
     pub visit: Function<L, (VisitFn, Option<Ptr<()>>), ()>,
     pub get_doubler: Function<L, (), IntFn>,
     pub call_fnptr: Function<L, (u64, i32), i32>,
+    // Constants, as the C compiler evaluated them for this build.
+    /// `TL_BLUE` (an enum value).
+    pub blue: i32,
+    /// `TL_SCALE` (a `#define`).
+    pub scale: i32,
+    /// `TL_RECORD_SIZE`: `sizeof(struct tl_record)` in the library's model.
+    pub record_size: u64,
 }
 
 impl<L: Foreign> Testlib<L> {
@@ -379,6 +386,9 @@ impl<L: Foreign> Testlib<L> {
                 &f("call_fnptr"),
                 &(uintptr_t() >> int() >> returning(int())),
             )?,
+            blue: lib.constant("TL_BLUE", &int())?,
+            scale: lib.constant("TL_SCALE", &int())?,
+            record_size: lib.constant("TL_RECORD_SIZE", &size_t())?,
             int_fn,
             step_fn,
             double_float_fn,

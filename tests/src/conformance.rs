@@ -394,6 +394,23 @@ pub fn globals<L: Foreign>(lib: &L) -> Result<()> {
     Ok(())
 }
 
+/// Constants (`#define`s and enum values) come from the C compiler, for the
+/// library's own data model.
+pub fn constants<L: Foreign>(lib: &L) -> Result<()> {
+    let t = Testlib::bind(lib)?;
+    assert_eq!(t.blue, Color::Blue as i32);
+    assert_eq!(t.scale, -3);
+    let size = t.record_t.record.layout(lib.model())?.size;
+    assert_eq!(t.record_size, size, "sizeof(struct tl_record)");
+    assert_eq!(t.record_size, t.record_layout.call((-1,))?);
+    expect_err(
+        lib.constant("TL_NO_SUCH_CONSTANT", &int()),
+        "undeclared constant",
+        |e| matches!(e, Error::MissingSymbol { symbol, .. } if symbol == "TL_NO_SUCH_CONSTANT"),
+    );
+    Ok(())
+}
+
 /// Views: an `int` as a Rust enum and as a `bool`, with rejection.
 pub fn views<L: Foreign>(lib: &L) -> Result<()> {
     let t = Testlib::bind(lib)?;
@@ -640,7 +657,8 @@ macro_rules! conformance_tests {
         $crate::conformance_tests!(@each $open;
             scalars_at_limits, long_and_size_follow_model, floats_and_many_arguments,
             strings, buffers, out_params_and_errno, struct_layout_matches_c, struct_fields,
-            unions, arrays_and_pointers, globals, views, callback_once, callback_many_times,
+            unions, arrays_and_pointers, globals, constants, views, callback_once,
+            callback_many_times,
             callback_reentrant, callback_dropped_while_running, callback_strings_and_arrays,
             callback_errors,
             returned_function_pointer, binding_errors);
