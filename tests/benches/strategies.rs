@@ -395,5 +395,6 @@ fn idle_rss(_: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, strategies, sandbox_costs, idle_rss);
+// `idle_rss` first: before any other benchmark has touched the pool's memory.
+criterion_group!(benches, idle_rss, strategies, sandbox_costs);
 criterion_main!(benches);
