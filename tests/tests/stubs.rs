@@ -81,3 +81,23 @@ fn a_callback_type_no_function_takes_has_no_trampolines() {
         "{err}"
     );
 }
+
+#[test]
+fn the_same_spelling_over_another_type_is_refused() {
+    // Generated with `typedef int32_t tl_id_t`; the same C spelling over a
+    // 64-bit type would lower differently, so the stub is not bound to it.
+    let lib = open();
+    let rec = sandlink_testlib::RecordType::new().unwrap_or_else(|e| panic!("{e}"));
+    let err = lib
+        .function(
+            "tl_record_fill",
+            &(ptr(rec.record.clone()) >> typedef(int64_t(), "tl_id_t") >> returning(void())),
+        )
+        .err()
+        .unwrap_or_else(|| panic!("bound a typedef over another type"));
+    assert!(
+        matches!(&err, Error::SignatureMismatch { declared, actual, .. }
+            if declared.contains("tl_id_t=int64_t") && actual.contains("tl_id_t=int32_t")),
+        "{err}"
+    );
+}

@@ -452,7 +452,95 @@ impl Aggregate {
     }
 }
 
+impl FnSig {
+    /// A text that identifies the signature's full structure: every
+    /// argument and the result as [`CType::canonical`] renders them. Two
+    /// signatures with the same key lower, lift and lay out alike; generated
+    /// stubs are matched to descriptions by it.
+    pub fn canonical(&self) -> String {
+        let mut out = String::new();
+        let mut seen = Vec::new();
+        canonical_sig(self, &mut out, &mut seen);
+        out
+    }
+}
+
+fn canonical_sig(sig: &FnSig, out: &mut String, seen: &mut Vec<String>) {
+    out.push('(');
+    for (i, a) in sig.args.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        a.canonical_into(out, seen);
+    }
+    out.push_str(")->");
+    sig.ret.canonical_into(out, seen);
+}
+
 impl CType {
+    /// A text that identifies the type's full structure, where
+    /// [`CType::c_name`] gives only its spelling: typedefs show what they
+    /// name, structs and unions their fields (once each), views their C
+    /// type. `typedef int32_t tl_id_t` and `typedef long tl_id_t` spell the
+    /// same but are told apart here.
+    pub fn canonical(&self) -> String {
+        let mut out = String::new();
+        self.canonical_into(&mut out, &mut Vec::new());
+        out
+    }
+
+    fn canonical_into(&self, out: &mut String, seen: &mut Vec<String>) {
+        match self {
+            CType::Void => out.push_str("void"),
+            CType::Prim(p) => out.push_str(p.c_name()),
+            CType::String => out.push_str("string"),
+            CType::Buffer(len) => {
+                out.push_str("buffer:");
+                out.push_str(len.c_name());
+            }
+            CType::Pointer(t) => {
+                out.push('*');
+                t.canonical_into(out, seen);
+            }
+            CType::FunPtr(sig) => {
+                out.push_str("fn");
+                canonical_sig(sig, out, seen);
+            }
+            CType::Aggregate(a) => {
+                let name = a.c_name();
+                out.push_str(&name);
+                if seen.contains(&name) {
+                    return;
+                }
+                seen.push(name);
+                out.push('{');
+                for (i, (f, t)) in a.fields().iter().enumerate() {
+                    if i > 0 {
+                        out.push(';');
+                    }
+                    out.push_str(f);
+                    out.push(':');
+                    t.canonical_into(out, seen);
+                }
+                out.push('}');
+            }
+            CType::Array(n, t) => {
+                out.push_str(&format!("[{n}]"));
+                t.canonical_into(out, seen);
+            }
+            CType::Typedef(name, t) => {
+                out.push_str(name);
+                out.push('=');
+                t.canonical_into(out, seen);
+            }
+            CType::View(t) => t.canonical_into(out, seen),
+            CType::Const(t) => {
+                out.push_str("const ");
+                t.canonical_into(out, seen);
+            }
+        }
+    }
+
     /// The C spelling, for messages and generated code.
     pub fn c_name(&self) -> String {
         match self {

@@ -36,6 +36,7 @@ pub use sandlink_build::abi::stubs::StubTable;
 
 use crate::backend::native::{self, MODEL};
 use crate::error::{Error, Result};
+use crate::record::{callback_key, function_key, key_prototype};
 use crate::strategy::{check_arity, CallbackFn, ErasedFn, Pending, Strategy};
 use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw};
 
@@ -125,10 +126,13 @@ impl Stubs {
     /// arguments its types accept, is one the library allows; every pointer
     /// it returns or passes to a callback points at what its declared type
     /// says; it calls a callback only during a call into it, on the calling
-    /// thread. The declared signatures were checked by the C compiler
-    /// against the headers, but what a `void *` or a struct's fields point
-    /// at was not. And `table` is one that `sandlink-build` generated, of
-    /// this version of Sandlink.
+    /// thread. What the C compiler checked at build time is not part of the
+    /// promise: each bound function's signature and each struct's layout
+    /// agree with the headers (a description binds only if its full
+    /// structure is the one the stub was generated from, see
+    /// [`crate::record::function_key`]). What a `void *`, an opaque struct
+    /// or a global points at was not checked. And `table` is one that
+    /// `sandlink-build` generated, of this version of Sandlink.
     pub unsafe fn open(table: &'static StubTable) -> Result<Stubs> {
         // SAFETY: the table is sandlink-build's (the caller's promise): its
         // strings are NUL-terminated and static.
@@ -196,7 +200,7 @@ impl Stubs {
             .fns
             .values()
             .flatten()
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| key_prototype(k).to_string())
             .collect();
         v.sort();
         v
@@ -277,17 +281,29 @@ unsafe impl Strategy for Stubs {
                     .into(),
             });
         };
-        let key = sig.c_prototype(name);
+        let key = function_key(name, sig);
         let Some((_, call)) = candidates.iter().find(|(k, _)| *k == key) else {
+            // The prototypes, for people; the full keys when only the
+            // structure behind a name differs.
+            let same_spelling = candidates
+                .iter()
+                .any(|(k, _)| key_prototype(k) == key_prototype(&key));
+            let show = |k: &str| {
+                if same_spelling {
+                    k.to_string()
+                } else {
+                    key_prototype(k).to_string()
+                }
+            };
             return Err(Error::SignatureMismatch {
                 function: name.into(),
-                declared: key,
+                declared: show(&key),
                 actual: format!(
                     "{} (the stub was generated from that declaration: rebuild \
                      after changing the binding module)",
                     candidates
                         .iter()
-                        .map(|(k, _)| k.as_str())
+                        .map(|(k, _)| show(k))
                         .collect::<Vec<_>>()
                         .join(" or ")
                 ),
@@ -346,11 +362,11 @@ unsafe impl Strategy for Stubs {
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
         let args = sig.arg_words()?;
         let ret = sig.ret_word()?;
-        let key = sig.c_prototype("(*)");
+        let key = callback_key(sig);
         let Some(pool) = self.inner.pools.get(&key).copied() else {
             return Err(Error::NotPassable {
                 what: "callback".into(),
-                c_type: key,
+                c_type: sig.c_prototype("(*)"),
                 reason: "no trampolines were generated for this type: the binding module \
                          evaluated in build.rs must declare a function that takes it"
                     .into(),
@@ -384,7 +400,10 @@ unsafe impl Strategy for Stubs {
         let Some(code) = code else {
             return Err(Error::Load {
                 library: self.inner.name.clone(),
-                reason: format!("trampoline {index} of `{key}` is NULL in the stub table"),
+                reason: format!(
+                    "trampoline {index} of `{}` is NULL in the stub table",
+                    key_prototype(&key)
+                ),
             });
         };
         used[index] = true;
