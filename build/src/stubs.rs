@@ -206,6 +206,19 @@ impl Out {
     }
 }
 
+/// Writes `static const struct <ty> <name>[] = { items };` and returns the
+/// name, or `0` (a NULL pointer) for no items.
+fn static_array(o: &mut Out, ty: &str, name: &str, items: &[String]) -> String {
+    if items.is_empty() {
+        return "0".into();
+    }
+    o.line(&format!(
+        "static const struct {ty} {name}[] = {{\n{}\n}};",
+        items.join(",\n")
+    ));
+    name.into()
+}
+
 /// Writes the C file for `library`'s stubs.
 pub(crate) fn generate(
     library: &str,
@@ -369,15 +382,7 @@ pub(crate) fn generate(
         .enumerate()
         .map(|(i, f)| format!("  {{ {}, {}, sl_fn_{i} }}", c_str(&f.name), c_str(&f.key)))
         .collect();
-    let fns_ref = if fns.is_empty() {
-        "0".to_string()
-    } else {
-        o.line(&format!(
-            "static const struct sandlink_stub_fn sl_fns[] = {{\n{}\n}};",
-            fns.join(",\n")
-        ));
-        "sl_fns".to_string()
-    };
+    let fns_ref = static_array(&mut o, "sandlink_stub_fn", "sl_fns", &fns);
     let pools: Vec<String> = spec
         .callbacks
         .iter()
@@ -389,15 +394,7 @@ pub(crate) fn generate(
             )
         })
         .collect();
-    let pools_ref = if pools.is_empty() {
-        "0".to_string()
-    } else {
-        o.line(&format!(
-            "static const struct sandlink_stub_pool sl_pools[] = {{\n{}\n}};",
-            pools.join(",\n")
-        ));
-        "sl_pools".to_string()
-    };
+    let pools_ref = static_array(&mut o, "sandlink_stub_pool", "sl_pools", &pools);
     // The constants live in their own file (compiled into every build);
     // the table lists them as globals.
     for c in &spec.constants {
@@ -425,12 +422,12 @@ pub(crate) fn generate(
     let globals_ref = if globals.is_empty() {
         "0".to_string()
     } else {
-        let first = o.line("static const struct sandlink_stub_global sl_globals[] = {");
+        // One line each, so that a diagnostic names the global.
+        o.line("static const struct sandlink_stub_global sl_globals[] = {");
         for (i, g) in globals.iter().enumerate() {
             global_spans.push((o.line(&format!("{g},")), i));
         }
         o.line("};");
-        let _ = first;
         "sl_globals".to_string()
     };
     o.line(&format!(

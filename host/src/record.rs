@@ -92,6 +92,8 @@ impl Recorder {
         let mut keys = HashSet::new();
         let mut cb_keys = HashSet::new();
         let mut sigs = Vec::new();
+        let mut aggregates = Vec::new();
+        let mut visited = HashSet::new();
         for (name, sig) in &seen.functions {
             let key = function_key(name, sig);
             if !keys.insert(key.clone()) {
@@ -104,17 +106,8 @@ impl Recorder {
                 params,
                 ret,
             });
-            let mut visited = HashSet::new();
-            for a in &sig.args {
-                collect_sigs(a, &mut sigs, &mut visited);
-            }
-            collect_sigs(&sig.ret, &mut sigs, &mut visited);
-        }
-        let mut aggregates = Vec::new();
-        let mut visited = HashSet::new();
-        for (_, sig) in &seen.functions {
             for t in sig.args.iter().chain([&sig.ret]) {
-                collect_aggregates(t, &mut aggregates, &mut visited);
+                reachable(t, &mut sigs, &mut aggregates, &mut visited);
             }
         }
         for a in aggregates {
@@ -175,52 +168,33 @@ pub fn key_prototype(key: &str) -> &str {
     key.split(" :: ").next().unwrap_or(key)
 }
 
-/// Every function signature reachable from `t` (function pointers, through
-/// pointers, typedefs and struct fields).
-fn collect_sigs(t: &CType, out: &mut Vec<Arc<FnSig>>, visited: &mut HashSet<String>) {
+/// Every function signature and every struct or union reachable from `t`
+/// (through pointers, typedefs, arrays, struct fields and function
+/// pointers' own types); structs nested ones first, each once.
+fn reachable(
+    t: &CType,
+    sigs: &mut Vec<Arc<FnSig>>,
+    aggs: &mut Vec<Arc<Aggregate>>,
+    visited: &mut HashSet<String>,
+) {
     match t {
         CType::FunPtr(sig) => {
-            out.push(sig.clone());
-            for a in &sig.args {
-                collect_sigs(a, out, visited);
-            }
-            collect_sigs(&sig.ret, out, visited);
-        }
-        CType::Pointer(t)
-        | CType::Array(_, t)
-        | CType::Typedef(_, t)
-        | CType::View(t)
-        | CType::Const(t) => collect_sigs(t, out, visited),
-        CType::Aggregate(a) => {
-            if visited.insert(a.c_name()) {
-                for (_, f) in a.fields() {
-                    collect_sigs(&f, out, visited);
-                }
-            }
-        }
-        CType::Void | CType::Prim(_) | CType::String | CType::Buffer(_) => {}
-    }
-}
-
-/// Every struct and union reachable from `t`, nested ones first.
-fn collect_aggregates(t: &CType, out: &mut Vec<Arc<Aggregate>>, visited: &mut HashSet<String>) {
-    match t {
-        CType::FunPtr(sig) => {
+            sigs.push(sig.clone());
             for a in sig.args.iter().chain([&sig.ret]) {
-                collect_aggregates(a, out, visited);
+                reachable(a, sigs, aggs, visited);
             }
         }
         CType::Pointer(t)
         | CType::Array(_, t)
         | CType::Typedef(_, t)
         | CType::View(t)
-        | CType::Const(t) => collect_aggregates(t, out, visited),
+        | CType::Const(t) => reachable(t, sigs, aggs, visited),
         CType::Aggregate(a) => {
             if visited.insert(a.c_name()) {
                 for (_, f) in a.fields() {
-                    collect_aggregates(&f, out, visited);
+                    reachable(&f, sigs, aggs, visited);
                 }
-                out.push(a.clone());
+                aggs.push(a.clone());
             }
         }
         CType::Void | CType::Prim(_) | CType::String | CType::Buffer(_) => {}

@@ -104,3 +104,52 @@ fn check_addr(addr: u64, len: usize) -> Result<()> {
     }
     Ok(())
 }
+
+/// Implements [`crate::types::Memory`] for an in-process strategy whose
+/// handle has `self.inner.brand`: host memory through the functions above.
+macro_rules! native_memory {
+    ($strategy:ty) => {
+        // SAFETY: the brand is fresh per handle (the strategy is never
+        // reset), the model is the host's, which is the library's, and each
+        // raw method touches exactly the range it is given (libc's
+        // `malloc`/`free`, a copy of `len` bytes, `strnlen` bounded by
+        // `MAX_TRANSFER`).
+        unsafe impl $crate::types::Memory for $strategy {
+            fn model(&self) -> $crate::types::DataModel {
+                $crate::backend::native::MODEL
+            }
+
+            fn brand(&self) -> $crate::types::Brand {
+                self.inner.brand
+            }
+
+            fn alloc_raw(&self, size: u64, align: u64) -> $crate::Result<u64> {
+                $crate::backend::native::alloc(size, align)
+            }
+
+            unsafe fn free_raw(&self, addr: u64) -> $crate::Result<()> {
+                // SAFETY: the caller promises a live block of this allocator
+                // (libc's, which is the library's), freed once.
+                unsafe { $crate::backend::native::free(addr) };
+                Ok(())
+            }
+
+            unsafe fn read_raw(&self, addr: u64, out: &mut [u8]) -> $crate::Result<()> {
+                // SAFETY: the caller promises `out.len()` live bytes at `addr`.
+                unsafe { $crate::backend::native::read(addr, out) }
+            }
+
+            unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> $crate::Result<()> {
+                // SAFETY: the caller promises `data.len()` live, writable
+                // bytes at `addr` that no Rust reference covers.
+                unsafe { $crate::backend::native::write(addr, data) }
+            }
+
+            unsafe fn read_cstr(&self, addr: u64) -> $crate::Result<Vec<u8>> {
+                // SAFETY: the caller promises a NUL-terminated string at `addr`.
+                unsafe { $crate::backend::native::read_cstr(addr) }
+            }
+        }
+    };
+}
+pub(crate) use native_memory;

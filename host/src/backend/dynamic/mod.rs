@@ -18,7 +18,7 @@ use smallvec::SmallVec;
 use crate::backend::native::{self, errno_location, MODEL};
 use crate::error::{Error, Result};
 use crate::strategy::{check_arity, CallbackFn, ErasedFn, Pending, Strategy};
-use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw, WordClass};
+use crate::types::{Brand, FnSig, Prim, Raw, WordClass};
 
 /// A shared library loaded in-process with `dlopen`.
 ///
@@ -203,46 +203,7 @@ pub struct DynFunc {
     errno: bool,
 }
 
-// SAFETY: the brand is fresh per `dlopen` handle (Dynamic is never reset),
-// the model is the host's, which is the library's, and each raw method
-// touches exactly the range it is given (libc's `malloc`/`free`, a copy of
-// `len` bytes, `strnlen` bounded by `MAX_TRANSFER`).
-unsafe impl Memory for Dynamic {
-    fn model(&self) -> DataModel {
-        MODEL
-    }
-
-    fn brand(&self) -> Brand {
-        self.inner.brand
-    }
-
-    fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {
-        native::alloc(size, align)
-    }
-
-    unsafe fn free_raw(&self, addr: u64) -> Result<()> {
-        // SAFETY: the caller promises a live block of this allocator (libc's,
-        // which is the library's), freed once.
-        unsafe { native::free(addr) };
-        Ok(())
-    }
-
-    unsafe fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
-        // SAFETY: the caller promises `out.len()` live bytes at `addr`.
-        unsafe { native::read(addr, out) }
-    }
-
-    unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
-        // SAFETY: the caller promises `data.len()` live, writable bytes at
-        // `addr` that no Rust reference covers.
-        unsafe { native::write(addr, data) }
-    }
-
-    unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
-        // SAFETY: the caller promises a NUL-terminated string at `addr`.
-        unsafe { native::read_cstr(addr) }
-    }
-}
+native::native_memory!(Dynamic);
 
 // SAFETY: `resolve` prepares a libffi call interface from the lowered
 // signature (failing for what does not lower) and `invoke` calls the symbol

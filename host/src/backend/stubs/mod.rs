@@ -38,7 +38,7 @@ use crate::backend::native::{self, MODEL};
 use crate::error::{Error, Result};
 use crate::record::{callback_key, function_key, key_prototype};
 use crate::strategy::{check_arity, CallbackFn, ErasedFn, Pending, Strategy};
-use crate::types::{Brand, DataModel, FnSig, Memory, Prim, Raw};
+use crate::types::{Brand, FnSig, Prim, Raw};
 
 /// A C library linked through generated stubs.
 ///
@@ -216,45 +216,7 @@ pub struct StubFunc {
     errno: bool,
 }
 
-// SAFETY: the brand is fresh per handle (Stubs is never reset), the model is
-// the host's, which is the library's, and each raw method touches exactly
-// the range it is given (as `Dynamic`'s, through the same functions).
-unsafe impl Memory for Stubs {
-    fn model(&self) -> DataModel {
-        MODEL
-    }
-
-    fn brand(&self) -> Brand {
-        self.inner.brand
-    }
-
-    fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {
-        native::alloc(size, align)
-    }
-
-    unsafe fn free_raw(&self, addr: u64) -> Result<()> {
-        // SAFETY: the caller promises a live block of libc's allocator (the
-        // library's), freed once.
-        unsafe { native::free(addr) };
-        Ok(())
-    }
-
-    unsafe fn read_raw(&self, addr: u64, out: &mut [u8]) -> Result<()> {
-        // SAFETY: the caller promises `out.len()` live bytes at `addr`.
-        unsafe { native::read(addr, out) }
-    }
-
-    unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
-        // SAFETY: the caller promises `data.len()` live, writable bytes at
-        // `addr` that no Rust reference covers.
-        unsafe { native::write(addr, data) }
-    }
-
-    unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
-        // SAFETY: the caller promises a NUL-terminated string at `addr`.
-        unsafe { native::read_cstr(addr) }
-    }
-}
+native::native_memory!(Stubs);
 
 // SAFETY: `resolve` binds only a stub generated from a description that
 // renders to the same prototype (so the wrapper unpacks exactly the words
