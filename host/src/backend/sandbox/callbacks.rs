@@ -56,20 +56,11 @@ impl Drop for CallbackGuard {
         };
         {
             let inner = sandbox.lock();
-            let old = match inner.callbacks.try_borrow_mut() {
-                Ok(mut cbs) => cbs.get_mut(self.idx).and_then(Option::take),
-                Err(_) => None,
-            };
-            // A running callback borrows its entry (`host_call`): if this is
-            // that closure dropping its own handle, keep the entry until the
-            // run is over. The sandbox's lock is held (`inner`), the lock
-            // every run holds.
-            if let Some(old) = old {
-                // SAFETY: the sandbox's lock is held (`inner`).
-                if unsafe { old.f.is_running() } {
-                    inner.pending.defer(Box::new(old));
+            if let Ok(mut cbs) = inner.callbacks.try_borrow_mut() {
+                if let Some(slot) = cbs.get_mut(self.idx) {
+                    *slot = None;
                 }
-            }
+            };
         }
         // NULL the table slot so a later call through it traps as a call
         // through NULL. If the store is busy the slot keeps its host function,
@@ -203,18 +194,7 @@ fn host_call(
     let sandbox: &Sandbox = &sandbox;
     // This thread holds the lock already (it is running the guest call).
     let inner = sandbox.lock();
-    let entry = inner
-        .callbacks
-        .borrow()
-        .get(idx)
-        .and_then(Option::as_ref)
-        .map(Arc::as_ptr);
-    // SAFETY: the pointer is to an entry the callbacks list holds, under the
-    // lock this thread holds; the entry is released only under that lock,
-    // and one whose closure is running is deferred until this run (a call,
-    // for `Pending`, from `enter` below) is over. It is not used after
-    // `leave`.
-    let entry: Option<&CallbackEntry> = entry.map(|e| unsafe { &*e });
+    let entry = inner.callbacks.borrow().get(idx).cloned().flatten();
     let Some(entry) = entry else {
         return Err(wasmtime::Error::msg(format!(
             "the library called callback slot {} after its handle was dropped",
@@ -253,10 +233,9 @@ fn host_call(
         inner.nested_guest.set(0);
     }
     inner.callers.borrow_mut().push(caller_ptr);
-    inner.pending.enter();
     // SAFETY: this thread holds the sandbox's lock (`inner`) for the whole
-    // run, the lock every callback of this sandbox runs under; `entry` stays
-    // alive even if the closure drops its handle (above).
+    // run, the lock every callback of this sandbox runs under; `entry` is
+    // an `Arc` clone, alive even if the closure drops its handle.
     let result = unsafe { inner.pending.run(&entry.f, &entry.sig, sandbox, raws) };
     inner.callers.borrow_mut().pop();
     if outermost {
@@ -283,9 +262,5 @@ fn host_call(
             Err(e) => inner.pending.record(e),
         }
     }
-    let released = inner.pending.leave();
-    drop(inner);
-    // `entry` is not used from here on: this may free it.
-    drop(released);
     Ok(())
 }
