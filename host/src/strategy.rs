@@ -137,16 +137,6 @@ pub struct CallbackFn {
 unsafe impl Sync for CallbackFn {}
 
 impl CallbackFn {
-    /// Whether the closure is running (on this thread: a run elsewhere holds
-    /// the lock the caller holds).
-    ///
-    /// # Safety
-    /// As for [`CallbackFn::run`]: the calling thread holds the library's
-    /// call lock.
-    pub unsafe fn is_running(&self) -> bool {
-        self.busy.get()
-    }
-
     /// Wraps a closure for [`Strategy::make_callback`]'s state.
     pub fn new(f: ErasedFn) -> CallbackFn {
         CallbackFn {
@@ -217,26 +207,8 @@ pub fn check_arity(args: &[Raw], params: usize) -> Result<()> {
 /// library. C cannot unwind, so a failing callback returns zero to C, later
 /// callbacks of the same call do no Rust work, and the call returns this
 /// error when C returns.
-///
-/// It also keeps what a callback's handle released while that callback was
-/// running ([`Pending::defer`]) until the outermost call returns, so a
-/// trampoline can borrow its state without counting references per run.
-#[derive(Default)]
-pub struct Pending {
-    error: RefCell<Option<Error>>,
-    depth: Cell<u32>,
-    deferred: RefCell<Vec<Box<dyn Any + Send>>>,
-}
-
-impl std::fmt::Debug for Pending {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Pending")
-            .field("error", &self.error)
-            .field("depth", &self.depth)
-            .field("deferred", &self.deferred.borrow().len())
-            .finish()
-    }
-}
+#[derive(Debug, Default)]
+pub struct Pending(RefCell<Option<Error>>);
 
 impl Pending {
     /// Runs a callback for the current call: nothing if the call is failing
@@ -252,7 +224,7 @@ impl Pending {
         mem: &dyn Memory,
         raws: Result<W>,
     ) -> Option<Raw> {
-        if self.error.borrow().is_some() {
+        if self.0.borrow().is_some() {
             return None;
         }
         // SAFETY: the caller's promise, passed on.
@@ -267,38 +239,11 @@ impl Pending {
 
     /// Records `e` unless an earlier error is recorded already.
     pub fn record(&self, e: Error) {
-        self.error.borrow_mut().get_or_insert(e);
+        self.0.borrow_mut().get_or_insert(e);
     }
 
     /// The recorded error, clearing it: called when the call returns.
     pub fn take(&self) -> Option<Error> {
-        self.error.borrow_mut().take()
-    }
-
-    /// Marks a call into the library as started (calls nest when a
-    /// callback calls in again).
-    pub fn enter(&self) {
-        self.depth.set(self.depth.get() + 1);
-    }
-
-    /// Marks a call as returned; when it was the outermost, hands back what
-    /// was deferred during it, for the caller to drop (after releasing the
-    /// lock, since dropping a closure may call in again).
-    pub fn leave(&self) -> Vec<Box<dyn Any + Send>> {
-        let d = self.depth.get().saturating_sub(1);
-        self.depth.set(d);
-        if d == 0 {
-            std::mem::take(&mut *self.deferred.borrow_mut())
-        } else {
-            Vec::new()
-        }
-    }
-
-    /// Keeps `value` alive until the outermost call returns (see
-    /// [`Pending::leave`]); with no call in progress it is dropped now.
-    pub fn defer(&self, value: Box<dyn Any + Send>) {
-        if self.depth.get() > 0 {
-            self.deferred.borrow_mut().push(value);
-        }
+        self.0.borrow_mut().take()
     }
 }

@@ -209,8 +209,8 @@ native::native_memory!(Dynamic);
 // signature (failing for what does not lower) and `invoke` calls the symbol
 // through it with exactly the given words; the closure trampoline runs the
 // erased function only while C calls it, with C's arguments, through
-// `CallbackFn::run`, and the guard frees the closure under the call lock,
-// deferred to the end of the run when the closure itself drops it.
+// `CallbackFn::run`, and the last of the guard and any running trampoline
+// frees the closure.
 unsafe impl Strategy for Dynamic {
     type Func = DynFunc;
 
@@ -251,7 +251,6 @@ unsafe impl Strategy for Dynamic {
         let mut cif_copy = cif.cif;
         // One call at a time per library; a callback re-enters on this thread.
         let pending = self.inner.calls.lock();
-        pending.enter();
         // SAFETY: the cif matches the slots (checked above); the callee is
         // trusted (Dynamic has no isolation) and `args` are words lowered for
         // its signature (the caller's promise). `ret` has room for ffi_arg or
@@ -268,11 +267,7 @@ unsafe impl Strategy for Dynamic {
             );
             f.errno.then(|| *errno)
         };
-        let released = pending.leave();
-        let failed = pending.take();
-        drop(pending);
-        drop(released);
-        if let Some(e) = failed {
+        if let Some(e) = pending.take() {
             return Err(e);
         }
         Ok((cif.ret.map(|p| p.widen(ret, MODEL)), saved_errno))
@@ -319,13 +314,13 @@ unsafe impl Strategy for Dynamic {
                 sig.c_prototype("(*)")
             )));
         }
-        Ok((code as u64, Box::new(ClosureGuard { state: Some(state) })))
+        Ok((code as u64, Box::new(ClosureGuard { _state: state })))
     }
 }
 
-/// What a callback's trampoline needs. The guard owns it and a run borrows
-/// it; a closure that drops its own handle does not free what the running
-/// trampoline uses (see `ClosureGuard`'s `Drop`).
+/// What a callback's trampoline needs, shared by its guard and by each run
+/// of the trampoline, so that a closure that drops its own handle does not
+/// free what the running trampoline uses: the last of them frees it.
 struct CallbackState {
     cif: Box<Cif>,
     sig: Arc<FnSig>,
@@ -352,32 +347,10 @@ impl Drop for CallbackState {
     }
 }
 
-/// Keeps a callback alive; dropping it frees the state, or, when the
-/// closure itself is running (and dropped its own handle), defers that to
-/// the end of the outermost call into the library.
+/// Keeps a callback alive; dropping it releases the guard's share of the
+/// state (the closure is freed when no run of it is in progress).
 struct ClosureGuard {
-    /// `Some` until dropped.
-    state: Option<Arc<CallbackState>>,
-}
-
-impl Drop for ClosureGuard {
-    fn drop(&mut self) {
-        let Some(state) = self.state.take() else {
-            return;
-        };
-        let lib = state.lib.clone();
-        // Runs happen under the library's call lock: with it held, either
-        // no run is in progress, or this is the running closure dropping
-        // its own handle.
-        let pending = lib.inner.calls.lock();
-        // SAFETY: the library's call lock is held (`pending`).
-        if unsafe { state.f.is_running() } {
-            pending.defer(Box::new(state));
-        } else {
-            drop(pending);
-            drop(state);
-        }
-    }
+    _state: Arc<CallbackState>,
 }
 
 unsafe extern "C" fn trampoline(
@@ -386,14 +359,16 @@ unsafe extern "C" fn trampoline(
     args: *mut *mut c_void,
     ud: *mut c_void,
 ) {
+    let ud = ud as *const CallbackState;
     // SAFETY: `ud` is `Arc::as_ptr` of the state registered with this
-    // closure; C calls the closure only while its guard is alive
-    // (`Dynamic::open`'s contract). The guard frees it only under the
-    // library's call lock, which this run takes below before using `st`
-    // further, and only when the closure is not running; if the closure
-    // drops its handle, the state is deferred until this run (a call, for
-    // `Pending`) is over.
-    let st: &CallbackState = unsafe { &*(ud as *const CallbackState) };
+    // closure; C calls the closure only while its guard, which holds an
+    // `Arc`, is alive (`Dynamic::open`'s contract), so the count is at least
+    // one here. This run takes a share of its own, so the state outlives it
+    // even if the closure drops its handle.
+    let st: Arc<CallbackState> = unsafe {
+        Arc::increment_strong_count(ud);
+        Arc::from_raw(ud)
+    };
     let mut raws: SmallVec<[Raw; 8]> = SmallVec::with_capacity(st.cif.args.len());
     for (i, p) in st.cif.args.iter().enumerate() {
         let n = p.size(MODEL) as usize;
@@ -406,12 +381,9 @@ unsafe extern "C" fn trampoline(
     // Re-entrant: C calls back on the thread that called into it, which
     // holds this already (`Dynamic::open`'s contract).
     let pending = st.lib.inner.calls.lock();
-    // The run counts as a call: what is released during it (its own state,
-    // if the closure drops its handle) waits until it is over.
-    pending.enter();
     // SAFETY: this thread holds the library's call lock (`pending`) for the
-    // whole run, the lock every callback of this library runs under; `st`
-    // stays alive for the run (above).
+    // whole run, the lock every callback of this library runs under; `st` is
+    // this run's own share of the state.
     let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws)) };
     let raw = result.unwrap_or_default();
     if let Some(p) = st.cif.ret {
@@ -425,8 +397,4 @@ unsafe extern "C" fn trampoline(
             }
         }
     }
-    let released = pending.leave();
-    drop(pending);
-    // `st` is not used from here on: this may free it.
-    drop(released);
 }

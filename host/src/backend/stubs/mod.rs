@@ -223,8 +223,7 @@ native::native_memory!(Stubs);
 // `sig` lowers to) and fails for a signature that does not lower; `invoke`
 // passes the words unchanged after range checks; a trampoline runs the
 // erased function only through its slot, which the guard clears before the
-// state can go, and a state whose closure is running is kept (deferred)
-// until the outermost call returns.
+// state can go, and each run holds its own share of the state.
 unsafe impl Strategy for Stubs {
     type Func = StubFunc;
 
@@ -294,17 +293,12 @@ unsafe impl Strategy for Stubs {
         let mut ret: u64 = 0;
         let mut err: i32 = 0;
         let pending = self.inner.calls.lock();
-        pending.enter();
         // SAFETY: the wrapper was generated for this declaration (checked in
         // `resolve`) and reads exactly `f.args.len()` words; the callee is
         // trusted (`Stubs::open`'s contract) and the words were lowered for
         // its signature (the caller's promise).
         unsafe { (f.call)(words.as_ptr(), &mut ret, &mut err) };
-        let released = pending.leave();
-        let failed = pending.take();
-        drop(pending);
-        drop(released);
-        if let Some(e) = failed {
+        if let Some(e) = pending.take() {
             return Err(e);
         }
         Ok((f.ret.map(|p| p.widen(ret, MODEL)), f.errno.then_some(err)))
@@ -388,7 +382,7 @@ unsafe impl Strategy for Stubs {
         Ok((
             code as usize as u64,
             Box::new(SlotGuard {
-                state: Some(state),
+                _state: state,
                 pool,
                 index,
             }),
@@ -396,8 +390,7 @@ unsafe impl Strategy for Stubs {
     }
 }
 
-/// What a trampoline's run needs. The guard owns it; a run borrows it (see
-/// `SlotGuard`'s `Drop` for why that is enough).
+/// What a trampoline's run needs; shared by the guard and each run.
 struct CallbackState {
     sig: Arc<FnSig>,
     args: Vec<Prim>,
@@ -415,8 +408,7 @@ unsafe impl Sync for CallbackState {}
 
 /// Holds a slot; dropping it clears the slot and frees it for reuse.
 struct SlotGuard {
-    /// `Some` until dropped.
-    state: Option<Arc<CallbackState>>,
+    _state: Arc<CallbackState>,
     pool: Pool,
     index: usize,
 }
@@ -438,24 +430,6 @@ impl Drop for SlotGuard {
                 *u = false;
             }
         }
-        drop(taken);
-        // A run of this callback borrows the state. Runs happen under the
-        // library's call lock, so with the lock held either none is in
-        // progress (free the state now) or this is the running closure
-        // dropping its own handle: then the state lives on, deferred, until
-        // the outermost call into the library returns.
-        let Some(state) = self.state.take() else {
-            return;
-        };
-        let lib = state.lib.clone();
-        let pending = lib.inner.calls.lock();
-        // SAFETY: the library's call lock is held (`pending`).
-        if unsafe { state.f.is_running() } {
-            pending.defer(Box::new(state));
-        } else {
-            drop(pending);
-            drop(state);
-        }
     }
 }
 
@@ -464,13 +438,15 @@ unsafe extern "C" fn dead(_ctx: *mut c_void, _args: *const u64, _ret: *mut u64) 
 
 /// The run function of every live slot.
 unsafe extern "C" fn run(ctx: *mut c_void, args: *const u64, ret: *mut u64) {
+    let ctx = ctx as *const CallbackState;
     // SAFETY: `ctx` is `Arc::as_ptr` of the state its slot was given, and the
-    // slot is live (a freed slot runs `dead`), so its guard holds the state.
-    // The guard frees it only under the library's call lock, which this run
-    // takes below before using `st` further, and only when the closure is
-    // not running; if the closure drops its handle, the state is deferred
-    // until this run (a call, for `Pending`) is over.
-    let st: &CallbackState = unsafe { &*(ctx as *const CallbackState) };
+    // slot is live (a freed slot runs `dead`), so its guard holds a share.
+    // This run takes its own, so the state outlives it even if the closure
+    // drops its handle.
+    let st: Arc<CallbackState> = unsafe {
+        Arc::increment_strong_count(ctx);
+        Arc::from_raw(ctx)
+    };
     let mut raws: SmallVec<[Raw; 8]> = SmallVec::with_capacity(st.args.len());
     for (i, p) in st.args.iter().enumerate() {
         // SAFETY: the trampoline packs one word per declared parameter.
@@ -480,20 +456,12 @@ unsafe extern "C" fn run(ctx: *mut c_void, args: *const u64, ret: *mut u64) {
     // Re-entrant: C calls back on the thread that called into it, which
     // holds this already (`Stubs::open`'s contract).
     let pending = st.lib.inner.calls.lock();
-    // The run counts as a call: what is released during it (its own state,
-    // if the closure drops its handle) waits until it is over, even when C
-    // called it during a call through another handle.
-    pending.enter();
     // SAFETY: this thread holds the library's call lock for the whole run,
-    // the lock every callback of this library runs under; `st` stays alive
-    // for the run (above).
+    // the lock every callback of this library runs under; `st` is this
+    // run's own share of the state.
     let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws)) };
     if st.ret.is_some() {
         // SAFETY: the trampoline gives room for one word.
         unsafe { *ret = result.unwrap_or_default().0 };
     }
-    let released = pending.leave();
-    drop(pending);
-    // `st` is not used from here on: this may free it.
-    drop(released);
 }
