@@ -7,7 +7,13 @@
 //! stack first in memory (so a stack overflow traps instead of corrupting
 //! data), and exactly the exports you list. On request it also builds a
 //! native shared object from the same sources and flags, for the `Dynamic`
-//! strategy and for differential tests.
+//! strategy and for differential tests, and C stubs for the `Stubs`
+//! strategy ([`Library::stubs`], ctypes' Cstubs): generated from your
+//! binding module as `sandlink::record::Recorder` recorded it, checked by
+//! the C compiler against the library's headers for the host and for
+//! wasm32 (every signature, every described struct's layout, every
+//! constant), and linked into your crate. With stubs, the export list is
+//! derived from the binding module.
 //!
 //! ```no_run
 //! // build.rs, in `fn main`:

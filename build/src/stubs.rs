@@ -8,7 +8,7 @@
 //! local of each declared parameter type, passed to the real function, and
 //! the result assigned to a local of the declared return type. The compiler
 //! then reports a wrong argument type, a wrong arity, a wrong return type
-//! or an undeclared function; [`check`] turns its diagnostics into an
+//! or an undeclared function; the build turns its diagnostics into an
 //! [`crate::Error::StubMismatch`] naming the function and the parameter.
 //!
 //! For each callback signature it writes a pool of trampolines: C functions
