@@ -72,7 +72,9 @@ pub trait Foreign: Strategy {
     }
 
     /// A C function pointer of type `ty` that runs `f`. C may call it until
-    /// the returned handle is dropped. Errors from `f` (or from lifting its
+    /// the returned handle is dropped; dropping it while a call into the
+    /// library is in progress on another thread waits for that call to end
+    /// (C may be running the callback). Errors from `f` (or from lifting its
     /// arguments) end the C call that is running: C sees zero returned, and
     /// that call returns the error.
     fn callback<A, R, F>(&self, ty: &Typ<FunPtr<A, R>>, f: F) -> Result<Callback<A, R>>

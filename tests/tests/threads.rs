@@ -188,3 +188,64 @@ fn callback_holds_off<L: Foreign>(sb: L) {
     assert_eq!(r, 3);
     assert_eq!(finished_first, 1, "B's call ran inside A's call");
 }
+
+/// Dropping a callback's handle on one thread while C, in a call on another
+/// thread, is running that callback waits for the call to end: the state
+/// the running callback uses is never released under it.
+fn dropping_a_callback_waits_for_the_call_running_it<L: Foreign>(lib: L) {
+    use std::sync::atomic::AtomicBool;
+    let t = ok(sandlink_testlib::Testlib::bind(&lib));
+    let started = Arc::new(AtomicBool::new(false));
+    let finished = Arc::new(AtomicBool::new(false));
+    let (s2, f2) = (started.clone(), finished.clone());
+    let cb = ok(lib.callback(&t.int_fn, move |(x,)| {
+        s2.store(true, Ordering::SeqCst);
+        thread::sleep(std::time::Duration::from_millis(200));
+        f2.store(true, Ordering::SeqCst);
+        Ok(x * 2)
+    }));
+    ok(t.store_int_fn.call((&cb,)));
+    let call_stored = t.call_stored.clone();
+    // tl_call_stored(x) = f(x) + 1, with f the stored callback.
+    let caller = thread::spawn(move || ok(call_stored.call((20,))));
+    while !started.load(Ordering::SeqCst) {
+        thread::yield_now();
+    }
+    drop(cb);
+    assert!(
+        finished.load(Ordering::SeqCst),
+        "the handle was released while C was running the callback"
+    );
+    let got = caller
+        .join()
+        .unwrap_or_else(|_| panic!("the calling thread panicked"));
+    assert_eq!(got, 41);
+}
+
+#[test]
+fn dynamic_dropping_a_callback_waits_for_the_call_running_it() {
+    // SAFETY: testlib is our own library.
+    let lib = ok(unsafe { Dynamic::open(sandlink_clibs::TESTLIB_SO) });
+    dropping_a_callback_waits_for_the_call_running_it(lib);
+}
+
+#[test]
+fn stubs_dropping_a_callback_waits_for_the_call_running_it() {
+    // SAFETY: testlib is our own library; its stubs were checked against testlib.h.
+    let lib = ok(unsafe { Stubs::open(sandlink_clibs::testlib_stubs::stub_table()) });
+    dropping_a_callback_waits_for_the_call_running_it(lib);
+}
+
+#[test]
+fn sandbox_dropping_a_callback_waits_for_the_call_running_it() {
+    dropping_a_callback_waits_for_the_call_running_it(ok(Sandbox::open(
+        sandlink_clibs::TESTLIB_WASM,
+    )));
+}
+
+#[test]
+fn process_dropping_a_callback_waits_for_the_call_running_it() {
+    dropping_a_callback_waits_for_the_call_running_it(ok(Process::open(
+        sandlink_clibs::TESTLIB_SO,
+    )));
+}

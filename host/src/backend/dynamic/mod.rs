@@ -314,7 +314,7 @@ unsafe impl Strategy for Dynamic {
                 sig.c_prototype("(*)")
             )));
         }
-        Ok((code as u64, Box::new(ClosureGuard { _state: state })))
+        Ok((code as u64, Box::new(ClosureGuard { state: Some(state) })))
     }
 }
 
@@ -350,7 +350,25 @@ impl Drop for CallbackState {
 /// Keeps a callback alive; dropping it releases the guard's share of the
 /// state (the closure is freed when no run of it is in progress).
 struct ClosureGuard {
-    _state: Arc<CallbackState>,
+    /// `Some` until dropped.
+    state: Option<Arc<CallbackState>>,
+}
+
+impl Drop for ClosureGuard {
+    fn drop(&mut self) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        // Under the library's call lock: a call in progress on another
+        // thread may be about to run this callback (C has its address), so
+        // the share is released only once that call is over. On the thread
+        // making the call (the closure dropping its own handle), the lock is
+        // re-entered and the run's own share keeps the state.
+        let lib = state.lib.clone();
+        let calls = lib.inner.calls.lock();
+        drop(state);
+        drop(calls);
+    }
 }
 
 unsafe extern "C" fn trampoline(

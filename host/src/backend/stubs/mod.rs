@@ -382,7 +382,7 @@ unsafe impl Strategy for Stubs {
         Ok((
             code as usize as u64,
             Box::new(SlotGuard {
-                _state: state,
+                state: Some(state),
                 pool,
                 index,
             }),
@@ -408,13 +408,25 @@ unsafe impl Sync for CallbackState {}
 
 /// Holds a slot; dropping it clears the slot and frees it for reuse.
 struct SlotGuard {
-    _state: Arc<CallbackState>,
+    /// `Some` until dropped.
+    state: Option<Arc<CallbackState>>,
     pool: Pool,
     index: usize,
 }
 
 impl Drop for SlotGuard {
     fn drop(&mut self) {
+        let Some(state) = self.state.take() else {
+            return;
+        };
+        // Under the library's call lock: a call in progress on another
+        // thread may be about to run this callback (C has its address), so
+        // the slot is cleared and the share released only once that call is
+        // over. On the thread making the call (the closure dropping its own
+        // handle), the lock is re-entered and the run's own share keeps the
+        // state.
+        let lib = state.lib.clone();
+        let calls = lib.inner.calls.lock();
         let mut taken = slots();
         // SAFETY: the slot is this guard's (`index < n`), written under
         // `SLOTS`. A run in progress read `ctx` already and holds its own
@@ -430,6 +442,9 @@ impl Drop for SlotGuard {
                 *u = false;
             }
         }
+        drop(taken);
+        drop(state);
+        drop(calls);
     }
 }
 
