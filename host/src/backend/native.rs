@@ -82,10 +82,9 @@ pub(crate) unsafe fn read_cstr(addr: u64) -> Result<Vec<u8>> {
             limit: MAX_TRANSFER,
         });
     }
-    let mut v = vec![0u8; len];
-    // SAFETY: the `len` bytes before that NUL.
-    unsafe { read(addr, &mut v) }?;
-    Ok(v)
+    // SAFETY: the `len` bytes before that NUL are live (the caller's
+    // promise, and strnlen found the NUL after them); copied out at once.
+    Ok(unsafe { std::slice::from_raw_parts(addr as *const u8, len) }.to_vec())
 }
 
 /// This thread's `errno`.
