@@ -474,21 +474,7 @@ pub(crate) fn explain(
     let spans = &generated.spans;
     let mut lines = diagnostics.lines().peekable();
     while let Some(line) = lines.next() {
-        let Some(rest) = line
-            .strip_prefix(file_name)
-            .and_then(|r| r.strip_prefix(':'))
-        else {
-            continue;
-        };
-        let mut parts = rest.splitn(3, ':');
-        let (Some(l), Some(_col), Some(msg)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        let Ok(l) = l.trim().parse::<usize>() else {
-            continue;
-        };
-        let msg = msg.trim();
-        let Some(msg) = msg.strip_prefix("error:").map(str::trim) else {
+        let Some((l, msg)) = error_at(line, file_name) else {
             continue;
         };
         if let Some((_, li, field)) = generated.layout_lines.iter().find(|(at, ..)| *at == l) {
@@ -610,6 +596,16 @@ pub(crate) fn constants_file(
     (o.text, lines)
 }
 
+/// A compiler diagnostic line `file:line:col: error: message` about
+/// `file_name`, as `(line, message)`; `None` for any other line.
+fn error_at<'d>(line: &'d str, file_name: &str) -> Option<(usize, &'d str)> {
+    let rest = line.strip_prefix(file_name)?.strip_prefix(':')?;
+    let mut parts = rest.splitn(3, ':');
+    let (l, _col, msg) = (parts.next()?, parts.next()?, parts.next()?);
+    let msg = msg.trim().strip_prefix("error:")?.trim();
+    Some((l.trim().parse().ok()?, msg))
+}
+
 /// The constant a diagnostic in the constants file is about.
 pub(crate) fn explain_constant(
     spec: &StubSpec,
@@ -618,20 +614,7 @@ pub(crate) fn explain_constant(
     diagnostics: &str,
 ) -> Option<(String, String, String)> {
     for line in diagnostics.lines() {
-        let Some(rest) = line
-            .strip_prefix(file_name)
-            .and_then(|r| r.strip_prefix(':'))
-        else {
-            continue;
-        };
-        let mut parts = rest.splitn(3, ':');
-        let (Some(l), Some(_), Some(msg)) = (parts.next(), parts.next(), parts.next()) else {
-            continue;
-        };
-        let Some(msg) = msg.trim().strip_prefix("error:").map(str::trim) else {
-            continue;
-        };
-        let Ok(l) = l.trim().parse::<usize>() else {
+        let Some((l, msg)) = error_at(line, file_name) else {
             continue;
         };
         if let Some(i) = lines.iter().position(|&at| at == l) {
