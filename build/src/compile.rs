@@ -54,7 +54,7 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
 
     // The stubs are checked first: a description that disagrees with the
     // headers is reported as such, not as a missing export at link time.
-    let stubs_file = match &lib.stubs {
+    let checked = match &lib.stubs {
         Some(spec) => Some(check_stubs(lib, spec, &toolchain, &out)?),
         None => None,
     };
@@ -65,9 +65,9 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     let shim = out.join("sandlink-guest-shim.c");
     write_if_changed(&shim, SHIM_C)?;
     // The constants a binding module reads are part of every build.
-    let consts: Vec<PathBuf> = stubs_file
+    let consts: Vec<PathBuf> = checked
         .as_ref()
-        .and_then(|(_, c)| c.clone())
+        .and_then(|c| c.consts.clone())
         .into_iter()
         .collect();
     let mut units = units_for(
@@ -104,32 +104,41 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     run_link(lib, WASM, link)?;
     inputs.extend(depfiles(&units)?.into_iter().filter(|p| *p != shim));
 
-    // The native shared object, from the same sources and flags.
-    let native = if lib.native {
+    // The library compiled natively, from the same sources and flags, once
+    // for both the shared object and the stubs archive.
+    let compiler = native_compiler(lib);
+    let mut native_flags = common_flags(lib);
+    native_flags.push("-fPIC".into());
+    let native_objects = if lib.native || checked.is_some() {
         let dir = out.join(format!("{}-native", lib.name));
         mkdir(&dir)?;
-        let compiler = native_compiler(lib);
-        let cmd = || Command::new(&compiler);
         let units = units_for(&dir, lib.files.iter().chain(&consts));
-        let mut flags = common_flags(lib);
-        flags.push("-fPIC".into());
-        let objects = compile_all(lib, NATIVE, &units, &cmd, &flags)?;
+        let cmd = || Command::new(&compiler);
+        let objects = compile_all(lib, NATIVE, &units, &cmd, &native_flags)?;
+        inputs.extend(depfiles(&units)?);
+        objects
+    } else {
+        Vec::new()
+    };
+
+    // The native shared object.
+    let native = if lib.native {
         let so = out.join(format!("lib{}.so", lib.name));
         let mut link = Command::new(&compiler);
-        link.arg("-shared").args(&objects).arg("-o").arg(&so);
+        link.arg("-shared").args(&native_objects).arg("-o").arg(&so);
         run_link(lib, NATIVE, link)?;
-        inputs.extend(depfiles(&units)?);
         Some(so)
     } else {
         None
     };
 
-    let stubs = match &stubs_file {
-        Some((c_file, consts)) => Some(archive_stubs(
+    let stubs = match &checked {
+        Some(c) => Some(archive_stubs(
             lib,
-            c_file,
-            consts.as_deref(),
-            &out,
+            c,
+            &native_objects,
+            &compiler,
+            &native_flags,
             &mut inputs,
         )?),
         None => None,
@@ -243,23 +252,30 @@ fn exports(lib: &Library) -> Result<Vec<String>, Error> {
     Ok(names)
 }
 
-/// An object per source, named by its position and file stem.
-/// What [`build_stubs`] made.
+/// What [`check_stubs`] wrote: the stub file and the constants file (when
+/// the bindings read constants), checked, in the stubs directory.
+struct CheckedStubs {
+    dir: PathBuf,
+    symbol: String,
+    c_file: PathBuf,
+    consts: Option<PathBuf>,
+}
+
+/// What [`archive_stubs`] made.
 struct StubsBuilt {
     dir: PathBuf,
     archive_name: String,
     rust: PathBuf,
 }
 
-/// Generates the stubs, checks them against the headers, compiles them with
-/// the library's sources into a static archive, and writes the Rust file
-/// that names the table.
+/// Generates the stubs (and the constants file) and checks them against the
+/// headers, for the host and for wasm32-wasi.
 fn check_stubs(
     lib: &Library,
     spec: &stubs::StubSpec,
     toolchain: &Toolchain,
     out: &Path,
-) -> Result<(PathBuf, Option<PathBuf>), Error> {
+) -> Result<CheckedStubs, Error> {
     let dir = out.join(format!("{}-stubs", lib.name));
     mkdir(&dir)?;
     let symbol = abi::stubs::table_symbol(&lib.name);
@@ -305,7 +321,12 @@ fn check_stubs(
             })?;
         }
     }
-    Ok((c_file, consts.map(|(p, _)| p)))
+    Ok(CheckedStubs {
+        dir,
+        symbol,
+        c_file,
+        consts: consts.map(|(p, _)| p),
+    })
 }
 
 /// Compiles `file` with `check` and the mismatch flags, syntax only; a
@@ -349,41 +370,42 @@ fn run_check(
     })
 }
 
-/// Compiles the checked stubs with the library's sources into a static
-/// archive, and writes the Rust file that names the table.
+/// Compiles the checked stubs and archives them with the library's native
+/// objects (`lib_objects`, which hold the constants too), and writes the
+/// Rust file that names the table.
 fn archive_stubs(
     lib: &Library,
-    c_file: &Path,
-    consts: Option<&Path>,
-    out: &Path,
+    checked: &CheckedStubs,
+    lib_objects: &[PathBuf],
+    compiler: &Path,
+    flags: &[String],
     inputs: &mut BTreeSet<PathBuf>,
 ) -> Result<StubsBuilt, Error> {
-    let dir = out.join(format!("{}-stubs", lib.name));
-    let symbol = abi::stubs::table_symbol(&lib.name);
-    let compiler = native_compiler(lib);
-    // The archive: the stubs and the library, position-independent.
-    let consts: Vec<PathBuf> = consts.map(Path::to_path_buf).into_iter().collect();
-    let mut units = units_for(&dir, lib.files.iter().chain(&consts));
-    units.push(Unit {
-        source: c_file.to_path_buf(),
+    let CheckedStubs {
+        dir,
+        symbol,
+        c_file,
+        ..
+    } = checked;
+    let unit = Unit {
+        source: c_file.clone(),
         object: dir.join(format!("{symbol}.o")),
         extra: vec!["-w".into()],
-    });
-    let mut flags = common_flags(lib);
-    flags.push("-fPIC".into());
-    let objects = compile_all(lib, NATIVE, &units, &|| Command::new(&compiler), &flags)?;
-    inputs.extend(depfiles(&units)?.into_iter().filter(|p| *p != c_file));
+    };
+    let units = std::slice::from_ref(&unit);
+    let objects = compile_all(lib, NATIVE, units, &|| Command::new(compiler), flags)?;
+    inputs.extend(depfiles(units)?.into_iter().filter(|p| p != c_file));
     let archive = dir.join(format!("lib{symbol}.a"));
     let _ = std::fs::remove_file(&archive);
     let mut ar = archiver();
-    ar.arg("crs").arg(&archive).args(&objects);
+    ar.arg("crs").arg(&archive).args(lib_objects).args(&objects);
     run_link(lib, NATIVE, ar)?;
 
     let rust = dir.join(format!("{symbol}.rs"));
-    write_if_changed(&rust, &stubs::rust_file(&lib.name, &symbol))?;
+    write_if_changed(&rust, &stubs::rust_file(&lib.name, symbol))?;
     Ok(StubsBuilt {
-        dir,
-        archive_name: symbol,
+        dir: dir.clone(),
+        archive_name: symbol.clone(),
         rust,
     })
 }
@@ -402,6 +424,7 @@ fn archiver() -> Command {
         .unwrap_or_else(|_| Command::new("ar"))
 }
 
+/// An object per source, named by its position and file stem.
 fn units_for<'a>(dir: &Path, sources: impl Iterator<Item = &'a PathBuf>) -> Vec<Unit> {
     sources
         .enumerate()
