@@ -85,15 +85,11 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
             },
             e => e,
         })?;
-        let model = self.model();
-        let mut buf = [0u8; 8];
-        let n = prim.size(model) as usize;
         // SAFETY: `sandlink_const_<name>` is the constant sandlink-build
-        // compiled into the library with the declared type, `n` bytes (an
-        // Isolated strategy checks the range; on the others it is the
-        // promise of opening the library).
-        unsafe { self.read_raw(addr, &mut buf[..n]) }?;
-        Ok(prim.widen(u64::from_le_bytes(buf), model))
+        // compiled into the library with the declared type (an Isolated
+        // strategy checks the range; on the others it is the promise of
+        // opening the library).
+        unsafe { crate::types::marshal::load_word(self, prim, addr) }
     }
 
     /// Makes `f` callable from C as a function of type `sig` (failing, as

@@ -4,7 +4,7 @@
 use std::fmt;
 
 use crate::error::{Error, Result};
-use crate::types::{DataModel, Raw};
+use crate::types::{DataModel, Prim, Raw};
 
 /// The largest single transfer out of library memory (guards host allocations
 /// against a hostile length).
@@ -134,6 +134,20 @@ impl Brand {
         }
         Ok(())
     }
+}
+
+/// Reads one scalar of type `prim` stored at `addr` in library memory,
+/// widened into a [`Raw`] for the library's data model.
+///
+/// # Safety
+/// As for [`Memory::read_raw`] over the scalar's bytes at `addr`.
+pub(crate) unsafe fn load_word(mem: &dyn Memory, prim: Prim, addr: u64) -> Result<Raw> {
+    let model = mem.model();
+    let mut buf = [0u8; 8];
+    let n = prim.size(model) as usize;
+    // SAFETY: the caller's promise, for these `n` bytes.
+    unsafe { mem.read_raw(addr, &mut buf[..n]) }?;
+    Ok(prim.widen(u64::from_le_bytes(buf), model))
 }
 
 /// Reads `len` bytes at `addr` into a new vector, refusing absurd lengths

@@ -218,9 +218,9 @@ pub struct StubFunc {
 
 native::native_memory!(Stubs);
 
-// SAFETY: `resolve` binds only a stub generated from a description that
-// renders to the same prototype (so the wrapper unpacks exactly the words
-// `sig` lowers to) and fails for a signature that does not lower; `invoke`
+// SAFETY: `resolve` binds only a stub generated from a description of the
+// same full structure (`function_key`: so the wrapper unpacks exactly the
+// words `sig` lowers to) and fails for a signature that does not lower; `invoke`
 // passes the words unchanged after range checks; a trampoline runs the
 // erased function only through its slot, which the guard clears before the
 // state can go, and each run holds its own share of the state.

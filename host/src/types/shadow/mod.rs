@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::types::desc::{Aggregate, CType, DataModel, Prim, Raw};
 use crate::types::func::FnType;
 use crate::types::func::Params;
-use crate::types::marshal::{read_vec, Brand, Frame, Memory, Site};
+use crate::types::marshal::{load_word, read_vec, Brand, Frame, Memory, Site};
 
 /// The Rust side of a C type: which Rust value a call takes (`In`) and which
 /// it gives back (`Out`), and how to lower and lift them.
@@ -53,12 +53,8 @@ pub trait Shadow: Sized + 'static {
                 t.desc.c_name()
             ))
         })?;
-        let model = mem.model();
-        let mut buf = [0u8; 8];
-        let n = prim.size(model) as usize;
-        // SAFETY: the caller promises a `t`, which is `n` bytes, at `addr`.
-        unsafe { mem.read_raw(addr, &mut buf[..n]) }?;
-        let raw = prim.widen(u64::from_le_bytes(buf), model);
+        // SAFETY: the caller promises a `t`, which is that scalar, at `addr`.
+        let raw = unsafe { load_word(mem, prim, addr) }?;
         // SAFETY: the words of a `t` stored in the library's memory.
         unsafe { Self::lift(t, &[raw], mem, site) }
     }
