@@ -229,6 +229,7 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
             Some(sep) => expat.parser_create_ns.call((encoding, sep as i8))?,
         };
         let raw = raw.ok_or_else(|| Error::Alloc {
+            function: Some("XML_ParserCreate".into()),
             size: 0,
             reason: "XML_ParserCreate returned NULL (out of memory in the library)".into(),
         })?;
@@ -295,6 +296,7 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
                 }?;
                 if ptrs.len() % 2 != 0 {
                     return Err(Error::InvalidValue {
+                        function: None,
                         what: format!("attributes of <{name}>"),
                         reason: format!("{} strings, not name/value pairs", ptrs.len()),
                     });
@@ -401,6 +403,7 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
             2 => Ok(Status::Suspended),
             0 => Err(self.error()),
             other => Err(Error::InvalidValue {
+                function: None,
                 what: "XML_Status".into(),
                 reason: format!("{other} is not a status"),
             }
@@ -517,7 +520,8 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
             .call((self.raw, options.encoding.as_deref()))?;
         if ok == 0 {
             return Err(Error::InvalidValue {
-                what: "XML_ParserReset".into(),
+                function: Some("XML_ParserReset".into()),
+                what: "return value".into(),
                 reason: "expat refused to reset the parser (called from a handler?)".into(),
             }
             .into());
@@ -606,6 +610,7 @@ impl<L: Foreign, H: Handler> Dispatch<L, H> {
 
 fn utf8(bytes: Vec<u8>, what: &str) -> sandlink::Result<String> {
     String::from_utf8(bytes).map_err(|e| Error::InvalidValue {
+        function: None,
         what: what.into(),
         reason: format!("expat passed invalid UTF-8: {}", e.utf8_error()),
     })

@@ -62,7 +62,7 @@ fuzz_target!(|data: &[u8]| {
             if let Err(e) = r {
                 assert!(
                     matches!(
-                        e.root(),
+                        &e,
                         Error::Trap { .. }
                             | Error::Exited { .. }
                             | Error::Poisoned { .. }

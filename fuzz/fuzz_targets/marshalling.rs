@@ -27,7 +27,7 @@ where
             assert!(fits, "{name}: accepted a value that cannot fit ILP32");
             assert_eq!(native, out, "{name}");
         }
-        Err(e) => assert!(!fits && matches!(e.root(), Error::OutOfRange { .. }), "{name}: {e}"),
+        Err(e) => assert!(!fits && matches!(&e, Error::OutOfRange { .. }), "{name}: {e}"),
     }
 }
 

@@ -63,8 +63,10 @@ pub enum Error {
     },
 
     /// A value does not fit the C type under the library's data model.
-    #[error("{what}: value out of range for `{c_type}` ({model}): {reason}")]
+    #[error("{}{what}: value out of range for `{c_type}` ({model}): {reason}", call_prefix(.function))]
     OutOfRange {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// Where the value was going.
         what: String,
         /// The C type.
@@ -76,8 +78,10 @@ pub enum Error {
     },
 
     /// A Rust string holds a NUL byte, so C would see it cut short.
-    #[error("{what}: string has an interior NUL byte at index {index}; C would see it truncated")]
+    #[error("{}{what}: string has an interior NUL byte at index {index}; C would see it truncated", call_prefix(.function))]
     InteriorNul {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// Where the string was going.
         what: String,
         /// Byte index of the NUL.
@@ -85,8 +89,10 @@ pub enum Error {
     },
 
     /// The library gave NULL where a non-NULL pointer was declared.
-    #[error("{what}: NULL pointer where `{c_type}` must not be NULL (declare it with an `_opt` type if NULL is valid)")]
+    #[error("{}{what}: NULL pointer where `{c_type}` must not be NULL (declare it with an `_opt` type if NULL is valid)", call_prefix(.function))]
     NullPointer {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// Where the pointer came from.
         what: String,
         /// The declared C type.
@@ -94,8 +100,10 @@ pub enum Error {
     },
 
     /// Bytes from the library are not valid UTF-8 where a `String` was asked for.
-    #[error("{what}: string at {address:#x} is not valid UTF-8: {reason}")]
+    #[error("{}{what}: string at {address:#x} is not valid UTF-8: {reason}", call_prefix(.function))]
     InvalidUtf8 {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// Where the string came from.
         what: String,
         /// Its address in the library's memory.
@@ -105,8 +113,10 @@ pub enum Error {
     },
 
     /// No NUL byte within the string length limit.
-    #[error("string at {address:#x} has no NUL terminator within {limit} bytes")]
+    #[error("{}string at {address:#x} has no NUL terminator within {limit} bytes", call_prefix(.function))]
     Unterminated {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// Address in the library's memory.
         address: u64,
         /// The limit searched.
@@ -114,8 +124,10 @@ pub enum Error {
     },
 
     /// An access outside the library's memory.
-    #[error("{what}: access of {len} bytes at {address:#x} is outside the library's memory ({size} bytes)")]
+    #[error("{}{what}: access of {len} bytes at {address:#x} is outside the library's memory ({size} bytes)", call_prefix(.function))]
     OutOfBounds {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// What was being accessed.
         what: String,
         /// Start address.
@@ -127,8 +139,10 @@ pub enum Error {
     },
 
     /// A value from the library is not valid for its Rust type.
-    #[error("{what}: invalid value: {reason}")]
+    #[error("{}{what}: invalid value: {reason}", call_prefix(.function))]
     InvalidValue {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// Where it came from.
         what: String,
         /// Why it was rejected.
@@ -136,8 +150,10 @@ pub enum Error {
     },
 
     /// Allocation in the library's memory failed.
-    #[error("cannot allocate {size} bytes in the library's memory: {reason}")]
+    #[error("{}cannot allocate {size} bytes in the library's memory: {reason}", call_prefix(.function))]
     Alloc {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// Bytes asked for.
         size: u64,
         /// Why.
@@ -145,8 +161,10 @@ pub enum Error {
     },
 
     /// A callback failed; the C code saw a zero return instead.
-    #[error("callback `{callback}` failed: {source}")]
+    #[error("{}callback `{callback}` failed: {source}", call_prefix(.function))]
     Callback {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// The callback's C type.
         callback: String,
         /// What went wrong inside it.
@@ -155,8 +173,10 @@ pub enum Error {
     },
 
     /// A callback's closure panicked; the panic was caught at the C boundary.
-    #[error("callback `{callback}` panicked: {message}")]
+    #[error("{}callback `{callback}` panicked: {message}", call_prefix(.function))]
     CallbackPanicked {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// The callback's C type.
         callback: String,
         /// The panic payload, if it was a string.
@@ -198,10 +218,10 @@ pub enum Error {
     },
 
     /// An earlier trap poisoned the sandbox; call `reset()` to get a fresh instance.
-    #[error(
-        "sandbox `{library}` is poisoned by an earlier failure ({reason}); call reset() first"
-    )]
+    #[error("{}sandbox `{library}` is poisoned by an earlier failure ({reason}); call reset() first", call_prefix(.function))]
     Poisoned {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// The module.
         library: String,
         /// The failure that poisoned it.
@@ -209,8 +229,10 @@ pub enum Error {
     },
 
     /// A pointer or callback from one library was used with another.
-    #[error("{what}: the pointer {address:#x} belongs to another library instance; pointers and callbacks are valid only with the library they came from")]
+    #[error("{}{what}: the pointer {address:#x} belongs to another library instance; pointers and callbacks are valid only with the library they came from", call_prefix(.function))]
     ForeignPointer {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// Where it was used.
         what: String,
         /// Its address in its own library.
@@ -219,8 +241,10 @@ pub enum Error {
 
     /// A pointer from before a `reset()` was used after it: the memory it
     /// pointed into is gone.
-    #[error("{what}: the pointer {address:#x} is from before a reset (generation {generation}, now {current}); the memory it pointed into is gone")]
+    #[error("{}{what}: the pointer {address:#x} is from before a reset (generation {generation}, now {current}); the memory it pointed into is gone", call_prefix(.function))]
     StalePointer {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// Where it was used.
         what: String,
         /// Its address.
@@ -232,8 +256,10 @@ pub enum Error {
     },
 
     /// A sandbox limit was reached: which one, and the setting that raises it.
-    #[error("sandbox `{library}`: {limit} reached; raise {setting} to allow more ({reason})")]
+    #[error("{}sandbox `{library}`: {limit} reached; raise {setting} to allow more ({reason})", call_prefix(.function))]
     LimitReached {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
         /// The module.
         library: String,
         /// The limit, with its value.
@@ -247,16 +273,6 @@ pub enum Error {
     /// The operation is not supported by this strategy or for this type.
     #[error("unsupported: {0}")]
     Unsupported(String),
-
-    /// A call failed; wraps the cause with the function's name.
-    #[error("in call to `{function}`: {source}")]
-    Call {
-        /// The C function.
-        function: String,
-        /// The cause.
-        #[source]
-        source: Box<Error>,
-    },
 }
 
 /// Why sandboxed code stopped.
@@ -328,9 +344,9 @@ pub enum ErrorKind {
 }
 
 impl Error {
-    /// The class of this error, looking through [`Error::Call`] wrappers.
+    /// The class of this error.
     pub fn kind(&self) -> ErrorKind {
-        match self.root() {
+        match self {
             Error::Load { .. }
             | Error::MissingSymbol { .. }
             | Error::SignatureMismatch { .. }
@@ -353,39 +369,80 @@ impl Error {
             | Error::Poisoned { .. } => ErrorKind::Misuse,
             Error::Callback { .. } | Error::CallbackPanicked { .. } => ErrorKind::Callback,
             Error::Unsupported(_) => ErrorKind::Unsupported,
-            // `root` looks through every `Call`.
-            Error::Call { source, .. } => source.kind(),
         }
     }
 
-    /// The C function being called when this error happened, if any.
+    /// The C function being called when this error happened, if it
+    /// happened in a call (or names a function, as a signature mismatch does).
     pub fn function(&self) -> Option<&str> {
         match self {
-            Error::Call { function, .. }
-            | Error::Trap { function, .. }
+            Error::Trap { function, .. }
             | Error::Exited { function, .. }
             | Error::WorkerFailed { function, .. }
             | Error::SignatureMismatch { function, .. } => Some(function),
-            _ => None,
+            Error::OutOfRange { function, .. }
+            | Error::InteriorNul { function, .. }
+            | Error::NullPointer { function, .. }
+            | Error::InvalidUtf8 { function, .. }
+            | Error::Unterminated { function, .. }
+            | Error::OutOfBounds { function, .. }
+            | Error::InvalidValue { function, .. }
+            | Error::Alloc { function, .. }
+            | Error::Callback { function, .. }
+            | Error::CallbackPanicked { function, .. }
+            | Error::Poisoned { function, .. }
+            | Error::ForeignPointer { function, .. }
+            | Error::StalePointer { function, .. }
+            | Error::LimitReached { function, .. } => function.as_deref(),
+            Error::Load { .. }
+            | Error::MissingSymbol { .. }
+            | Error::NotPassable { .. }
+            | Error::Layout { .. }
+            | Error::Unsupported(_) => None,
         }
     }
 
-    /// Wraps `self` with the name of the C function being called.
-    pub fn in_call(self, function: &str) -> Error {
-        match self {
-            e @ Error::Call { .. } => e,
-            e => Error::Call {
-                function: function.to_string(),
-                source: Box::new(e),
-            },
+    /// Records that this error happened in a call to `name`: sets the
+    /// `function` field where the variant has one and it is still empty.
+    /// The variants with no such field happen before any call (binding,
+    /// layout), except [`Error::NotPassable`] and [`Error::Unsupported`],
+    /// whose text gains the name, so it is never lost.
+    pub fn in_call(mut self, name: &str) -> Error {
+        match &mut self {
+            Error::OutOfRange { function, .. }
+            | Error::InteriorNul { function, .. }
+            | Error::NullPointer { function, .. }
+            | Error::InvalidUtf8 { function, .. }
+            | Error::Unterminated { function, .. }
+            | Error::OutOfBounds { function, .. }
+            | Error::InvalidValue { function, .. }
+            | Error::Alloc { function, .. }
+            | Error::Callback { function, .. }
+            | Error::CallbackPanicked { function, .. }
+            | Error::Poisoned { function, .. }
+            | Error::ForeignPointer { function, .. }
+            | Error::StalePointer { function, .. }
+            | Error::LimitReached { function, .. } => {
+                function.get_or_insert_with(|| name.to_string());
+            }
+            Error::NotPassable { what, .. } => *what = format!("in call to `{name}`: {what}"),
+            Error::Unsupported(what) => *what = format!("in call to `{name}`: {what}"),
+            Error::Trap { .. }
+            | Error::Exited { .. }
+            | Error::WorkerFailed { .. }
+            | Error::SignatureMismatch { .. }
+            | Error::Load { .. }
+            | Error::MissingSymbol { .. }
+            | Error::Layout { .. } => {}
         }
+        self
     }
+}
 
-    /// The innermost error, looking through [`Error::Call`] wrappers.
-    pub fn root(&self) -> &Error {
-        match self {
-            Error::Call { source, .. } => source.root(),
-            e => e,
-        }
+/// The `in call to ...: ` prefix of a message, when the error happened in a call.
+fn call_prefix(function: &Option<String>) -> String {
+    match function {
+        Some(f) => format!("in call to `{f}`: "),
+        None => String::new(),
     }
 }

@@ -66,6 +66,7 @@ pub trait Foreign: Strategy {
         // SAFETY: one word of `ty`'s scalar type, read from the library; a
         // scalar's lift only validates and converts it.
         unsafe { T::lift(ty, &[raw], self, Site::Return) }.map_err(|e| Error::InvalidValue {
+            function: None,
             what: format!("constant `{name}`"),
             reason: e.to_string(),
         })
@@ -129,6 +130,7 @@ pub trait Foreign: Strategy {
     fn alloc<T: Shadow>(&self, ty: &Typ<T>, count: u64) -> Result<Owned<Self, T>> {
         let (size, align) = ty.size_align(self.model())?;
         let total = size.checked_mul(count).ok_or_else(|| Error::Alloc {
+            function: None,
             size: u64::MAX,
             reason: format!("{count} × {size} bytes overflows"),
         })?;
@@ -138,6 +140,7 @@ pub trait Foreign: Strategy {
         let addr = self.alloc_raw(total, align)?;
         let Some(ptr) = Ptr::from_library(addr, self.brand()) else {
             return Err(Error::Alloc {
+                function: None,
                 size: total,
                 reason: "the allocator returned NULL".into(),
             });
@@ -183,6 +186,7 @@ pub trait Foreign: Strategy {
     fn alloc_string(&self, s: &str) -> Result<Owned<Self, i8>> {
         if let Some(index) = s.bytes().position(|b| b == 0) {
             return Err(Error::InteriorNul {
+                function: None,
                 what: "alloc_string".into(),
                 index,
             });
@@ -341,6 +345,7 @@ pub trait Foreign: Strategy {
     ) -> Result<Ptr<T>> {
         let (size, _) = ty.size_align(self.model())?;
         let off = size.checked_mul(i).ok_or_else(|| Error::InvalidValue {
+            function: None,
             what: format!("index {i}"),
             reason: format!("offset overflows for `{}`", ty.c_name()),
         })?;
@@ -387,6 +392,7 @@ pub trait Foreign: Strategy {
             }
         }
         Err(Error::InvalidValue {
+            function: None,
             what: Site::Memory(p.addr()).to_string(),
             reason: format!("no NULL terminator within {limit} elements"),
         })
@@ -462,6 +468,7 @@ impl<L: Foreign, T> Owned<L, T> {
     pub fn elem(&self, i: u64) -> Result<Ptr<T>> {
         if i >= self.count {
             return Err(Error::InvalidValue {
+                function: None,
                 what: format!("index {i}"),
                 reason: format!(
                     "out of bounds for a block of {} elements at {:#x}",

@@ -155,6 +155,7 @@ impl CallbackFn {
         let name = || sig.c_prototype("(*)");
         if self.busy.get() {
             return Err(Error::Callback {
+                function: None,
                 callback: name(),
                 source: Box::new(Error::Unsupported(
                     "the callback was re-entered while it was running".into(),
@@ -171,10 +172,12 @@ impl CallbackFn {
         match r {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(Error::Callback {
+                function: None,
                 callback: name(),
                 source: Box::new(e),
             }),
             Err(payload) => Err(Error::CallbackPanicked {
+                function: None,
                 callback: name(),
                 message: payload
                     .downcast_ref::<&str>()
@@ -194,6 +197,7 @@ pub fn check_arity(args: &[Raw], params: usize) -> Result<()> {
         return Ok(());
     }
     Err(Error::InvalidValue {
+        function: None,
         what: "arguments".into(),
         reason: format!("{} scalars for {params} parameters", args.len()),
     })

@@ -12,7 +12,7 @@ pub use sandlink_testlib::{color, Color, Inner, Num, NumType, Record, RecordType
 fn expect_err<T: std::fmt::Debug>(r: Result<T>, what: &str, pred: impl Fn(&Error) -> bool) {
     match r {
         Ok(v) => panic!("{what}: expected an error, got {v:?}"),
-        Err(e) => assert!(pred(e.root()), "{what}: unexpected error: {e}"),
+        Err(e) => assert!(pred(&e), "{what}: unexpected error: {e}"),
     }
 }
 

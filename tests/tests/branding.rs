@@ -16,7 +16,7 @@ fn dynamic() -> Dynamic {
 }
 
 fn is_foreign(e: &Error) -> bool {
-    matches!(e.root(), Error::ForeignPointer { .. })
+    matches!(&e, Error::ForeignPointer { .. })
 }
 
 #[test]
@@ -104,7 +104,7 @@ fn a_pointer_from_before_a_reset_is_stale() {
     let e = err(sb.read(&int(), p));
     assert!(
         matches!(
-            e.root(),
+            &e,
             Error::StalePointer {
                 generation: 0,
                 current: 1,
@@ -115,7 +115,7 @@ fn a_pointer_from_before_a_reset_is_stale() {
     );
     // SAFETY: refused before anything is freed: `p` is from before the reset.
     let e = err(unsafe { sb.free(p) });
-    assert!(matches!(e.root(), Error::StalePointer { .. }), "{e}");
+    assert!(matches!(&e, Error::StalePointer { .. }), "{e}");
     // Dropping its handle frees nothing in the new instance.
     drop(p_mem);
     // Callbacks are re-installed by a reset, so they stay valid.
@@ -156,4 +156,39 @@ fn errors_classify_without_string_inspection() {
     assert_eq!(e.function(), Some("h_abort"));
     // Now poisoned: calling again is the host's misuse.
     assert_eq!(err(abort.call(())).kind(), ErrorKind::Misuse);
+}
+
+#[test]
+fn a_call_error_names_its_function_in_a_field_not_a_wrapper() {
+    let sb = sandbox();
+    let other = sandbox();
+    // An argument that does not fit `long` (32 bits in wasm32): matched
+    // directly, with the function as a field.
+    let long_id = ok(sb.function("tl_long_id", &(long() >> returning(long()))));
+    let e = err(long_id.call((1i64 << 40,)));
+    match &e {
+        Error::OutOfRange { function, .. } => {
+            assert_eq!(function.as_deref(), Some("tl_long_id"))
+        }
+        other => panic!("expected OutOfRange, got {other}"),
+    }
+    assert_eq!(e.function(), Some("tl_long_id"));
+    // A pointer from another library, passed as an argument.
+    let q_mem = ok(other.alloc(&int(), 1));
+    let sum = ok(sb.function("tl_sum_ints", &(ptr(int()) >> size_t() >> returning(int()))));
+    let e = err(sum.call((q_mem.ptr(), 1)));
+    assert!(
+        matches!(&e, Error::ForeignPointer { function: Some(f), .. } if f == "tl_sum_ints"),
+        "{e}"
+    );
+    assert!(
+        e.to_string().starts_with("in call to `tl_sum_ints`: "),
+        "{e}"
+    );
+    // The same misuse outside a call names no function.
+    let e = err(sb.read(&int(), q_mem.ptr()));
+    assert!(
+        matches!(e, Error::ForeignPointer { function: None, .. }),
+        "{e}"
+    );
 }

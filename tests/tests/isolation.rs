@@ -55,7 +55,7 @@ fn guarded<T>(what: &str, f: impl FnOnce() -> T) -> T {
 }
 
 fn trap(e: &Error) -> &TrapKind {
-    match e.root() {
+    match &e {
         Error::Trap { kind, .. } => kind,
         other => panic!("expected a trap, got: {other}"),
     }
@@ -77,7 +77,7 @@ impl Hostile {
     fn expect_poisoned_then_reset(&self, what: &str) {
         assert!(self.lib.poisoned().is_some(), "{what}: not poisoned");
         let e = err(self.add.call((1, 2)));
-        assert!(matches!(e.root(), Error::Poisoned { .. }), "{what}: {e}");
+        assert!(matches!(&e, Error::Poisoned { .. }), "{what}: {e}");
         ok(self.lib.reset());
         assert_eq!(ok(self.add.call((1, 2))), 3, "{what}: unusable after reset");
     }
@@ -134,7 +134,7 @@ fn wild_reads_and_writes_stay_inside_or_trap() {
     let host = Box::new(0u64);
     let host_addr = &*host as *const u64 as u64;
     let e = err(write.call((host_addr, 7)));
-    assert!(matches!(e.root(), Error::OutOfRange { .. }), "{e}");
+    assert!(matches!(&e, Error::OutOfRange { .. }), "{e}");
     assert_eq!(*host, 0);
     h.expect_healthy("host address");
 }
@@ -159,7 +159,7 @@ fn bad_values_from_the_library_are_rejected() {
         .lib
         .function("h_wild_pointer", &(void() >> returning(string()))));
     let e = guarded("wild string", || err(wild.call(())));
-    assert!(matches!(e.root(), Error::OutOfBounds { .. }), "{e}");
+    assert!(matches!(&e, Error::OutOfBounds { .. }), "{e}");
     let wild_ptr = ok(h
         .lib
         .function("h_wild_pointer", &(void() >> returning(ptr(int())))));
@@ -173,13 +173,13 @@ fn bad_values_from_the_library_are_rejected() {
         .lib
         .function("h_unterminated", &(void() >> returning(string()))));
     let e = err(unterminated.call(()));
-    assert!(matches!(e.root(), Error::Unterminated { .. }), "{e}");
+    assert!(matches!(&e, Error::Unterminated { .. }), "{e}");
 
     let bad_utf8 = ok(h
         .lib
         .function("h_invalid_utf8", &(void() >> returning(string()))));
     let e = err(bad_utf8.call(()));
-    assert!(matches!(e.root(), Error::InvalidUtf8 { .. }), "{e}");
+    assert!(matches!(&e, Error::InvalidUtf8 { .. }), "{e}");
 
     // SIZE_MAX as size_t is representable; reading that many bytes is not.
     let huge = ok(h
@@ -210,9 +210,9 @@ fn bad_values_from_the_library_are_rejected() {
             &(text_fn.clone() >> ptr_opt(void()) >> returning(void())),
         ));
         let e = guarded(name, || err(f.call((&cb, None))));
-        match e.root() {
+        match &e {
             Error::Callback { source, .. } => {
-                let inner = source.root();
+                let inner = source.as_ref();
                 if want_oob {
                     // Refused before any host allocation, by the transfer
                     // limit or the bounds check, whichever comes first.
@@ -304,7 +304,7 @@ fn abort_exit_and_bogus_function_pointers() {
     for code in [0, 1, 125] {
         let e = guarded("exit", || err(exit.call((code,))));
         assert!(
-            matches!(e.root(), Error::Exited { code: c, .. } if *c == code),
+            matches!(&e, Error::Exited { code: c, .. } if *c == code),
             "{e}"
         );
         h.expect_poisoned_then_reset("exit");
@@ -461,7 +461,7 @@ proptest! {
                     "{op:?} succeeded on a poisoned sandbox"
                 ),
                 Err(e) => {
-                    let root = e.root();
+                    let root = &e;
                     // Every failure is one of the specific, expected kinds.
                     let expected = matches!(
                         root,

@@ -65,7 +65,7 @@ where
                 );
             }
             Err(e) => assert!(
-                !fits_ilp32 && matches!(e.root(), Error::OutOfRange { .. }),
+                !fits_ilp32 && matches!(&e, Error::OutOfRange { .. }),
                 "{name}: {e}"
             ),
         }

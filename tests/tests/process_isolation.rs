@@ -36,7 +36,7 @@ impl Hostile {
             "{what}: the worker is still there"
         );
         let e = err(self.add.call((1, 2)));
-        assert!(matches!(e.root(), Error::Poisoned { .. }), "{what}: {e}");
+        assert!(matches!(&e, Error::Poisoned { .. }), "{what}: {e}");
         ok(self.lib.reset());
         assert_eq!(ok(self.add.call((1, 2))), 3, "{what}: unusable after reset");
     }
@@ -49,7 +49,7 @@ impl Hostile {
 
 /// The worker's failure, as (function, reason).
 fn worker_failed(e: &Error) -> (&str, &str) {
-    match e.root() {
+    match &e {
         Error::WorkerFailed { function, reason } => (function, reason),
         other => panic!("expected a worker failure, got: {other}"),
     }
@@ -118,7 +118,7 @@ fn exit_and_abort_end_the_worker_with_an_error() {
     let exit = ok(h.lib.function("h_exit", &(int() >> returning(void()))));
     let e = err(exit.call((42,)));
     assert!(
-        matches!(e.root(), Error::Exited { function, code: 42 } if function == "h_exit"),
+        matches!(&e, Error::Exited { function, code: 42 } if function == "h_exit"),
         "{e}"
     );
     h.expect_poisoned_then_reset("exit");
@@ -158,7 +158,7 @@ fn a_malloc_bomb_stops_at_the_memory_limit() {
     // The library's malloc failed; the host's did not: the worker still
     // serves, but its own allocations fail the same way, as errors.
     let e = err(h.lib.alloc(&char(), 64 << 20));
-    assert!(matches!(e.root(), Error::Alloc { .. }), "{e}");
+    assert!(matches!(&e, Error::Alloc { .. }), "{e}");
     h.expect_healthy("malloc bomb");
 }
 

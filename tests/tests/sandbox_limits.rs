@@ -20,7 +20,7 @@ fn hostile() -> Sandbox {
 }
 
 fn trap_kind(e: &Error) -> &TrapKind {
-    match e.root() {
+    match &e {
         Error::Trap { kind, .. } => kind,
         other => panic!("expected a trap, got: {other}"),
     }
@@ -64,7 +64,7 @@ fn trap_is_an_error_poisons_and_reset_recovers() {
 
     let e = err(far.call(()));
     assert_eq!(trap_kind(&e), &TrapKind::MemoryOutOfBounds);
-    match e.root() {
+    match &e {
         Error::Trap {
             function,
             backtrace,
@@ -77,7 +77,7 @@ fn trap_is_an_error_poisons_and_reset_recovers() {
     }
     assert!(lib.poisoned().is_some());
     let e = err(add.call((2, 3)));
-    assert!(matches!(e.root(), Error::Poisoned { .. }), "{e}");
+    assert!(matches!(&e, Error::Poisoned { .. }), "{e}");
 
     ok(lib.reset());
     assert!(lib.poisoned().is_none());

@@ -50,6 +50,7 @@ fn describe<L: Foreign>(lib: &L, json: &str) -> Result<String> {
             .and_then(|a| a.checked_sub(input.ptr().addr()))
             .filter(|o| *o <= json.len() as u64);
         return Err(sandlink::Error::InvalidValue {
+            function: None,
             what: "the JSON document".into(),
             reason: match offset {
                 Some(o) => format!("cJSON_Parse failed at byte {o}"),
@@ -62,7 +63,8 @@ fn describe<L: Foreign>(lib: &L, json: &str) -> Result<String> {
     cj.delete.call((root,))?;
     walked?;
     let printed = printed?.ok_or_else(|| sandlink::Error::InvalidValue {
-        what: "cJSON_Print".into(),
+        function: Some("cJSON_Print".into()),
+        what: "return value".into(),
         reason: "returned NULL (out of memory in the library)".into(),
     })?;
     // SAFETY: cJSON_Print returns a NUL-terminated string it allocated.
@@ -97,6 +99,7 @@ fn outline<L: Foreign>(cj: &CJsonLib<L>, root: Item, out: &mut String) -> Result
             OBJECT => "object".into(),
             other => {
                 return Err(sandlink::Error::InvalidValue {
+                    function: None,
                     what: "a cJSON item's type".into(),
                     reason: format!("unknown type flags {other:#x}"),
                 })

@@ -13,6 +13,7 @@ pub(crate) const MODEL: DataModel = DataModel::host();
 /// `malloc`, or `posix_memalign` for alignments above 16.
 pub(crate) fn alloc(size: u64, align: u64) -> Result<u64> {
     let fail = |reason: &str| Error::Alloc {
+        function: None,
         size,
         reason: reason.into(),
     };
@@ -78,6 +79,7 @@ pub(crate) unsafe fn read_cstr(addr: u64) -> Result<Vec<u8>> {
     let len = unsafe { libc::strnlen(addr as *const libc::c_char, MAX_TRANSFER as usize) };
     if len as u64 == MAX_TRANSFER {
         return Err(Error::Unterminated {
+            function: None,
             address: addr,
             limit: MAX_TRANSFER,
         });
@@ -97,6 +99,7 @@ pub(crate) fn errno_location() -> *mut i32 {
 fn check_addr(addr: u64, len: usize) -> Result<()> {
     if addr == 0 && len > 0 {
         return Err(Error::NullPointer {
+            function: None,
             what: "memory access".into(),
             c_type: format!("{len} bytes"),
         });

@@ -184,6 +184,7 @@ impl Prim {
     ) -> crate::Result<u64> {
         self.narrow(raw, model)
             .map_err(|reason| crate::Error::OutOfRange {
+                function: None,
                 what: what(),
                 c_type: self.c_name().into(),
                 model,

@@ -47,6 +47,7 @@ impl Params for () {
 
 fn split<'r>(raws: &'r [Raw], at: &mut usize, n: usize, site: Site) -> Result<&'r [Raw]> {
     let s = raws.get(*at..*at + n).ok_or_else(|| Error::InvalidValue {
+        function: None,
         what: site.to_string(),
         reason: format!("missing scalars: have {}, need {}", raws.len(), *at + n),
     })?;

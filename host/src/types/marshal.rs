@@ -120,12 +120,14 @@ impl Brand {
     ) -> Result<()> {
         if self.lib != current.lib {
             return Err(Error::ForeignPointer {
+                function: None,
                 what: what(),
                 address,
             });
         }
         if !across_resets && self.generation != current.generation {
             return Err(Error::StalePointer {
+                function: None,
                 what: what(),
                 address,
                 generation: self.generation,
@@ -158,6 +160,7 @@ pub(crate) unsafe fn load_word(mem: &dyn Memory, prim: Prim, addr: u64) -> Resul
 pub unsafe fn read_vec(mem: &dyn Memory, addr: u64, len: u64, site: Site) -> Result<Vec<u8>> {
     if len > MAX_TRANSFER {
         return Err(Error::InvalidValue {
+            function: None,
             what: site.to_string(),
             reason: format!(
                 "length {len} exceeds the {MAX_TRANSFER}-byte transfer limit (buffer at {addr:#x})"

@@ -290,6 +290,7 @@ unsafe impl Strategy for Dynamic {
                 as *mut ffi::ffi_closure;
         if closure.is_null() {
             return Err(Error::Alloc {
+                function: None,
                 size: std::mem::size_of::<ffi::ffi_closure>() as u64,
                 reason: "libffi could not allocate a closure".into(),
             });

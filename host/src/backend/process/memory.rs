@@ -94,6 +94,7 @@ unsafe impl Memory for Process {
             }
         }
         let out_of = |reason: String| Error::InvalidValue {
+            function: None,
             what: format!("reading {len} bytes at {addr:#x} in the worker"),
             reason,
         };
@@ -124,6 +125,7 @@ unsafe impl Memory for Process {
     unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
         let (k, body) = self.request(op::WRITE, &[&addr.to_le_bytes(), data], "write")?;
         expect_ok(k, &body, "write").map_err(|reason| Error::InvalidValue {
+            function: None,
             what: format!("writing {} bytes at {addr:#x} in the worker", data.len()),
             reason,
         })
@@ -132,6 +134,7 @@ unsafe impl Memory for Process {
     unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
         if addr == 0 {
             return Err(Error::NullPointer {
+                function: None,
                 what: "string read".into(),
                 c_type: "char *".into(),
             });
@@ -158,10 +161,12 @@ unsafe impl Memory for Process {
                 )),
             },
             Err((reply::VALUE, _)) => Err(Error::Unterminated {
+                function: None,
                 address: addr,
                 limit: MAX_TRANSFER,
             }),
             Err((reply::ERROR, msg)) => Err(Error::InvalidValue {
+                function: None,
                 what: format!("the string at {addr:#x} in the worker"),
                 reason: String::from_utf8_lossy(&msg).into_owned(),
             }),
@@ -175,11 +180,16 @@ impl Process {
     fn malloc(&self, kind: u8, parts: &[&[u8]], size: u64) -> Result<u64> {
         match self.request_value(kind, parts, "malloc")? {
             Ok(0) => Err(Error::Alloc {
+                function: None,
                 size,
                 reason: "the worker's malloc returned NULL".into(),
             }),
             Ok(addr) => Ok(addr),
-            Err(reason) => Err(Error::Alloc { size, reason }),
+            Err(reason) => Err(Error::Alloc {
+                function: None,
+                size,
+                reason,
+            }),
         }
     }
 }

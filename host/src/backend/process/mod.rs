@@ -266,6 +266,7 @@ impl Process {
     fn check_poisoned(&self, st: &State) -> Result<()> {
         match &*st.poisoned.borrow() {
             Some(reason) => Err(Error::Poisoned {
+                function: None,
                 library: self.shared.name.clone(),
                 reason: reason.clone(),
             }),
@@ -363,6 +364,7 @@ impl Process {
 
     fn gone(&self) -> Error {
         Error::Poisoned {
+            function: None,
             library: self.shared.name.clone(),
             reason: "the worker is gone".into(),
         }
@@ -554,6 +556,7 @@ unsafe impl Strategy for Process {
                 }
                 None => {
                     return Err(Error::LimitReached {
+                        function: None,
                         library: self.shared.name.clone(),
                         limit: format!("{} live callbacks", wire::CALLBACK_SLOTS),
                         setting: "the number of live callbacks (drop unused ones)".into(),

@@ -151,6 +151,7 @@ impl Sandbox {
             };
             let size = live.table.size(&ctx);
             let fail = |e: wasmtime::Error| Error::Alloc {
+                function: None,
                 size: 1,
                 reason: format!("cannot place a callback in the function table: {e:#}"),
             };

@@ -170,6 +170,7 @@ impl Sandbox {
     fn check_poisoned(&self, inner: &Inner) -> Result<()> {
         match &*inner.poisoned.borrow() {
             Some(reason) => Err(Error::Poisoned {
+                function: None,
                 library: self.shared.module.name.clone(),
                 reason: reason.clone(),
             }),

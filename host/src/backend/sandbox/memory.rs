@@ -23,6 +23,7 @@ impl Sandbox {
         match addr.checked_add(len) {
             Some(end) if end <= size => Ok((addr as usize, end as usize)),
             _ => Err(Error::OutOfBounds {
+                function: None,
                 what: what.to_string(),
                 address: addr,
                 len,
@@ -49,7 +50,11 @@ unsafe impl Memory for Sandbox {
     }
 
     fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {
-        let fail = |reason: String| Error::Alloc { size, reason };
+        let fail = |reason: String| Error::Alloc {
+            function: None,
+            size,
+            reason,
+        };
         let size32 = u32::try_from(size).map_err(|_| fail("larger than wasm32 memory".into()))?;
         let align32 = u32::try_from(align).map_err(|_| fail(format!("alignment {align}")))?;
         let addr = self.run_guest(abi::MALLOC, |ctx, live| {
@@ -76,6 +81,7 @@ unsafe impl Memory for Sandbox {
 
     unsafe fn free_raw(&self, addr: u64) -> Result<()> {
         let addr32 = u32::try_from(addr).map_err(|_| Error::OutOfBounds {
+            function: None,
             what: "free".into(),
             address: addr,
             len: 0,
@@ -106,6 +112,7 @@ unsafe impl Memory for Sandbox {
             let size = mem.len() as u64;
             if addr >= size {
                 return Err(Error::OutOfBounds {
+                    function: None,
                     what: "string".into(),
                     address: addr,
                     len: 1,
@@ -118,6 +125,7 @@ unsafe impl Memory for Sandbox {
             match memchr::memchr(0, &mem[start..start + limit]) {
                 Some(n) => Ok(mem[start..start + n].to_vec()),
                 None => Err(Error::Unterminated {
+                    function: None,
                     address: addr,
                     limit: limit as u64,
                 }),

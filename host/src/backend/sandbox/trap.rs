@@ -33,6 +33,7 @@ pub(super) fn instantiation_error(
     let library = module.name.clone();
     if let Some(pool) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
         return Error::LimitReached {
+            function: None,
             library,
             limit: format!(
                 "the limit of {} live sandboxes in this process",
@@ -45,6 +46,7 @@ pub(super) fn instantiation_error(
     let text = format!("{e:#}");
     if text.contains("memory") && (text.contains("limit") || text.contains("exceeds")) {
         return Error::LimitReached {
+            function: None,
             library,
             limit: format!("the memory cap of {} bytes", config.memory_limit),
             setting: "SandboxConfig::memory_limit".into(),
@@ -53,6 +55,7 @@ pub(super) fn instantiation_error(
     }
     if text.contains("mmap") || text.contains("Cannot allocate memory") {
         return Error::LimitReached {
+            function: None,
             library,
             limit: "the process's address space".into(),
             setting: "SandboxConfig::max_instances (each slot reserves 4 GiB + 32 MiB)".into(),

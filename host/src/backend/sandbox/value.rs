@@ -70,6 +70,7 @@ pub(super) fn from_raw(p: Prim, v: ValRaw, site: &dyn Fn() -> String) -> Result<
                 Ok(raw)
             } else {
                 Err(Error::InvalidValue {
+                    function: None,
                     what: site(),
                     reason: format!("the library produced i32 {x} for a C `{}`", p.c_name()),
                 })

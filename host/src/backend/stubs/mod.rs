@@ -347,6 +347,7 @@ unsafe impl Strategy for Stubs {
             .or_insert_with(|| vec![false; pool.n]);
         let Some(index) = used.iter().position(|u| !u) else {
             return Err(Error::LimitReached {
+                function: None,
                 library: self.inner.name.clone(),
                 limit: format!(
                     "{} live callbacks of type `{}`",

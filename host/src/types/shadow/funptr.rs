@@ -22,6 +22,7 @@ impl<A: Params, R: Shadow> Shadow for FunPtr<A, R> {
     unsafe fn lift(t: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<CodePtr> {
         match one(raws, site)?.0 {
             0 => Err(Error::NullPointer {
+                function: None,
                 what: site.to_string(),
                 c_type: t.c_name(),
             }),

@@ -138,6 +138,7 @@ fn one(raws: &[Raw], site: Site) -> Result<Raw> {
     match raws {
         [r] => Ok(*r),
         _ => Err(Error::InvalidValue {
+            function: None,
             what: site.to_string(),
             reason: format!("expected one scalar, got {}", raws.len()),
         }),

@@ -110,6 +110,7 @@ impl<T> Ptr<T> {
             .addr
             .checked_add(bytes)
             .ok_or_else(|| Error::InvalidValue {
+                function: None,
                 what: format!("pointer {:#x}", self.addr),
                 reason: format!("adding {bytes} overflows the address space"),
             })?;
@@ -133,6 +134,7 @@ impl<T: 'static> Shadow for Ptr<T> {
     }
     unsafe fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Ptr<T>> {
         Ptr::from_library(one(raws, site)?.0, mem.brand()).ok_or_else(|| Error::NullPointer {
+            function: None,
             what: site.to_string(),
             c_type: t.c_name(),
         })

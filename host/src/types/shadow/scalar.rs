@@ -78,6 +78,7 @@ impl Shadow for bool {
             0 => Ok(false),
             1 => Ok(true),
             v => Err(Error::InvalidValue {
+                function: None,
                 what: site.to_string(),
                 reason: format!("{v} is not a valid _Bool (0 or 1)"),
             }),

@@ -5,6 +5,7 @@ use super::*;
 fn lower_str<'a>(v: &str, f: &mut Frame<'_, 'a>) -> Result<u64> {
     if let Some(index) = v.bytes().position(|b| b == 0) {
         return Err(Error::InteriorNul {
+            function: None,
             what: f.site().to_string(),
             index,
         });
@@ -21,6 +22,7 @@ pub(crate) unsafe fn lift_str(addr: u64, mem: &dyn Memory, site: Site) -> Result
     // SAFETY: the caller's promise.
     let bytes = unsafe { mem.read_cstr(addr) }?;
     String::from_utf8(bytes).map_err(|e| Error::InvalidUtf8 {
+        function: None,
         what: site.to_string(),
         address: addr,
         reason: e.utf8_error().to_string(),
@@ -40,6 +42,7 @@ impl Shadow for String {
     unsafe fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<String> {
         match one(raws, site)?.0 {
             0 => Err(Error::NullPointer {
+                function: None,
                 what: site.to_string(),
                 c_type: t.c_name(),
             }),
@@ -100,6 +103,7 @@ fn lower_len(len: usize, t: &CType, f: &mut Frame<'_, '_>) -> Result<()> {
 unsafe fn lift_buffer(raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
     let [addr, len] = raws else {
         return Err(Error::InvalidValue {
+            function: None,
             what: site.to_string(),
             reason: format!("a buffer is two scalars, got {}", raws.len()),
         });
@@ -107,6 +111,7 @@ unsafe fn lift_buffer(raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<
     let len = len.as_i64();
     if len < 0 {
         return Err(Error::InvalidValue {
+            function: None,
             what: site.to_string(),
             reason: format!("negative buffer length {len}"),
         });
@@ -116,6 +121,7 @@ unsafe fn lift_buffer(raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<
             Ok(Vec::new())
         } else {
             Err(Error::NullPointer {
+                function: None,
                 what: site.to_string(),
                 c_type: format!("buffer of {len} bytes"),
             })

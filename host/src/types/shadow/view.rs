@@ -38,6 +38,7 @@ impl<V: 'static, B: Scalar> Shadow for View<V, B> {
         // SAFETY: a view's words are its base type's words (same contract).
         let b = unsafe { B::lift(&t.meta.base, raws, mem, site) }?;
         (t.meta.read)(b).map_err(|reason| Error::InvalidValue {
+            function: None,
             what: format!("{site} (view of `{}`)", t.c_name()),
             reason,
         })
