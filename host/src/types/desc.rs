@@ -176,6 +176,7 @@ impl Prim {
 
     /// [`Prim::narrow`] as an [`crate::Error::OutOfRange`] naming `what` the
     /// value was for: the one place a value that does not fit becomes an error.
+    #[inline]
     pub fn narrow_to(
         self,
         raw: Raw,
@@ -194,38 +195,46 @@ impl Prim {
 
     /// Narrows a lowered value to this type under `model`, failing (rather than
     /// truncating) when it does not fit. Returns the bits, zero-extended.
+    ///
+    /// Every argument of every call passes through here, so the check is
+    /// inline and the message is built out of line, only on failure.
+    #[inline]
     pub fn narrow(self, raw: Raw, model: DataModel) -> std::result::Result<u64, String> {
         match self.class(model) {
-            WordClass::F32 | WordClass::F64 => Ok(raw.0),
-            WordClass::Int { size: 8, .. } => Ok(raw.0),
+            WordClass::F32 | WordClass::F64 | WordClass::Int { size: 8, .. } => Ok(raw.0),
             WordClass::Int { size, signed } => {
-                let bits = u32::from(size) * 8;
+                let shift = 64 - u32::from(size) * 8;
                 let v = raw.0;
-                let fits = if signed {
-                    let s = v as i64;
-                    let lo = -(1i64 << (bits - 1));
-                    let hi = (1i64 << (bits - 1)) - 1;
-                    (lo..=hi).contains(&s)
+                // It fits when extending its low bits gives it back.
+                let extended = if signed {
+                    (((v << shift) as i64) >> shift) as u64
                 } else {
-                    v < (1u64 << bits)
+                    (v << shift) >> shift
                 };
-                if fits {
-                    Ok(v & ((1u64 << bits) - 1))
-                } else if signed {
-                    Err(format!(
-                        "{} does not fit in a {}-bit {} under {model}",
-                        v as i64,
-                        bits,
-                        self.c_name()
-                    ))
+                if extended == v {
+                    Ok((v << shift) >> shift)
                 } else {
-                    Err(format!(
-                        "{v} does not fit in a {}-bit {} under {model}",
-                        bits,
-                        self.c_name()
-                    ))
+                    Err(self.does_not_fit(v, model))
                 }
             }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn does_not_fit(self, v: u64, model: DataModel) -> String {
+        let bits = self.size(model) * 8;
+        if self.signed() {
+            format!(
+                "{} does not fit in a {bits}-bit {} under {model}",
+                v as i64,
+                self.c_name()
+            )
+        } else {
+            format!(
+                "{v} does not fit in a {bits}-bit {} under {model}",
+                self.c_name()
+            )
         }
     }
 
@@ -250,7 +259,10 @@ impl Prim {
 /// One lowered C scalar, independent of any data model: integers sign- or
 /// zero-extended to 64 bits, `float` as its bits in the low half, `double` as
 /// its bits, pointers as addresses in the library's address space.
+///
+/// `repr(transparent)`: a `&[Raw]` is a `uint64_t` array as C sees it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[repr(transparent)]
 pub struct Raw(pub u64);
 
 impl Raw {

@@ -286,7 +286,13 @@ impl<'m, 'a> Frame<'m, 'a> {
     }
 
     /// Copies mutable buffers back and frees the temporaries.
-    pub fn finish(mut self) -> Result<()> {
+    ///
+    /// By reference, not by value: the frame is large (its words are
+    /// inline) and moving it cost a `memcpy` per call.
+    pub fn finish(&mut self) -> Result<()> {
+        if self.copy_back.is_empty() && self.temps.is_empty() {
+            return Ok(());
+        }
         let mut first_err = None;
         for (addr, buf) in std::mem::take(&mut self.copy_back) {
             // SAFETY: `addr` is this frame's temporary of `buf.len()` bytes

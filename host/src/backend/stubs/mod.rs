@@ -281,23 +281,22 @@ unsafe impl Strategy for Stubs {
 
     unsafe fn invoke(&self, f: &StubFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
         check_arity(args, f.args.len())?;
-        let mut words: SmallVec<[u64; 8]> = SmallVec::with_capacity(args.len().max(1));
+        // A word that fits its C type is already what the wrapper reads
+        // (narrowing then widening gives it back; a float's upper half is
+        // ignored), so the words pass as they are once checked.
         for (i, (raw, prim)) in args.iter().zip(f.args.iter()).enumerate() {
-            let bits = prim.narrow_to(*raw, MODEL, || format!("argument {}", i + 1))?;
-            // The wrapper reads a signed word as int64_t: sign-extend again.
-            words.push(prim.widen(bits, MODEL).0);
-        }
-        if words.is_empty() {
-            words.push(0);
+            prim.narrow_to(*raw, MODEL, || format!("argument {}", i + 1))?;
         }
         let mut ret: u64 = 0;
         let mut err: i32 = 0;
         let pending = self.inner.calls.lock();
         // SAFETY: the wrapper was generated for this declaration (checked in
-        // `resolve`) and reads exactly `f.args.len()` words; the callee is
-        // trusted (`Stubs::open`'s contract) and the words were lowered for
-        // its signature (the caller's promise).
-        unsafe { (f.call)(words.as_ptr(), &mut ret, &mut err) };
+        // `resolve`) and reads exactly `f.args.len()` words, which is
+        // `args.len()` (checked above); `Raw` is a transparent `u64`, so
+        // `args` is that array (a wrapper with no arguments reads none). The
+        // callee is trusted (`Stubs::open`'s contract) and the words were
+        // lowered for its signature (the caller's promise).
+        unsafe { (f.call)(args.as_ptr().cast::<u64>(), &mut ret, &mut err) };
         if let Some(e) = pending.take() {
             return Err(e);
         }
