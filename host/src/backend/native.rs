@@ -55,6 +55,20 @@ pub(crate) unsafe fn read(addr: u64, out: &mut [u8]) -> Result<()> {
     Ok(())
 }
 
+/// Copies `len` bytes at `addr` into a new vector (no zeroing first).
+///
+/// # Safety
+/// `len` bytes at `addr` are live.
+pub(crate) unsafe fn read_vec(addr: u64, len: usize) -> Result<Vec<u8>> {
+    check_addr(addr, len)?;
+    if len == 0 {
+        return Ok(Vec::new());
+    }
+    // SAFETY: the caller promises `len` live bytes at `addr`, which is not
+    // NULL (checked); they are copied out at once.
+    Ok(unsafe { std::slice::from_raw_parts(addr as *const u8, len) }.to_vec())
+}
+
 /// Copies `data` to `addr`.
 ///
 /// # Safety
@@ -139,6 +153,11 @@ macro_rules! native_memory {
             unsafe fn read_raw(&self, addr: u64, out: &mut [u8]) -> $crate::Result<()> {
                 // SAFETY: the caller promises `out.len()` live bytes at `addr`.
                 unsafe { $crate::backend::native::read(addr, out) }
+            }
+
+            unsafe fn read_vec_raw(&self, addr: u64, len: usize) -> $crate::Result<Vec<u8>> {
+                // SAFETY: the caller promises `len` live bytes at `addr`.
+                unsafe { $crate::backend::native::read_vec(addr, len) }
             }
 
             unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> $crate::Result<()> {

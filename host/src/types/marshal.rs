@@ -60,6 +60,19 @@ pub unsafe trait Memory {
     /// NUL-terminated string in live memory of the library.
     unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>>;
 
+    /// Copies `len` bytes at `addr` out of the library's memory into a new
+    /// vector. The default zeroes a vector and reads into it; the
+    /// in-process strategies copy straight from the source, once.
+    ///
+    /// # Safety
+    /// As for [`Memory::read_raw`] over `addr .. addr + len`.
+    unsafe fn read_vec_raw(&self, addr: u64, len: usize) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; len];
+        // SAFETY: the caller's promise, for exactly this range.
+        unsafe { self.read_raw(addr, &mut v) }?;
+        Ok(v)
+    }
+
     /// Allocates a block holding `bytes`, followed by a NUL when `nul`: a
     /// call's temporary string or buffer. The default allocates and then
     /// writes; a strategy where each step is a round trip does it in one.
@@ -167,10 +180,8 @@ pub unsafe fn read_vec(mem: &dyn Memory, addr: u64, len: u64, site: Site) -> Res
             ),
         });
     }
-    let mut v = vec![0u8; len as usize];
     // SAFETY: the caller's promise, for exactly this range.
-    unsafe { mem.read_raw(addr, &mut v) }?;
-    Ok(v)
+    unsafe { mem.read_vec_raw(addr, len as usize) }
 }
 
 /// Where a value is going or coming from, for error messages.

@@ -98,6 +98,13 @@ unsafe impl Memory for Sandbox {
         })
     }
 
+    unsafe fn read_vec_raw(&self, addr: u64, len: usize) -> Result<Vec<u8>> {
+        self.with_ctx(|ctx, live| {
+            let (a, b) = self.check_range(live, &ctx, addr, len as u64, "read")?;
+            Ok(live.memory.data(&ctx)[a..b].to_vec())
+        })
+    }
+
     unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()> {
         self.with_ctx(|mut ctx, live| {
             let (a, b) = self.check_range(live, &ctx, addr, data.len() as u64, "write")?;
