@@ -8,8 +8,8 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::strategy::{ErasedFn, Isolated, Strategy};
 use crate::types::{
-    Brand, Field, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw, Scalar, Shadow, Site, Struct,
-    Typ,
+    Brand, Direct, Field, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw, Scalar, Shadow, Site,
+    Struct, Typ,
 };
 
 /// The binding vocabulary: the Rust form of ctypes' `FOREIGN` signature.
@@ -35,11 +35,20 @@ pub trait Foreign: Strategy {
         // `resolve` lowers the signature (each strategy needs the words), so
         // what cannot be passed is rejected now, not on the first call.
         let func = self.resolve(name, ty.sig(), ty.captures_errno())?;
+        // A typed pointer call when the strategy offers one and every type
+        // is a plain scalar whose Rust type is exactly its C type.
+        let model = self.model();
+        let direct = self.direct_code(&func).filter(|_| {
+            A::direct_ok(&ty.args, model)
+                && <R::Direct as Direct>::USABLE
+                && <R::Direct as Direct>::matches(ty.ret.desc().scalar(), model)
+        });
         Ok(Function {
             lib: self.clone(),
             name: name.into(),
             ty: ty.clone(),
             func,
+            direct,
         })
     }
 
@@ -530,6 +539,9 @@ pub struct Function<L: Foreign, A: Params, R: Shadow> {
     name: Arc<str>,
     ty: FnType<A, R>,
     func: L::Func,
+    /// `func`'s code, when calls go through a typed pointer (see
+    /// [`crate::strategy::Strategy::direct_code`]).
+    direct: Option<unsafe extern "C" fn()>,
 }
 
 impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
@@ -554,6 +566,26 @@ impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
     fn call_inner<'a>(&self, args: A::In<'a>) -> Result<(R::Out, Option<i32>)> {
         let name = &*self.name;
         let mem: &dyn Memory = &self.lib;
+        if let Some(code) = self.direct {
+            let (lib, func) = (&self.lib, &self.func);
+            // SAFETY: `code` is `func`'s, from `direct_code`; `function`
+            // checked that every argument's and the result's `Direct` type
+            // is exactly its declared C type, and the declaration is the
+            // library's (the promise of opening a non-isolated library, the
+            // only kind that offers direct calls). `invoke_direct` is given
+            // a closure that calls only that code, with those arguments.
+            let ret = unsafe {
+                A::call_direct::<R>(&self.ty.args, args, mem, code, &mut |call| {
+                    lib.invoke_direct(func, call)
+                })
+            }
+            .map_err(|e| e.in_call(name))?;
+            // SAFETY: the word of the value the library returned for `ty`'s
+            // return type.
+            let out = unsafe { R::lift(&self.ty.ret, ret.as_slice(), mem, Site::Return) }
+                .map_err(|e| e.in_call(name))?;
+            return Ok((out, None));
+        }
         let mut frame = Frame::for_call(mem);
         A::lower(&self.ty.args, args, &mut frame).map_err(|e| e.in_call(name))?;
         // SAFETY: `func` was resolved by this library for `ty`'s signature,
@@ -571,6 +603,14 @@ impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
     /// The C name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// Whether calls go straight through a typed `extern "C"` pointer (a
+    /// strategy running native code, with every argument and the result a
+    /// plain scalar: see [`crate::types::Direct`]) rather than through the
+    /// strategy's general path (libffi, for Dynamic).
+    pub fn is_direct(&self) -> bool {
+        self.direct.is_some()
     }
 
     /// The function's type.
@@ -591,6 +631,7 @@ impl<L: Foreign, A: Params, R: Shadow> Clone for Function<L, A, R> {
             name: self.name.clone(),
             ty: self.ty.clone(),
             func: self.func.clone(),
+            direct: self.direct,
         }
     }
 }

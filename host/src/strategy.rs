@@ -61,6 +61,32 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
     /// C.)
     unsafe fn invoke(&self, f: &Self::Func, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)>;
 
+    /// For a strategy that runs the library's native code in this process:
+    /// `f`'s code, for a direct call through a typed `extern "C"` pointer
+    /// when every argument and the result is a plain scalar (see
+    /// [`crate::types::Direct`]). `None` (the default) keeps every call on
+    /// [`Strategy::invoke`].
+    fn direct_code(&self, f: &Self::Func) -> Option<unsafe extern "C" fn()> {
+        let _ = f;
+        None
+    }
+
+    /// Runs `call`, which calls `f`'s code directly, the way
+    /// [`Strategy::invoke`] runs a call: under the library's call lock, and
+    /// failing with the error of a callback that failed during it.
+    ///
+    /// # Safety
+    /// `f` was resolved by this library and [`Strategy::direct_code`] gave
+    /// its code; `call` calls only that code, with arguments of its declared
+    /// C types lowered for this library.
+    unsafe fn invoke_direct(&self, f: &Self::Func, call: &mut dyn FnMut()) -> Result<()> {
+        let _ = (f, call);
+        Err(Error::Unsupported(format!(
+            "library `{}`: this strategy makes no direct calls",
+            self.library_name()
+        )))
+    }
+
     /// The address of a global (data) symbol.
     fn symbol_addr(&self, name: &str) -> Result<u64>;
 

@@ -1,6 +1,8 @@
 //! The conformance suite on the Dynamic strategy, plus its own load errors.
 
-use sandlink::{Dynamic, Error};
+use sandlink::types::*;
+use sandlink::{Dynamic, Error, Foreign};
+use sandlink_tests::ok;
 
 fn open() -> Dynamic {
     // SAFETY: testlib is our own library.
@@ -23,4 +25,86 @@ fn unloadable_library_is_an_error() {
         matches!(&err, Error::Load { library, .. } if library.contains("libnothing")),
         "{err}"
     );
+}
+
+/// Plain-scalar signatures are called through a typed pointer; the same
+/// declarations with errno captured go through libffi. Both must give the
+/// same results, for every width, signedness and float class, with
+/// arguments past the registers on the stack; what is not a plain scalar
+/// stays on libffi.
+#[test]
+fn direct_calls_agree_with_libffi() {
+    let lib = open();
+
+    let add = ok(lib.function("tl_int_add", &(int() >> int() >> returning(int()))));
+    let add_ffi = ok(lib.function("tl_int_add", &(int() >> int() >> returning_errno(int()))));
+    assert!(add.is_direct());
+    assert!(
+        !add_ffi.is_direct(),
+        "errno is captured inside the libffi path"
+    );
+    for (a, b) in [(1, 2), (-7, 3), (i32::MAX, 0), (i32::MIN, 5), (-1, -1)] {
+        assert_eq!(
+            ok(add.call((a, b))),
+            ok(add_ffi.call_errno((a, b))).0,
+            "{a} + {b}"
+        );
+    }
+
+    macro_rules! same_unary {
+        ($name:literal, $ty:expr, $($v:expr),+) => {{
+            let d = ok(lib.function($name, &($ty >> returning($ty))));
+            let f = ok(lib.function($name, &($ty >> returning_errno($ty))));
+            assert!(d.is_direct(), $name);
+            $(assert_eq!(ok(d.call(($v,))), ok(f.call_errno(($v,))).0, "{}({:?})", $name, $v);)+
+        }};
+    }
+    same_unary!("tl_char_succ", char(), 0i8, 126, -128, -1);
+    same_unary!("tl_uchar_compl", uchar(), 0u8, 255, 7);
+    same_unary!("tl_short_neg", short(), 0i16, i16::MAX, -5);
+    same_unary!("tl_ushort_compl", ushort(), 0u16, u16::MAX);
+    same_unary!("tl_uint_compl", uint(), 0u32, u32::MAX, 12345);
+    same_unary!("tl_long_id", long(), i64::MIN, -1, i64::MAX);
+    same_unary!("tl_ullong_compl", ullong(), 0u64, u64::MAX);
+    same_unary!("tl_size_id", size_t(), 0u64, u64::MAX);
+
+    let mixed = || {
+        int8_t()
+            >> uint16_t()
+            >> int32_t()
+            >> int64_t()
+            >> float()
+            >> double()
+            >> uint8_t()
+            >> long()
+            >> float()
+            >> ullong()
+    };
+    let d = ok(lib.function("tl_mixed", &(mixed() >> returning(double()))));
+    let f = ok(lib.function("tl_mixed", &(mixed() >> returning_errno(double()))));
+    assert!(d.is_direct(), "ten mixed scalars, some on the stack");
+    let args = (
+        -3i8,
+        65535u16,
+        -100_000i32,
+        1i64 << 40,
+        1.5f32,
+        -2.25f64,
+        200u8,
+        -9i64,
+        0.125f32,
+        7u64,
+    );
+    assert_eq!(
+        ok(d.call(args)).to_bits(),
+        ok(f.call_errno(args)).0.to_bits()
+    );
+
+    // Not plain scalars: a `_Bool` (checked to be 0 or 1) and a string.
+    let not = ok(lib.function("tl_not", &(bool() >> returning(bool()))));
+    assert!(!not.is_direct());
+    assert!(ok(not.call((false,))));
+    let strlen = ok(lib.function("tl_strlen", &(string() >> returning(size_t()))));
+    assert!(!strlen.is_direct());
+    assert_eq!(ok(strlen.call(("four",))), 4);
 }

@@ -4,9 +4,9 @@ use std::ops::Shr;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::types::desc::{CType, FnSig, Raw};
+use crate::types::desc::{CType, DataModel, FnSig, Raw};
 use crate::types::marshal::{Frame, Memory, Site};
-use crate::types::shadow::{Shadow, Typ, Void};
+use crate::types::shadow::{Direct, Shadow, Typ, Void};
 
 /// A tuple of argument shadow types, e.g. `(String, i32)`. Implemented for
 /// tuples of up to ten [`Shadow`] types, and `()` for no arguments.
@@ -28,6 +28,28 @@ pub trait Params: Sized + 'static {
     /// As for [`Shadow::lift`]: `raws` are the arguments the library passed
     /// to a callback of these parameter types.
     unsafe fn lift(t: &Self::Typs, raws: &[Raw], mem: &dyn Memory) -> Result<Self::Out>;
+
+    /// Whether every parameter has a usable [`Shadow::Direct`] type that is
+    /// its C type under `model`, so a call can go through a typed pointer.
+    fn direct_ok(t: &Self::Typs, model: DataModel) -> bool;
+
+    /// Calls `code` through a typed `extern "C"` pointer taking these
+    /// parameters' [`Shadow::Direct`] types and returning `R`'s. The call
+    /// itself is made inside `run` (the strategy's, which holds the
+    /// library's call lock around it). Returns the result's word.
+    ///
+    /// # Safety
+    /// `code` is the address of a function whose C signature is exactly
+    /// these parameters' C types returning `R`'s (so [`Params::direct_ok`]
+    /// and `R::Direct::matches` hold for them), callable in this process;
+    /// `mem` is its library.
+    unsafe fn call_direct<'a, R: Shadow>(
+        t: &Self::Typs,
+        v: Self::In<'a>,
+        mem: &dyn Memory,
+        code: unsafe extern "C" fn(),
+        run: &mut dyn FnMut(&mut dyn FnMut()) -> Result<()>,
+    ) -> Result<Option<Raw>>;
 }
 
 impl Params for () {
@@ -42,6 +64,26 @@ impl Params for () {
     }
     unsafe fn lift(_: &(), _: &[Raw], _: &dyn Memory) -> Result<()> {
         Ok(())
+    }
+    fn direct_ok(_: &(), _: DataModel) -> bool {
+        true
+    }
+    unsafe fn call_direct<'a, R: Shadow>(
+        _: &(),
+        _: (),
+        _: &dyn Memory,
+        code: unsafe extern "C" fn(),
+        run: &mut dyn FnMut(&mut dyn FnMut()) -> Result<()>,
+    ) -> Result<Option<Raw>> {
+        // SAFETY: the caller promises `code` is a function of no parameters
+        // returning exactly `R::Direct`'s C type.
+        let f = unsafe {
+            std::mem::transmute::<unsafe extern "C" fn(), unsafe extern "C" fn() -> R::Direct>(code)
+        };
+        let mut out = None;
+        // SAFETY: as above; `run` makes the call under the library's lock.
+        run(&mut || out = Some(unsafe { f() }))?;
+        Ok(out.and_then(Direct::to_raw))
     }
 }
 
@@ -82,6 +124,36 @@ macro_rules! params_tuple {
                         unsafe { $T::lift(&t.$n, words, mem, site) }?
                     },
                 )+))
+            }
+            fn direct_ok(t: &Self::Typs, model: DataModel) -> bool {
+                $(
+                    <$T::Direct as Direct>::USABLE
+                        && <$T::Direct as Direct>::matches(t.$n.desc().scalar(), model)
+                )&&+
+            }
+            unsafe fn call_direct<'a, R: Shadow>(
+                t: &Self::Typs,
+                v: Self::In<'a>,
+                mem: &dyn Memory,
+                code: unsafe extern "C" fn(),
+                run: &mut dyn FnMut(&mut dyn FnMut()) -> Result<()>,
+            ) -> Result<Option<Raw>> {
+                // Lowered (and pointers' libraries checked) before the call.
+                let args = ($($T::to_direct(&t.$n, v.$n, mem, Site::Arg($n + 1))?,)+);
+                // SAFETY: the caller promises `code` is a function of exactly
+                // these parameters' C types returning `R`'s, which the
+                // `Direct` types have the ABI of.
+                let f = unsafe {
+                    std::mem::transmute::<
+                        unsafe extern "C" fn(),
+                        unsafe extern "C" fn($($T::Direct),+) -> R::Direct,
+                    >(code)
+                };
+                let mut out = None;
+                // SAFETY: as above, with arguments of those types; `run`
+                // makes the call under the library's lock.
+                run(&mut || out = Some(unsafe { f($(args.$n),+) }))?;
+                Ok(out.and_then(Direct::to_raw))
             }
         }
     };

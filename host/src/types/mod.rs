@@ -21,6 +21,6 @@ pub use shadow::{
     int, int16_t, int32_t, int64_t, int8_t, intptr_t, llong, long, ptr, ptr_opt, ptrdiff_t, schar,
     short, size_t, ssize_t, string, string_opt, structure, typedef, uchar, uint, uint16_t,
     uint32_t, uint64_t, uint8_t, uintptr_t, ullong, ulong, union, ushort, view, void, Array,
-    Buffer, BufferMut, CodePtr, Field, FunPtr, Ptr, Scalar, Shadow, Struct, StructBuilder, Typ,
-    View, ViewMeta, Void,
+    Buffer, BufferMut, CodePtr, Direct, Field, FunPtr, NoDirect, Ptr, Scalar, Shadow, Struct,
+    StructBuilder, Typ, View, ViewMeta, Void,
 };

@@ -273,6 +273,21 @@ unsafe impl Strategy for Dynamic {
         Ok((cif.ret.map(|p| p.widen(ret, MODEL)), saved_errno))
     }
 
+    fn direct_code(&self, f: &DynFunc) -> Option<unsafe extern "C" fn()> {
+        // errno is read right after the call, inside `invoke`.
+        (!f.errno).then_some(f.code)
+    }
+
+    unsafe fn invoke_direct(&self, _: &DynFunc, call: &mut dyn FnMut()) -> Result<()> {
+        // One call at a time per library; a callback re-enters on this thread.
+        let pending = self.inner.calls.lock();
+        call();
+        match pending.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+
     fn symbol_addr(&self, name: &str) -> Result<u64> {
         Ok(self.symbol(name)? as u64)
     }

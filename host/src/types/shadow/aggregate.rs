@@ -10,6 +10,7 @@ impl<Tag: 'static> Shadow for Struct<Tag> {
     type In<'a> = Infallible;
     type Out = Infallible;
     type Meta = ();
+    type Direct = NoDirect;
     fn lower<'a>(_: &Typ<Self>, v: Infallible, _: &mut Frame<'_, 'a>) -> Result<()> {
         match v {}
     }
@@ -28,6 +29,7 @@ impl<T: Shadow> Shadow for Array<T> {
     type In<'a> = Infallible;
     type Out = Vec<T::Out>;
     type Meta = (Typ<T>, u64);
+    type Direct = NoDirect;
     fn lower<'a>(_: &Typ<Self>, v: Infallible, _: &mut Frame<'_, 'a>) -> Result<()> {
         match v {}
     }

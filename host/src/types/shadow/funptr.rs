@@ -14,6 +14,7 @@ impl<A: Params, R: Shadow> Shadow for FunPtr<A, R> {
     type In<'a> = &'a crate::Callback<A, R>;
     type Out = CodePtr;
     type Meta = Arc<FnType<A, R>>;
+    type Direct = NoDirect;
     fn lower<'a>(_: &Typ<Self>, v: &'a crate::Callback<A, R>, f: &mut Frame<'_, 'a>) -> Result<()> {
         let a = v.addr_in(f)?;
         f.push(Raw(a));
@@ -35,6 +36,7 @@ impl<A: Params, R: Shadow> Shadow for Option<FunPtr<A, R>> {
     type In<'a> = Option<&'a crate::Callback<A, R>>;
     type Out = Option<CodePtr>;
     type Meta = Arc<FnType<A, R>>;
+    type Direct = NoDirect;
     fn lower<'a>(
         _: &Typ<Self>,
         v: Option<&'a crate::Callback<A, R>>,

@@ -26,8 +26,29 @@ pub trait Shadow: Sized + 'static {
     /// Per-type run-time data (a view's conversions, an element type).
     type Meta: Clone + Send + Sync + 'static;
 
+    /// The Rust type with exactly this type's C ABI, for a direct call
+    /// through a typed function pointer: the number itself, `*mut c_void`
+    /// for a pointer, [`NoDirect`] for what is not one plain scalar.
+    type Direct: Direct;
+
     /// Lowers `v` into scalars pushed onto `f`.
     fn lower<'a>(t: &Typ<Self>, v: Self::In<'a>, f: &mut Frame<'_, 'a>) -> Result<()>;
+
+    /// Lowers `v` as a [`Shadow::Direct`] argument of library `mem` (a
+    /// pointer's library is checked here, as in [`Shadow::lower`]). Called
+    /// only for types whose `Direct` is usable; the default refuses.
+    fn to_direct<'a>(
+        t: &Typ<Self>,
+        v: Self::In<'a>,
+        mem: &dyn Memory,
+        site: Site,
+    ) -> Result<Self::Direct> {
+        let _ = (v, mem);
+        Err(Error::Unsupported(format!(
+            "{site}: a `{}` is not passed as a direct argument",
+            t.desc.c_name()
+        )))
+    }
 
     /// Lifts this type's scalars (validated: this is where untrusted values
     /// from the library are checked).
@@ -147,6 +168,7 @@ fn one(raws: &[Raw], site: Site) -> Result<Raw> {
 
 mod aggregate;
 mod ctors;
+mod direct;
 mod funptr;
 mod pointer;
 mod scalar;
@@ -155,6 +177,7 @@ mod view;
 
 pub use aggregate::*;
 pub use ctors::*;
+pub use direct::*;
 pub use funptr::*;
 pub use pointer::*;
 pub(crate) use string::lift_str;

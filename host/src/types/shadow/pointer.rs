@@ -1,6 +1,7 @@
 //! [`Ptr`]: branded addresses in the library's memory.
 
 use super::*;
+use std::ffi::c_void;
 
 /// A non-NULL address in the library's address space, pointing at a `T`,
 /// branded with the library instance (and reset generation) it came from.
@@ -126,6 +127,15 @@ impl<T: 'static> Shadow for Ptr<T> {
     type In<'a> = Ptr<T>;
     type Out = Ptr<T>;
     type Meta = ();
+    type Direct = *mut c_void;
+    fn to_direct<'a>(
+        _: &Typ<Self>,
+        v: Ptr<T>,
+        mem: &dyn Memory,
+        site: Site,
+    ) -> Result<*mut c_void> {
+        Ok(v.addr_in(mem, || site.to_string())? as usize as *mut c_void)
+    }
     fn lower<'a>(_: &Typ<Self>, v: Ptr<T>, f: &mut Frame<'_, 'a>) -> Result<()> {
         let site = f.site();
         let a = v.addr_in(f.memory(), || site.to_string())?;
@@ -151,6 +161,18 @@ impl<T: 'static> Shadow for Option<Ptr<T>> {
     type In<'a> = Option<Ptr<T>>;
     type Out = Option<Ptr<T>>;
     type Meta = ();
+    type Direct = *mut c_void;
+    fn to_direct<'a>(
+        _: &Typ<Self>,
+        v: Option<Ptr<T>>,
+        mem: &dyn Memory,
+        site: Site,
+    ) -> Result<*mut c_void> {
+        Ok(match v {
+            Some(p) => p.addr_in(mem, || site.to_string())? as usize as *mut c_void,
+            None => std::ptr::null_mut(),
+        })
+    }
     fn lower<'a>(_: &Typ<Self>, v: Option<Ptr<T>>, f: &mut Frame<'_, 'a>) -> Result<()> {
         let site = f.site();
         let a = match v {

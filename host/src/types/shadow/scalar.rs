@@ -8,9 +8,13 @@ macro_rules! int_shadow {
             type In<'a> = $t;
             type Out = $t;
             type Meta = ();
+            type Direct = $t;
             fn lower<'a>(_: &Typ<Self>, v: $t, f: &mut Frame<'_, 'a>) -> Result<()> {
                 f.push(Raw(v as $via as u64));
                 Ok(())
+            }
+            fn to_direct<'a>(_: &Typ<Self>, v: $t, _: &dyn Memory, _: Site) -> Result<$t> {
+                Ok(v)
             }
             unsafe fn lift(_: &Typ<Self>, raws: &[Raw], _: &dyn Memory, site: Site) -> Result<$t> {
                 // The strategy widened the scalar from its C type, whose
@@ -31,6 +35,10 @@ impl Shadow for f32 {
     type In<'a> = f32;
     type Out = f32;
     type Meta = ();
+    type Direct = f32;
+    fn to_direct<'a>(_: &Typ<Self>, v: f32, _: &dyn Memory, _: Site) -> Result<f32> {
+        Ok(v)
+    }
     fn lower<'a>(_: &Typ<Self>, v: f32, f: &mut Frame<'_, 'a>) -> Result<()> {
         f.push(Raw::from_f32(v));
         Ok(())
@@ -50,6 +58,10 @@ impl Shadow for f64 {
     type In<'a> = f64;
     type Out = f64;
     type Meta = ();
+    type Direct = f64;
+    fn to_direct<'a>(_: &Typ<Self>, v: f64, _: &dyn Memory, _: Site) -> Result<f64> {
+        Ok(v)
+    }
     fn lower<'a>(_: &Typ<Self>, v: f64, f: &mut Frame<'_, 'a>) -> Result<()> {
         f.push(Raw::from_f64(v));
         Ok(())
@@ -69,6 +81,8 @@ impl Shadow for bool {
     type In<'a> = bool;
     type Out = bool;
     type Meta = ();
+    // A `_Bool` from C is checked to be 0 or 1 before it is a `bool`.
+    type Direct = NoDirect;
     fn lower<'a>(_: &Typ<Self>, v: bool, f: &mut Frame<'_, 'a>) -> Result<()> {
         f.push(Raw(u64::from(v)));
         Ok(())
@@ -97,6 +111,10 @@ impl Shadow for () {
     type In<'a> = ();
     type Out = ();
     type Meta = ();
+    type Direct = ();
+    fn to_direct<'a>(_: &Typ<Self>, _: (), _: &dyn Memory, _: Site) -> Result<()> {
+        Ok(())
+    }
     fn lower<'a>(_: &Typ<Self>, _: (), _: &mut Frame<'_, 'a>) -> Result<()> {
         Ok(())
     }

@@ -34,6 +34,7 @@ impl Shadow for String {
     type In<'a> = &'a str;
     type Out = String;
     type Meta = ();
+    type Direct = NoDirect;
     fn lower<'a>(_: &Typ<Self>, v: &'a str, f: &mut Frame<'_, 'a>) -> Result<()> {
         let a = lower_str(v, f)?;
         f.push(Raw(a));
@@ -58,6 +59,7 @@ impl Shadow for Option<String> {
     type In<'a> = Option<&'a str>;
     type Out = Option<String>;
     type Meta = ();
+    type Direct = NoDirect;
     fn lower<'a>(_: &Typ<Self>, v: Option<&'a str>, f: &mut Frame<'_, 'a>) -> Result<()> {
         let a = match v {
             Some(s) => lower_str(s, f)?,
@@ -135,6 +137,7 @@ impl Shadow for Buffer {
     type In<'a> = &'a [u8];
     type Out = Vec<u8>;
     type Meta = ();
+    type Direct = NoDirect;
     fn lower<'a>(t: &Typ<Self>, v: &'a [u8], f: &mut Frame<'_, 'a>) -> Result<()> {
         let a = f.temp(v, false)?;
         f.push(Raw(a));
@@ -150,6 +153,7 @@ impl Shadow for BufferMut {
     type In<'a> = &'a mut [u8];
     type Out = Vec<u8>;
     type Meta = ();
+    type Direct = NoDirect;
     fn lower<'a>(t: &Typ<Self>, v: &'a mut [u8], f: &mut Frame<'_, 'a>) -> Result<()> {
         let len = v.len();
         let a = f.temp_mut(v)?;

@@ -30,6 +30,7 @@ impl<V: 'static, B: Scalar> Shadow for View<V, B> {
     type In<'a> = V;
     type Out = V;
     type Meta = ViewMeta<V, B>;
+    type Direct = NoDirect;
     fn lower<'a>(t: &Typ<Self>, v: V, f: &mut Frame<'_, 'a>) -> Result<()> {
         let b = (t.meta.write)(&v);
         B::lower(&t.meta.base, B::to_in(b), f)
