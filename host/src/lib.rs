@@ -2,7 +2,7 @@
 //!
 //! Describe a C library's functions once, as values, then link them in
 //! whichever way fits, behind the same [`Foreign`] trait: [`Dynamic`]
-//! (dlopen and libffi, no isolation), [`Stubs`] (C wrappers generated from
+//! (dlopen, and direct or libffi calls, no isolation), [`Stubs`] (C wrappers generated from
 //! the same description and checked by the C compiler against the
 //! library's headers; see [`record`]), [`Sandbox`] (the library compiled to
 //! wasm32-wasi and run by wasmtime in this process, unable to touch host

@@ -1,5 +1,7 @@
-//! The `Dynamic` strategy: `dlopen`/`dlsym`, calls through a libffi call
-//! interface prepared once at bind time, callbacks through libffi closures.
+//! The `Dynamic` strategy: `dlopen`/`dlsym`; a function whose arguments and
+//! result are all plain scalars is called through a typed `extern "C"`
+//! pointer ([`crate::types::Direct`]), any other through a libffi call
+//! interface prepared once at bind time; callbacks through libffi closures.
 //!
 //! There is no isolation: the library shares the host's address space. This
 //! is the baseline, and the "no-op sandbox" to migrate from.
