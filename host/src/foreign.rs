@@ -662,9 +662,13 @@ impl<A, R> Callback<A, R> {
 
     /// The address, if the call being lowered is into this callback's library.
     pub(crate) fn addr_in(&self, f: &Frame<'_, '_>) -> Result<u64> {
-        let site = f.site();
+        self.addr_for(f.memory(), f.site())
+    }
+
+    /// The address, if `mem` is this callback's library; `site` names the use.
+    pub(crate) fn addr_for(&self, mem: &dyn Memory, site: Site) -> Result<u64> {
         self.brand
-            .admit(f.memory().brand(), self.addr, || site.to_string(), true)?;
+            .admit(mem.brand(), self.addr, || site.to_string(), true)?;
         Ok(self.addr)
     }
 }

@@ -100,6 +100,26 @@ fn direct_calls_agree_with_libffi() {
         ok(f.call_errno(args)).0.to_bits()
     );
 
+    // A callback is passed as a plain function pointer too.
+    let int_fn = funptr(int() >> returning(int()));
+    let apply = ok(lib.function("tl_apply", &(int_fn.clone() >> int() >> returning(int()))));
+    let apply_ffi = ok(lib.function(
+        "tl_apply",
+        &(int_fn.clone() >> int() >> returning_errno(int())),
+    ));
+    assert!(apply.is_direct());
+    let triple = ok(lib.callback(&int_fn, |(x,)| Ok(x * 3)));
+    assert_eq!(
+        ok(apply.call((&triple, 5))),
+        ok(apply_ffi.call_errno((&triple, 5))).0
+    );
+    // A callback that fails ends the direct call with its error.
+    let refuse = ok(lib.callback(&int_fn, |(_,)| Err(Error::Unsupported("refused".into()))));
+    assert!(matches!(
+        apply.call((&refuse, 1)),
+        Err(Error::Callback { function: Some(f), .. }) if f == "tl_apply"
+    ));
+
     // Not plain scalars: a `_Bool` (checked to be 0 or 1) and a string.
     let not = ok(lib.function("tl_not", &(bool() >> returning(bool()))));
     assert!(!not.is_direct());

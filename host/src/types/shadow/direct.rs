@@ -106,6 +106,23 @@ unsafe impl Direct for *mut c_void {
     }
 }
 
+/// A C function pointer of any signature, as a direct call passes one (any
+/// two `extern "C"` function pointer types share their ABI).
+pub type CFn = unsafe extern "C" fn();
+
+// SAFETY: a C function pointer (described as a pointer) is an `extern "C"`
+// function pointer, `Option` of one the same with NULL as `None`; the word
+// is its address.
+unsafe impl Direct for Option<CFn> {
+    const USABLE: bool = true;
+    fn matches(prim: Option<Prim>, _: DataModel) -> bool {
+        prim == Some(Prim::Pointer)
+    }
+    fn to_raw(self) -> Option<Raw> {
+        Some(Raw(self.map_or(0, |f| f as usize as u64)))
+    }
+}
+
 // SAFETY: `void` as a return type: Rust's `()` return; no word.
 unsafe impl Direct for () {
     const USABLE: bool = true;

@@ -14,7 +14,15 @@ impl<A: Params, R: Shadow> Shadow for FunPtr<A, R> {
     type In<'a> = &'a crate::Callback<A, R>;
     type Out = CodePtr;
     type Meta = Arc<FnType<A, R>>;
-    type Direct = NoDirect;
+    type Direct = Option<CFn>;
+    fn to_direct(
+        _: &Typ<Self>,
+        v: &crate::Callback<A, R>,
+        mem: &dyn Memory,
+        site: Site,
+    ) -> Result<Option<CFn>> {
+        Ok(code_ptr(v.addr_for(mem, site)?))
+    }
     fn lower<'a>(_: &Typ<Self>, v: &'a crate::Callback<A, R>, f: &mut Frame<'_, 'a>) -> Result<()> {
         let a = v.addr_in(f)?;
         f.push(Raw(a));
@@ -36,7 +44,18 @@ impl<A: Params, R: Shadow> Shadow for Option<FunPtr<A, R>> {
     type In<'a> = Option<&'a crate::Callback<A, R>>;
     type Out = Option<CodePtr>;
     type Meta = Arc<FnType<A, R>>;
-    type Direct = NoDirect;
+    type Direct = Option<CFn>;
+    fn to_direct(
+        _: &Typ<Self>,
+        v: Option<&crate::Callback<A, R>>,
+        mem: &dyn Memory,
+        site: Site,
+    ) -> Result<Option<CFn>> {
+        match v {
+            Some(c) => Ok(code_ptr(c.addr_for(mem, site)?)),
+            None => Ok(None),
+        }
+    }
     fn lower<'a>(
         _: &Typ<Self>,
         v: Option<&'a crate::Callback<A, R>>,
@@ -60,6 +79,15 @@ impl<A: Params, R: Shadow> Shadow for Option<FunPtr<A, R>> {
             a => Some(CodePtr(a)),
         })
     }
+}
+
+/// A code address as a C function pointer, for a direct call's argument
+/// (the callee calls it only with the type the description gives it).
+fn code_ptr(addr: u64) -> Option<CFn> {
+    // SAFETY: a function pointer is an address, and `Option` of one has the
+    // same representation (zero is `None`); the pointer is only passed on
+    // to C, never called from Rust.
+    unsafe { std::mem::transmute::<usize, Option<CFn>>(addr as usize) }
 }
 
 impl<A: Params, R: Shadow> Typ<FunPtr<A, R>> {
