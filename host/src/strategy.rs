@@ -36,7 +36,14 @@ pub type ErasedFn = Box<dyn FnMut(&dyn Memory, &[Raw]) -> Result<Option<Raw>> + 
 ///   same closure unless through [`CallbackFn::run`], and never after the
 ///   guard is dropped;
 /// - values coming back from the library (results, callback arguments) are
-///   passed on unchanged as the words of their declared type.
+///   passed on unchanged as the words of their declared type;
+/// - [`Strategy::direct_code`] gives only the code of a function resolved
+///   with that signature, callable from this process with the declared C
+///   types exactly, and only for a library whose declarations the user
+///   vouched for (a non-[`Isolated`] strategy opened through an `unsafe`
+///   constructor); [`Strategy::invoke_direct`] runs the call as
+///   [`Strategy::invoke`] would (the library's call lock held, a failed
+///   callback's error returned).
 pub unsafe trait Strategy: Memory + Clone + Send + 'static {
     /// A resolved function, ready to call; cloned with the [`crate::Function`]
     /// that holds it.
