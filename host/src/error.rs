@@ -343,6 +343,28 @@ pub enum ErrorKind {
     Unsupported,
 }
 
+/// The variants with a `function: Option<String>` field (those that can
+/// happen during a call), as one pattern binding that field: listed once
+/// for [`Error::function`] and [`Error::in_call`].
+macro_rules! call_variants {
+    ($f:ident) => {
+        Error::OutOfRange { function: $f, .. }
+            | Error::InteriorNul { function: $f, .. }
+            | Error::NullPointer { function: $f, .. }
+            | Error::InvalidUtf8 { function: $f, .. }
+            | Error::Unterminated { function: $f, .. }
+            | Error::OutOfBounds { function: $f, .. }
+            | Error::InvalidValue { function: $f, .. }
+            | Error::Alloc { function: $f, .. }
+            | Error::Callback { function: $f, .. }
+            | Error::CallbackPanicked { function: $f, .. }
+            | Error::Poisoned { function: $f, .. }
+            | Error::ForeignPointer { function: $f, .. }
+            | Error::StalePointer { function: $f, .. }
+            | Error::LimitReached { function: $f, .. }
+    };
+}
+
 impl Error {
     /// The class of this error.
     pub fn kind(&self) -> ErrorKind {
@@ -380,20 +402,7 @@ impl Error {
             | Error::Exited { function, .. }
             | Error::WorkerFailed { function, .. }
             | Error::SignatureMismatch { function, .. } => Some(function),
-            Error::OutOfRange { function, .. }
-            | Error::InteriorNul { function, .. }
-            | Error::NullPointer { function, .. }
-            | Error::InvalidUtf8 { function, .. }
-            | Error::Unterminated { function, .. }
-            | Error::OutOfBounds { function, .. }
-            | Error::InvalidValue { function, .. }
-            | Error::Alloc { function, .. }
-            | Error::Callback { function, .. }
-            | Error::CallbackPanicked { function, .. }
-            | Error::Poisoned { function, .. }
-            | Error::ForeignPointer { function, .. }
-            | Error::StalePointer { function, .. }
-            | Error::LimitReached { function, .. } => function.as_deref(),
+            call_variants!(function) => function.as_deref(),
             Error::Load { .. }
             | Error::MissingSymbol { .. }
             | Error::NotPassable { .. }
@@ -409,20 +418,7 @@ impl Error {
     /// whose text gains the name, so it is never lost.
     pub fn in_call(mut self, name: &str) -> Error {
         match &mut self {
-            Error::OutOfRange { function, .. }
-            | Error::InteriorNul { function, .. }
-            | Error::NullPointer { function, .. }
-            | Error::InvalidUtf8 { function, .. }
-            | Error::Unterminated { function, .. }
-            | Error::OutOfBounds { function, .. }
-            | Error::InvalidValue { function, .. }
-            | Error::Alloc { function, .. }
-            | Error::Callback { function, .. }
-            | Error::CallbackPanicked { function, .. }
-            | Error::Poisoned { function, .. }
-            | Error::ForeignPointer { function, .. }
-            | Error::StalePointer { function, .. }
-            | Error::LimitReached { function, .. } => {
+            call_variants!(function) => {
                 function.get_or_insert_with(|| name.to_string());
             }
             Error::NotPassable { what, .. } => *what = format!("in call to `{name}`: {what}"),
