@@ -84,10 +84,12 @@ impl<A: Params, R: Shadow> Shadow for Option<FunPtr<A, R>> {
 /// A code address as a C function pointer, for a direct call's argument
 /// (the callee calls it only with the type the description gives it).
 fn code_ptr(addr: u64) -> Option<CFn> {
-    // SAFETY: a function pointer is an address, and `Option` of one has the
-    // same representation (zero is `None`); the pointer is only passed on
-    // to C, never called from Rust.
-    unsafe { std::mem::transmute::<usize, Option<CFn>>(addr as usize) }
+    // The callback's code pointer was exposed when its address was taken.
+    let p = std::ptr::with_exposed_provenance::<u8>(addr as usize);
+    // SAFETY: a function pointer has a raw pointer's size and
+    // representation, and `Option` of one the same with NULL as `None`; the
+    // pointer is only passed on to C, never called from Rust.
+    unsafe { std::mem::transmute::<*const u8, Option<CFn>>(p) }
 }
 
 impl<A: Params, R: Shadow> Typ<FunPtr<A, R>> {
