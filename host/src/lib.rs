@@ -106,7 +106,8 @@
 //! | `unsafe` [`Ptr::from_addr`], [`Ptr::cast`], [`Ptr::byte_add`] | the address points at a live value of the pointer's type (on a non-[`Isolated`] strategy) |
 //! | `unsafe` `Foreign::*_unchecked` (`elem_ptr`, `read_bytes`, `write_bytes`, `read_string`, `read_terminated`) | the memory the host claims beyond the pointer's own type exists (on a non-[`Isolated`] strategy); on an [`Isolated`] one, the safe forms without the suffix need no promise |
 //! | `unsafe` [`Foreign::free`] | the pointer is the start of a live block of that library's allocator, freed once, unused afterwards ([`Foreign::alloc`]'s [`Owned`] handle needs no call) |
-//! | `unsafe trait` [`strategy::Strategy`], [`strategy::Memory`], [`strategy::Isolated`] | an implementation keeps the contracts above; their raw methods (`read_raw`, `invoke`, `Shadow::lift`, …) are `unsafe fn` |
+//! | `unsafe trait` [`strategy::Strategy`], [`strategy::Memory`], [`strategy::Isolated`] | an implementation keeps the contracts above; their raw methods (`read_raw`, `invoke`, `invoke_direct`, `Shadow::lift`, …) are `unsafe fn` |
+//! | `unsafe trait` [`types::Direct`] | the type has exactly the C ABI of the C scalars it claims to match: a direct call (Dynamic's, for plain-scalar signatures) goes through a function pointer built from these types |
 //!
 //! The **pointer invariant** ties these together: a [`Ptr`] admitted for a
 //! library points at what its type says. It is granted where a pointer is
