@@ -99,8 +99,8 @@ pub(crate) unsafe fn read_cstr(addr: u64) -> Result<Vec<u8>> {
         });
     }
     // SAFETY: the `len` bytes before that NUL are live (the caller's
-    // promise, and strnlen found the NUL after them); copied out at once.
-    Ok(unsafe { std::slice::from_raw_parts(addr as *const u8, len) }.to_vec())
+    // promise, and strnlen found the NUL after them).
+    unsafe { read_vec(addr, len) }
 }
 
 /// This thread's `errno`.
