@@ -66,10 +66,10 @@ impl<W: Write> Handler for Tree<W> {
         Events::ELEMENT_NAMES
     }
 
-    fn handle(&mut self, event: Event) -> Flow {
+    fn handle(&mut self, event: Event<'_>) -> Flow {
         match event {
             Event::StartElement { name, .. } => {
-                if let Err(e) = self.line(&name) {
+                if let Err(e) = self.line(name) {
                     self.failed = Some(e);
                     return Flow::Abort;
                 }

@@ -15,11 +15,14 @@ pub type XmlParser = Ptr<Struct<ParserStruct>>;
 pub type UserData = Option<Ptr<()>>;
 
 /// `XML_StartElementHandler`: `(void *ud, const XML_Char *name, const XML_Char **atts)`.
-pub type StartElementFn = FunPtr<(UserData, String, Ptr<Option<Ptr<i8>>>), ()>;
+/// The name comes as a pointer, read by the handler into a reused buffer
+/// (no allocation per event).
+pub type StartElementFn = FunPtr<(UserData, Ptr<i8>, Ptr<Option<Ptr<i8>>>), ()>;
 /// `XML_EndElementHandler`: `(void *ud, const XML_Char *name)`.
-pub type EndElementFn = FunPtr<(UserData, String), ()>;
+pub type EndElementFn = FunPtr<(UserData, Ptr<i8>), ()>;
 /// `XML_CharacterDataHandler` and `XML_DefaultHandler`: `(void *ud, const XML_Char *s, int len)`.
-pub type TextFn = FunPtr<(UserData, Buffer), ()>;
+/// The text comes as a pointer and a length, read into a reused buffer.
+pub type TextFn = FunPtr<(UserData, Option<Ptr<i8>>, i32), ()>;
 /// `XML_ProcessingInstructionHandler`: `(void *ud, target, data)`.
 pub type PiFn = FunPtr<(UserData, String, String), ()>;
 /// `XML_CommentHandler`: `(void *ud, const XML_Char *data)`.
@@ -63,12 +66,13 @@ pub struct HandlerTypes {
 impl HandlerTypes {
     fn new() -> HandlerTypes {
         let ud = || ptr_opt(void());
+        let name = || ptr(const_(char()));
         HandlerTypes {
             start_element: funptr(
-                ud() >> string() >> ptr(ptr_opt(const_(char()))) >> returning(void()),
+                ud() >> name() >> ptr(ptr_opt(const_(char()))) >> returning(void()),
             ),
-            end_element: funptr(ud() >> string() >> returning(void())),
-            text: funptr(ud() >> buffer_int() >> returning(void())),
+            end_element: funptr(ud() >> name() >> returning(void())),
+            text: funptr(ud() >> ptr_opt(const_(char())) >> int() >> returning(void())),
             pi: funptr(ud() >> string() >> string() >> returning(void())),
             comment: funptr(ud() >> string() >> returning(void())),
             cdata: funptr(ud() >> returning(void())),

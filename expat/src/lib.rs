@@ -3,9 +3,11 @@
 //! [`Expat<L>`](bindings::Expat) is the seed's `Bindings(F : FOREIGN)`:
 //! expat's C API described as values, bound with any Sandlink strategy.
 //! [`Parser`] is the safe, streaming API on top: a [`Handler`] receives
-//! [`Event`]s, attributes arrive as (name, value) pairs, input comes from
-//! byte slices or any `Read` in chunks, and errors carry expat's message,
-//! line and column.
+//! [`Event`]s whose names and text are borrowed for the handler call (read
+//! into buffers the parser reuses: no allocation per event), attributes
+//! are read out of the library only when the handler asks for them, input
+//! comes from byte slices or any `Read` in chunks, and errors carry expat's
+//! message, line and column. [`Event::into_owned`] keeps an event.
 //!
 //! ```
 //! use sandlink::Sandbox;
@@ -13,9 +15,9 @@
 //!
 //! struct Names(Vec<String>);
 //! impl Handler for Names {
-//!     fn handle(&mut self, e: Event) -> Flow {
+//!     fn handle(&mut self, e: Event<'_>) -> Flow {
 //!         if let Event::StartElement { name, .. } = e {
-//!             self.0.push(name);
+//!             self.0.push(name.to_owned());
 //!         }
 //!         Flow::Continue
 //!     }
@@ -34,4 +36,7 @@ pub mod bindings;
 mod parser;
 
 pub use bindings::Expat;
-pub use parser::{Event, Events, ExpatError, Flow, Handler, Parser, ParserOptions, Status};
+pub use parser::{
+    AttributeError, AttributeList, Attributes, Event, Events, ExpatError, Flow, Handler,
+    OwnedEvent, Parser, ParserOptions, Status,
+};

@@ -1,6 +1,7 @@
 //! A safe, streaming XML parser on top of the bindings, for any strategy.
 
 use std::any::Any;
+use std::cell::{Cell, Ref, RefCell};
 use std::io::Read;
 use std::ops::BitOr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -57,9 +58,69 @@ pub enum Status {
     Suspended,
 }
 
-/// One parse event, with every argument expat passed.
+/// One parse event, with every argument expat passed, borrowed for the
+/// duration of the handler call: names and text are read out of the library
+/// into buffers the parser reuses, so delivering an event allocates nothing.
+/// [`Event::into_owned`] copies one out.
+#[derive(Clone, Copy, Debug)]
+pub enum Event<'a> {
+    /// A start tag. Its attributes are read out of the library only if the
+    /// handler asks for them ([`Attributes::read`]).
+    StartElement {
+        /// The element name as expat reports it.
+        name: &'a str,
+        /// The attributes, read on demand.
+        attributes: Attributes<'a>,
+    },
+    /// An end tag (or the end of an empty element).
+    EndElement {
+        /// The element name.
+        name: &'a str,
+    },
+    /// A run of character data (expat may split runs arbitrarily).
+    Characters(&'a str),
+    /// `<?target data?>`.
+    ProcessingInstruction {
+        /// The target.
+        target: &'a str,
+        /// The data.
+        data: &'a str,
+    },
+    /// `<!--data-->`.
+    Comment(&'a str),
+    /// `<![CDATA[`.
+    StartCdata,
+    /// `]]>`.
+    EndCdata,
+    /// Anything with no other handler, verbatim (only with [`Events::DEFAULT`]).
+    Default(&'a str),
+    /// `<?xml version=… encoding=… standalone=…?>`.
+    XmlDecl {
+        /// The version, if given.
+        version: Option<&'a str>,
+        /// The encoding, if given.
+        encoding: Option<&'a str>,
+        /// -1 when absent, 0 for "no", 1 for "yes".
+        standalone: i32,
+    },
+    /// A namespace comes into scope (only with namespace processing).
+    StartNamespace {
+        /// The prefix, `None` for the default namespace.
+        prefix: Option<&'a str>,
+        /// The URI, `None` when undeclaring the default namespace.
+        uri: Option<&'a str>,
+    },
+    /// A namespace goes out of scope.
+    EndNamespace {
+        /// The prefix.
+        prefix: Option<&'a str>,
+    },
+}
+
+/// An [`Event`] copied out of the handler call, to keep: the same shape with
+/// owned strings, and a start tag's attributes read.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Event {
+pub enum OwnedEvent {
     /// A start tag, with its attributes as (name, value) pairs in document order.
     StartElement {
         /// The element name as expat reports it.
@@ -72,7 +133,7 @@ pub enum Event {
         /// The element name.
         name: String,
     },
-    /// A run of character data (expat may split runs arbitrarily).
+    /// A run of character data.
     Characters(String),
     /// `<?target data?>`.
     ProcessingInstruction {
@@ -87,7 +148,7 @@ pub enum Event {
     StartCdata,
     /// `]]>`.
     EndCdata,
-    /// Anything with no other handler, verbatim (only with [`Events::DEFAULT`]).
+    /// Anything with no other handler, verbatim.
     Default(String),
     /// `<?xml version=… encoding=… standalone=…?>`.
     XmlDecl {
@@ -98,7 +159,7 @@ pub enum Event {
         /// -1 when absent, 0 for "no", 1 for "yes".
         standalone: i32,
     },
-    /// A namespace comes into scope (only with namespace processing).
+    /// A namespace comes into scope.
     StartNamespace {
         /// The prefix, `None` for the default namespace.
         prefix: Option<String>,
@@ -112,6 +173,244 @@ pub enum Event {
     },
 }
 
+impl Event<'_> {
+    /// Copies the event out, reading a start tag's attributes. Fails only
+    /// when the library passed a malformed attribute list (the parse then
+    /// fails with the full error too).
+    pub fn into_owned(self) -> Result<OwnedEvent, AttributeError> {
+        let own = |s: &str| s.to_owned();
+        let opt = |s: Option<&str>| s.map(str::to_owned);
+        Ok(match self {
+            Event::StartElement { name, attributes } => OwnedEvent::StartElement {
+                name: own(name),
+                attributes: attributes.to_vec()?,
+            },
+            Event::EndElement { name } => OwnedEvent::EndElement { name: own(name) },
+            Event::Characters(s) => OwnedEvent::Characters(own(s)),
+            Event::ProcessingInstruction { target, data } => OwnedEvent::ProcessingInstruction {
+                target: own(target),
+                data: own(data),
+            },
+            Event::Comment(s) => OwnedEvent::Comment(own(s)),
+            Event::StartCdata => OwnedEvent::StartCdata,
+            Event::EndCdata => OwnedEvent::EndCdata,
+            Event::Default(s) => OwnedEvent::Default(own(s)),
+            Event::XmlDecl {
+                version,
+                encoding,
+                standalone,
+            } => OwnedEvent::XmlDecl {
+                version: opt(version),
+                encoding: opt(encoding),
+                standalone,
+            },
+            Event::StartNamespace { prefix, uri } => OwnedEvent::StartNamespace {
+                prefix: opt(prefix),
+                uri: opt(uri),
+            },
+            Event::EndNamespace { prefix } => OwnedEvent::EndNamespace {
+                prefix: opt(prefix),
+            },
+        })
+    }
+}
+
+/// A start tag's attributes, read out of the library the first time the
+/// handler asks ([`Attributes::read`]); a handler that never asks pays
+/// nothing for them. Valid only during the handler call.
+#[derive(Clone, Copy)]
+pub struct Attributes<'a> {
+    source: Option<&'a AttributeSource>,
+}
+
+impl std::fmt::Debug for Attributes<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.source {
+            None => f.write_str("Attributes(none)"),
+            Some(_) => f.write_str("Attributes(unread)"),
+        }
+    }
+}
+
+impl<'a> Attributes<'a> {
+    /// Attributes that were not asked for ([`Events::ELEMENT_NAMES`]):
+    /// always empty.
+    const NONE: Attributes<'static> = Attributes { source: None };
+
+    /// The (name, value) pairs in document order. The first call reads them
+    /// out of the library (into buffers the parser reuses); later calls in
+    /// the same handler call return the same list.
+    pub fn read(&self) -> Result<AttributeList<'a>, AttributeError> {
+        match self.source {
+            None => Ok(AttributeList { list: None }),
+            Some(src) => src.load().map(|list| AttributeList { list: Some(list) }),
+        }
+    }
+
+    /// The pairs as owned strings.
+    pub fn to_vec(&self) -> Result<Vec<(String, String)>, AttributeError> {
+        Ok(self
+            .read()?
+            .iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect())
+    }
+}
+
+/// A start tag's attributes, read: see [`Attributes::read`].
+pub struct AttributeList<'a> {
+    list: Option<Ref<'a, AttributeBuf>>,
+}
+
+impl AttributeList<'_> {
+    /// How many attributes there are.
+    pub fn len(&self) -> usize {
+        self.list.as_ref().map_or(0, |l| l.pairs.len())
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The (name, value) pairs in document order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> + '_ {
+        self.list.iter().flat_map(|l| {
+            l.pairs
+                .iter()
+                .map(|&(k, v)| (&l.text[k.0..k.1], &l.text[v.0..v.1]))
+        })
+    }
+
+    /// The value of attribute `name`, if the tag has one.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter().find(|(k, _)| *k == name).map(|(_, v)| v)
+    }
+}
+
+/// Why a start tag's attributes could not be read: the library passed a
+/// malformed list (never the case with a well-behaved expat). The parse
+/// fails with the full error as well.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AttributeError(String);
+
+/// One start tag's attributes, read: every string appended to one buffer.
+#[derive(Default)]
+struct AttributeBuf {
+    text: String,
+    pairs: Vec<((usize, usize), (usize, usize))>,
+}
+
+/// Where an [`Attributes`] is read from: the start-element callback's
+/// `atts` argument and reusable buffers, behind the library's type.
+struct AttributeSource {
+    reader: Box<dyn AttributeReader>,
+    atts: Cell<Option<Ptr<Option<Ptr<i8>>>>>,
+    loaded: Cell<bool>,
+    buf: RefCell<AttributeBuf>,
+    failed: RefCell<Option<Error>>,
+}
+
+/// Reads an `atts` array out of one library.
+trait AttributeReader: Send {
+    fn read_into(&self, atts: Ptr<Option<Ptr<i8>>>, buf: &mut AttributeBuf) -> Result<(), Error>;
+}
+
+impl AttributeSource {
+    fn new(reader: Box<dyn AttributeReader>) -> AttributeSource {
+        AttributeSource {
+            reader,
+            atts: Cell::new(None),
+            loaded: Cell::new(false),
+            buf: RefCell::new(AttributeBuf::default()),
+            failed: RefCell::new(None),
+        }
+    }
+
+    /// Starts a new start tag.
+    fn reset(&self, atts: Ptr<Option<Ptr<i8>>>) {
+        self.atts.set(Some(atts));
+        self.loaded.set(false);
+    }
+
+    /// Ends the tag: the array is not to be read after the callback.
+    fn finish(&self) -> Option<Error> {
+        self.atts.set(None);
+        self.failed.borrow_mut().take()
+    }
+
+    fn load(&self) -> Result<Ref<'_, AttributeBuf>, AttributeError> {
+        if let Some(e) = &*self.failed.borrow() {
+            return Err(AttributeError(e.to_string()));
+        }
+        if !self.loaded.get() {
+            let Some(atts) = self.atts.get() else {
+                return Err(AttributeError(
+                    "the attributes were asked for after their start tag's handler returned".into(),
+                ));
+            };
+            // Not loaded means no `AttributeList` borrows the buffer (one is
+            // made only after a load), so this borrow is free.
+            let mut buf = self.buf.try_borrow_mut().map_err(|_| {
+                AttributeError("the attribute buffer is in use (re-entered?)".into())
+            })?;
+            buf.text.clear();
+            buf.pairs.clear();
+            if let Err(e) = self.reader.read_into(atts, &mut buf) {
+                let shown = AttributeError(e.to_string());
+                *self.failed.borrow_mut() = Some(e);
+                return Err(shown);
+            }
+            self.loaded.set(true);
+        }
+        Ok(self.buf.borrow())
+    }
+}
+
+/// [`AttributeReader`] for library `L`.
+struct ReadAtts<L: Foreign> {
+    lib: L,
+    ty: Typ<Option<Ptr<i8>>>,
+}
+
+impl<L: Foreign> AttributeReader for ReadAtts<L> {
+    fn read_into(&self, atts: Ptr<Option<Ptr<i8>>>, buf: &mut AttributeBuf) -> Result<(), Error> {
+        for i in 0..MAX_ATTRIBUTE_STRINGS {
+            // SAFETY: expat passes `atts` as a NULL-terminated array of
+            // NUL-terminated strings (expat.h, XML_StartElementHandler),
+            // valid for the duration of the handler, and this runs only
+            // during it (`AttributeSource::atts` is cleared when the handler
+            // returns). Only a `Dynamic` or `Stubs` expat is trusted with
+            // this; a sandboxed one is checked at every access.
+            let e = unsafe { self.lib.elem_ptr_unchecked(&self.ty, atts, i) }?;
+            let Some(s) = self.lib.read(&self.ty, e)? else {
+                if i % 2 != 0 {
+                    return Err(Error::InvalidValue {
+                        function: None,
+                        what: "a start tag's attribute list".into(),
+                        reason: format!("{i} strings, not name/value pairs"),
+                    });
+                }
+                return Ok(());
+            };
+            // SAFETY: an element of that array: a NUL-terminated string
+            // (as above).
+            let r = unsafe { self.lib.read_string_into_unchecked(s, &mut buf.text) }?;
+            if i % 2 == 0 {
+                buf.pairs.push(((r.start, r.end), (0, 0)));
+            } else if let Some(last) = buf.pairs.last_mut() {
+                last.1 = (r.start, r.end);
+            }
+        }
+        Err(Error::InvalidValue {
+            function: None,
+            what: "a start tag's attribute list".into(),
+            reason: format!("no NULL terminator within {MAX_ATTRIBUTE_STRINGS} elements"),
+        })
+    }
+}
+
 /// A set of event kinds to subscribe to. Unsubscribed kinds cost nothing:
 /// no callback is registered for them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -120,7 +419,8 @@ pub struct Events(u16);
 impl Events {
     /// No handlers at all: expat only checks the document.
     pub const NONE: Events = Events(0);
-    /// Start and end tags, with their attributes.
+    /// Start and end tags, with their attributes (read only when the
+    /// handler asks, [`Attributes::read`]).
     pub const ELEMENTS: Events = Events(1);
     /// Character data.
     pub const CHARACTERS: Events = Events(2);
@@ -142,10 +442,10 @@ impl Events {
     /// Everything.
     pub const ALL: Events = Events(0xff);
     /// Start and end tags without their attributes: `StartElement` comes
-    /// with an empty `attributes`, and the attribute strings are never read
-    /// out of the library. For handlers that need only the names (a tree
-    /// printer): cheaper, the more attributes a document has. With
-    /// [`Events::ELEMENTS`] too, attributes are read.
+    /// with attributes that read as empty. Since attributes are read only
+    /// on demand, this saves little over [`Events::ELEMENTS`] (see
+    /// BENCHMARKS.md); it says in the subscription that a handler never
+    /// looks at them. With [`Events::ELEMENTS`] too, attributes are there.
     pub const ELEMENT_NAMES: Events = Events(256);
 
     /// Whether every kind in `other` is in `self`.
@@ -167,13 +467,14 @@ pub trait Handler {
     fn events(&self) -> Events {
         Events::STANDARD
     }
-    /// Handles one event.
-    fn handle(&mut self, event: Event) -> Flow;
+    /// Handles one event. Its strings are borrowed for this call only:
+    /// [`Event::into_owned`] keeps one.
+    fn handle(&mut self, event: Event<'_>) -> Flow;
 }
 
 /// Any `FnMut(Event) -> Flow` is a handler for the standard events.
-impl<F: FnMut(Event) -> Flow> Handler for F {
-    fn handle(&mut self, event: Event) -> Flow {
+impl<F: FnMut(Event<'_>) -> Flow> Handler for F {
+    fn handle(&mut self, event: Event<'_>) -> Flow {
         self(event)
     }
 }
@@ -277,46 +578,39 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
 
         if events.contains(Events::ELEMENTS) || events.contains(Events::ELEMENT_NAMES) {
             let d = ctx();
-            let string_ptr: Typ<Option<Ptr<i8>>> = ptr_opt(char());
-            let with_attributes = events.contains(Events::ELEMENTS);
+            let attributes = events.contains(Events::ELEMENTS).then(|| {
+                AttributeSource::new(Box::new(ReadAtts {
+                    lib: self.expat.lib.clone(),
+                    ty: ptr_opt(char()),
+                }))
+            });
+            let mut name_buf = String::new();
             let start = lib.callback(&t.start_element, move |(_, name, atts)| {
-                if !with_attributes {
+                let name = d.name(name, &mut name_buf)?;
+                let Some(source) = &attributes else {
                     return d.send(Event::StartElement {
                         name,
-                        attributes: Vec::new(),
+                        attributes: Attributes::NONE,
                     });
+                };
+                source.reset(atts);
+                let sent = d.send(Event::StartElement {
+                    name,
+                    attributes: Attributes {
+                        source: Some(source),
+                    },
+                });
+                // A malformed list the handler ran into fails the parse,
+                // even if the handler carried on.
+                match source.finish() {
+                    Some(e) => Err(e),
+                    None => sent,
                 }
-                // SAFETY: expat passes `atts` as a NULL-terminated array of
-                // NUL-terminated strings (expat.h, XML_StartElementHandler),
-                // valid for the duration of the handler. Only a `Dynamic`
-                // expat is trusted with this; a sandboxed one is checked.
-                let ptrs = unsafe {
-                    d.lib
-                        .read_terminated_unchecked(&string_ptr, atts, MAX_ATTRIBUTE_STRINGS)
-                }?;
-                if ptrs.len() % 2 != 0 {
-                    return Err(Error::InvalidValue {
-                        function: None,
-                        what: format!("attributes of <{name}>"),
-                        reason: format!("{} strings, not name/value pairs", ptrs.len()),
-                    });
-                }
-                let mut attributes = Vec::with_capacity(ptrs.len() / 2);
-                for pair in ptrs.chunks_exact(2) {
-                    // SAFETY: the array's elements are NUL-terminated strings
-                    // (as above).
-                    let (k, v) = unsafe {
-                        (
-                            d.lib.read_string_unchecked(pair[0])?,
-                            d.lib.read_string_unchecked(pair[1])?,
-                        )
-                    };
-                    attributes.push((k, v));
-                }
-                d.send(Event::StartElement { name, attributes })
             })?;
             let d = ctx();
+            let mut name_buf = String::new();
             let end = lib.callback(&t.end_element, move |(_, name)| {
+                let name = d.name(name, &mut name_buf)?;
                 d.send(Event::EndElement { name })
             })?;
             ex.set_element_handler
@@ -326,8 +620,10 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         }
         if events.contains(Events::CHARACTERS) {
             let d = ctx();
-            let cb = lib.callback(&t.text, move |(_, bytes)| {
-                d.send(Event::Characters(utf8(bytes, "character data")?))
+            let mut text_buf = Vec::new();
+            let cb = lib.callback(&t.text, move |(_, s, len)| {
+                let text = d.text(s, len, &mut text_buf, "character data")?;
+                d.send(Event::Characters(text))
             })?;
             ex.set_character_data_handler.call((raw, Some(&cb)))?;
             keep.push(Box::new(cb));
@@ -335,7 +631,10 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         if events.contains(Events::PROCESSING_INSTRUCTIONS) {
             let d = ctx();
             let cb = lib.callback(&t.pi, move |(_, target, data)| {
-                d.send(Event::ProcessingInstruction { target, data })
+                d.send(Event::ProcessingInstruction {
+                    target: &target,
+                    data: &data,
+                })
             })?;
             ex.set_processing_instruction_handler
                 .call((raw, Some(&cb)))?;
@@ -343,7 +642,7 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         }
         if events.contains(Events::COMMENTS) {
             let d = ctx();
-            let cb = lib.callback(&t.comment, move |(_, data)| d.send(Event::Comment(data)))?;
+            let cb = lib.callback(&t.comment, move |(_, data)| d.send(Event::Comment(&data)))?;
             ex.set_comment_handler.call((raw, Some(&cb)))?;
             keep.push(Box::new(cb));
         }
@@ -360,8 +659,10 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         }
         if events.contains(Events::DEFAULT) {
             let d = ctx();
-            let cb = lib.callback(&t.text, move |(_, bytes)| {
-                d.send(Event::Default(utf8(bytes, "default handler data")?))
+            let mut text_buf = Vec::new();
+            let cb = lib.callback(&t.text, move |(_, s, len)| {
+                let text = d.text(s, len, &mut text_buf, "default handler data")?;
+                d.send(Event::Default(text))
             })?;
             ex.set_default_handler.call((raw, Some(&cb)))?;
             keep.push(Box::new(cb));
@@ -370,8 +671,8 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
             let d = ctx();
             let cb = lib.callback(&t.xml_decl, move |(_, version, encoding, standalone)| {
                 d.send(Event::XmlDecl {
-                    version,
-                    encoding,
+                    version: version.as_deref(),
+                    encoding: encoding.as_deref(),
                     standalone,
                 })
             })?;
@@ -381,11 +682,16 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         if events.contains(Events::NAMESPACES) {
             let d = ctx();
             let start = lib.callback(&t.start_ns, move |(_, prefix, uri)| {
-                d.send(Event::StartNamespace { prefix, uri })
+                d.send(Event::StartNamespace {
+                    prefix: prefix.as_deref(),
+                    uri: uri.as_deref(),
+                })
             })?;
             let d = ctx();
             let end = lib.callback(&t.end_ns, move |(_, prefix)| {
-                d.send(Event::EndNamespace { prefix })
+                d.send(Event::EndNamespace {
+                    prefix: prefix.as_deref(),
+                })
             })?;
             ex.set_start_namespace_decl_handler
                 .call((raw, Some(&start)))?;
@@ -585,7 +891,53 @@ struct Dispatch<L: Foreign, H: Handler> {
 }
 
 impl<L: Foreign, H: Handler> Dispatch<L, H> {
-    fn send(&self, event: Event) -> sandlink::Result<()> {
+    /// Reads an element name expat passed into `buf` (cleared first).
+    fn name<'b>(&self, name: Ptr<i8>, buf: &'b mut String) -> sandlink::Result<&'b str> {
+        buf.clear();
+        // SAFETY: expat passes element names as NUL-terminated strings
+        // valid for the duration of the handler (expat.h), and this runs
+        // during it. Only a `Dynamic` or `Stubs` expat is trusted with
+        // this; a sandboxed one is checked.
+        let r = unsafe { self.lib.read_string_into_unchecked(name, buf) }?;
+        Ok(&buf[r])
+    }
+
+    /// Reads the `(s, len)` text expat passed into `buf` (cleared first),
+    /// checked as UTF-8.
+    fn text<'b>(
+        &self,
+        s: Option<Ptr<i8>>,
+        len: i32,
+        buf: &'b mut Vec<u8>,
+        what: &str,
+    ) -> sandlink::Result<&'b str> {
+        buf.clear();
+        let len = u64::try_from(len).map_err(|_| Error::InvalidValue {
+            function: None,
+            what: what.into(),
+            reason: format!("expat passed a negative length {len}"),
+        })?;
+        match s {
+            // SAFETY: expat passes `len` bytes of text at `s`, valid for
+            // the duration of the handler (expat.h); trusted as for names.
+            Some(s) => unsafe { self.lib.read_bytes_into_unchecked(s, len, buf) }.map(|_| ())?,
+            None if len == 0 => {}
+            None => {
+                return Err(Error::NullPointer {
+                    function: None,
+                    what: what.into(),
+                    c_type: format!("text of {len} bytes"),
+                })
+            }
+        }
+        std::str::from_utf8(buf).map_err(|e| Error::InvalidValue {
+            function: None,
+            what: what.into(),
+            reason: format!("expat passed invalid UTF-8: {e}"),
+        })
+    }
+
+    fn send(&self, event: Event<'_>) -> sandlink::Result<()> {
         let flow = match self.handler.try_lock() {
             Ok(mut h) => h.handle(event),
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().handle(event),
@@ -608,10 +960,113 @@ impl<L: Foreign, H: Handler> Dispatch<L, H> {
     }
 }
 
-fn utf8(bytes: Vec<u8>, what: &str) -> sandlink::Result<String> {
-    String::from_utf8(bytes).map_err(|e| Error::InvalidValue {
-        function: None,
-        what: what.into(),
-        reason: format!("expat passed invalid UTF-8: {}", e.utf8_error()),
-    })
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Reads a fixed list, or fails, counting its reads.
+    struct Fake {
+        pairs: Option<Vec<(&'static str, &'static str)>>,
+        reads: Arc<AtomicUsize>,
+    }
+
+    impl AttributeReader for Fake {
+        fn read_into(&self, _: Ptr<Option<Ptr<i8>>>, buf: &mut AttributeBuf) -> Result<(), Error> {
+            self.reads.fetch_add(1, Ordering::Relaxed);
+            let Some(pairs) = &self.pairs else {
+                return Err(Error::InvalidValue {
+                    function: None,
+                    what: "a start tag's attribute list".into(),
+                    reason: "3 strings, not name/value pairs".into(),
+                });
+            };
+            for (k, v) in pairs {
+                let at = buf.text.len();
+                buf.text.push_str(k);
+                let mid = buf.text.len();
+                buf.text.push_str(v);
+                buf.pairs.push(((at, mid), (mid, buf.text.len())));
+            }
+            Ok(())
+        }
+    }
+
+    fn source(
+        pairs: Option<Vec<(&'static str, &'static str)>>,
+    ) -> (AttributeSource, Arc<AtomicUsize>) {
+        let reads = Arc::new(AtomicUsize::new(0));
+        let fake = Fake {
+            pairs,
+            reads: reads.clone(),
+        };
+        (AttributeSource::new(Box::new(fake)), reads)
+    }
+
+    /// Any pointer will do: the fake reader never follows it.
+    fn atts() -> Ptr<Option<Ptr<i8>>> {
+        let lib = sandlink::record::Recorder::new("fake");
+        // SAFETY: nothing reads or writes through this pointer (the
+        // recorder has no memory, and the fake reader ignores it).
+        unsafe { Ptr::from_addr(&lib, 16) }.unwrap_or_else(|| panic!("non-zero address"))
+    }
+
+    #[test]
+    fn attributes_are_read_once_and_only_when_asked() {
+        let (src, reads) = source(Some(vec![("a", "1"), ("bee", "two")]));
+        let p = atts();
+        src.reset(p);
+        let attributes = Attributes { source: Some(&src) };
+        assert_eq!(
+            reads.load(Ordering::Relaxed),
+            0,
+            "nothing read before asked"
+        );
+        let list = attributes.read().unwrap_or_else(|e| panic!("{e}"));
+        let again = attributes.read().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(reads.load(Ordering::Relaxed), 1, "read once per tag");
+        assert_eq!(
+            list.iter().collect::<Vec<_>>(),
+            [("a", "1"), ("bee", "two")]
+        );
+        assert_eq!(
+            (again.len(), again.get("bee"), again.get("c")),
+            (2, Some("two"), None)
+        );
+        drop((list, again));
+        assert!(src.finish().is_none());
+        // The next tag reads afresh.
+        src.reset(p);
+        assert_eq!(attributes.to_vec().map(|v| v.len()), Ok(2));
+        assert_eq!(reads.load(Ordering::Relaxed), 2);
+        // `ELEMENT_NAMES`: empty, nothing to read.
+        assert!(Attributes::NONE.read().is_ok_and(|l| l.is_empty()));
+    }
+
+    #[test]
+    fn a_malformed_list_reaches_the_handler_and_the_parse() {
+        let (src, reads) = source(None);
+        src.reset(atts());
+        let attributes = Attributes { source: Some(&src) };
+        let e = attributes
+            .read()
+            .err()
+            .unwrap_or_else(|| panic!("read succeeded"));
+        assert!(e.to_string().contains("not name/value pairs"), "{e}");
+        // Asking again gives the same error without reading again.
+        assert_eq!(attributes.read().err(), Some(e));
+        assert_eq!(reads.load(Ordering::Relaxed), 1);
+        // The callback then fails with the full error.
+        let failed = src.finish();
+        assert!(
+            matches!(&failed, Some(Error::InvalidValue { reason, .. }) if reason.contains("pairs")),
+            "{failed:?}"
+        );
+        // After the tag's handler, the array is not read at all.
+        let late = attributes.read().err().map(|e| e.to_string());
+        assert!(
+            late.is_some_and(|m| m.contains("after")),
+            "read after the handler"
+        );
+    }
 }

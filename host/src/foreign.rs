@@ -3,6 +3,7 @@
 
 use std::any::Any;
 use std::marker::PhantomData;
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -245,6 +246,87 @@ pub trait Foreign: Strategy {
         let addr = p.addr_in(self, || "read_bytes".into())?;
         // SAFETY: the caller's promise.
         unsafe { crate::types::read_vec(self, addr, len, Site::Memory(addr)) }
+    }
+
+    /// Appends the NUL-terminated UTF-8 string at `p` to `buf` and returns
+    /// the range it took there: [`Foreign::read_string`] without allocating,
+    /// once `buf` has grown. Clear and reuse one buffer to borrow a `&str`
+    /// per call (`&buf[range]`), or append several strings to one buffer.
+    /// On failure (no NUL within the limit, invalid UTF-8, a bad address)
+    /// `buf` is as it was.
+    fn read_string_into<T>(&self, p: Ptr<T>, buf: &mut String) -> Result<Range<usize>>
+    where
+        Self: Isolated,
+    {
+        // SAFETY: `Isolated`: any address is checked.
+        unsafe { self.read_string_into_unchecked(p, buf) }
+    }
+
+    /// [`Foreign::read_string_into`] on any strategy.
+    ///
+    /// # Safety
+    /// Unless the strategy is [`Isolated`], `p` points at a NUL-terminated
+    /// string in live library memory.
+    unsafe fn read_string_into_unchecked<T>(
+        &self,
+        p: Ptr<T>,
+        buf: &mut String,
+    ) -> Result<Range<usize>> {
+        let addr = p.addr_in(self, || "read_string_into".into())?;
+        let start = buf.len();
+        // Taken out (no copy), so a panic below leaves `buf` empty rather
+        // than holding unchecked bytes.
+        let mut bytes = std::mem::take(buf).into_bytes();
+        // SAFETY: the caller's promise.
+        let read = unsafe { self.read_cstr_into(addr, &mut bytes) };
+        let checked = read.and_then(|()| {
+            std::str::from_utf8(&bytes[start..])
+                .map(|_| ())
+                .map_err(|e| Error::InvalidUtf8 {
+                    function: None,
+                    what: Site::Memory(addr).to_string(),
+                    address: addr,
+                    reason: e.to_string(),
+                })
+        });
+        if checked.is_err() {
+            bytes.truncate(start);
+        }
+        // SAFETY: `bytes[..start]` was a `String`'s (UTF-8, and `start` is
+        // its length, so a character boundary); what follows was checked
+        // just above, or cut off when the check or the read failed.
+        *buf = unsafe { String::from_utf8_unchecked(bytes) };
+        checked.map(|()| start..buf.len())
+    }
+
+    /// Appends the `len` bytes at `p` to `buf` and returns the range they
+    /// took there: [`Foreign::read_bytes`] without allocating, once `buf`
+    /// has grown. On failure `buf` is as it was.
+    fn read_bytes_into<T>(&self, p: Ptr<T>, len: u64, buf: &mut Vec<u8>) -> Result<Range<usize>>
+    where
+        Self: Isolated,
+    {
+        // SAFETY: `Isolated`: any range is checked.
+        unsafe { self.read_bytes_into_unchecked(p, len, buf) }
+    }
+
+    /// [`Foreign::read_bytes_into`] on any strategy.
+    ///
+    /// # Safety
+    /// Unless the strategy is [`Isolated`], `len` bytes at `p` are live
+    /// library memory.
+    unsafe fn read_bytes_into_unchecked<T>(
+        &self,
+        p: Ptr<T>,
+        len: u64,
+        buf: &mut Vec<u8>,
+    ) -> Result<Range<usize>> {
+        let addr = p.addr_in(self, || "read_bytes_into".into())?;
+        crate::types::marshal::check_transfer(addr, len, Site::Memory(addr))?;
+        let start = buf.len();
+        // SAFETY: the caller's promise, for exactly this range.
+        unsafe { self.read_append_raw(addr, len as usize, buf) }?;
+        Ok(start..buf.len())
     }
 
     /// Writes `bytes` at `p`.

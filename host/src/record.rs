@@ -364,7 +364,7 @@ unsafe impl Memory for Recorder {
         Err(self.no_library("a memory write"))
     }
 
-    unsafe fn read_cstr(&self, _addr: u64) -> Result<Vec<u8>> {
+    unsafe fn read_cstr_into(&self, _addr: u64, _out: &mut Vec<u8>) -> Result<()> {
         Err(self.no_library("a string read"))
     }
 }

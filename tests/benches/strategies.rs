@@ -110,7 +110,7 @@ impl Handler for Nothing {
     fn events(&self) -> Events {
         Events::NONE
     }
-    fn handle(&mut self, _: Event) -> Flow {
+    fn handle(&mut self, _: Event<'_>) -> Flow {
         Flow::Continue
     }
 }
@@ -120,8 +120,29 @@ impl Handler for Count {
     fn events(&self) -> Events {
         Events::ELEMENTS | Events::CHARACTERS
     }
-    fn handle(&mut self, _: Event) -> Flow {
+    fn handle(&mut self, _: Event<'_>) -> Flow {
         self.0 += 1;
+        Flow::Continue
+    }
+}
+
+/// Like `Count`, reading every attribute of every start tag: what the
+/// eager form (attributes read before the handler runs) cost everyone.
+struct CountAttributes(u64);
+impl Handler for CountAttributes {
+    fn events(&self) -> Events {
+        Events::ELEMENTS | Events::CHARACTERS
+    }
+    fn handle(&mut self, e: Event<'_>) -> Flow {
+        self.0 += 1;
+        if let Event::StartElement { attributes, .. } = e {
+            match attributes.read() {
+                Ok(list) => {
+                    self.0 += list.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>() as u64
+                }
+                Err(_) => return Flow::Abort,
+            }
+        }
         Flow::Continue
     }
 }
@@ -134,6 +155,12 @@ fn expat<L: Foreign>(c: &mut Criterion, name: &str, lib: &L, doc: &[u8]) {
     g.bench_function(BenchmarkId::new("parse_1MiB", name), |b| {
         b.iter(|| {
             let mut p = Parser::new(&ex, Count(0)).unwrap_or_else(|e| panic!("{e}"));
+            p.parse(doc).unwrap_or_else(|e| panic!("{e}"));
+        })
+    });
+    g.bench_function(BenchmarkId::new("parse_1MiB_attributes", name), |b| {
+        b.iter(|| {
+            let mut p = Parser::new(&ex, CountAttributes(0)).unwrap_or_else(|e| panic!("{e}"));
             p.parse(doc).unwrap_or_else(|e| panic!("{e}"));
         })
     });

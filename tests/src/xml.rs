@@ -2,22 +2,31 @@
 //! chunked runs, and a corpus of documents, well-formed and not.
 
 use sandlink::Foreign;
-use sandlink_expat::{Event, Events, Expat, ExpatError, Flow, Handler, Parser, ParserOptions};
+use sandlink_expat::{
+    Event, Events, Expat, ExpatError, Flow, Handler, OwnedEvent, Parser, ParserOptions,
+};
 
 /// Records every event it is sent.
 pub struct Recorder {
     events: Events,
     /// What was recorded.
-    pub log: Vec<Event>,
+    pub log: Vec<OwnedEvent>,
 }
 
 impl Handler for Recorder {
     fn events(&self) -> Events {
         self.events
     }
-    fn handle(&mut self, event: Event) -> Flow {
-        self.log.push(event);
-        Flow::Continue
+    fn handle(&mut self, event: Event<'_>) -> Flow {
+        match event.into_owned() {
+            Ok(e) => {
+                self.log.push(e);
+                Flow::Continue
+            }
+            // The library passed a malformed attribute list: the parse
+            // fails with that error.
+            Err(_) => Flow::Abort,
+        }
     }
 }
 
@@ -37,7 +46,7 @@ pub enum Ending {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     /// Every event, in order, with every argument.
-    pub events: Vec<Event>,
+    pub events: Vec<OwnedEvent>,
     /// How it ended.
     pub ending: Ending,
 }

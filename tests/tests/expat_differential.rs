@@ -13,7 +13,7 @@
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use sandlink::{Dynamic, Foreign, Process, Sandbox, Stubs};
-use sandlink_expat::{Event, Events, Expat, Flow, Handler, Parser, Status};
+use sandlink_expat::{Event, Events, Expat, Flow, Handler, OwnedEvent, Parser, Status};
 use sandlink_tests::xml::{self, Chunking, Ending, Outcome};
 
 struct Backends {
@@ -75,11 +75,11 @@ impl Backends {
 /// Joins adjacent character-data (and default-handler) events, and drops
 /// the byte index from an error: what two expat 2.5.0 patch levels share.
 fn merge_text(o: &Outcome) -> Outcome {
-    let mut events: Vec<Event> = Vec::with_capacity(o.events.len());
+    let mut events: Vec<OwnedEvent> = Vec::with_capacity(o.events.len());
     for e in &o.events {
         match (events.last_mut(), e) {
-            (Some(Event::Characters(a)), Event::Characters(b)) => a.push_str(b),
-            (Some(Event::Default(a)), Event::Default(b)) => a.push_str(b),
+            (Some(OwnedEvent::Characters(a)), OwnedEvent::Characters(b)) => a.push_str(b),
+            (Some(OwnedEvent::Default(a)), OwnedEvent::Default(b)) => a.push_str(b),
             _ => events.push(e.clone()),
         }
     }
@@ -170,11 +170,11 @@ fn element_names_only_skips_attributes_and_nothing_else() {
     let names = b.agree("names", doc, &Chunking::Whole, Events::ELEMENT_NAMES, false);
     assert_eq!(names.ending, Ending::Ok);
     // The same events, with every attribute list empty.
-    let stripped: Vec<Event> = full
+    let stripped: Vec<OwnedEvent> = full
         .events
         .iter()
         .map(|e| match e {
-            Event::StartElement { name, .. } => Event::StartElement {
+            OwnedEvent::StartElement { name, .. } => OwnedEvent::StartElement {
                 name: name.clone(),
                 attributes: Vec::new(),
             },
@@ -182,10 +182,9 @@ fn element_names_only_skips_attributes_and_nothing_else() {
         })
         .collect();
     assert_eq!(names.events, stripped);
-    assert!(full
-        .events
-        .iter()
-        .any(|e| matches!(e, Event::StartElement { attributes, .. } if !attributes.is_empty())));
+    assert!(full.events.iter().any(
+        |e| matches!(e, OwnedEvent::StartElement { attributes, .. } if !attributes.is_empty())
+    ));
     // Asking for both reads the attributes.
     let both = b.agree(
         "both",
@@ -195,6 +194,42 @@ fn element_names_only_skips_attributes_and_nothing_else() {
         false,
     );
     assert_eq!(both.events, full.events);
+}
+
+/// Reads attribute `b` of every start tag, through the borrowed list.
+struct AttributeB(Vec<Option<String>>);
+
+impl Handler for AttributeB {
+    fn events(&self) -> Events {
+        Events::ELEMENTS
+    }
+    fn handle(&mut self, e: Event<'_>) -> Flow {
+        if let Event::StartElement { attributes, .. } = e {
+            let Ok(list) = attributes.read() else {
+                return Flow::Abort;
+            };
+            self.0.push(list.get("b").map(str::to_owned));
+        }
+        Flow::Continue
+    }
+}
+
+fn attribute_b<L: Foreign>(expat: &Expat<L>, doc: &[u8]) -> Vec<Option<String>> {
+    let fail = |e: sandlink_expat::ExpatError| -> ! { panic!("{e}") };
+    let mut p = Parser::new(expat, AttributeB(Vec::new())).unwrap_or_else(|e| fail(e));
+    p.parse(doc).unwrap_or_else(|e| fail(e));
+    p.into_handler().unwrap_or_else(|e| fail(e)).0
+}
+
+#[test]
+fn handlers_read_attributes_on_demand() {
+    let b = backends();
+    let doc = br#"<r a="1" b="two"><c/><d b="&lt;x&gt;" e=""/></r>"#;
+    let want = [Some("two".to_owned()), None, Some("<x>".to_owned())];
+    assert_eq!(attribute_b(&b.native, doc), want);
+    assert_eq!(attribute_b(&b.sandbox, doc), want);
+    assert_eq!(attribute_b(&b.stubs, doc), want);
+    assert_eq!(attribute_b(&b.process, doc), want);
 }
 
 #[test]
@@ -211,12 +246,15 @@ fn version_matches() {
 
 /// Suspends at every start tag, then resumes: XML_StopParser/XML_ResumeParser.
 struct Suspender {
-    log: Vec<Event>,
+    log: Vec<OwnedEvent>,
 }
 
 impl Handler for Suspender {
-    fn handle(&mut self, event: Event) -> Flow {
+    fn handle(&mut self, event: Event<'_>) -> Flow {
         let suspend = matches!(event, Event::StartElement { .. });
+        let Ok(event) = event.into_owned() else {
+            return Flow::Abort;
+        };
         self.log.push(event);
         if suspend {
             Flow::Suspend
@@ -226,7 +264,7 @@ impl Handler for Suspender {
     }
 }
 
-fn suspend_resume<L: Foreign>(expat: &Expat<L>, doc: &[u8]) -> (Vec<Event>, usize) {
+fn suspend_resume<L: Foreign>(expat: &Expat<L>, doc: &[u8]) -> (Vec<OwnedEvent>, usize) {
     let fail = |e: sandlink_expat::ExpatError| -> ! { panic!("{e}") };
     let mut p = Parser::new(expat, Suspender { log: vec![] }).unwrap_or_else(|e| fail(e));
     let mut suspensions = 0;
@@ -288,7 +326,7 @@ impl Handler for Counter {
     fn events(&self) -> Events {
         Events::ELEMENTS
     }
-    fn handle(&mut self, e: Event) -> Flow {
+    fn handle(&mut self, e: Event<'_>) -> Flow {
         if let Event::StartElement { .. } = e {
             self.0 += 1;
         }

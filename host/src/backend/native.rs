@@ -55,18 +55,19 @@ pub(crate) unsafe fn read(addr: u64, out: &mut [u8]) -> Result<()> {
     Ok(())
 }
 
-/// Copies `len` bytes at `addr` into a new vector (no zeroing first).
+/// Appends the `len` bytes at `addr` to `out` (one copy, no zeroing first).
 ///
 /// # Safety
 /// `len` bytes at `addr` are live.
-pub(crate) unsafe fn read_vec(addr: u64, len: usize) -> Result<Vec<u8>> {
+pub(crate) unsafe fn append(addr: u64, len: usize, out: &mut Vec<u8>) -> Result<()> {
     check_addr(addr, len)?;
     if len == 0 {
-        return Ok(Vec::new());
+        return Ok(());
     }
     // SAFETY: the caller promises `len` live bytes at `addr`, which is not
     // NULL (checked); they are copied out at once.
-    Ok(unsafe { std::slice::from_raw_parts(addr as *const u8, len) }.to_vec())
+    out.extend_from_slice(unsafe { std::slice::from_raw_parts(addr as *const u8, len) });
+    Ok(())
 }
 
 /// Copies `data` to `addr`.
@@ -86,7 +87,7 @@ pub(crate) unsafe fn write(addr: u64, data: &[u8]) -> Result<()> {
 ///
 /// # Safety
 /// `addr` starts a NUL-terminated string in live memory.
-pub(crate) unsafe fn read_cstr(addr: u64) -> Result<Vec<u8>> {
+pub(crate) unsafe fn read_cstr_into(addr: u64, out: &mut Vec<u8>) -> Result<()> {
     check_addr(addr, 1)?;
     // SAFETY: the caller promises a NUL-terminated string at `addr`;
     // strnlen stops at the NUL (or the limit).
@@ -100,7 +101,7 @@ pub(crate) unsafe fn read_cstr(addr: u64) -> Result<Vec<u8>> {
     }
     // SAFETY: the `len` bytes before that NUL are live (the caller's
     // promise, and strnlen found the NUL after them).
-    unsafe { read_vec(addr, len) }
+    unsafe { append(addr, len, out) }
 }
 
 /// This thread's `errno`.
@@ -155,9 +156,14 @@ macro_rules! native_memory {
                 unsafe { $crate::backend::native::read(addr, out) }
             }
 
-            unsafe fn read_vec_raw(&self, addr: u64, len: usize) -> $crate::Result<Vec<u8>> {
+            unsafe fn read_append_raw(
+                &self,
+                addr: u64,
+                len: usize,
+                out: &mut Vec<u8>,
+            ) -> $crate::Result<()> {
                 // SAFETY: the caller promises `len` live bytes at `addr`.
-                unsafe { $crate::backend::native::read_vec(addr, len) }
+                unsafe { $crate::backend::native::append(addr, len, out) }
             }
 
             unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> $crate::Result<()> {
@@ -166,9 +172,9 @@ macro_rules! native_memory {
                 unsafe { $crate::backend::native::write(addr, data) }
             }
 
-            unsafe fn read_cstr(&self, addr: u64) -> $crate::Result<Vec<u8>> {
+            unsafe fn read_cstr_into(&self, addr: u64, out: &mut Vec<u8>) -> $crate::Result<()> {
                 // SAFETY: the caller promises a NUL-terminated string at `addr`.
-                unsafe { $crate::backend::native::read_cstr(addr) }
+                unsafe { $crate::backend::native::read_cstr_into(addr, out) }
             }
         }
     };

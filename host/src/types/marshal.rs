@@ -52,24 +52,54 @@ pub unsafe trait Memory {
     /// `addr .. addr + data.len()` is live, writable memory of the library
     /// that nothing in the host holds a Rust reference into.
     unsafe fn write_raw(&self, addr: u64, data: &[u8]) -> Result<()>;
-    /// Reads the NUL-terminated string at `addr` (without the NUL), failing
-    /// when no NUL comes within the strategy's string limit.
+    /// Appends the NUL-terminated string at `addr` (without the NUL) to
+    /// `out`, failing when no NUL comes within the strategy's string limit.
+    /// On failure `out` is as it was. A buffer reused across calls reads
+    /// strings with no allocation once it has grown.
     ///
     /// # Safety
     /// Unless the strategy is [`crate::strategy::Isolated`], `addr` starts a
     /// NUL-terminated string in live memory of the library.
-    unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>>;
+    unsafe fn read_cstr_into(&self, addr: u64, out: &mut Vec<u8>) -> Result<()>;
 
-    /// Copies `len` bytes at `addr` out of the library's memory into a new
-    /// vector. The default zeroes a vector and reads into it; the
+    /// Reads the NUL-terminated string at `addr` (without the NUL) into a
+    /// new vector: [`Memory::read_cstr_into`] on an empty one.
+    ///
+    /// # Safety
+    /// As for [`Memory::read_cstr_into`].
+    unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
+        let mut v = Vec::new();
+        // SAFETY: the caller's promise, passed on unchanged.
+        unsafe { self.read_cstr_into(addr, &mut v) }?;
+        Ok(v)
+    }
+
+    /// Appends the `len` bytes at `addr` to `out`; on failure `out` is as
+    /// it was. The default grows `out` with zeroes and reads into them; the
     /// in-process strategies copy straight from the source, once.
     ///
     /// # Safety
     /// As for [`Memory::read_raw`] over `addr .. addr + len`.
-    unsafe fn read_vec_raw(&self, addr: u64, len: usize) -> Result<Vec<u8>> {
-        let mut v = vec![0u8; len];
+    unsafe fn read_append_raw(&self, addr: u64, len: usize, out: &mut Vec<u8>) -> Result<()> {
+        let start = out.len();
+        out.resize(start + len, 0);
         // SAFETY: the caller's promise, for exactly this range.
-        unsafe { self.read_raw(addr, &mut v) }?;
+        let read = unsafe { self.read_raw(addr, &mut out[start..]) };
+        if read.is_err() {
+            out.truncate(start);
+        }
+        read
+    }
+
+    /// Copies `len` bytes at `addr` out of the library's memory into a new
+    /// vector: [`Memory::read_append_raw`] on an empty one.
+    ///
+    /// # Safety
+    /// As for [`Memory::read_raw`] over `addr .. addr + len`.
+    unsafe fn read_vec_raw(&self, addr: u64, len: usize) -> Result<Vec<u8>> {
+        let mut v = Vec::with_capacity(len);
+        // SAFETY: the caller's promise, for exactly this range.
+        unsafe { self.read_append_raw(addr, len, &mut v) }?;
         Ok(v)
     }
 
@@ -165,12 +195,9 @@ pub(crate) unsafe fn load_word(mem: &dyn Memory, prim: Prim, addr: u64) -> Resul
     Ok(prim.widen(u64::from_le_bytes(buf), model))
 }
 
-/// Reads `len` bytes at `addr` into a new vector, refusing absurd lengths
-/// before allocating anything on the host.
-///
-/// # Safety
-/// As for [`Memory::read_raw`] over `addr .. addr + len`.
-pub unsafe fn read_vec(mem: &dyn Memory, addr: u64, len: u64, site: Site) -> Result<Vec<u8>> {
+/// Refuses a transfer of `len` bytes at `addr` longer than [`MAX_TRANSFER`],
+/// before anything is allocated on the host for it.
+pub(crate) fn check_transfer(addr: u64, len: u64, site: Site) -> Result<()> {
     if len > MAX_TRANSFER {
         return Err(Error::InvalidValue {
             function: None,
@@ -180,6 +207,16 @@ pub unsafe fn read_vec(mem: &dyn Memory, addr: u64, len: u64, site: Site) -> Res
             ),
         });
     }
+    Ok(())
+}
+
+/// Reads `len` bytes at `addr` into a new vector, refusing absurd lengths
+/// before allocating anything on the host.
+///
+/// # Safety
+/// As for [`Memory::read_raw`] over `addr .. addr + len`.
+pub unsafe fn read_vec(mem: &dyn Memory, addr: u64, len: u64, site: Site) -> Result<Vec<u8>> {
+    check_transfer(addr, len, site)?;
     // SAFETY: the caller's promise, for exactly this range.
     unsafe { mem.read_vec_raw(addr, len as usize) }
 }

@@ -131,7 +131,7 @@ unsafe impl Memory for Process {
         })
     }
 
-    unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
+    unsafe fn read_cstr_into(&self, addr: u64, out: &mut Vec<u8>) -> Result<()> {
         if addr == 0 {
             return Err(Error::NullPointer {
                 function: None,
@@ -142,7 +142,8 @@ unsafe impl Memory for Process {
         let st = self.lock();
         if let Some(hit) = st.cache.borrow().from(addr) {
             if let Some(n) = memchr_nul(hit) {
-                return Ok(hit[..n].to_vec());
+                out.extend_from_slice(&hit[..n]);
+                return Ok(());
             }
         }
         let parts: [&[u8]; 2] = [&addr.to_le_bytes(), &MAX_TRANSFER.to_le_bytes()];
@@ -150,9 +151,9 @@ unsafe impl Memory for Process {
             Ok(bytes) => match memchr_nul(&bytes) {
                 // The string, its NUL, and the rest of the page.
                 Some(n) if n as u64 <= MAX_TRANSFER && bytes.len() - n <= 4096 => {
-                    let s = bytes[..n].to_vec();
+                    out.extend_from_slice(&bytes[..n]);
                     st.cache.borrow_mut().insert(addr, bytes);
-                    Ok(s)
+                    Ok(())
                 }
                 _ => Err(self.fail(
                     &st,

@@ -98,10 +98,11 @@ unsafe impl Memory for Sandbox {
         })
     }
 
-    unsafe fn read_vec_raw(&self, addr: u64, len: usize) -> Result<Vec<u8>> {
+    unsafe fn read_append_raw(&self, addr: u64, len: usize, out: &mut Vec<u8>) -> Result<()> {
         self.with_ctx(|ctx, live| {
             let (a, b) = self.check_range(live, &ctx, addr, len as u64, "read")?;
-            Ok(live.memory.data(&ctx)[a..b].to_vec())
+            out.extend_from_slice(&live.memory.data(&ctx)[a..b]);
+            Ok(())
         })
     }
 
@@ -113,7 +114,7 @@ unsafe impl Memory for Sandbox {
         })
     }
 
-    unsafe fn read_cstr(&self, addr: u64) -> Result<Vec<u8>> {
+    unsafe fn read_cstr_into(&self, addr: u64, out: &mut Vec<u8>) -> Result<()> {
         self.with_ctx(|ctx, live| {
             let mem = live.memory.data(&ctx);
             let size = mem.len() as u64;
@@ -130,7 +131,10 @@ unsafe impl Memory for Sandbox {
             let start = addr as usize;
             // memchr: the word-at-a-time search, not a byte loop.
             match memchr::memchr(0, &mem[start..start + limit]) {
-                Some(n) => Ok(mem[start..start + n].to_vec()),
+                Some(n) => {
+                    out.extend_from_slice(&mem[start..start + n]);
+                    Ok(())
+                }
                 None => Err(Error::Unterminated {
                     function: None,
                     address: addr,
