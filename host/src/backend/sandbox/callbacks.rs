@@ -209,18 +209,24 @@ fn host_call(
             entry.key
         )));
     }
-    let raws: Result<SmallVec<[Raw; 8]>> = entry
-        .args
-        .iter()
-        .zip(space.iter())
-        .enumerate()
-        .map(|(i, (p, v))| {
-            // SAFETY: wasmtime initialised one parameter of signature
-            // `made` (checked equal to the entry's) in each leading slot.
-            let v = unsafe { v.assume_init() };
-            from_raw(*p, v, &|| format!("callback argument {}", i + 1))
-        })
-        .collect();
+    let mut words: SmallVec<[Raw; 8]> = SmallVec::with_capacity(entry.args.len());
+    let mut bad = None;
+    for (i, (p, v)) in entry.args.iter().zip(space.iter()).enumerate() {
+        // SAFETY: wasmtime initialised one parameter of signature `made`
+        // (checked equal to the entry's) in each leading slot.
+        let v = unsafe { v.assume_init() };
+        match from_raw(*p, v, &|| format!("callback argument {}", i + 1)) {
+            Ok(w) => words.push(w),
+            Err(e) => {
+                bad = Some(e);
+                break;
+            }
+        }
+    }
+    let raws: Result<&[Raw]> = match bad {
+        None => Ok(&words),
+        Some(e) => Err(e),
+    };
     // C sees zero unless the closure returns a value.
     if let Some(p) = entry.ret {
         space[0] = MaybeUninit::new(zero_raw(p));
