@@ -56,11 +56,21 @@ impl Drop for CallbackGuard {
         };
         {
             let inner = sandbox.lock();
-            if let Ok(mut cbs) = inner.callbacks.try_borrow_mut() {
-                if let Some(slot) = cbs.get_mut(self.idx) {
-                    *slot = None;
-                }
+            let removed = match inner.callbacks.try_borrow_mut() {
+                Ok(mut cbs) => cbs.get_mut(self.idx).and_then(Option::take),
+                Err(_) => None,
             };
+            // A callback running on this thread (the lock is held, so any
+            // running callback is on this thread) may be this one: its
+            // entry is borrowed, so it lives until the outermost callback
+            // returns.
+            if let Some(entry) = removed {
+                if inner.callers.borrow().is_empty() {
+                    drop(entry);
+                } else {
+                    inner.retired.borrow_mut().push(entry);
+                }
+            }
         }
         // NULL the table slot so a later call through it traps as a call
         // through NULL. If the store is busy the slot keeps its host function,
@@ -195,7 +205,19 @@ fn host_call(
     let sandbox: &Sandbox = &sandbox;
     // This thread holds the lock already (it is running the guest call).
     let inner = sandbox.lock();
-    let entry = inner.callbacks.borrow().get(idx).cloned().flatten();
+    let entry = inner
+        .callbacks
+        .borrow()
+        .get(idx)
+        .and_then(|e| e.as_ref().map(Arc::as_ptr));
+    // SAFETY: the entry was in its slot just now, and leaves it only in
+    // `CallbackGuard::drop`, which (under this lock, so on this thread)
+    // moves it to `retired` while any callback runs. `callers` is not
+    // empty from the push below until after the run, and `retired` is
+    // emptied only after the outermost callback's run ends, so the entry
+    // outlives every use of this reference. Nothing between here and the
+    // push runs user code that could drop a handle.
+    let entry: Option<&CallbackEntry> = entry.map(|p| unsafe { &*p });
     let Some(entry) = entry else {
         return Err(wasmtime::Error::msg(format!(
             "the library called callback slot {} after its handle was dropped",
@@ -241,11 +263,18 @@ fn host_call(
     }
     inner.callers.borrow_mut().push(caller_ptr);
     // SAFETY: this thread holds the sandbox's lock (`inner`) for the whole
-    // run, the lock every callback of this sandbox runs under; `entry` is
-    // an `Arc` clone, alive even if the closure drops its handle.
+    // run, the lock every callback of this sandbox runs under; `entry`
+    // stays alive even if the closure drops its handle (`retired`).
     let result = unsafe { inner.pending.run(&entry.f, &entry.sig, sandbox, raws) };
     inner.callers.borrow_mut().pop();
+    let ret = entry.ret;
     if outermost {
+        // No callback runs now: entries retired meanwhile may go. Their
+        // closures are dropped outside the borrow (a closure may own other
+        // callbacks, whose drop retires nothing now that `callers` is
+        // empty).
+        let retired = std::mem::take(&mut *inner.retired.borrow_mut());
+        drop(retired);
         // The host's time in the callback does not count against the
         // library's deadline; the library's nested calls do.
         // Measured in epoch ticks: a callback shorter than a tick is
@@ -263,7 +292,7 @@ fn host_call(
                 .set_epoch_deadline(at.saturating_sub(now).max(1));
         }
     }
-    if let (Some(raw), Some(p)) = (result, entry.ret) {
+    if let (Some(raw), Some(p)) = (result, ret) {
         match to_raw(p, raw, &|| "callback return value".into()) {
             Ok(v) => space[0] = MaybeUninit::new(v),
             Err(e) => inner.pending.record(e),
