@@ -240,8 +240,29 @@ pub fn check_arity(args: &[Raw], params: usize) -> Result<()> {
 /// library. C cannot unwind, so a failing callback returns zero to C, later
 /// callbacks of the same call do no Rust work, and the call returns this
 /// error when C returns.
-#[derive(Debug, Default)]
-pub struct Pending(RefCell<Option<Error>>);
+///
+/// It also keeps callback state alive while callbacks run: a trampoline
+/// borrows its callback's state (no reference count per run), so a handle
+/// dropped during a run [`retire`](Pending::retire)s its state here, and the
+/// trampoline frees it with [`take_retired`](Pending::take_retired) once no
+/// callback runs.
+#[derive(Default)]
+pub struct Pending {
+    error: RefCell<Option<Error>>,
+    /// Callback runs in progress (nested ones included).
+    running: Cell<u32>,
+    retired: RefCell<Vec<Box<dyn Any + Send>>>,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("error", &self.error)
+            .field("running", &self.running.get())
+            .field("retired", &self.retired.borrow().len())
+            .finish()
+    }
+}
 
 impl Pending {
     /// Runs a callback for the current call: nothing if the call is failing
@@ -257,11 +278,14 @@ impl Pending {
         mem: &dyn Memory,
         raws: Result<W>,
     ) -> Option<Raw> {
-        if self.0.borrow().is_some() {
+        if self.error.borrow().is_some() {
             return None;
         }
+        self.running.set(self.running.get() + 1);
         // SAFETY: the caller's promise, passed on.
-        match raws.and_then(|raws| unsafe { f.run(sig, mem, raws.as_ref()) }) {
+        let r = raws.and_then(|raws| unsafe { f.run(sig, mem, raws.as_ref()) });
+        self.running.set(self.running.get() - 1);
+        match r {
             Ok(r) => r,
             Err(e) => {
                 self.record(e);
@@ -272,11 +296,35 @@ impl Pending {
 
     /// Records `e` unless an earlier error is recorded already.
     pub fn record(&self, e: Error) {
-        self.0.borrow_mut().get_or_insert(e);
+        self.error.borrow_mut().get_or_insert(e);
     }
 
     /// The recorded error, clearing it: called when the call returns.
     pub fn take(&self) -> Option<Error> {
-        self.0.borrow_mut().take()
+        self.error.borrow_mut().take()
+    }
+
+    /// Called with the library's call lock held, when a callback's handle
+    /// is dropped: if a callback is running (on this thread, since the lock
+    /// is held), `state` is kept until [`Pending::take_retired`] after the
+    /// outermost run, because the running trampoline may be borrowing it;
+    /// otherwise it is handed back, to be dropped at once.
+    pub fn retire<T: Send + 'static>(&self, state: T) -> Option<T> {
+        if self.running.get() == 0 {
+            return Some(state);
+        }
+        self.retired.borrow_mut().push(Box::new(state));
+        None
+    }
+
+    /// What [`Pending::retire`] kept, once no callback runs (empty before):
+    /// a trampoline calls it after its run and drops the result after its
+    /// last use of the state it borrowed (and of the lock guard, if the
+    /// state may own the library).
+    pub fn take_retired(&self) -> Vec<Box<dyn Any + Send>> {
+        if self.running.get() != 0 {
+            return Vec::new();
+        }
+        std::mem::take(&mut *self.retired.borrow_mut())
     }
 }

@@ -336,9 +336,9 @@ unsafe impl Strategy for Dynamic {
     }
 }
 
-/// What a callback's trampoline needs, shared by its guard and by each run
-/// of the trampoline, so that a closure that drops its own handle does not
-/// free what the running trampoline uses: the last of them frees it.
+/// What a callback's trampoline needs, owned by its guard and borrowed by
+/// each run of the trampoline; a closure that drops its own handle retires
+/// it (`Pending::retire`), so the running trampoline's borrow stays valid.
 struct CallbackState {
     cif: Box<Cif>,
     sig: Arc<FnSig>,
@@ -381,11 +381,13 @@ impl Drop for ClosureGuard {
         // thread may be about to run this callback (C has its address), so
         // the share is released only once that call is over. On the thread
         // making the call (the closure dropping its own handle), the lock is
-        // re-entered and the run's own share keeps the state.
+        // re-entered and the running trampoline, which borrows the state,
+        // gets it to release after its run.
         let lib = state.lib.clone();
         let calls = lib.inner.calls.lock();
-        drop(state);
+        let state = calls.retire(state);
         drop(calls);
+        drop(state);
     }
 }
 
@@ -398,13 +400,12 @@ unsafe extern "C" fn trampoline(
     let ud = ud as *const CallbackState;
     // SAFETY: `ud` is `Arc::as_ptr` of the state registered with this
     // closure; C calls the closure only while its guard, which holds an
-    // `Arc`, is alive (`Dynamic::open`'s contract), so the count is at least
-    // one here. This run takes a share of its own, so the state outlives it
-    // even if the closure drops its handle.
-    let st: Arc<CallbackState> = unsafe {
-        Arc::increment_strong_count(ud);
-        Arc::from_raw(ud)
-    };
+    // `Arc`, is alive (`Dynamic::open`'s contract). A guard dropped during
+    // the run (the closure dropping its own handle) hands its share to
+    // `Pending::retire` under the call lock, and it is released only by
+    // `take_retired` below, after the last use of `st` and of the guard
+    // borrowed from it.
+    let st: &CallbackState = unsafe { &*ud };
     let mut raws: SmallVec<[Raw; 8]> = SmallVec::with_capacity(st.cif.args.len());
     for (i, p) in st.cif.args.iter().enumerate() {
         let n = p.size(MODEL) as usize;
@@ -418,11 +419,18 @@ unsafe extern "C" fn trampoline(
     // holds this already (`Dynamic::open`'s contract).
     let pending = st.lib.inner.calls.lock();
     // SAFETY: this thread holds the library's call lock (`pending`) for the
-    // whole run, the lock every callback of this library runs under; `st` is
-    // this run's own share of the state.
+    // whole run, the lock every callback of this library runs under; `st`
+    // stays alive until `take_retired` below.
+    let ret_prim = st.cif.ret;
     let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws)) };
+    // `st` is not used from here on; what was retired (perhaps `st`, which
+    // may hold the last handle on the library and so its lock) is dropped
+    // after the guard.
+    let retired = pending.take_retired();
+    drop(pending);
+    drop(retired);
     let raw = result.unwrap_or_default();
-    if let Some(p) = st.cif.ret {
+    if let Some(p) = ret_prim {
         // SAFETY: libffi gives room for an ffi_arg (integers are returned
         // widened to it) or the float type.
         unsafe {

@@ -61,16 +61,9 @@ impl Drop for CallbackGuard {
                 Err(_) => None,
             };
             // A callback running on this thread (the lock is held, so any
-            // running callback is on this thread) may be this one: its
-            // entry is borrowed, so it lives until the outermost callback
-            // returns.
-            if let Some(entry) = removed {
-                if inner.callers.borrow().is_empty() {
-                    drop(entry);
-                } else {
-                    inner.retired.borrow_mut().push(entry);
-                }
-            }
+            // running callback is on this thread) may be this one, and
+            // borrows its entry: the entry lives until no callback runs.
+            drop(removed.and_then(|entry| inner.pending.retire(entry)));
         }
         // NULL the table slot so a later call through it traps as a call
         // through NULL. If the store is busy the slot keeps its host function,
@@ -212,11 +205,10 @@ fn host_call(
         .and_then(|e| e.as_ref().map(Arc::as_ptr));
     // SAFETY: the entry was in its slot just now, and leaves it only in
     // `CallbackGuard::drop`, which (under this lock, so on this thread)
-    // moves it to `retired` while any callback runs. `callers` is not
-    // empty from the push below until after the run, and `retired` is
-    // emptied only after the outermost callback's run ends, so the entry
-    // outlives every use of this reference. Nothing between here and the
-    // push runs user code that could drop a handle.
+    // hands it to `Pending::retire` while a callback runs: kept until
+    // `take_retired` below, after the run and after the last use of the
+    // reference. Nothing between here and the run executes user code that
+    // could drop a handle.
     let entry: Option<&CallbackEntry> = entry.map(|p| unsafe { &*p });
     let Some(entry) = entry else {
         return Err(wasmtime::Error::msg(format!(
@@ -262,19 +254,18 @@ fn host_call(
         inner.nested_guest.set(0);
     }
     inner.callers.borrow_mut().push(caller_ptr);
+    let ret = entry.ret;
     // SAFETY: this thread holds the sandbox's lock (`inner`) for the whole
     // run, the lock every callback of this sandbox runs under; `entry`
-    // stays alive even if the closure drops its handle (`retired`).
+    // stays alive even if the closure drops its handle (`Pending::retire`).
     let result = unsafe { inner.pending.run(&entry.f, &entry.sig, sandbox, raws) };
+    // The last use of `entry` was in the run. Entries retired meanwhile go
+    // once no callback runs (their closures may own other callbacks, whose
+    // drop then frees them at once). The `Shared` they reach only weakly
+    // stays alive: the `Sandbox` making this guest call holds it.
+    drop(inner.pending.take_retired());
     inner.callers.borrow_mut().pop();
-    let ret = entry.ret;
     if outermost {
-        // No callback runs now: entries retired meanwhile may go. Their
-        // closures are dropped outside the borrow (a closure may own other
-        // callbacks, whose drop retires nothing now that `callers` is
-        // empty).
-        let retired = std::mem::take(&mut *inner.retired.borrow_mut());
-        drop(retired);
         // The host's time in the callback does not count against the
         // library's deadline; the library's nested calls do.
         // Measured in epoch ticks: a callback shorter than a tick is

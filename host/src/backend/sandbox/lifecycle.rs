@@ -102,7 +102,6 @@ impl Sandbox {
                     poisoned: RefCell::new(None),
                     pending: Pending::default(),
                     callbacks: RefCell::new(Vec::new()),
-                    retired: RefCell::new(Vec::new()),
                     slot_funcs: RefCell::new(Vec::new()),
                     depth: Cell::new(0),
                     deadline_at: Cell::new(0),

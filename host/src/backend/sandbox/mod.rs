@@ -128,10 +128,6 @@ struct Inner {
     pending: Pending,
     /// Callbacks by slot, counted from `table_base`.
     callbacks: RefCell<Vec<Option<Arc<CallbackEntry>>>>,
-    /// Callbacks whose handles were dropped while a callback ran: kept
-    /// alive until the outermost callback returns, because a running
-    /// callback's entry is borrowed from `callbacks`, not counted.
-    retired: RefCell<Vec<Arc<CallbackEntry>>>,
     /// Host functions made for callback slots in the current store, by slot,
     /// with their wasm signature. A store never frees host functions, so a
     /// slot's function is reused by later callbacks of the same signature

@@ -223,7 +223,7 @@ native::native_memory!(Stubs);
 // words `sig` lowers to) and fails for a signature that does not lower; `invoke`
 // passes the words unchanged after range checks; a trampoline runs the
 // erased function only through its slot, which the guard clears before the
-// state can go, and each run holds its own share of the state.
+// state can go, and a run in progress keeps the state (`Pending::retire`).
 unsafe impl Strategy for Stubs {
     type Func = StubFunc;
 
@@ -423,8 +423,8 @@ impl Drop for SlotGuard {
         // thread may be about to run this callback (C has its address), so
         // the slot is cleared and the share released only once that call is
         // over. On the thread making the call (the closure dropping its own
-        // handle), the lock is re-entered and the run's own share keeps the
-        // state.
+        // handle), the lock is re-entered and the running trampoline, which
+        // borrows the state, gets it to release after its run.
         let lib = state.lib.clone();
         let calls = lib.inner.calls.lock();
         let mut taken = slots();
@@ -443,8 +443,9 @@ impl Drop for SlotGuard {
             }
         }
         drop(taken);
-        drop(state);
+        let state = calls.retire(state);
         drop(calls);
+        drop(state);
     }
 }
 
@@ -456,12 +457,11 @@ unsafe extern "C" fn run(ctx: *mut c_void, args: *const u64, ret: *mut u64) {
     let ctx = ctx as *const CallbackState;
     // SAFETY: `ctx` is `Arc::as_ptr` of the state its slot was given, and the
     // slot is live (a freed slot runs `dead`), so its guard holds a share.
-    // This run takes its own, so the state outlives it even if the closure
-    // drops its handle.
-    let st: Arc<CallbackState> = unsafe {
-        Arc::increment_strong_count(ctx);
-        Arc::from_raw(ctx)
-    };
+    // A guard dropped during the run (the closure dropping its own handle)
+    // hands that share to `Pending::retire` under the call lock, released
+    // only by `take_retired` below, after the last use of `st` and of the
+    // guard borrowed from it.
+    let st: &CallbackState = unsafe { &*ctx };
     let mut raws: SmallVec<[Raw; 8]> = SmallVec::with_capacity(st.args.len());
     for (i, p) in st.args.iter().enumerate() {
         // SAFETY: the trampoline packs one word per declared parameter.
@@ -472,10 +472,17 @@ unsafe extern "C" fn run(ctx: *mut c_void, args: *const u64, ret: *mut u64) {
     // holds this already (`Stubs::open`'s contract).
     let pending = st.lib.inner.calls.lock();
     // SAFETY: this thread holds the library's call lock for the whole run,
-    // the lock every callback of this library runs under; `st` is this
-    // run's own share of the state.
+    // the lock every callback of this library runs under; `st` stays alive
+    // until `take_retired` below.
+    let has_ret = st.ret.is_some();
     let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws)) };
-    if st.ret.is_some() {
+    // `st` is not used from here on; what was retired (perhaps `st`, which
+    // may hold the last handle on the library and so its lock) is dropped
+    // after the guard.
+    let retired = pending.take_retired();
+    drop(pending);
+    drop(retired);
+    if has_ret {
         // SAFETY: the trampoline gives room for one word.
         unsafe { *ret = result.unwrap_or_default().0 };
     }
