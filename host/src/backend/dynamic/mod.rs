@@ -408,12 +408,19 @@ unsafe extern "C" fn trampoline(
     let st: &CallbackState = unsafe { &*ud };
     let mut raws: SmallVec<[Raw; 8]> = SmallVec::with_capacity(st.cif.args.len());
     for (i, p) in st.cif.args.iter().enumerate() {
-        let n = p.size(MODEL) as usize;
-        let mut buf = [0u8; 8];
         // SAFETY: libffi passes one pointer per declared argument, each to a
-        // value of that argument's C type.
-        unsafe { std::ptr::copy_nonoverlapping(*args.add(i) as *const u8, buf.as_mut_ptr(), n) };
-        raws.push(p.widen(u64::from_le_bytes(buf), MODEL));
+        // value of that argument's C type, whose size `p.size` gives; read
+        // at exactly that width (no `memcpy` call of a variable length).
+        let bits = unsafe {
+            let src = *args.add(i);
+            match p.size(MODEL) {
+                1 => u64::from((src as *const u8).read_unaligned()),
+                2 => u64::from((src as *const u16).read_unaligned()),
+                4 => u64::from((src as *const u32).read_unaligned()),
+                _ => (src as *const u64).read_unaligned(),
+            }
+        };
+        raws.push(p.widen(bits, MODEL));
     }
     // Re-entrant: C calls back on the thread that called into it, which
     // holds this already (`Dynamic::open`'s contract).
