@@ -91,6 +91,7 @@ impl Sandbox {
         Ok(Sandbox {
             shared: Arc::new(Shared {
                 module,
+                deadline_budget: deadline_ticks(config.deadline),
                 config,
                 table_base,
                 lib_id: Brand::fresh().lib,
@@ -222,7 +223,7 @@ impl Sandbox {
         inner.depth.set(depth + 1);
         let r = self.with_ctx(|mut ctx, live| {
             if depth == 0 {
-                let budget = deadline_ticks(self.shared.config.deadline);
+                let budget = self.shared.deadline_budget;
                 inner.deadline_at.set(started + budget);
                 ctx.set_epoch_deadline(budget);
             }
