@@ -328,10 +328,12 @@ impl AttributeSource {
         }
     }
 
-    /// Starts a new start tag.
+    /// Starts a new start tag (forgetting anything a handler that panicked
+    /// left behind).
     fn reset(&self, atts: Ptr<Option<Ptr<i8>>>) {
         self.atts.set(Some(atts));
         self.loaded.set(false);
+        self.failed.borrow_mut().take();
     }
 
     /// Ends the tag: the array is not to be read after the callback.

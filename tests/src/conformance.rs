@@ -181,6 +181,30 @@ pub fn strings<L: Foreign>(lib: &L) -> Result<()> {
         unsafe { lib.read_bytes_unchecked(p, 8) }?,
         b"bad \xff\xfe b"
     );
+
+    // Strings and bytes appended to reused buffers, borrowed by range; a
+    // failed read leaves the buffer as it was.
+    let s = lib.alloc_string("héllo")?;
+    let mut text = String::from("x");
+    // SAFETY: `alloc_string` made a NUL-terminated string; it is alive.
+    let r = unsafe { lib.read_string_into_unchecked(s.ptr(), &mut text) }?;
+    assert_eq!((&text[r.clone()], r.start), ("héllo", 1));
+    // SAFETY: as above.
+    let r = unsafe { lib.read_string_into_unchecked(s.ptr(), &mut text) }?;
+    assert_eq!((&text[r], text.as_str()), ("héllo", "xhéllohéllo"));
+    // SAFETY: `tl_invalid_utf8` returns a static NUL-terminated string.
+    let bad = unsafe { lib.read_string_into_unchecked(p, &mut text) };
+    expect_err(bad, "invalid UTF-8 into a buffer", |e| {
+        matches!(e, Error::InvalidUtf8 { .. })
+    });
+    assert_eq!(text, "xhéllohéllo");
+    let mut bytes = vec![1u8];
+    // SAFETY: as above: at least 8 bytes.
+    let r = unsafe { lib.read_bytes_into_unchecked(p, 4, &mut bytes) }?;
+    assert_eq!(
+        (&bytes[r], bytes.as_slice()),
+        (&b"bad "[..], &b"\x01bad "[..])
+    );
     Ok(())
 }
 

@@ -193,6 +193,29 @@ fn bad_values_from_the_library_are_rejected() {
         "{e}"
     );
 
+    // Reads into a reused buffer fail the same ways and leave it as it was.
+    let unterminated_ptr = ok(h
+        .lib
+        .function("h_unterminated", &(void() >> returning(ptr(char())))));
+    let mut text = String::from("kept");
+    let e = err(h
+        .lib
+        .read_string_into(ok(unterminated_ptr.call(())), &mut text));
+    assert!(matches!(&e, Error::Unterminated { .. }), "{e}");
+    let bad_utf8_ptr = ok(h
+        .lib
+        .function("h_invalid_utf8", &(void() >> returning(ptr(char())))));
+    let e = err(h.lib.read_string_into(ok(bad_utf8_ptr.call(())), &mut text));
+    assert!(matches!(&e, Error::InvalidUtf8 { .. }), "{e}");
+    assert_eq!(text, "kept");
+    let mut bytes = b"kept".to_vec();
+    let e = err(h.lib.read_bytes_into(p, n, &mut bytes));
+    assert!(
+        matches!(e, Error::InvalidValue { .. } | Error::OutOfBounds { .. }),
+        "{e}"
+    );
+    assert_eq!(bytes, b"kept");
+
     // Callbacks given absurd buffer lengths fail the call with a clear error.
     let text_fn = funptr(ptr_opt(void()) >> buffer_int() >> returning(void()));
     let seen = Arc::new(AtomicUsize::new(0));
