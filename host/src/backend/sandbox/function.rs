@@ -132,7 +132,7 @@ impl Sandbox {
         // Held for the whole call: the pending error belongs to it.
         let inner = self.lock();
         let func = self.current(f)?;
-        let errno = self.run_guest(&f.name, |ctx, live| {
+        let errno = self.run_guest_in(&inner, &f.name, |ctx, live| {
             if f.errno {
                 if let Some(set) = &live.errno_set {
                     set.call(&mut *ctx, 0)?;

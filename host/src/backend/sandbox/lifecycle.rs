@@ -146,7 +146,15 @@ impl Sandbox {
         &self,
         f: impl FnOnce(StoreContextMut<'_, State>, &Live) -> Result<R>,
     ) -> Result<R> {
-        let inner = self.lock();
+        Self::with_ctx_in(&self.lock(), f)
+    }
+
+    /// [`Sandbox::with_ctx`] for a caller that holds the lock already
+    /// (`inner` is its guard's target), without locking again.
+    fn with_ctx_in<R>(
+        inner: &Inner,
+        f: impl FnOnce(StoreContextMut<'_, State>, &Live) -> Result<R>,
+    ) -> Result<R> {
         let live = inner
             .live
             .try_borrow()
@@ -216,12 +224,22 @@ impl Sandbox {
         function: &str,
         f: impl FnOnce(&mut StoreContextMut<'_, State>, &Live) -> wasmtime::Result<R>,
     ) -> Result<R> {
-        let inner = self.lock();
-        self.check_poisoned(&inner)?;
+        self.run_guest_in(&self.lock(), function, f)
+    }
+
+    /// [`Sandbox::run_guest`] for a caller that holds the lock already
+    /// (`inner` is its guard's target), without locking again.
+    pub(super) fn run_guest_in<R>(
+        &self,
+        inner: &Inner,
+        function: &str,
+        f: impl FnOnce(&mut StoreContextMut<'_, State>, &Live) -> wasmtime::Result<R>,
+    ) -> Result<R> {
+        self.check_poisoned(inner)?;
         let depth = inner.depth.get();
         let started = self.ticks();
         inner.depth.set(depth + 1);
-        let r = self.with_ctx(|mut ctx, live| {
+        let r = Self::with_ctx_in(inner, |mut ctx, live| {
             if depth == 0 {
                 let budget = self.shared.deadline_budget;
                 inner.deadline_at.set(started + budget);
@@ -238,7 +256,7 @@ impl Sandbox {
         }
         match r? {
             Ok(v) => Ok(v),
-            Err(e) => Err(self.trapped(&inner, e, function)),
+            Err(e) => Err(self.trapped(inner, e, function)),
         }
     }
 }
