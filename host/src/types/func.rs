@@ -87,14 +87,24 @@ impl Params for () {
     }
 }
 
+#[inline]
 fn split<'r>(raws: &'r [Raw], at: &mut usize, n: usize, site: Site) -> Result<&'r [Raw]> {
-    let s = raws.get(*at..*at + n).ok_or_else(|| Error::InvalidValue {
-        function: None,
-        what: site.to_string(),
-        reason: format!("missing scalars: have {}, need {}", raws.len(), *at + n),
-    })?;
+    let Some(s) = raws.get(*at..*at + n) else {
+        return Err(missing_scalars(raws.len(), *at + n, site));
+    };
     *at += n;
     Ok(s)
+}
+
+/// `split`'s error, built out of line so the check itself inlines.
+#[cold]
+#[inline(never)]
+fn missing_scalars(have: usize, need: usize, site: Site) -> Error {
+    Error::InvalidValue {
+        function: None,
+        what: site.to_string(),
+        reason: format!("missing scalars: have {have}, need {need}"),
+    }
 }
 
 macro_rules! params_tuple {

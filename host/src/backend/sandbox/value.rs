@@ -37,6 +37,7 @@ pub(super) fn describe(params: &[ValType], results: &[ValType]) -> String {
 /// Narrows `raw` to C type `p` (failing, not truncating, when it does not
 /// fit) as an untyped [`ValRaw`] of wasm type [`wasm_type`]`(p)`: for
 /// `Func::call_unchecked` and callback results.
+#[inline]
 pub(super) fn to_raw(p: Prim, raw: Raw, site: &dyn Fn() -> String) -> Result<ValRaw> {
     let bits = p.narrow_to(raw, MODEL, site)?;
     Ok(match wasm_type(p) {
@@ -53,6 +54,7 @@ pub(super) fn to_raw(p: Prim, raw: Raw, site: &dyn Fn() -> String) -> Result<Val
 /// signature says which) to a [`Raw`] for C type `p`, rejecting values a
 /// correct compiler could not have produced (an `i32` holding a `char` must
 /// already be extended): the library's values are untrusted.
+#[inline]
 pub(super) fn from_raw(p: Prim, v: ValRaw, site: &dyn Fn() -> String) -> Result<Raw> {
     match p.class(MODEL) {
         WordClass::F32 => Ok(Raw(u64::from(v.get_f32()))),
@@ -69,13 +71,20 @@ pub(super) fn from_raw(p: Prim, v: ValRaw, site: &dyn Fn() -> String) -> Result<
             if as_i32 == x {
                 Ok(raw)
             } else {
-                Err(Error::InvalidValue {
-                    function: None,
-                    what: site(),
-                    reason: format!("the library produced i32 {x} for a C `{}`", p.c_name()),
-                })
+                Err(not_extended(p, x, site))
             }
         }
+    }
+}
+
+/// `from_raw`'s error, built out of line so the conversion itself inlines.
+#[cold]
+#[inline(never)]
+fn not_extended(p: Prim, x: i32, site: &dyn Fn() -> String) -> Error {
+    Error::InvalidValue {
+        function: None,
+        what: site(),
+        reason: format!("the library produced i32 {x} for a C `{}`", p.c_name()),
     }
 }
 

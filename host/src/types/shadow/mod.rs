@@ -155,14 +155,22 @@ impl<T: Shadow<Meta = ()>> Typ<T> {
     }
 }
 
+#[inline]
 fn one(raws: &[Raw], site: Site) -> Result<Raw> {
     match raws {
         [r] => Ok(*r),
-        _ => Err(Error::InvalidValue {
-            function: None,
-            what: site.to_string(),
-            reason: format!("expected one scalar, got {}", raws.len()),
-        }),
+        _ => Err(not_one(raws.len(), site)),
+    }
+}
+
+/// `one`'s error, built out of line so the check itself inlines.
+#[cold]
+#[inline(never)]
+fn not_one(n: usize, site: Site) -> Error {
+    Error::InvalidValue {
+        function: None,
+        what: site.to_string(),
+        reason: format!("expected one scalar, got {n}"),
     }
 }
 
