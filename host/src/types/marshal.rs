@@ -261,6 +261,7 @@ pub struct Frame<'m, 'a> {
 
 impl<'m, 'a> Frame<'m, 'a> {
     /// A frame for a call, where strings and buffers may be copied in.
+    #[inline]
     pub fn for_call(mem: &'m dyn Memory) -> Frame<'m, 'a> {
         Frame {
             mem,
@@ -274,6 +275,7 @@ impl<'m, 'a> Frame<'m, 'a> {
 
     /// A frame for one value (a store or a callback's result), where nothing
     /// can be copied in because nothing would free it.
+    #[inline]
     pub fn for_value(mem: &'m dyn Memory, site: Site) -> Frame<'m, 'a> {
         Frame {
             mem,
@@ -286,6 +288,7 @@ impl<'m, 'a> Frame<'m, 'a> {
     }
 
     /// The library's data model.
+    #[inline]
     pub fn model(&self) -> DataModel {
         self.mem.model()
     }
@@ -296,16 +299,19 @@ impl<'m, 'a> Frame<'m, 'a> {
     }
 
     /// Where the value being lowered is going.
+    #[inline]
     pub fn site(&self) -> Site {
         self.site
     }
 
     /// Appends one lowered scalar.
+    #[inline]
     pub fn push(&mut self, raw: Raw) {
         self.words.push(raw);
     }
 
     /// The lowered scalars so far.
+    #[inline]
     pub fn words(&self) -> &[Raw] {
         &self.words
     }
@@ -337,10 +343,17 @@ impl<'m, 'a> Frame<'m, 'a> {
     ///
     /// By reference, not by value: the frame is large (its words are
     /// inline) and moving it cost a `memcpy` per call.
+    #[inline]
     pub fn finish(&mut self) -> Result<()> {
         if self.copy_back.is_empty() && self.temps.is_empty() {
             return Ok(());
         }
+        self.release()
+    }
+
+    /// [`Frame::finish`]'s work when there is some.
+    #[inline(never)]
+    fn release(&mut self) -> Result<()> {
         let mut first_err = None;
         for (addr, buf) in std::mem::take(&mut self.copy_back) {
             // SAFETY: `addr` is this frame's temporary of `buf.len()` bytes
@@ -361,6 +374,7 @@ impl<'m, 'a> Frame<'m, 'a> {
 }
 
 impl Drop for Frame<'_, '_> {
+    #[inline]
     fn drop(&mut self) {
         // On an error path: release what was allocated; the error being
         // returned already says what went wrong.

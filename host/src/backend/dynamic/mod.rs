@@ -429,7 +429,7 @@ unsafe extern "C" fn trampoline(
     // whole run, the lock every callback of this library runs under; `st`
     // stays alive until `take_retired` below.
     let ret_prim = st.cif.ret;
-    let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws)) };
+    let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws.as_slice())) };
     // `st` is not used from here on; what was retired (perhaps `st`, which
     // may hold the last handle on the library and so its lock) is dropped
     // after the guard.

@@ -475,7 +475,7 @@ unsafe extern "C" fn run(ctx: *mut c_void, args: *const u64, ret: *mut u64) {
     // the lock every callback of this library runs under; `st` stays alive
     // until `take_retired` below.
     let has_ret = st.ret.is_some();
-    let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws)) };
+    let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws.as_slice())) };
     // `st` is not used from here on; what was retired (perhaps `st`, which
     // may hold the last handle on the library and so its lock) is dropped
     // after the guard.
