@@ -425,10 +425,10 @@ unsafe extern "C" fn trampoline(
     // Re-entrant: C calls back on the thread that called into it, which
     // holds this already (`Dynamic::open`'s contract).
     let pending = st.lib.inner.calls.lock();
+    let ret_prim = st.cif.ret;
     // SAFETY: this thread holds the library's call lock (`pending`) for the
     // whole run, the lock every callback of this library runs under; `st`
     // stays alive until `take_retired` below.
-    let ret_prim = st.cif.ret;
     let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws.as_slice())) };
     // `st` is not used from here on; what was retired (perhaps `st`, which
     // may hold the last handle on the library and so its lock) is dropped

@@ -471,10 +471,10 @@ unsafe extern "C" fn run(ctx: *mut c_void, args: *const u64, ret: *mut u64) {
     // Re-entrant: C calls back on the thread that called into it, which
     // holds this already (`Stubs::open`'s contract).
     let pending = st.lib.inner.calls.lock();
+    let has_ret = st.ret.is_some();
     // SAFETY: this thread holds the library's call lock for the whole run,
     // the lock every callback of this library runs under; `st` stays alive
     // until `take_retired` below.
-    let has_ret = st.ret.is_some();
     let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws.as_slice())) };
     // `st` is not used from here on; what was retired (perhaps `st`, which
     // may hold the last handle on the library and so its lock) is dropped
