@@ -378,38 +378,38 @@ struct ReadAtts<L: Foreign> {
 
 impl<L: Foreign> AttributeReader for ReadAtts<L> {
     fn read_into(&self, atts: Ptr<Option<Ptr<i8>>>, buf: &mut AttributeBuf) -> Result<(), Error> {
-        for i in 0..MAX_ATTRIBUTE_STRINGS {
-            // SAFETY: expat passes `atts` as a NULL-terminated array of
-            // NUL-terminated strings (expat.h, XML_StartElementHandler),
-            // valid for the duration of the handler, and this runs only
-            // during it (`AttributeSource::atts` is cleared when the handler
-            // returns). Only a `Dynamic` or `Stubs` expat is trusted with
-            // this; a sandboxed one is checked at every access.
-            let e = unsafe { self.lib.elem_ptr_unchecked(&self.ty, atts, i) }?;
-            let Some(s) = self.lib.read(&self.ty, e)? else {
-                if i % 2 != 0 {
-                    return Err(Error::InvalidValue {
-                        function: None,
-                        what: "a start tag's attribute list".into(),
-                        reason: format!("{i} strings, not name/value pairs"),
-                    });
-                }
-                return Ok(());
-            };
-            // SAFETY: an element of that array: a NUL-terminated string
-            // (as above).
-            let r = unsafe { self.lib.read_string_into_unchecked(s, &mut buf.text) }?;
-            if i % 2 == 0 {
-                buf.pairs.push(((r.start, r.end), (0, 0)));
-            } else if let Some(last) = buf.pairs.last_mut() {
+        let AttributeBuf { text, pairs } = buf;
+        let mut name = true;
+        let mut add = |s: Ptr<i8>| {
+            // SAFETY: an element of the `atts` array below: a NUL-terminated
+            // string, valid while the handler runs (as below).
+            let r = unsafe { self.lib.read_string_into_unchecked(s, text) }?;
+            if name {
+                pairs.push(((r.start, r.end), (0, 0)));
+            } else if let Some(last) = pairs.last_mut() {
                 last.1 = (r.start, r.end);
             }
+            name = !name;
+            Ok(())
+        };
+        // SAFETY: expat passes `atts` as a NULL-terminated array of
+        // NUL-terminated strings (expat.h, XML_StartElementHandler), valid
+        // for the duration of the handler, and this runs only during it
+        // (`AttributeSource::atts` is cleared when the handler returns).
+        // Only a `Dynamic` or `Stubs` expat is trusted with this; a
+        // sandboxed one is checked at every access.
+        let n = unsafe {
+            self.lib
+                .for_each_terminated_unchecked(&self.ty, atts, MAX_ATTRIBUTE_STRINGS, &mut add)
+        }?;
+        if n % 2 != 0 {
+            return Err(Error::InvalidValue {
+                function: None,
+                what: "a start tag's attribute list".into(),
+                reason: format!("{n} strings, not name/value pairs"),
+            });
         }
-        Err(Error::InvalidValue {
-            function: None,
-            what: "a start tag's attribute list".into(),
-            reason: format!("no NULL terminator within {MAX_ATTRIBUTE_STRINGS} elements"),
-        })
+        Ok(())
     }
 }
 

@@ -273,30 +273,8 @@ pub trait Foreign: Strategy {
         buf: &mut String,
     ) -> Result<Range<usize>> {
         let addr = p.addr_in(self, || "read_string_into".into())?;
-        let start = buf.len();
-        // Taken out (no copy), so a panic below leaves `buf` empty rather
-        // than holding unchecked bytes.
-        let mut bytes = std::mem::take(buf).into_bytes();
         // SAFETY: the caller's promise.
-        let read = unsafe { self.read_cstr_into(addr, &mut bytes) };
-        let checked = read.and_then(|()| {
-            std::str::from_utf8(&bytes[start..])
-                .map(|_| ())
-                .map_err(|e| Error::InvalidUtf8 {
-                    function: None,
-                    what: Site::Memory(addr).to_string(),
-                    address: addr,
-                    reason: e.to_string(),
-                })
-        });
-        if checked.is_err() {
-            bytes.truncate(start);
-        }
-        // SAFETY: `bytes[..start]` was a `String`'s (UTF-8, and `start` is
-        // its length, so a character boundary); what follows was checked
-        // just above, or cut off when the check or the read failed.
-        *buf = unsafe { String::from_utf8_unchecked(bytes) };
-        checked.map(|()| start..buf.len())
+        unsafe { crate::types::append_str(addr, self, Site::Memory(addr), buf) }
     }
 
     /// Appends the `len` bytes at `p` to `buf` and returns the range they
@@ -322,10 +300,9 @@ pub trait Foreign: Strategy {
         buf: &mut Vec<u8>,
     ) -> Result<Range<usize>> {
         let addr = p.addr_in(self, || "read_bytes_into".into())?;
-        crate::types::marshal::check_transfer(addr, len, Site::Memory(addr))?;
         let start = buf.len();
         // SAFETY: the caller's promise, for exactly this range.
-        unsafe { self.read_append_raw(addr, len as usize, buf) }?;
+        unsafe { crate::types::marshal::append_vec(self, addr, len, Site::Memory(addr), buf) }?;
         Ok(start..buf.len())
     }
 
@@ -473,13 +450,36 @@ pub trait Foreign: Strategy {
         limit: u64,
     ) -> Result<Vec<Ptr<T>>> {
         let mut out = Vec::new();
+        // SAFETY: the caller's promise, passed on.
+        unsafe {
+            self.for_each_terminated_unchecked(ty, p, limit, |q| {
+                out.push(q);
+                Ok(())
+            })
+        }?;
+        Ok(out)
+    }
+
+    /// [`Foreign::read_terminated_unchecked`] without collecting: calls `f`
+    /// with each element before the terminator, in order, stopping at its
+    /// first error; returns how many elements there were.
+    ///
+    /// # Safety
+    /// As for [`Foreign::read_terminated_unchecked`].
+    unsafe fn for_each_terminated_unchecked<T: Shadow>(
+        &self,
+        ty: &Typ<Option<Ptr<T>>>,
+        p: Ptr<Option<Ptr<T>>>,
+        limit: u64,
+        mut f: impl FnMut(Ptr<T>) -> Result<()>,
+    ) -> Result<u64> {
         for i in 0..limit {
             // SAFETY: element `i` comes before the terminator, or is it (the
             // caller's promise).
             let e = unsafe { self.elem_ptr_unchecked(ty, p, i) }?;
             match self.read(ty, e)? {
-                Some(q) => out.push(q),
-                None => return Ok(out),
+                Some(q) => f(q)?,
+                None => return Ok(i),
             }
         }
         Err(Error::InvalidValue {

@@ -91,18 +91,6 @@ pub unsafe trait Memory {
         read
     }
 
-    /// Copies `len` bytes at `addr` out of the library's memory into a new
-    /// vector: [`Memory::read_append_raw`] on an empty one.
-    ///
-    /// # Safety
-    /// As for [`Memory::read_raw`] over `addr .. addr + len`.
-    unsafe fn read_vec_raw(&self, addr: u64, len: usize) -> Result<Vec<u8>> {
-        let mut v = Vec::with_capacity(len);
-        // SAFETY: the caller's promise, for exactly this range.
-        unsafe { self.read_append_raw(addr, len, &mut v) }?;
-        Ok(v)
-    }
-
     /// Allocates a block holding `bytes`, followed by a NUL when `nul`: a
     /// call's temporary string or buffer. The default allocates and then
     /// writes; a strategy where each step is a round trip does it in one.
@@ -195,9 +183,31 @@ pub(crate) unsafe fn load_word(mem: &dyn Memory, prim: Prim, addr: u64) -> Resul
     Ok(prim.widen(u64::from_le_bytes(buf), model))
 }
 
-/// Refuses a transfer of `len` bytes at `addr` longer than [`MAX_TRANSFER`],
-/// before anything is allocated on the host for it.
-pub(crate) fn check_transfer(addr: u64, len: u64, site: Site) -> Result<()> {
+/// Reads `len` bytes at `addr` into a new vector, refusing absurd lengths
+/// before allocating anything on the host.
+///
+/// # Safety
+/// As for [`Memory::read_raw`] over `addr .. addr + len`.
+pub unsafe fn read_vec(mem: &dyn Memory, addr: u64, len: u64, site: Site) -> Result<Vec<u8>> {
+    let mut v = Vec::new();
+    // SAFETY: the caller's promise, for exactly this range.
+    unsafe { append_vec(mem, addr, len, site, &mut v) }?;
+    Ok(v)
+}
+
+/// Appends `len` bytes at `addr` to `out` ([`Memory::read_append_raw`]),
+/// refusing a length over [`MAX_TRANSFER`] before anything is allocated on
+/// the host for it.
+///
+/// # Safety
+/// As for [`Memory::read_raw`] over `addr .. addr + len`.
+pub(crate) unsafe fn append_vec(
+    mem: &dyn Memory,
+    addr: u64,
+    len: u64,
+    site: Site,
+    out: &mut Vec<u8>,
+) -> Result<()> {
     if len > MAX_TRANSFER {
         return Err(Error::InvalidValue {
             function: None,
@@ -207,18 +217,9 @@ pub(crate) fn check_transfer(addr: u64, len: u64, site: Site) -> Result<()> {
             ),
         });
     }
-    Ok(())
-}
-
-/// Reads `len` bytes at `addr` into a new vector, refusing absurd lengths
-/// before allocating anything on the host.
-///
-/// # Safety
-/// As for [`Memory::read_raw`] over `addr .. addr + len`.
-pub unsafe fn read_vec(mem: &dyn Memory, addr: u64, len: u64, site: Site) -> Result<Vec<u8>> {
-    check_transfer(addr, len, site)?;
+    out.reserve(len as usize);
     // SAFETY: the caller's promise, for exactly this range.
-    unsafe { mem.read_vec_raw(addr, len as usize) }
+    unsafe { mem.read_append_raw(addr, len as usize, out) }
 }
 
 /// Where a value is going or coming from, for error messages.

@@ -10,7 +10,7 @@ mod func;
 pub(crate) mod marshal;
 mod shadow;
 
-pub(crate) use shadow::lift_str;
+pub(crate) use shadow::{append_str, lift_str};
 
 pub use desc::{Aggregate, CType, DataModel, FnSig, Layout, Prim, Raw, WordClass};
 pub use func::{returning, returning_errno, FnType, ParamList, Params, Returning};

@@ -216,11 +216,7 @@ fn host_call(
             sandbox.shared.table_base + idx as u64
         )));
     };
-    // The same string, usually (the host function was made for this
-    // entry's key): compared by address first, by content otherwise.
-    let same_key = std::ptr::eq(entry.key.as_ptr(), made.as_ptr()) && entry.key.len() == made.len()
-        || *entry.key == *made;
-    if !same_key || space.len() < entry.args.len().max(usize::from(entry.ret.is_some())) {
+    if *entry.key != *made || space.len() < entry.args.len().max(usize::from(entry.ret.is_some())) {
         return Err(wasmtime::Error::msg(format!(
             "callback slot {} holds a callback of type {} but was called as {made}",
             sandbox.shared.table_base + idx as u64,

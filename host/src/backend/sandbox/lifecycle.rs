@@ -91,7 +91,6 @@ impl Sandbox {
         Ok(Sandbox {
             shared: Arc::new(Shared {
                 module,
-                deadline_budget: deadline_ticks(config.deadline),
                 config,
                 table_base,
                 lib_id: Brand::fresh().lib,
@@ -241,7 +240,7 @@ impl Sandbox {
         inner.depth.set(depth + 1);
         let r = Self::with_ctx_in(inner, |mut ctx, live| {
             if depth == 0 {
-                let budget = self.shared.deadline_budget;
+                let budget = deadline_ticks(self.shared.config.deadline);
                 inner.deadline_at.set(started + budget);
                 ctx.set_epoch_deadline(budget);
             }

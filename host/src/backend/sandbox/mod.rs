@@ -81,8 +81,6 @@ impl std::fmt::Debug for Sandbox {
 struct Shared {
     module: Arc<CompiledModule>,
     config: SandboxConfig,
-    /// `config.deadline` in epoch ticks, computed once (a 128-bit division).
-    deadline_budget: u64,
     /// The function table's size before any callback was added.
     table_base: u64,
     /// This instance's identity; its generation is `generation`.

@@ -188,6 +188,6 @@ pub use ctors::*;
 pub use direct::*;
 pub use funptr::*;
 pub use pointer::*;
-pub(crate) use string::lift_str;
 pub use string::*;
+pub(crate) use string::{append_str, lift_str};
 pub use view::*;

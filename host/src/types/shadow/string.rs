@@ -17,16 +17,50 @@ fn lower_str<'a>(v: &str, f: &mut Frame<'_, 'a>) -> Result<u64> {
 /// place a C string becomes a Rust `String`.
 ///
 /// # Safety
-/// As for [`Memory::read_cstr`].
+/// As for [`Memory::read_cstr_into`].
 pub(crate) unsafe fn lift_str(addr: u64, mem: &dyn Memory, site: Site) -> Result<String> {
+    let mut s = String::new();
     // SAFETY: the caller's promise.
-    let bytes = unsafe { mem.read_cstr(addr) }?;
-    String::from_utf8(bytes).map_err(|e| Error::InvalidUtf8 {
-        function: None,
-        what: site.to_string(),
-        address: addr,
-        reason: e.utf8_error().to_string(),
-    })
+    unsafe { append_str(addr, mem, site, &mut s) }?;
+    Ok(s)
+}
+
+/// Appends the NUL-terminated string at `addr` to `buf`, checked as UTF-8,
+/// and returns the range it took there; on failure `buf` is as it was.
+/// [`lift_str`] and [`crate::Foreign::read_string_into`] are built on it.
+///
+/// # Safety
+/// As for [`Memory::read_cstr_into`].
+pub(crate) unsafe fn append_str(
+    addr: u64,
+    mem: &dyn Memory,
+    site: Site,
+    buf: &mut String,
+) -> Result<std::ops::Range<usize>> {
+    let start = buf.len();
+    // Taken out (no copy), so a panic below leaves `buf` empty rather than
+    // holding unchecked bytes.
+    let mut bytes = std::mem::take(buf).into_bytes();
+    // SAFETY: the caller's promise.
+    let read = unsafe { mem.read_cstr_into(addr, &mut bytes) };
+    let checked = read.and_then(|()| {
+        std::str::from_utf8(&bytes[start..])
+            .map(|_| ())
+            .map_err(|e| Error::InvalidUtf8 {
+                function: None,
+                what: site.to_string(),
+                address: addr,
+                reason: e.to_string(),
+            })
+    });
+    if checked.is_err() {
+        bytes.truncate(start);
+    }
+    // SAFETY: `bytes[..start]` was a `String`'s (UTF-8, and `start` is its
+    // length, so a character boundary); what follows was checked just
+    // above, or cut off when the check or the read failed.
+    *buf = unsafe { String::from_utf8_unchecked(bytes) };
+    checked.map(|()| start..buf.len())
 }
 
 /// Shadow of `char *` as a NUL-terminated UTF-8 string: `&str` in, `String` out.
