@@ -857,7 +857,12 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         Arc::try_unwrap(handler)
             .map(|m| m.into_inner().unwrap_or_else(|p| p.into_inner()))
             .map_err(|_| {
-                Error::Unsupported("the handler is still shared with a live callback".into()).into()
+                Error::Busy {
+                    function: None,
+                    what: "the parser's handler".into(),
+                    reason: "it is still shared with a live callback".into(),
+                }
+                .into()
             })
     }
 
@@ -944,9 +949,11 @@ impl<L: Foreign, H: Handler> Dispatch<L, H> {
             Ok(mut h) => h.handle(event),
             Err(std::sync::TryLockError::Poisoned(p)) => p.into_inner().handle(event),
             Err(std::sync::TryLockError::WouldBlock) => {
-                return Err(Error::Unsupported(
-                    "the handler is already borrowed (through `Parser::handler`?)".into(),
-                ))
+                return Err(Error::Busy {
+                    function: None,
+                    what: "the parser's handler".into(),
+                    reason: "it is already borrowed (through `Parser::handler`?)".into(),
+                })
             }
         };
         match flow {

@@ -183,6 +183,19 @@ pub enum Error {
         message: String,
     },
 
+    /// The library called a callback after its [`crate::Callback`] handle
+    /// was dropped. C saw zero (a defined no-op, never a freed closure),
+    /// and the call it happened in fails with this. Keep a callback for as
+    /// long as the library may call it (expat's handlers: as long as the
+    /// parser).
+    #[error("{}the library called the callback at {address:#x} after its handle was dropped; C saw zero. Keep a `Callback` alive for as long as the library may call it", call_prefix(.function))]
+    CallbackDropped {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
+        /// The callback's address in the library.
+        address: u64,
+    },
+
     /// The sandboxed library trapped; the sandbox is now poisoned.
     #[error("`{function}` trapped: {kind}; the sandbox is poisoned until reset(){}", if backtrace.is_empty() { String::new() } else { format!("\nwasm backtrace:\n{backtrace}") })]
     Trap {
@@ -270,7 +283,51 @@ pub enum Error {
         reason: String,
     },
 
-    /// The operation is not supported by this strategy or for this type.
+    /// The library's handle is in a state that refuses the operation now: a
+    /// call is in progress (a reset asked for from inside one), or the
+    /// same callback or handler is already running or borrowed
+    /// (re-entrancy).
+    #[error("{}{what} is busy: {reason}", call_prefix(.function))]
+    Busy {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
+        /// What is busy: the library, a callback, a binding crate's object.
+        what: String,
+        /// What is in progress, and what to do instead.
+        reason: String,
+    },
+
+    /// The API was used in a way it does not allow (an operation that the
+    /// binding, the configuration or the value given does not support).
+    #[error("{}{what}: {reason}", call_prefix(.function))]
+    Usage {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
+        /// What was asked for.
+        what: String,
+        /// Why it is not allowed, and what to do instead.
+        reason: String,
+    },
+
+    /// The library's side refused an operation it should have carried out
+    /// (the Process strategy's worker answering a call or a callback's
+    /// creation with an error).
+    #[error("{}`{library}` refused {what}: {reason}", call_prefix(.function))]
+    Refused {
+        /// The C function being called, when it happened in a call.
+        function: Option<String>,
+        /// The library.
+        library: String,
+        /// The operation refused.
+        what: String,
+        /// What the library's side said.
+        reason: String,
+    },
+
+    /// The operation is not supported by this strategy or on this platform
+    /// (a direct call on a strategy that makes none, a library operation on
+    /// the build-time recorder, a seccomp filter on an architecture
+    /// seccompiler does not know).
     #[error("unsupported: {0}")]
     Unsupported(String),
 }
@@ -335,7 +392,8 @@ pub enum ErrorKind {
     Library,
     /// The host misused the API: a value that does not fit its C type, a
     /// string with a NUL, a pointer from another library or from before a
-    /// reset, a poisoned sandbox, re-entrancy.
+    /// reset, a poisoned sandbox, re-entrancy, a callback dropped while the
+    /// library still held it.
     Misuse,
     /// A host callback failed or panicked while C was running it.
     Callback,
@@ -358,10 +416,14 @@ macro_rules! call_variants {
             | Error::Alloc { function: $f, .. }
             | Error::Callback { function: $f, .. }
             | Error::CallbackPanicked { function: $f, .. }
+            | Error::CallbackDropped { function: $f, .. }
             | Error::Poisoned { function: $f, .. }
             | Error::ForeignPointer { function: $f, .. }
             | Error::StalePointer { function: $f, .. }
             | Error::LimitReached { function: $f, .. }
+            | Error::Busy { function: $f, .. }
+            | Error::Usage { function: $f, .. }
+            | Error::Refused { function: $f, .. }
     };
 }
 
@@ -383,11 +445,15 @@ impl Error {
             | Error::Trap { .. }
             | Error::Exited { .. }
             | Error::WorkerFailed { .. }
+            | Error::Refused { .. }
             | Error::LimitReached { .. } => ErrorKind::Library,
             Error::OutOfRange { .. }
             | Error::InteriorNul { .. }
             | Error::ForeignPointer { .. }
             | Error::StalePointer { .. }
+            | Error::CallbackDropped { .. }
+            | Error::Busy { .. }
+            | Error::Usage { .. }
             | Error::Poisoned { .. } => ErrorKind::Misuse,
             Error::Callback { .. } | Error::CallbackPanicked { .. } => ErrorKind::Callback,
             Error::Unsupported(_) => ErrorKind::Unsupported,
@@ -440,5 +506,275 @@ fn call_prefix(function: &Option<String>) -> String {
     match function {
         Some(f) => format!("in call to `{f}`: "),
         None => String::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One value of every variant, with the class each must have. The
+    /// `match` in `every_variant_is_classified` has no wildcard, so a new
+    /// variant does not compile until it is listed there, and so here.
+    fn every_variant() -> Vec<(Error, ErrorKind)> {
+        let s = || "x".to_string();
+        let f = || None;
+        vec![
+            (
+                Error::Load {
+                    library: s(),
+                    reason: s(),
+                },
+                ErrorKind::Binding,
+            ),
+            (
+                Error::MissingSymbol {
+                    library: s(),
+                    symbol: s(),
+                    reason: s(),
+                },
+                ErrorKind::Binding,
+            ),
+            (
+                Error::SignatureMismatch {
+                    function: s(),
+                    declared: s(),
+                    actual: s(),
+                },
+                ErrorKind::Binding,
+            ),
+            (
+                Error::NotPassable {
+                    what: s(),
+                    c_type: s(),
+                    reason: s(),
+                },
+                ErrorKind::Binding,
+            ),
+            (
+                Error::Layout {
+                    c_type: s(),
+                    reason: s(),
+                },
+                ErrorKind::Binding,
+            ),
+            (
+                Error::OutOfRange {
+                    function: f(),
+                    what: s(),
+                    c_type: s(),
+                    model: DataModel::Ilp32,
+                    reason: s(),
+                },
+                ErrorKind::Misuse,
+            ),
+            (
+                Error::InteriorNul {
+                    function: f(),
+                    what: s(),
+                    index: 1,
+                },
+                ErrorKind::Misuse,
+            ),
+            (
+                Error::NullPointer {
+                    function: f(),
+                    what: s(),
+                    c_type: s(),
+                },
+                ErrorKind::Library,
+            ),
+            (
+                Error::InvalidUtf8 {
+                    function: f(),
+                    what: s(),
+                    address: 1,
+                    reason: s(),
+                },
+                ErrorKind::Library,
+            ),
+            (
+                Error::Unterminated {
+                    function: f(),
+                    address: 1,
+                    limit: 1,
+                },
+                ErrorKind::Library,
+            ),
+            (
+                Error::OutOfBounds {
+                    function: f(),
+                    what: s(),
+                    address: 1,
+                    len: 1,
+                    size: 1,
+                },
+                ErrorKind::Library,
+            ),
+            (
+                Error::InvalidValue {
+                    function: f(),
+                    what: s(),
+                    reason: s(),
+                },
+                ErrorKind::Library,
+            ),
+            (
+                Error::Alloc {
+                    function: f(),
+                    size: 1,
+                    reason: s(),
+                },
+                ErrorKind::Library,
+            ),
+            (
+                Error::Callback {
+                    function: f(),
+                    callback: s(),
+                    source: Box::new(Error::Unsupported(s())),
+                },
+                ErrorKind::Callback,
+            ),
+            (
+                Error::CallbackPanicked {
+                    function: f(),
+                    callback: s(),
+                    message: s(),
+                },
+                ErrorKind::Callback,
+            ),
+            (
+                Error::CallbackDropped {
+                    function: f(),
+                    address: 1,
+                },
+                ErrorKind::Misuse,
+            ),
+            (
+                Error::Trap {
+                    function: s(),
+                    kind: TrapKind::Unreachable,
+                    backtrace: s(),
+                },
+                ErrorKind::Library,
+            ),
+            (
+                Error::Exited {
+                    function: s(),
+                    code: 1,
+                },
+                ErrorKind::Library,
+            ),
+            (
+                Error::WorkerFailed {
+                    function: s(),
+                    reason: s(),
+                },
+                ErrorKind::Library,
+            ),
+            (
+                Error::Poisoned {
+                    function: f(),
+                    library: s(),
+                    reason: s(),
+                },
+                ErrorKind::Misuse,
+            ),
+            (
+                Error::ForeignPointer {
+                    function: f(),
+                    what: s(),
+                    address: 1,
+                },
+                ErrorKind::Misuse,
+            ),
+            (
+                Error::StalePointer {
+                    function: f(),
+                    what: s(),
+                    address: 1,
+                    generation: 0,
+                    current: 1,
+                },
+                ErrorKind::Misuse,
+            ),
+            (
+                Error::LimitReached {
+                    function: f(),
+                    library: s(),
+                    limit: s(),
+                    setting: s(),
+                    reason: s(),
+                },
+                ErrorKind::Library,
+            ),
+            (
+                Error::Busy {
+                    function: f(),
+                    what: s(),
+                    reason: s(),
+                },
+                ErrorKind::Misuse,
+            ),
+            (
+                Error::Usage {
+                    function: f(),
+                    what: s(),
+                    reason: s(),
+                },
+                ErrorKind::Misuse,
+            ),
+            (
+                Error::Refused {
+                    function: f(),
+                    library: s(),
+                    what: s(),
+                    reason: s(),
+                },
+                ErrorKind::Library,
+            ),
+            (Error::Unsupported(s()), ErrorKind::Unsupported),
+        ]
+    }
+
+    #[test]
+    fn every_variant_is_classified() {
+        let all = every_variant();
+        let mut seen = std::collections::BTreeSet::new();
+        for (e, want) in &all {
+            assert_eq!(e.kind(), *want, "{e:?}");
+            // Exhaustive, no wildcard: a new variant must be added above.
+            let index = match e {
+                Error::Load { .. } => 0,
+                Error::MissingSymbol { .. } => 1,
+                Error::SignatureMismatch { .. } => 2,
+                Error::NotPassable { .. } => 3,
+                Error::Layout { .. } => 4,
+                Error::OutOfRange { .. } => 5,
+                Error::InteriorNul { .. } => 6,
+                Error::NullPointer { .. } => 7,
+                Error::InvalidUtf8 { .. } => 8,
+                Error::Unterminated { .. } => 9,
+                Error::OutOfBounds { .. } => 10,
+                Error::InvalidValue { .. } => 11,
+                Error::Alloc { .. } => 12,
+                Error::Callback { .. } => 13,
+                Error::CallbackPanicked { .. } => 14,
+                Error::CallbackDropped { .. } => 15,
+                Error::Trap { .. } => 16,
+                Error::Exited { .. } => 17,
+                Error::WorkerFailed { .. } => 18,
+                Error::Poisoned { .. } => 19,
+                Error::ForeignPointer { .. } => 20,
+                Error::StalePointer { .. } => 21,
+                Error::LimitReached { .. } => 22,
+                Error::Busy { .. } => 23,
+                Error::Usage { .. } => 24,
+                Error::Refused { .. } => 25,
+                Error::Unsupported(_) => 26,
+            };
+            assert!(seen.insert(index), "variant {index} listed twice");
+        }
+        assert_eq!(seen.len(), 27, "a variant is missing from every_variant");
     }
 }

@@ -121,8 +121,10 @@ pub trait Foreign: Strategy {
     fn write<T: Scalar>(&self, ty: &Typ<T>, p: Ptr<T>, v: T::Out) -> Result<()> {
         let addr = p.addr_in(self, || "write".into())?;
         let site = Site::Memory(addr);
-        let prim = ty.desc().scalar().ok_or_else(|| {
-            Error::Unsupported(format!("{site}: `{}` is not a scalar", ty.c_name()))
+        let prim = ty.desc().scalar().ok_or_else(|| Error::NotPassable {
+            what: site.to_string(),
+            c_type: ty.c_name(),
+            reason: "only a scalar can be written as one value; write its fields".into(),
         })?;
         let mut f = Frame::for_value(self, site);
         T::lower(ty, T::to_in(v), &mut f)?;
@@ -334,9 +336,15 @@ pub trait Foreign: Strategy {
         f: &Field<S, T>,
     ) -> Result<Ptr<T>> {
         let off = f.offset(self.model())?;
-        // SAFETY: `p` points at a `struct S` (pointer invariant) and `f` is
-        // one of its fields (a `Field<S, _>` comes only from sealing `S`'s
-        // description), so the result points at that field's `T`.
+        // SAFETY: `p` points at a struct tagged `S` (the pointer
+        // invariant). `f` is a field of a sealed description tagged `S`:
+        // `offset` fails for a builder never sealed and for a field added
+        // after `seal`. Two descriptions may share the tag, so this does not
+        // by itself put `f` inside the struct at `p`; what does is, on a
+        // non-`Isolated` strategy, the promise of opening the library that
+        // every description used with it is the library's real struct (on
+        // Stubs also checked against the headers at build time), and on an
+        // `Isolated` one every access is checked whatever the address.
         unsafe { Ok(p.byte_add(off)?.cast()) }
     }
 
@@ -636,11 +644,12 @@ impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
     /// built with [`crate::types::returning_errno`].
     pub fn call_errno<'a>(&self, args: A::In<'a>) -> Result<(R::Out, i32)> {
         let (r, errno) = self.call_inner(args)?;
-        let errno = errno.ok_or_else(|| {
-            Error::Unsupported(format!(
-                "`{}` was bound with `returning`, not `returning_errno`, so errno is not captured",
-                self.name
-            ))
+        let errno = errno.ok_or_else(|| Error::Usage {
+            function: Some(self.name.to_string()),
+            what: "call_errno".into(),
+            reason: "the function was bound with `returning`, not `returning_errno`, so \
+                         errno is not captured"
+                .into(),
         })?;
         Ok((r, errno))
     }

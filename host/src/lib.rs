@@ -118,6 +118,12 @@
 //! callbacks carry their library and reset generation, so one used with
 //! another library or after a reset is an error, never an access.
 //!
+//! A [`Callback`] may be dropped while the library still holds its address
+//! (expat keeps its handlers): on every strategy the address then stays
+//! callable, runs nothing, and fails the call it happens in with
+//! [`Error::CallbackDropped`]. Dynamic never frees a callback's libffi
+//! closure; it parks it for the library's next callback of the same type.
+//!
 //! The compiler holds the line. Safe pointer arithmetic exists only on an
 //! [`Isolated`] strategy:
 //!
@@ -156,6 +162,7 @@
 pub mod backend;
 mod error;
 mod foreign;
+mod protocol;
 pub mod record;
 pub mod strategy;
 pub mod types;

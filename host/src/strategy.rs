@@ -34,7 +34,9 @@ pub type ErasedFn = Box<dyn FnMut(&dyn Memory, &[Raw]) -> Result<Option<Raw>> + 
 ///   the code address it returned, with the words C passed for `sig`'s
 ///   parameters and this library's [`Memory`], never re-entrantly for the
 ///   same closure unless through [`CallbackFn::run`], and never after the
-///   guard is dropped;
+///   guard is dropped; the address stays safe for the library to call
+///   after that (C may have kept it): it then runs no closure, C sees zero,
+///   and the call in progress fails with [`Error::CallbackDropped`];
 /// - values coming back from the library (results, callback arguments) are
 ///   passed on unchanged as the words of their declared type;
 /// - [`Strategy::direct_code`] gives only the code of a function resolved
@@ -190,9 +192,11 @@ impl CallbackFn {
             return Err(Error::Callback {
                 function: None,
                 callback: name(),
-                source: Box::new(Error::Unsupported(
-                    "the callback was re-entered while it was running".into(),
-                )),
+                source: Box::new(Error::Busy {
+                    function: None,
+                    what: format!("callback `{}`", name()),
+                    reason: "the callback was re-entered while it was running".into(),
+                }),
             });
         }
         self.busy.set(true);
@@ -220,20 +224,6 @@ impl CallbackFn {
             }),
         }
     }
-}
-
-/// Checks that a call got one word per parameter (what
-/// [`Strategy::invoke`]'s contract promises; checked all the same, since a
-/// short slice would otherwise read past it).
-pub fn check_arity(args: &[Raw], params: usize) -> Result<()> {
-    if args.len() == params {
-        return Ok(());
-    }
-    Err(Error::InvalidValue {
-        function: None,
-        what: "arguments".into(),
-        reason: format!("{} scalars for {params} parameters", args.len()),
-    })
 }
 
 /// The first error a callback raised during the current call into the

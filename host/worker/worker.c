@@ -55,7 +55,8 @@ enum {
     OP_WRITE = 9,
     OP_CSTR = 10,
     OP_CLOSURE = 11,
-    OP_CLOSURE_FREE = 12,
+    /* 12 was OP_CLOSURE_FREE: a dropped callback's trampoline stays in
+     * place, and a call through it is an upcall the host answers. */
     OP_CALLBACK_RETURN = 13,
     OP_ALLOC_COPY = 14,
 };
@@ -555,18 +556,6 @@ static void do_closure(void) {
     reply_value((uint64_t)(uintptr_t)c);
 }
 
-static void do_closure_free(void) {
-    uint64_t slot = take_u64();
-    if (slot < SLOT_COUNT && slots_region) {
-        /* A call through a freed slot now faults (and ends the worker)
-         * instead of reaching a stale closure. */
-        memset((char *)slots_region + slot * SLOT_SIZE, 0xf4 /* hlt */, SLOT_SIZE);
-        free(slot_data[slot]);
-        slot_data[slot] = NULL;
-    }
-    reply_ok();
-}
-
 /* ---- set-up ------------------------------------------------------------- */
 
 static void *library;
@@ -720,7 +709,6 @@ static void serve(int in_callback, uint64_t *cb_result) {
         case OP_WRITE: do_write(); break;
         case OP_CSTR: do_cstr(); break;
         case OP_CLOSURE: do_closure(); break;
-        case OP_CLOSURE_FREE: do_closure_free(); break;
         case OP_CALLBACK_RETURN:
             if (!in_callback)
                 _exit(6);

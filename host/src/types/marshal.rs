@@ -321,11 +321,13 @@ impl<'m, 'a> Frame<'m, 'a> {
     /// duration of the call and returns its address.
     pub fn temp(&mut self, bytes: &[u8], nul: bool) -> Result<u64> {
         if !self.temps_allowed {
-            return Err(Error::Unsupported(format!(
-                "{}: a string or buffer can be copied into library memory only as a call argument; \
-                 allocate it with `alloc_string`/`alloc` to store it",
-                self.site
-            )));
+            return Err(Error::Usage {
+                function: None,
+                what: format!("{}: a string or buffer", self.site),
+                reason: "it can be copied into library memory only as a call argument; \
+                         allocate it with `alloc_string`/`alloc` to store it"
+                    .into(),
+            });
         }
         let addr = self.mem.alloc_copy(bytes, nul)?;
         self.temps.push(addr);

@@ -7,19 +7,20 @@
 //! is the baseline, and the "no-op sandbox" to migrate from.
 
 use std::any::Any;
-use std::cell::Cell;
+use std::cell::{Cell, UnsafeCell};
 use std::ffi::{c_void, OsStr};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
 use libffi_sys as ffi;
 use libloading::os::unix::Library;
-use parking_lot::ReentrantMutex;
+use parking_lot::Mutex;
 use smallvec::SmallVec;
 
 use crate::backend::native::{self, errno_location, MODEL};
 use crate::error::{Error, Result};
-use crate::strategy::{check_arity, CallbackFn, ErasedFn, Pending, Strategy};
+use crate::protocol::{call_locked, callback_dropped, release, run_and_release, CallLock, Lowered};
+use crate::strategy::{CallbackFn, ErasedFn, Pending, Strategy};
 use crate::types::{Brand, FnSig, Prim, Raw, WordClass};
 
 /// A shared library loaded in-process with `dlopen`.
@@ -40,8 +41,11 @@ struct Inner {
     brand: Brand,
     /// Held for the length of each call into the library (re-entrantly by
     /// the calling thread, for callbacks that call in again); holds the
-    /// first error raised by a callback during the current call.
-    calls: ReentrantMutex<Pending>,
+    /// first error raised by a callback during the current call. Shared
+    /// with the library's callback slots, which outlive it.
+    calls: Arc<CallLock>,
+    /// Callback slots whose handles were dropped, for reuse.
+    parked: Mutex<Vec<&'static Slot>>,
 }
 
 impl std::fmt::Debug for Dynamic {
@@ -100,7 +104,8 @@ impl Dynamic {
                 lib,
                 name,
                 brand: Brand::fresh(),
-                calls: ReentrantMutex::new(Pending::default()),
+                calls: Arc::new(CallLock::new(Pending::default())),
+                parked: Mutex::new(Vec::new()),
             }),
             _not_sync: PhantomData,
         }
@@ -151,8 +156,7 @@ fn ffi_type(p: Prim) -> *mut ffi::ffi_type {
 struct Cif {
     cif: ffi::ffi_cif,
     _atypes: Box<[*mut ffi::ffi_type]>,
-    args: Vec<Prim>,
-    ret: Option<Prim>,
+    words: Lowered,
 }
 
 // SAFETY: after `ffi_prep_cif` a cif is never written again (calls use a
@@ -165,16 +169,15 @@ unsafe impl Sync for Cif {}
 
 impl Cif {
     fn new(sig: &FnSig) -> Result<Box<Cif>> {
-        let args = sig.arg_words()?;
-        let ret = sig.ret_word()?;
-        let mut atypes: Box<[*mut ffi::ffi_type]> = args.iter().map(|p| ffi_type(*p)).collect();
-        let rtype = ret.map_or(&raw mut ffi::ffi_type_void, ffi_type);
+        let words = Lowered::new(sig)?;
+        let mut atypes: Box<[*mut ffi::ffi_type]> =
+            words.args.iter().map(|p| ffi_type(*p)).collect();
+        let rtype = words.ret.map_or(&raw mut ffi::ffi_type_void, ffi_type);
         let mut cif = Box::new(Cif {
             // SAFETY: ffi_cif is plain data; ffi_prep_cif fills it in.
             cif: unsafe { std::mem::zeroed() },
             _atypes: Box::new([]),
-            args,
-            ret,
+            words,
         });
         // SAFETY: `atypes` outlives the cif (moved into the same box below).
         let status = unsafe {
@@ -188,10 +191,11 @@ impl Cif {
         };
         cif._atypes = atypes;
         if status != ffi::ffi_status_FFI_OK {
-            return Err(Error::Unsupported(format!(
-                "libffi cannot prepare a call for `{}` (status {status})",
-                sig.c_prototype("f")
-            )));
+            return Err(Error::NotPassable {
+                what: "signature".into(),
+                c_type: sig.c_prototype("(*)"),
+                reason: format!("libffi cannot prepare a call of this type (status {status})"),
+            });
         }
         Ok(cif)
     }
@@ -209,10 +213,11 @@ native::native_memory!(Dynamic);
 
 // SAFETY: `resolve` prepares a libffi call interface from the lowered
 // signature (failing for what does not lower) and `invoke` calls the symbol
-// through it with exactly the given words; the closure trampoline runs the
-// erased function only while C calls it, with C's arguments, through
-// `CallbackFn::run`, and the last of the guard and any running trampoline
-// frees the closure.
+// through it with exactly the given words; a callback's closure lives in a
+// slot that is never freed (parked for reuse by the same library when its
+// handle drops), whose trampoline runs the erased function only while the
+// slot holds it, under the library's call lock, through `CallbackFn::run`;
+// a slot whose handle was dropped runs nothing.
 unsafe impl Strategy for Dynamic {
     type Func = DynFunc;
 
@@ -237,13 +242,9 @@ unsafe impl Strategy for Dynamic {
 
     unsafe fn invoke(&self, f: &DynFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
         let cif = &f.cif;
-        check_arity(args, cif.args.len())?;
         // Each slot holds one scalar's bits; little-endian, so a pointer to the
         // slot is a pointer to the value for every C scalar size.
-        let mut slots: SmallVec<[u64; 8]> = SmallVec::with_capacity(args.len());
-        for (i, (raw, prim)) in args.iter().zip(&cif.args).enumerate() {
-            slots.push(prim.narrow_to(*raw, MODEL, || format!("argument {}", i + 1))?);
-        }
+        let mut slots = cif.words.narrow(args, MODEL)?;
         let mut ptrs: SmallVec<[*mut c_void; 8]> = slots
             .iter_mut()
             .map(|s| s as *mut u64 as *mut c_void)
@@ -252,12 +253,11 @@ unsafe impl Strategy for Dynamic {
         let errno = errno_location();
         let mut cif_copy = cif.cif;
         // One call at a time per library; a callback re-enters on this thread.
-        let pending = self.inner.calls.lock();
         // SAFETY: the cif matches the slots (checked above); the callee is
         // trusted (Dynamic has no isolation) and `args` are words lowered for
         // its signature (the caller's promise). `ret` has room for ffi_arg or
         // double. errno is written and read on this thread only.
-        let saved_errno = unsafe {
+        let saved_errno = call_locked(&self.inner.calls, || unsafe {
             if f.errno {
                 *errno = 0;
             }
@@ -268,11 +268,8 @@ unsafe impl Strategy for Dynamic {
                 ptrs.as_mut_ptr(),
             );
             f.errno.then(|| *errno)
-        };
-        if let Some(e) = pending.take() {
-            return Err(e);
-        }
-        Ok((cif.ret.map(|p| p.widen(ret, MODEL)), saved_errno))
+        })?;
+        Ok((cif.words.ret.map(|p| p.widen(ret, MODEL)), saved_errno))
     }
 
     fn direct_code(&self, f: &DynFunc) -> Option<unsafe extern "C" fn()> {
@@ -282,12 +279,7 @@ unsafe impl Strategy for Dynamic {
 
     unsafe fn invoke_direct(&self, _: &DynFunc, call: &mut dyn FnMut()) -> Result<()> {
         // One call at a time per library; a callback re-enters on this thread.
-        let pending = self.inner.calls.lock();
-        call();
-        match pending.take() {
-            Some(e) => Err(e),
-            None => Ok(()),
-        }
+        call_locked(&self.inner.calls, call)
     }
 
     fn symbol_addr(&self, name: &str) -> Result<u64> {
@@ -299,6 +291,62 @@ unsafe impl Strategy for Dynamic {
         sig: &Arc<FnSig>,
         f: ErasedFn,
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
+        let words = Lowered::new(sig)?;
+        let state = Box::new(CallbackState {
+            sig: sig.clone(),
+            f: CallbackFn::new(f),
+            lib: self.clone(),
+        });
+        let parked = {
+            let mut parked = self.inner.parked.lock();
+            let i = parked
+                .iter()
+                .position(|s| *s.cif.words.args == *words.args && s.cif.words.ret == words.ret);
+            i.map(|i| parked.swap_remove(i))
+        };
+        let slot = match parked {
+            Some(slot) => slot,
+            None => Slot::new(sig, self.inner.calls.clone())?,
+        };
+        let pending = self.inner.calls.lock();
+        // SAFETY: `live` is accessed only under the library's call lock,
+        // held here; the slot was parked (or is new), so it holds nothing.
+        unsafe { *slot.live.get() = Some(state) };
+        drop(pending);
+        Ok((slot.code, Box::new(ClosureGuard { slot })))
+    }
+}
+
+/// A libffi closure of one lowered signature, made for a library and never
+/// freed: when its callback's handle is dropped it is emptied and parked
+/// for the library's next callback of the same signature. C may keep its
+/// address (expat keeps its handlers), and a call through it then runs
+/// nothing instead of a freed closure. What a library's parked slots cost
+/// after the library is dropped (one closure and call interface each, as
+/// many as it had callbacks alive at once) is kept for the life of the
+/// process: another handle may keep the same shared object loaded, and so
+/// its copy of the address.
+struct Slot {
+    /// The library's call lock, under which `live` is read and written.
+    calls: Arc<CallLock>,
+    cif: Box<Cif>,
+    /// The closure's code address, which C calls.
+    code: u64,
+    /// The callback C reaches through this slot, if its handle is alive.
+    live: UnsafeCell<Option<Box<CallbackState>>>,
+}
+
+// SAFETY: `live` is read and written only under `calls` (the library's call
+// lock), whose acquire/release orders those accesses between threads; the
+// state in it is `Send`. The other fields are immutable after `Slot::new`.
+unsafe impl Sync for Slot {}
+// SAFETY: as for `Sync`; no field is tied to a thread.
+unsafe impl Send for Slot {}
+
+impl Slot {
+    /// A new closure for `sig`, prepared once; leaked, since C may call it
+    /// for as long as the process runs.
+    fn new(sig: &FnSig, calls: Arc<CallLock>) -> Result<&'static Slot> {
         let cif = Cif::new(sig)?;
         let mut code: *mut c_void = std::ptr::null_mut();
         // SAFETY: libffi allocates a writable closure and its executable alias.
@@ -312,82 +360,61 @@ unsafe impl Strategy for Dynamic {
                 reason: "libffi could not allocate a closure".into(),
             });
         }
-        // From here on the state owns the closure and frees it when dropped.
-        let state = Arc::new(CallbackState {
+        let slot = Box::new(Slot {
+            calls,
             cif,
-            sig: sig.clone(),
-            f: CallbackFn::new(f),
-            lib: self.clone(),
-            closure,
+            code: code as u64,
+            live: UnsafeCell::new(None),
         });
-        let cif_ptr = &state.cif.cif as *const ffi::ffi_cif as *mut ffi::ffi_cif;
-        let ud = Arc::as_ptr(&state) as *mut c_void;
-        // SAFETY: the cif and user data live in `state`, which owns the
-        // closure and so outlives it; the guard below holds `state`.
+        let cif_ptr = &slot.cif.cif as *const ffi::ffi_cif as *mut ffi::ffi_cif;
+        let ud = &*slot as *const Slot as *mut c_void;
+        // SAFETY: the cif and user data live in the slot, whose box is leaked
+        // below when this succeeds, so both outlive the closure.
         let status =
             unsafe { ffi::ffi_prep_closure_loc(closure, cif_ptr, Some(trampoline), ud, code) };
         if status != ffi::ffi_status_FFI_OK {
-            return Err(Error::Unsupported(format!(
-                "libffi cannot prepare a closure for `{}` (status {status})",
-                sig.c_prototype("(*)")
-            )));
+            // SAFETY: allocated above, never handed out.
+            unsafe { ffi::ffi_closure_free(closure as *mut c_void) };
+            return Err(Error::NotPassable {
+                what: "callback".into(),
+                c_type: sig.c_prototype("(*)"),
+                reason: format!("libffi cannot prepare a closure of this type (status {status})"),
+            });
         }
-        Ok((code as u64, Box::new(ClosureGuard { state: Some(state) })))
+        Ok(Box::leak(slot))
     }
 }
 
-/// What a callback's trampoline needs, owned by its guard and borrowed by
-/// each run of the trampoline; a closure that drops its own handle retires
+/// What a callback's trampoline needs while its handle lives: owned by its
+/// slot, borrowed by each run; a closure that drops its own handle retires
 /// it (`Pending::retire`), so the running trampoline's borrow stays valid.
 struct CallbackState {
-    cif: Box<Cif>,
     sig: Arc<FnSig>,
     f: CallbackFn,
-    /// The library: a callback keeps it loaded (and its lock reachable)
-    /// for as long as C may call the callback.
+    /// The library: a callback keeps it loaded for as long as its handle
+    /// lives.
     lib: Dynamic,
-    closure: *mut ffi::ffi_closure,
 }
 
-// SAFETY: the closure pointer is owned (freed once, in `Drop`, which libffi
-// allows from any thread); every other field is `Send + Sync` itself.
-unsafe impl Send for CallbackState {}
-// SAFETY: a shared state gives no access to the closure pointer but `Drop`.
-unsafe impl Sync for CallbackState {}
-
-impl Drop for CallbackState {
-    fn drop(&mut self) {
-        // SAFETY: allocated by ffi_closure_alloc and freed once, here. C may
-        // not call it after the handle is dropped (the `Callback` handle
-        // documents that); a run in progress holds its own `Arc` to this
-        // state and is past libffi's stub, which the free may recycle.
-        unsafe { ffi::ffi_closure_free(self.closure as *mut c_void) };
-    }
-}
-
-/// Keeps a callback alive; dropping it releases the guard's share of the
-/// state (the closure is freed when no run of it is in progress).
+/// Keeps a callback in its slot; dropping it empties the slot and parks it.
 struct ClosureGuard {
-    /// `Some` until dropped.
-    state: Option<Arc<CallbackState>>,
+    slot: &'static Slot,
 }
 
 impl Drop for ClosureGuard {
     fn drop(&mut self) {
-        let Some(state) = self.state.take() else {
-            return;
-        };
-        // Under the library's call lock: a call in progress on another
-        // thread may be about to run this callback (C has its address), so
-        // the share is released only once that call is over. On the thread
-        // making the call (the closure dropping its own handle), the lock is
-        // re-entered and the running trampoline, which borrows the state,
-        // gets it to release after its run.
-        let lib = state.lib.clone();
-        let calls = lib.inner.calls.lock();
-        let state = calls.retire(state);
-        drop(calls);
-        drop(state);
+        let slot = self.slot;
+        release(&slot.calls, || {
+            // SAFETY: under the library's call lock (`release` holds it). A
+            // trampoline running this callback on this thread copied the
+            // state's address out before running it, and `release` retires
+            // the state rather than dropping it while a callback runs.
+            let state = unsafe { (*slot.live.get()).take() };
+            if let Some(st) = &state {
+                st.lib.inner.parked.lock().push(slot);
+            }
+            state
+        });
     }
 }
 
@@ -397,17 +424,11 @@ unsafe extern "C" fn trampoline(
     args: *mut *mut c_void,
     ud: *mut c_void,
 ) {
-    let ud = ud as *const CallbackState;
-    // SAFETY: `ud` is `Arc::as_ptr` of the state registered with this
-    // closure; C calls the closure only while its guard, which holds an
-    // `Arc`, is alive (`Dynamic::open`'s contract). A guard dropped during
-    // the run (the closure dropping its own handle) hands its share to
-    // `Pending::retire` under the call lock, and it is released only by
-    // `take_retired` below, after the last use of `st` and of the guard
-    // borrowed from it.
-    let st: &CallbackState = unsafe { &*ud };
-    let mut raws: SmallVec<[Raw; 8]> = SmallVec::with_capacity(st.cif.args.len());
-    for (i, p) in st.cif.args.iter().enumerate() {
+    // SAFETY: `ud` is the leaked slot this closure was prepared with.
+    let slot: &'static Slot = unsafe { &*(ud as *const Slot) };
+    let words = &slot.cif.words;
+    let mut raws: SmallVec<[Raw; 8]> = SmallVec::with_capacity(words.args.len());
+    for (i, p) in words.args.iter().enumerate() {
         // SAFETY: libffi passes one pointer per declared argument, each to a
         // value of that argument's C type, whose size `p.size` gives; read
         // at exactly that width (no `memcpy` call of a variable length).
@@ -424,20 +445,38 @@ unsafe extern "C" fn trampoline(
     }
     // Re-entrant: C calls back on the thread that called into it, which
     // holds this already (`Dynamic::open`'s contract).
-    let pending = st.lib.inner.calls.lock();
-    let ret_prim = st.cif.ret;
-    // SAFETY: this thread holds the library's call lock (`pending`) for the
-    // whole run, the lock every callback of this library runs under; `st`
-    // stays alive until `take_retired` below.
-    let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws.as_slice())) };
-    // `st` is not used from here on; what was retired (perhaps `st`, which
-    // may hold the last handle on the library and so its lock) is dropped
-    // after the guard.
-    let retired = pending.take_retired();
-    drop(pending);
-    drop(retired);
+    let pending = slot.calls.lock();
+    // SAFETY: `live` is read under the call lock, held from here to the
+    // end of the run; the address is copied out, so a handle dropped
+    // during the run (which takes the state out of `live`) does not alias
+    // a live reference.
+    let state = unsafe {
+        (*slot.live.get())
+            .as_deref()
+            .map(|s| s as *const CallbackState)
+    };
+    let result = match state {
+        Some(st) => {
+            // SAFETY: the state was in the slot just now, under the lock; a
+            // handle dropped during the run hands it to `Pending::retire`,
+            // and `run_and_release` frees what was retired only after the
+            // run and after the lock guard.
+            let st: &CallbackState = unsafe { &*st };
+            // SAFETY: this thread holds the library's call lock for the
+            // whole run, the lock every callback of this library runs under
+            // (`slot.calls` is the library's); `st` lives until the run ends.
+            unsafe { run_and_release(pending, &st.f, &st.sig, &st.lib, &raws) }
+        }
+        None => {
+            // The handle was dropped: C sees zero, and the call in progress
+            // fails with `Error::CallbackDropped`.
+            pending.record(callback_dropped(slot.code));
+            drop(pending);
+            None
+        }
+    };
     let raw = result.unwrap_or_default();
-    if let Some(p) = ret_prim {
+    if let Some(p) = words.ret {
         // SAFETY: libffi gives room for an ffi_arg (integers are returned
         // widened to it) or the float type.
         unsafe {

@@ -8,19 +8,24 @@ use std::sync::{Arc, Weak};
 use smallvec::SmallVec;
 
 use super::wire::{self, frame, op, Payload, WireError};
-use super::{Lowered, Process, Shared, State, MODEL};
+use super::{Process, Shared, State, WireSig, MODEL};
 use crate::error::{Error, Result};
+use crate::protocol::callback_dropped;
 use crate::strategy::CallbackFn;
 use crate::types::{FnSig, Prim, Raw};
 
 pub(super) struct CallbackEntry {
     pub(super) sig: Arc<FnSig>,
-    pub(super) words: Lowered,
+    pub(super) words: WireSig,
     pub(super) f: CallbackFn,
 }
 
-/// Keeps a callback's slot alive; dropping it frees the slot. It does not
-/// keep the worker alive: when the last handle goes, so does the worker.
+/// Keeps a callback's slot alive; dropping it empties the slot for reuse. It
+/// does not keep the worker alive: when the last handle goes, so does the
+/// worker. The worker's trampoline stays in place: a call through the
+/// address the library kept comes up as an upcall to an empty slot, which
+/// the host answers with zero, failing the call in progress with
+/// `Error::CallbackDropped`.
 pub(super) struct CallbackGuard {
     pub(super) shared: Weak<Shared>,
     pub(super) slot: usize,
@@ -37,17 +42,13 @@ impl Drop for CallbackGuard {
             _not_sync: PhantomData,
         };
         let st = p.lock();
-        if let Some(e) = st.callbacks.borrow_mut().get_mut(self.slot) {
-            *e = None;
-        }
-        if st.conn.borrow().is_some() && st.poisoned.borrow().is_none() {
-            // A failure here poisons the handle; nothing else to do.
-            let _ = p.request(
-                op::CLOSURE_FREE,
-                &[&(self.slot as u64).to_le_bytes()],
-                "freeing a callback",
-            );
-        }
+        let removed = match st.callbacks.borrow_mut().get_mut(self.slot) {
+            Some(e) => e.take(),
+            None => None,
+        };
+        // A running callback (on this thread: the lock is held) may be this
+        // one; it holds its own `Arc`, so the entry may go at once.
+        drop(removed);
     }
 }
 
@@ -59,10 +60,12 @@ impl Process {
         let parts: [&[u8]; 4] = [&slot, &slot, &[w.ret_code, w.codes.len() as u8], &w.codes];
         match self.request_value(op::CLOSURE, &parts, "creating a callback")? {
             Ok(addr) => Ok(addr),
-            Err(reason) => Err(Error::Unsupported(format!(
-                "the worker cannot create the callback `{}`: {reason}",
-                e.sig.c_prototype("(*)")
-            ))),
+            Err(reason) => Err(Error::Refused {
+                function: None,
+                library: self.shared.name.clone(),
+                what: format!("to create the callback `{}`", e.sig.c_prototype("(*)")),
+                reason,
+            }),
         }
     }
 
@@ -74,21 +77,35 @@ impl Process {
             Ok(v) => v,
             Err(e) => return Err(self.fail(st, function, e)),
         };
-        let entry = st.callbacks.borrow().get(key as usize).cloned().flatten();
+        let (entry, known) = {
+            let cbs = st.callbacks.borrow();
+            let known = usize::try_from(key).is_ok_and(|k| k < cbs.len());
+            (cbs.get(key as usize).cloned().flatten(), known)
+        };
         let Some(entry) = entry else {
-            return Err(violation(format!(
-                "an upcall to callback {key}, which does not exist"
-            )));
+            if !known {
+                return Err(violation(format!(
+                    "an upcall to callback {key}, which does not exist"
+                )));
+            }
+            // A slot whose handle was dropped: C sees zero, and the call
+            // in progress fails.
+            st.pending.record(callback_dropped(wire::slot_addr(key)));
+            return self.send(
+                st,
+                &frame(op::CALLBACK_RETURN, &[&0u64.to_le_bytes()]),
+                function,
+            );
         };
         let words = &entry.words;
-        if usize::from(n) != words.args.len() {
+        if usize::from(n) != words.words.args.len() {
             return Err(violation(format!(
                 "an upcall to `{}` with {n} arguments",
                 entry.sig.c_prototype("(*)")
             )));
         }
         let mut raws: SmallVec<[Raw; 8]> = SmallVec::new();
-        for prim in &words.args {
+        for prim in words.words.args.iter() {
             match p.u64() {
                 Ok(bits) => raws.push(prim.widen(bits, MODEL)),
                 Err(e) => return Err(self.fail(st, function, e)),
@@ -97,7 +114,7 @@ impl Process {
         // The bytes the worker sent along for each pointer argument: the
         // library is paused now, so they are what a read would return.
         let mut prefetched = Vec::new();
-        for (raw, prim) in raws.iter().zip(&words.args) {
+        for (raw, prim) in raws.iter().zip(words.words.args.iter()) {
             if *prim != Prim::Pointer {
                 continue;
             }
@@ -130,7 +147,7 @@ impl Process {
         // run, the lock every callback of this worker runs under; `entry`
         // is an `Arc` clone, alive even if the closure drops its handle.
         let r = unsafe { st.pending.run(&entry.f, &entry.sig, self, Ok(raws)) };
-        let bits = match (words.ret, r) {
+        let bits = match (words.words.ret, r) {
             (Some(_), Some(raw)) => raw.0,
             _ => 0,
         };

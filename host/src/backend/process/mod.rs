@@ -51,8 +51,9 @@ use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
-use crate::strategy::{check_arity, CallbackFn, ErasedFn, Isolated, Pending, Strategy};
-use crate::types::{Brand, DataModel, FnSig, Prim, Raw};
+use crate::protocol::{finish, Lowered};
+use crate::strategy::{CallbackFn, ErasedFn, Isolated, Pending, Strategy};
+use crate::types::{Brand, DataModel, FnSig, Raw};
 use callbacks::{CallbackEntry, CallbackGuard};
 use memory::ReadCache;
 use wire::{frame, op, reply, Payload, WireError};
@@ -155,33 +156,39 @@ impl std::fmt::Debug for Process {
 
 /// A signature lowered for the worker: one scalar per parameter, each with
 /// the type code the worker's libffi call (or closure) is prepared with.
-struct Lowered {
-    args: Vec<Prim>,
+struct WireSig {
+    words: Lowered,
+    /// The worker's type code of each argument word.
     codes: Vec<u8>,
-    ret: Option<Prim>,
+    /// The worker's type code of the result.
     ret_code: u8,
 }
 
-impl Lowered {
+impl WireSig {
     /// Fails, as `Strategy::resolve` must, for a signature that does not
     /// lower, and for more parameters than the worker takes. `name` is the
     /// function's, or `(*)` for a callback.
-    fn new(sig: &FnSig, name: &str) -> Result<Lowered> {
-        let args = sig.arg_words()?;
-        let ret = sig.ret_word()?;
-        if args.len() > wire::MAX_ARGS {
-            return Err(Error::Unsupported(format!(
-                "`{}` has {} parameters; the worker takes at most {}",
-                sig.c_prototype(name),
-                args.len(),
-                wire::MAX_ARGS
-            )));
+    fn new(sig: &FnSig, name: &str) -> Result<WireSig> {
+        let words = Lowered::new(sig)?;
+        if words.args.len() > wire::MAX_ARGS {
+            return Err(Error::NotPassable {
+                what: format!("`{name}`'s arguments"),
+                c_type: sig.c_prototype(name),
+                reason: format!(
+                    "{} parameter words; the worker takes at most {}",
+                    words.args.len(),
+                    wire::MAX_ARGS
+                ),
+            });
         }
-        Ok(Lowered {
-            codes: args.iter().map(|p| wire::type_code(*p, MODEL)).collect(),
-            args,
-            ret_code: ret.map_or(wire::VOID, |p| wire::type_code(p, MODEL)),
-            ret,
+        Ok(WireSig {
+            codes: words
+                .args
+                .iter()
+                .map(|p| wire::type_code(*p, MODEL))
+                .collect(),
+            ret_code: words.ret.map_or(wire::VOID, |p| wire::type_code(p, MODEL)),
+            words,
         })
     }
 }
@@ -194,10 +201,7 @@ pub struct ProcessFunc {
 
 struct Symbol {
     name: String,
-    args: Vec<Prim>,
-    codes: Vec<u8>,
-    ret: Option<Prim>,
-    ret_code: u8,
+    wire: WireSig,
     errno: bool,
     /// (generation, address): re-resolved after a reset, since the new
     /// worker loads the library at another address.
@@ -234,9 +238,11 @@ impl Process {
     pub fn reset(&self) -> Result<()> {
         let st = self.lock();
         if st.depth.get() > 0 {
-            return Err(Error::Unsupported(
-                "reset() cannot run while a call into the worker is in progress".into(),
-            ));
+            return Err(Error::Busy {
+                function: None,
+                what: format!("worker `{}`", self.shared.name),
+                reason: "reset() cannot run while a call into the worker is in progress".into(),
+            });
         }
         // The old worker goes first (its Drop kills it).
         *st.conn.borrow_mut() = None;
@@ -444,20 +450,12 @@ unsafe impl Strategy for Process {
     }
 
     fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<ProcessFunc> {
-        let Lowered {
-            args,
-            codes,
-            ret,
-            ret_code,
-        } = Lowered::new(sig, name)?;
+        let wire = WireSig::new(sig, name)?;
         let addr = self.symbol_addr(name)?;
         Ok(ProcessFunc {
             sym: Arc::new(Symbol {
                 name: name.to_string(),
-                codes,
-                args,
-                ret_code,
-                ret,
+                wire,
                 errno,
                 addr: parking_lot::Mutex::new((
                     self.shared.generation.load(Ordering::Relaxed),
@@ -469,17 +467,17 @@ unsafe impl Strategy for Process {
 
     unsafe fn invoke(&self, f: &ProcessFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
         let sym = &f.sym;
-        check_arity(args, sym.args.len())?;
+        let narrowed = sym.wire.words.narrow(args, MODEL)?;
         let st = self.lock();
         self.check_poisoned(&st)?;
         let addr = self.resolve_addr(sym)?;
         let mut words: SmallVec<[u8; 64]> = SmallVec::new();
-        for (i, (raw, prim)) in args.iter().zip(&sym.args).enumerate() {
-            let w = prim.narrow_to(*raw, MODEL, || format!("argument {}", i + 1))?;
+        for w in narrowed {
             words.extend_from_slice(&w.to_le_bytes());
         }
-        let head = [u8::from(sym.errno), sym.ret_code, sym.codes.len() as u8];
-        let request = frame(op::CALL, &[&addr.to_le_bytes(), &head, &sym.codes, &words]);
+        let w = &sym.wire;
+        let head = [u8::from(sym.errno), w.ret_code, w.codes.len() as u8];
+        let request = frame(op::CALL, &[&addr.to_le_bytes(), &head, &w.codes, &words]);
         let name = sym.name.as_str();
         st.depth.set(st.depth.get() + 1);
         let r = (|| {
@@ -494,28 +492,27 @@ unsafe impl Strategy for Process {
                             .and_then(|v| p.end().map(|()| v))
                             .map_err(|e| self.fail(&st, name, e))?;
                         return Ok((
-                            sym.ret.map(|p| p.widen(bits, MODEL)),
+                            w.words.ret.map(|p| p.widen(bits, MODEL)),
                             sym.errno.then_some(errno),
                         ));
                     }
                     reply::CALLBACK => self.serve_callback(&st, &body, name)?,
                     reply::ERROR => {
-                        return Err(Error::Unsupported(format!(
-                            "the worker refused the call: {}",
-                            String::from_utf8_lossy(&body)
-                        )))
+                        return Err(Error::Refused {
+                            function: None,
+                            library: self.shared.name.clone(),
+                            what: "the call".into(),
+                            reason: String::from_utf8_lossy(&body).into_owned(),
+                        })
                     }
                     k => return Err(self.unexpected(&st, name, k)),
                 }
             }
         })();
         st.depth.set(st.depth.get() - 1);
-        let pending = st.pending.take();
-        match (r, pending) {
-            (Err(e), _) => Err(e),
-            (Ok(_), Some(e)) => Err(e),
-            (Ok(v), None) => Ok(v),
-        }
+        let end = finish(&st.pending);
+        let v = r?;
+        end.map(|()| v)
     }
 
     fn symbol_addr(&self, name: &str) -> Result<u64> {
@@ -541,7 +538,7 @@ unsafe impl Strategy for Process {
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
         let entry = Arc::new(CallbackEntry {
             sig: sig.clone(),
-            words: Lowered::new(sig, "(*)")?,
+            words: WireSig::new(sig, "(*)")?,
             f: CallbackFn::new(f),
         });
         let st = self.lock();

@@ -46,8 +46,8 @@ pub mod op {
     pub const CSTR: u8 = 10;
     /// `u64` slot, `u64` key, `u8` return type, `u8` count, argument types.
     pub const CLOSURE: u8 = 11;
-    /// `u64` slot.
-    pub const CLOSURE_FREE: u8 = 12;
+    // 12 was CLOSURE_FREE: a dropped callback's trampoline now stays in
+    // place, so that a call through it is an upcall the host answers.
     /// `u64` result bits, ending the innermost callback.
     pub const CALLBACK_RETURN: u8 = 13;
     /// `u8` NUL flag, then the bytes: a block holding them (and a NUL).
@@ -81,6 +81,14 @@ pub const MAX_ARGS: usize = 64;
 /// Callback trampolines per worker (the worker maps them at a fixed
 /// address, so a callback's address survives a reset).
 pub const CALLBACK_SLOTS: usize = 8192;
+
+/// Where the worker maps callback trampoline `slot`, `SLOT_SIZE` bytes each
+/// from `SLOT_BASE` (worker.c): for messages about a slot, never accessed.
+pub fn slot_addr(slot: u64) -> u64 {
+    const SLOT_BASE: u64 = 0x3a5d_0000_0000;
+    const SLOT_SIZE: u64 = 128;
+    SLOT_BASE.wrapping_add(slot.wrapping_mul(SLOT_SIZE))
+}
 
 /// The type code the worker's libffi call is prepared with.
 pub fn type_code(p: Prim, model: DataModel) -> u8 {

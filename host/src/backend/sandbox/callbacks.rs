@@ -12,6 +12,7 @@ use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, ValRaw};
 use super::value::{describe, from_raw, to_raw, wasm_signature, zero_raw};
 use super::{CallerPtr, Sandbox, Shared, State};
 use crate::error::{Error, Result};
+use crate::protocol::callback_dropped;
 use crate::strategy::{CallbackFn, ErasedFn};
 use crate::types::{FnSig, Prim, Raw};
 
@@ -65,10 +66,10 @@ impl Drop for CallbackGuard {
             // borrows its entry: the entry lives until no callback runs.
             drop(removed.and_then(|entry| inner.pending.retire(entry)));
         }
-        // NULL the table slot so a later call through it traps as a call
-        // through NULL. If the store is busy the slot keeps its host function,
-        // which now finds no entry and traps with a clear message instead.
-        let _ = sandbox.install(self.idx, None);
+        // The table slot keeps its host function, which now finds no entry:
+        // a call through the address C kept returns zero to C and fails
+        // the call in progress with `Error::CallbackDropped`, as on every
+        // strategy. A new callback reuses the slot.
     }
 }
 
@@ -130,6 +131,7 @@ impl Sandbox {
                         Some((k, f)) if *k == e.key => *f,
                         _ => {
                             let (params, results) = wasm_signature(&e.args, e.ret);
+                            let returns = !results.is_empty();
                             let ty = FuncType::new(ctx.engine(), params, results);
                             let key = e.key.clone();
                             let made = key.clone();
@@ -142,7 +144,7 @@ impl Sandbox {
                             // type it expects.
                             let f = unsafe {
                                 Func::new_unchecked(&mut ctx, ty, move |caller, space| {
-                                    host_call(ptr, idx, &made, caller, space)
+                                    host_call(ptr, idx, &made, returns, caller, space)
                                 })
                             };
                             funcs[idx] = Some((key, f));
@@ -178,11 +180,13 @@ impl Sandbox {
 }
 
 /// The body of every callback's host function: `space` holds the
-/// parameters of wasm signature `made` on entry, and the result on return.
+/// parameters of wasm signature `made` (which has a result if `returns`) on
+/// entry, and the result on return.
 fn host_call(
     ptr: SharedPtr,
     idx: usize,
     made: &str,
+    returns: bool,
     mut caller: Caller<'_, State>,
     space: &mut [MaybeUninit<ValRaw>],
 ) -> wasmtime::Result<()> {
@@ -211,10 +215,17 @@ fn host_call(
     // could drop a handle.
     let entry: Option<&CallbackEntry> = entry.map(|p| unsafe { &*p });
     let Some(entry) = entry else {
-        return Err(wasmtime::Error::msg(format!(
-            "the library called callback slot {} after its handle was dropped",
-            sandbox.shared.table_base + idx as u64
-        )));
+        // The handle was dropped: C sees zero (the same bits for every wasm
+        // value type), and the call in progress fails.
+        if returns {
+            if let Some(slot) = space.first_mut() {
+                *slot = MaybeUninit::new(ValRaw::i64(0));
+            }
+        }
+        inner
+            .pending
+            .record(callback_dropped(sandbox.shared.table_base + idx as u64));
+        return Ok(());
     };
     if *entry.key != *made || space.len() < entry.args.len().max(usize::from(entry.ret.is_some())) {
         return Err(wasmtime::Error::msg(format!(

@@ -83,15 +83,18 @@ impl SandboxConfig {
     pub fn instantiate(&self, module: &Arc<CompiledModule>) -> Result<Sandbox> {
         let want = self.engine_key();
         if module.key != want {
-            return Err(Error::Unsupported(format!(
-                "module `{}` was compiled for max_wasm_stack {} and max_instances {}, \
-                 but this SandboxConfig asks for {} and {}; compile it with this config",
-                module.name,
-                module.key.max_wasm_stack,
-                module.key.max_instances,
-                want.max_wasm_stack,
-                want.max_instances
-            )));
+            return Err(Error::Usage {
+                function: None,
+                what: format!("instantiating module `{}`", module.name),
+                reason: format!(
+                    "it was compiled for max_wasm_stack {} and max_instances {}, but this \
+                     SandboxConfig asks for {} and {}; compile it with this config",
+                    module.key.max_wasm_stack,
+                    module.key.max_instances,
+                    want.max_wasm_stack,
+                    want.max_instances
+                ),
+            });
         }
         Sandbox::instantiate(module.clone(), self.clone())
     }

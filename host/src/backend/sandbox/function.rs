@@ -10,7 +10,7 @@ use wasmtime::{Func, Val, ValRaw, ValType};
 use super::value::{describe, from_raw, to_raw, wasm_signature};
 use super::Sandbox;
 use crate::error::{Error, Result};
-use crate::strategy::check_arity;
+use crate::protocol::{finish, Lowered};
 use crate::types::{FnSig, Prim, Raw};
 
 /// A function export, checked against its declared signature; re-resolved
@@ -18,8 +18,7 @@ use crate::types::{FnSig, Prim, Raw};
 #[derive(Clone)]
 pub struct SandboxFunc {
     name: String,
-    args: Vec<Prim>,
-    ret: Option<Prim>,
+    words: Lowered,
     errno: bool,
     /// The export in the generation it was looked up in.
     resolved: RefCell<(u64, Func)>,
@@ -80,7 +79,7 @@ impl Sandbox {
         if g == generation {
             return Ok(func);
         }
-        let func = self.lookup(&f.name, &f.args, f.ret, None)?;
+        let func = self.lookup(&f.name, &f.words.args, f.words.ret, None)?;
         *f.resolved.borrow_mut() = (generation, func);
         Ok(func)
     }
@@ -91,18 +90,20 @@ impl Sandbox {
         sig: &Arc<FnSig>,
         errno: bool,
     ) -> Result<SandboxFunc> {
-        let args = sig.arg_words()?;
-        let ret = sig.ret_word()?;
+        let words = Lowered::new(sig)?;
         if errno && self.lock().live.borrow().errno_get.is_none() {
-            return Err(Error::Unsupported(format!(
-                "`{name}` captures errno, but the module lacks the guest shim's errno exports"
-            )));
+            return Err(Error::MissingSymbol {
+                library: self.shared.module.name.clone(),
+                symbol: name.into(),
+                reason: "it is bound with `returning_errno`, but the module lacks the guest \
+                         shim's errno exports (build it with sandlink-build)"
+                    .into(),
+            });
         }
-        let func = self.lookup(name, &args, ret, Some(sig))?;
+        let func = self.lookup(name, &words.args, words.ret, Some(sig))?;
         Ok(SandboxFunc {
             name: name.to_string(),
-            args,
-            ret,
+            words,
             errno,
             resolved: RefCell::new((self.shared.generation.load(Ordering::Relaxed), func)),
         })
@@ -113,11 +114,12 @@ impl Sandbox {
         f: &SandboxFunc,
         args: &[Raw],
     ) -> Result<(Option<Raw>, Option<i32>)> {
-        check_arity(args, f.args.len())?;
+        f.words.check_arity(args)?;
+        let (params, ret) = (&f.words.args, f.words.ret);
         // Parameters in, results out, in one untyped buffer: on the stack
         // for the signatures nearly every C function has.
         const INLINE: usize = 8;
-        let slots = f.args.len().max(usize::from(f.ret.is_some())).max(1);
+        let slots = params.len().max(usize::from(ret.is_some())).max(1);
         let mut inline = [ValRaw::i32(0); INLINE];
         let mut heap = Vec::new();
         let space: &mut [ValRaw] = if slots <= INLINE {
@@ -126,7 +128,7 @@ impl Sandbox {
             heap.resize(slots, ValRaw::i32(0));
             &mut heap
         };
-        for (i, (raw, p)) in args.iter().zip(&f.args).enumerate() {
+        for (i, (raw, p)) in args.iter().zip(params.iter()).enumerate() {
             space[i] = to_raw(*p, *raw, &|| format!("argument {}", i + 1))?;
         }
         // Held for the whole call: the pending error belongs to it.
@@ -140,7 +142,7 @@ impl Sandbox {
             }
             // SAFETY: `func` is this store's export, looked up in the
             // current generation, whose wasm type `lookup` checked equals
-            // `f.args -> f.ret` lowered by `wasm_type`. `space` holds
+            // `f.words` lowered by `wasm_type`. `space` holds
             // max(params, results) slots and a parameter of exactly that
             // type in each parameter slot (`to_raw`); there are no reference
             // types, and no async call is in progress.
@@ -150,10 +152,8 @@ impl Sandbox {
                 _ => Ok(None),
             }
         })?;
-        if let Some(e) = inner.pending.take() {
-            return Err(e);
-        }
-        let ret = match f.ret {
+        finish(&inner.pending)?;
+        let ret = match ret {
             // The result is in slot 0, of the checked result type.
             Some(p) => Some(from_raw(p, space[0], &|| "return value".into())?),
             None => None,

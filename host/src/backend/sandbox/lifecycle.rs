@@ -119,9 +119,11 @@ impl Sandbox {
     pub fn reset(&self) -> Result<()> {
         let inner = self.lock();
         if !inner.callers.borrow().is_empty() || inner.depth.get() > 0 {
-            return Err(Error::Unsupported(
-                "reset() cannot run while a call into the sandbox is in progress".into(),
-            ));
+            return Err(Error::Busy {
+                function: None,
+                what: format!("sandbox `{}`", self.shared.module.name),
+                reason: "reset() cannot run while a call into the sandbox is in progress".into(),
+            });
         }
         let shared = &self.shared;
         let (store, live) = Self::new_store(&shared.module, &shared.config)?;
@@ -154,10 +156,11 @@ impl Sandbox {
         inner: &Inner,
         f: impl FnOnce(StoreContextMut<'_, State>, &Live) -> Result<R>,
     ) -> Result<R> {
-        let live = inner
-            .live
-            .try_borrow()
-            .map_err(|_| Error::Unsupported("the sandbox is being reset".into()))?;
+        let live = inner.live.try_borrow().map_err(|_| Error::Busy {
+            function: None,
+            what: "the sandbox".into(),
+            reason: "it is being reset".into(),
+        })?;
         let top = inner.callers.borrow().last().copied();
         match top {
             // SAFETY: the pointer is to the `Caller` of a host call that is
@@ -167,8 +170,10 @@ impl Sandbox {
             // meanwhile.
             Some(caller) => f(unsafe { &mut *caller.0 }.as_context_mut(), &live),
             None => {
-                let mut store = inner.store.try_borrow_mut().map_err(|_| {
-                    Error::Unsupported("the sandbox's store is already in use".into())
+                let mut store = inner.store.try_borrow_mut().map_err(|_| Error::Busy {
+                    function: None,
+                    what: "the sandbox's store".into(),
+                    reason: "it is already in use".into(),
                 })?;
                 f(store.as_context_mut(), &live)
             }

@@ -28,7 +28,6 @@ use std::ffi::{c_char, c_void, CStr};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use parking_lot::ReentrantMutex;
 use sandlink_build::abi::stubs::{self as abi, CallFn, StubPool, StubSlot};
 use smallvec::SmallVec;
 
@@ -36,9 +35,12 @@ pub use sandlink_build::abi::stubs::StubTable;
 
 use crate::backend::native::{self, MODEL};
 use crate::error::{Error, Result};
+use crate::protocol::{
+    call_locked, dead_callback_called, release, run_and_release, CallLock, Lowered,
+};
 use crate::record::{callback_key, function_key, key_prototype};
-use crate::strategy::{check_arity, CallbackFn, ErasedFn, Pending, Strategy};
-use crate::types::{Brand, FnSig, Prim, Raw};
+use crate::strategy::{CallbackFn, ErasedFn, Pending, Strategy};
+use crate::types::{Brand, FnSig, Raw};
 
 /// A C library linked through generated stubs.
 ///
@@ -57,7 +59,7 @@ struct Inner {
     brand: Brand,
     /// Held for the length of each call (re-entrantly, for callbacks that
     /// call in again); holds the first error a callback raised.
-    calls: ReentrantMutex<Pending>,
+    calls: CallLock,
     /// Each function's stubs, by name: `(key, wrapper)`.
     fns: HashMap<String, Vec<(String, CallFn)>>,
     /// Each callback signature's pool, by key.
@@ -183,7 +185,7 @@ impl Stubs {
             inner: Arc::new(Inner {
                 name,
                 brand: Brand::fresh(),
-                calls: ReentrantMutex::new(Pending::default()),
+                calls: CallLock::new(Pending::default()),
                 fns,
                 pools,
                 globals,
@@ -211,8 +213,7 @@ impl Stubs {
 #[derive(Clone)]
 pub struct StubFunc {
     call: CallFn,
-    args: Arc<[Prim]>,
-    ret: Option<Prim>,
+    words: Lowered,
     errno: bool,
 }
 
@@ -232,8 +233,7 @@ unsafe impl Strategy for Stubs {
     }
 
     fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<StubFunc> {
-        let args: Arc<[Prim]> = sig.arg_words()?.into();
-        let ret = sig.ret_word()?;
+        let words = Lowered::new(sig)?;
         let Some(candidates) = self.inner.fns.get(name) else {
             return Err(Error::MissingSymbol {
                 library: self.inner.name.clone(),
@@ -273,34 +273,31 @@ unsafe impl Strategy for Stubs {
         };
         Ok(StubFunc {
             call: *call,
-            args,
-            ret,
+            words,
             errno,
         })
     }
 
     unsafe fn invoke(&self, f: &StubFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
-        check_arity(args, f.args.len())?;
         // A word that fits its C type is already what the wrapper reads
-        // (narrowing then widening gives it back; a float's upper half is
-        // ignored), so the words pass as they are once checked.
-        for (i, (raw, prim)) in args.iter().zip(f.args.iter()).enumerate() {
-            prim.narrow_to(*raw, MODEL, || format!("argument {}", i + 1))?;
-        }
+        // (a float's upper half is ignored), so the words pass as they are
+        // once checked.
+        f.words.check(args, MODEL)?;
         let mut ret: u64 = 0;
         let mut err: i32 = 0;
-        let pending = self.inner.calls.lock();
         // SAFETY: the wrapper was generated for this declaration (checked in
-        // `resolve`) and reads exactly `f.args.len()` words, which is
+        // `resolve`) and reads exactly `f.words.args.len()` words, which is
         // `args.len()` (checked above); `Raw` is a transparent `u64`, so
         // `args` is that array (a wrapper with no arguments reads none). The
         // callee is trusted (`Stubs::open`'s contract) and the words were
         // lowered for its signature (the caller's promise).
-        unsafe { (f.call)(args.as_ptr().cast::<u64>(), &mut ret, &mut err) };
-        if let Some(e) = pending.take() {
-            return Err(e);
-        }
-        Ok((f.ret.map(|p| p.widen(ret, MODEL)), f.errno.then_some(err)))
+        call_locked(&self.inner.calls, || unsafe {
+            (f.call)(args.as_ptr().cast::<u64>(), &mut ret, &mut err)
+        })?;
+        Ok((
+            f.words.ret.map(|p| p.widen(ret, MODEL)),
+            f.errno.then_some(err),
+        ))
     }
 
     fn symbol_addr(&self, name: &str) -> Result<u64> {
@@ -321,8 +318,7 @@ unsafe impl Strategy for Stubs {
         sig: &Arc<FnSig>,
         f: ErasedFn,
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
-        let args = sig.arg_words()?;
-        let ret = sig.ret_word()?;
+        let words = Lowered::new(sig)?;
         let key = callback_key(sig);
         let Some(pool) = self.inner.pools.get(&key).copied() else {
             return Err(Error::NotPassable {
@@ -335,8 +331,7 @@ unsafe impl Strategy for Stubs {
         };
         let state = Arc::new(CallbackState {
             sig: sig.clone(),
-            args,
-            ret,
+            words,
             f: CallbackFn::new(f),
             lib: self.clone(),
         });
@@ -385,6 +380,7 @@ unsafe impl Strategy for Stubs {
                 state: Some(state),
                 pool,
                 index,
+                code: code as usize as u64,
             }),
         ))
     }
@@ -393,8 +389,7 @@ unsafe impl Strategy for Stubs {
 /// What a trampoline's run needs; shared by the guard and each run.
 struct CallbackState {
     sig: Arc<FnSig>,
-    args: Vec<Prim>,
-    ret: Option<Prim>,
+    words: Lowered,
     f: CallbackFn,
     /// The library: its call lock is what the closure runs under.
     lib: Stubs,
@@ -412,6 +407,8 @@ struct SlotGuard {
     state: Option<Arc<CallbackState>>,
     pool: Pool,
     index: usize,
+    /// The trampoline's address, which C may keep.
+    code: u64,
 }
 
 impl Drop for SlotGuard {
@@ -419,38 +416,36 @@ impl Drop for SlotGuard {
         let Some(state) = self.state.take() else {
             return;
         };
-        // Under the library's call lock: a call in progress on another
-        // thread may be about to run this callback (C has its address), so
-        // the slot is cleared and the share released only once that call is
-        // over. On the thread making the call (the closure dropping its own
-        // handle), the lock is re-entered and the running trampoline, which
-        // borrows the state, gets it to release after its run.
         let lib = state.lib.clone();
-        let calls = lib.inner.calls.lock();
-        let mut taken = slots();
-        // SAFETY: the slot is this guard's (`index < n`), written under
-        // `SLOTS`. A run in progress read `ctx` already and holds its own
-        // share of the state; a later call of the stale address runs
-        // `dead`, which touches nothing.
-        unsafe {
-            let slot = self.pool.slots.add(self.index);
-            (*slot).run = Some(dead);
-            (*slot).ctx = std::ptr::null_mut();
-        }
-        if let Some(used) = taken.get_mut(&(self.pool.slots as usize)) {
-            if let Some(u) = used.get_mut(self.index) {
-                *u = false;
+        release(&lib.inner.calls, || {
+            let mut taken = slots();
+            // SAFETY: the slot is this guard's (`index < n`), written under
+            // `SLOTS`. A run in progress copied `ctx` already and borrows the
+            // state, which `release` retires rather than drops while a
+            // callback runs; a later call of the address runs `dead`, which
+            // reads only its `ctx`, the address itself.
+            unsafe {
+                let slot = self.pool.slots.add(self.index);
+                (*slot).run = Some(dead);
+                (*slot).ctx = self.code as usize as *mut c_void;
             }
-        }
-        drop(taken);
-        let state = calls.retire(state);
-        drop(calls);
-        drop(state);
+            if let Some(used) = taken.get_mut(&(self.pool.slots as usize)) {
+                if let Some(u) = used.get_mut(self.index) {
+                    *u = false;
+                }
+            }
+            Some(state)
+        });
     }
 }
 
-/// What a freed slot runs: nothing (C sees zero).
-unsafe extern "C" fn dead(_ctx: *mut c_void, _args: *const u64, _ret: *mut u64) {}
+/// What a freed slot runs: C sees zero, and the call in progress on this
+/// thread fails with `Error::CallbackDropped` (`ctx` is the slot's address).
+unsafe extern "C" fn dead(ctx: *mut c_void, _args: *const u64, ret: *mut u64) {
+    dead_callback_called(ctx as usize as u64);
+    // SAFETY: the trampoline gives room for one word, whatever the type.
+    unsafe { *ret = 0 };
+}
 
 /// The run function of every live slot.
 unsafe extern "C" fn run(ctx: *mut c_void, args: *const u64, ret: *mut u64) {
@@ -459,29 +454,23 @@ unsafe extern "C" fn run(ctx: *mut c_void, args: *const u64, ret: *mut u64) {
     // slot is live (a freed slot runs `dead`), so its guard holds a share.
     // A guard dropped during the run (the closure dropping its own handle)
     // hands that share to `Pending::retire` under the call lock, released
-    // only by `take_retired` below, after the last use of `st` and of the
-    // guard borrowed from it.
+    // only by `run_and_release` after the run and after the lock guard.
     let st: &CallbackState = unsafe { &*ctx };
-    let mut raws: SmallVec<[Raw; 8]> = SmallVec::with_capacity(st.args.len());
-    for (i, p) in st.args.iter().enumerate() {
+    let words = &st.words;
+    let mut raws: SmallVec<[Raw; 8]> = SmallVec::with_capacity(words.args.len());
+    for (i, p) in words.args.iter().enumerate() {
         // SAFETY: the trampoline packs one word per declared parameter.
         let w = unsafe { *args.add(i) };
         raws.push(p.widen(w, MODEL));
     }
+    let has_ret = words.ret.is_some();
     // Re-entrant: C calls back on the thread that called into it, which
     // holds this already (`Stubs::open`'s contract).
     let pending = st.lib.inner.calls.lock();
-    let has_ret = st.ret.is_some();
     // SAFETY: this thread holds the library's call lock for the whole run,
     // the lock every callback of this library runs under; `st` stays alive
-    // until `take_retired` below.
-    let result = unsafe { pending.run(&st.f, &st.sig, &st.lib, Ok(raws.as_slice())) };
-    // `st` is not used from here on; what was retired (perhaps `st`, which
-    // may hold the last handle on the library and so its lock) is dropped
-    // after the guard.
-    let retired = pending.take_retired();
-    drop(pending);
-    drop(retired);
+    // until the run ends (above).
+    let result = unsafe { run_and_release(pending, &st.f, &st.sig, &st.lib, &raws) };
     if has_ret {
         // SAFETY: the trampoline gives room for one word.
         unsafe { *ret = result.unwrap_or_default().0 };

@@ -15,10 +15,11 @@ impl<Tag: 'static> Shadow for Struct<Tag> {
         match v {}
     }
     unsafe fn lift(t: &Typ<Self>, _: &[Raw], _: &dyn Memory, site: Site) -> Result<Infallible> {
-        Err(Error::Unsupported(format!(
-            "{site}: `{}` cannot be read by value; read its fields",
-            t.c_name()
-        )))
+        Err(Error::NotPassable {
+            what: site.to_string(),
+            c_type: t.c_name(),
+            reason: "a struct or union cannot be read by value; read its fields".into(),
+        })
     }
 }
 
@@ -34,10 +35,11 @@ impl<T: Shadow> Shadow for Array<T> {
         match v {}
     }
     unsafe fn lift(t: &Typ<Self>, _: &[Raw], _: &dyn Memory, site: Site) -> Result<Vec<T::Out>> {
-        Err(Error::Unsupported(format!(
-            "{site}: array `{}` is not a scalar; read it from memory",
-            t.c_name()
-        )))
+        Err(Error::NotPassable {
+            what: site.to_string(),
+            c_type: t.c_name(),
+            reason: "an array is not a scalar; read it from memory".into(),
+        })
     }
     unsafe fn load(t: &Typ<Self>, addr: u64, mem: &dyn Memory) -> Result<Vec<T::Out>> {
         let (elem, n) = &t.meta;

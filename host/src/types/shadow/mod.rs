@@ -44,10 +44,11 @@ pub trait Shadow: Sized + 'static {
         site: Site,
     ) -> Result<Self::Direct> {
         let _ = (v, mem);
-        Err(Error::Unsupported(format!(
-            "{site}: a `{}` is not passed as a direct argument",
-            t.desc.c_name()
-        )))
+        Err(Error::NotPassable {
+            what: site.to_string(),
+            c_type: t.desc.c_name(),
+            reason: "not passed as a direct argument".into(),
+        })
     }
 
     /// Lifts this type's scalars (validated: this is where untrusted values
@@ -68,11 +69,10 @@ pub trait Shadow: Sized + 'static {
     /// value of type `t` in the library's memory.
     unsafe fn load(t: &Typ<Self>, addr: u64, mem: &dyn Memory) -> Result<Self::Out> {
         let site = Site::Memory(addr);
-        let prim = t.desc.scalar().ok_or_else(|| {
-            Error::Unsupported(format!(
-                "{site}: a `{}` cannot be read as one value; read its fields or elements",
-                t.desc.c_name()
-            ))
+        let prim = t.desc.scalar().ok_or_else(|| Error::NotPassable {
+            what: site.to_string(),
+            c_type: t.desc.c_name(),
+            reason: "it cannot be read as one value; read its fields or elements".into(),
         })?;
         // SAFETY: the caller promises a `t`, which is that scalar, at `addr`.
         let raw = unsafe { load_word(mem, prim, addr) }?;
