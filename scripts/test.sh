@@ -36,6 +36,14 @@ if grep -Eq '^(wasmtime|libffi|libloading|seccompiler)' <<<"$stubs_deps"; then
     echo "test.sh: the stubs feature alone must build no wasmtime, libffi, libloading or seccompiler" >&2
     exit 1
 fi
+# The runtime shares only the ABI crate with the build library: no cc, no
+# stub generator in a user's runtime build.
+if cargo tree -p sandlink --locked -e normal --prefix none | grep -Eq '^(cc|sandlink-build) '; then
+    echo "test.sh: the runtime crate must not depend on cc or sandlink-build" >&2
+    exit 1
+fi
+# Each crate meant for the registry builds from its packaged files alone.
+cargo package --allow-dirty -p sandlink-guest-shim -p sandlink-build -p sandlink
 cargo test --workspace --locked
 # The callbacks of Dynamic, Stubs and Sandbox again, under valgrind: a use
 # after free in the host (a closure that drops its own handle while C runs

@@ -7,7 +7,9 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::{abi, stubs, Built, Error, Library, Toolchain, COMPILER_VARS, SHIM_C};
+use sandlink_guest_shim::{abi, SHIM_C};
+
+use crate::{stubs, Built, Error, Library, Toolchain, COMPILER_VARS};
 
 const WASM: &str = "wasm32-wasi";
 const NATIVE: &str = "native";
@@ -272,7 +274,7 @@ struct StubsBuilt {
 /// headers, for the host and for wasm32-wasi.
 fn check_stubs(
     lib: &Library,
-    spec: &stubs::StubSpec,
+    spec: &crate::StubSpec,
     toolchain: &Toolchain,
     out: &Path,
 ) -> Result<CheckedStubs, Error> {

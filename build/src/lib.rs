@@ -45,19 +45,15 @@
 //! the `cc` crate's compiler for the target (so `CC` and `CFLAGS` apply),
 //! or [`Library::native_compiler`].
 
-pub mod abi;
 mod compile;
-pub mod stubs;
+mod stubs;
 mod toolchain;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use stubs::StubSpec;
+pub use sandlink_guest_shim::spec::StubSpec;
 pub use toolchain::{Toolchain, COMPILER_VARS};
-
-/// The guest shim's source, embedded so the crate needs nothing beside it.
-pub const SHIM_C: &str = include_str!("../shim/shim.c");
 
 /// A C library to build for the Sandbox (and optionally natively).
 #[derive(Clone, Debug)]

@@ -17,112 +17,25 @@
 
 use std::fmt::Write as _;
 
-use crate::abi::stubs as abi;
+use sandlink_guest_shim::abi::stubs as abi;
+use sandlink_guest_shim::spec::{Param, StubSpec, Word};
 
-/// How one C scalar travels between Rust and a stub: a 64-bit word.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Word {
-    /// An integer of `size` bytes, sign- or zero-extended.
-    Int {
-        /// Size in bytes.
-        size: u8,
-        /// Whether it is sign-extended.
-        signed: bool,
-    },
-    /// A data or function pointer, as an address.
-    Pointer,
-    /// `float`, as its bits in the low half.
-    F32,
-    /// `double`, as its bits.
-    F64,
-}
-
-/// One C parameter (or result) of a stub or trampoline.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Param {
-    /// The C declarator with `@` where the name goes: `int @`,
-    /// `const char *@`, `void (*@)(void *)`.
-    pub decl: String,
-    /// How it travels.
-    pub word: Word,
-}
-
-impl Param {
+/// Declarator helpers for the generated C.
+trait Declarator {
     /// The declarator naming `name`.
+    fn named(&self, name: &str) -> String;
+    /// The type name alone, for a cast.
+    fn type_name(&self) -> String;
+}
+
+impl Declarator for Param {
     fn named(&self, name: &str) -> String {
         self.decl.replace('@', name)
     }
 
-    /// The type name alone, for a cast.
     fn type_name(&self) -> String {
         self.decl.replace('@', "").trim_end().to_string()
     }
-}
-
-/// A function to wrap.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StubFunction {
-    /// Its C name.
-    pub name: String,
-    /// The declared prototype, as the runtime renders it: the runtime binds
-    /// a description to this stub only if it renders to the same text.
-    pub key: String,
-    /// One per C parameter (a buffer argument is two).
-    pub params: Vec<Param>,
-    /// The result, `None` for `void`. Its declarator receives the real
-    /// function's result, so a pointer's pointee is `const`-qualified there
-    /// (a `const char *` result may be received as a string).
-    pub ret: Option<Param>,
-}
-
-/// A callback signature to make trampolines for.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StubCallback {
-    /// The signature as the runtime renders it, `ret (*)(args)`.
-    pub key: String,
-    /// One per C parameter.
-    pub params: Vec<Param>,
-    /// The result, `None` for `void`.
-    pub ret: Option<Param>,
-}
-
-/// Everything a binding module declared: what the generator needs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct StubSpec {
-    /// The functions, each once.
-    pub functions: Vec<StubFunction>,
-    /// The callback signatures, each once.
-    pub callbacks: Vec<StubCallback>,
-    /// The globals whose address the bindings take, each once.
-    pub globals: Vec<String>,
-    /// The structs and unions the functions reach, with their described
-    /// layouts: checked against the compiler's `sizeof`/`offsetof`.
-    pub layouts: Vec<StubLayout>,
-    /// The constants (`#define`s, enum values) the bindings read.
-    pub constants: Vec<StubConstant>,
-}
-
-/// A C constant the bindings read: compiled into every build of the library
-/// as `const <type> sandlink_const_<name> = <name>;`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StubConstant {
-    /// The constant's C name.
-    pub name: String,
-    /// Its declared type's declarator, `@` where the name goes.
-    pub decl: String,
-}
-
-/// A struct or union as the description lays it out, per data model.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StubLayout {
-    /// `struct tag` or `union tag`.
-    pub c_type: String,
-    /// The fields' names, in order.
-    pub fields: Vec<String>,
-    /// `(size, align, offsets)` under LP64 (x86-64).
-    pub lp64: (u64, u64, Vec<u64>),
-    /// `(size, align, offsets)` under ILP32 (wasm32).
-    pub ilp32: (u64, u64, Vec<u64>),
 }
 
 /// Where one function's wrapper sits in the generated file, to name it in
@@ -404,14 +317,18 @@ pub(crate) fn generate(
         };
         o.line(&format!(
             "extern const {};",
-            p.named(&format!("{}{}", crate::abi::CONST_PREFIX, c.name))
+            p.named(&format!(
+                "{}{}",
+                sandlink_guest_shim::abi::CONST_PREFIX,
+                c.name
+            ))
         ));
     }
     let mut global_spans = Vec::new();
     let const_symbols: Vec<String> = spec
         .constants
         .iter()
-        .map(|c| format!("{}{}", crate::abi::CONST_PREFIX, c.name))
+        .map(|c| format!("{}{}", sandlink_guest_shim::abi::CONST_PREFIX, c.name))
         .collect();
     let globals: Vec<String> = spec
         .globals
@@ -556,7 +473,7 @@ pub(crate) fn rust_file(library: &str, symbol: &str) -> String {
          /// `{library}`'s generated stub table, for `sandlink::Stubs::open`.\n\
          pub fn stub_table() -> &'static ::sandlink::StubTable {{\n    \
              // SAFETY: sandlink-build generated this table from the same ABI\n    \
-             // definition as `StubTable` (`sandlink_build::abi::stubs`) and\n    \
+             // definition as `StubTable` (`sandlink_guest_shim::abi::stubs`) and\n    \
              // linked it into this crate; it is immutable static data.\n    \
              unsafe {{ &SANDLINK_STUB_TABLE }}\n\
          }}\n"
@@ -585,7 +502,7 @@ pub(crate) fn constants_file(
     }
     let mut lines = Vec::new();
     for c in &spec.constants {
-        let symbol = format!("{}{}", crate::abi::CONST_PREFIX, c.name);
+        let symbol = format!("{}{}", sandlink_guest_shim::abi::CONST_PREFIX, c.name);
         let decl = Param {
             decl: c.decl.clone(),
             word: Word::Pointer,

@@ -29,7 +29,7 @@ use std::any::Any;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use sandlink_build::stubs::{
+use sandlink_guest_shim::spec::{
     Param, StubCallback, StubConstant, StubFunction, StubLayout, StubSpec, Word,
 };
 

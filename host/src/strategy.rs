@@ -108,7 +108,7 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
             c_type: ty.c_name(),
             reason: "a constant is a scalar".into(),
         })?;
-        let symbol = format!("{}{name}", sandlink_build::abi::CONST_PREFIX);
+        let symbol = format!("{}{name}", sandlink_guest_shim::abi::CONST_PREFIX);
         let addr = self.symbol_addr(&symbol).map_err(|e| match e {
             Error::MissingSymbol { library, .. } => Error::MissingSymbol {
                 library,

@@ -16,9 +16,9 @@
 //! `callbacks` (table slots and the host function C calls), `memory`
 //! (bounds-checked linear memory), `value` (the wasm value ABI), `trap`
 //! (failures as errors). The guest's export names are
-//! [`sandlink_build::abi`], shared with the build recipe.
+//! `sandlink_guest_shim::abi`, shared with the build recipe.
 
-pub use sandlink_build::abi;
+use sandlink_guest_shim::abi;
 mod callbacks;
 mod config;
 mod engine;

@@ -28,10 +28,10 @@ use std::ffi::{c_char, c_void, CStr};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use sandlink_build::abi::stubs::{self as abi, CallFn, StubPool, StubSlot};
+use sandlink_guest_shim::abi::stubs::{self as abi, CallFn, StubPool, StubSlot};
 use smallvec::SmallVec;
 
-pub use sandlink_build::abi::stubs::StubTable;
+pub use sandlink_guest_shim::abi::stubs::StubTable;
 
 use crate::backend::native::{self, MODEL};
 use crate::error::{Error, Result};

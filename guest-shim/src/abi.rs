@@ -1,5 +1,5 @@
 //! The guest ABI: the export names a sandboxed module provides, defined once.
-//! The guest shim (`shim/shim.c`, compiled with these names as macros)
+//! The guest shim ([`crate::SHIM_C`], compiled with these names as macros)
 //! exports the `sandlink_*` functions; the link recipe exports the memory,
 //! the table and the reactor's initialiser. The Sandbox runtime looks the
 //! same names up.
@@ -34,7 +34,7 @@ pub const SHIM_MACROS: [(&str, &str); 4] = [
 ];
 
 /// The Stubs strategy's table ABI: what the generated C file defines
-/// (written from these definitions by [`crate::stubs`]) and what the
+/// (written from these definitions by `sandlink-build`'s stub generator) and what the
 /// runtime reads. One definition for both sides: the C text below and the
 /// `#[repr(C)]` types beside it are kept together, and [`stubs::VERSION`]
 /// changes whenever either does.
