@@ -25,11 +25,7 @@ fn word(data: &[u8], at: usize) -> u32 {
 fuzz_target!(|data: &[u8]| {
     LIB.with(|cell| {
         let lib = cell.get_or_init(|| {
-            SandboxConfig {
-                deadline: Duration::from_millis(20),
-                memory_limit: 16 << 20,
-                ..Default::default()
-            }
+            SandboxConfig::default().deadline(Duration::from_millis(20)).memory_limit(16 << 20)
             .open(sandlink_clibs::HOSTILE_WASM)
             .expect("open hostile")
         });

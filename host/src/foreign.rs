@@ -7,26 +7,32 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::strategy::{ErasedFn, Isolated, Strategy};
+use crate::strategy::{st, ErasedFn, FuncOf, HasStrategy, Isolated, Strategy};
 use crate::types::{
-    Brand, Direct, Field, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw, Scalar, Shadow, Site,
-    Struct, Typ,
+    Brand, DataModel, Direct, Field, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw, Scalar,
+    Shadow, Site, Struct, Typ,
 };
 
 /// The binding vocabulary: the Rust form of ctypes' `FOREIGN` signature.
 ///
 /// Bindings are written generically over `L: Foreign` and work unchanged with
 /// every strategy: `function`, `callback`, `read`, `write`, `alloc` and
-/// friends. It is implemented for every [`Strategy`], and only through it:
-/// someone who writes bindings never implements or calls the strategy
-/// interface.
+/// friends. It is implemented by the strategies this crate provides and by
+/// nothing else (it is sealed); the strategy interface behind it is private,
+/// so binding code sees exactly this vocabulary.
 ///
 /// A few operations claim memory beyond what a pointer's type says (pointer
 /// arithmetic, casts, lengths and terminators chosen by the host). They are
 /// safe where the strategy checks every access ([`Isolated`]: the Sandbox)
 /// and `unsafe` (`*_unchecked`) everywhere else, because on `Dynamic` library
 /// memory is host memory.
-pub trait Foreign: Strategy {
+pub trait Foreign: HasStrategy + Clone + Send + 'static {
+    /// The library's data model (LP64 natively, ILP32 in the Sandbox): the
+    /// one struct layouts and `long`/`size_t` ranges follow.
+    fn model(&self) -> DataModel {
+        Memory::model(st(self))
+    }
+
     /// Binds the function `name` with type `ty` (ctypes' `foreign`).
     fn function<A: Params, R: Shadow>(
         &self,
@@ -35,11 +41,11 @@ pub trait Foreign: Strategy {
     ) -> Result<Function<Self, A, R>> {
         // `resolve` lowers the signature (each strategy needs the words), so
         // what cannot be passed is rejected now, not on the first call.
-        let func = self.resolve(name, ty.sig(), ty.captures_errno())?;
+        let func = st(self).resolve(name, ty.sig(), ty.captures_errno())?;
         // A typed pointer call when the strategy offers one and every type
         // is a plain scalar whose Rust type is exactly its C type.
         let model = self.model();
-        let direct = self.direct_code(&func).filter(|_| {
+        let direct = st(self).direct_code(&func).filter(|_| {
             A::direct_ok(&ty.args, model)
                 && <R::Direct as Direct>::USABLE
                 && <R::Direct as Direct>::matches(ty.ret.desc().scalar(), model)
@@ -56,9 +62,9 @@ pub trait Foreign: Strategy {
     /// The address of the global `name`, of type `ty` (ctypes' `foreign_value`).
     fn global<T: Shadow>(&self, name: &str, ty: &Typ<T>) -> Result<Ptr<T>> {
         let _ = ty;
-        Ptr::from_library(self.symbol_addr(name)?, self.brand()).ok_or_else(|| {
+        Ptr::from_library(st(self).symbol_addr(name)?, st(self).brand()).ok_or_else(|| {
             Error::MissingSymbol {
-                library: self.library_name(),
+                library: st(self).library_name(),
                 symbol: name.into(),
                 reason: "the symbol's address is NULL".into(),
             }
@@ -72,10 +78,10 @@ pub trait Foreign: Strategy {
     /// the build compiles `sandlink_const_<name>` into the wasm module, the
     /// shared object and the stubs alike, each for its own target.
     fn constant<T: Scalar>(&self, name: &str, ty: &Typ<T>) -> Result<T::Out> {
-        let raw = self.constant_raw(name, ty.desc())?;
+        let raw = st(self).constant_raw(name, ty.desc())?;
         // SAFETY: one word of `ty`'s scalar type, read from the library; a
         // scalar's lift only validates and converts it.
-        unsafe { T::lift(ty, &[raw], self, Site::Return) }.map_err(|e| Error::InvalidValue {
+        unsafe { T::lift(ty, &[raw], st(self), Site::Return) }.map_err(|e| Error::InvalidValue {
             function: None,
             what: format!("constant `{name}`"),
             reason: e.to_string(),
@@ -97,10 +103,10 @@ pub trait Foreign: Strategy {
         let fn_ty = ty.fn_type();
         // `make_callback` lowers the signature and rejects what cannot pass.
         let erased = erase(fn_ty.clone(), f);
-        let (addr, guard) = self.make_callback(fn_ty.sig(), erased)?;
+        let (addr, guard) = st(self).make_callback(fn_ty.sig(), erased)?;
         Ok(Callback {
             addr,
-            brand: self.brand(),
+            brand: st(self).brand(),
             _guard: guard,
             _t: PhantomData,
         })
@@ -108,31 +114,31 @@ pub trait Foreign: Strategy {
 
     /// Reads the `T` at `p` (ctypes' `!@`).
     fn read<T: Shadow>(&self, ty: &Typ<T>, p: Ptr<T>) -> Result<T::Out> {
-        let addr = p.addr_in(self, || "read".into())?;
+        let addr = p.addr_in(st(self), || "read".into())?;
         // SAFETY: `p` belongs to this library and generation, so by the
         // pointer invariant (crate docs, "Soundness") it points at a `T`,
         // which `ty` describes (the description is trusted on strategies
         // that are not `Isolated`: `Dynamic::open`'s contract).
-        unsafe { T::load(ty, addr, self) }
+        unsafe { T::load(ty, addr, st(self)) }
     }
 
     /// Writes a scalar `T` at `p` (ctypes' `<-@`), range-checked for the
     /// library's data model.
     fn write<T: Scalar>(&self, ty: &Typ<T>, p: Ptr<T>, v: T::Out) -> Result<()> {
-        let addr = p.addr_in(self, || "write".into())?;
+        let addr = p.addr_in(st(self), || "write".into())?;
         let site = Site::Memory(addr);
         let prim = ty.desc().scalar().ok_or_else(|| Error::NotPassable {
             what: site.to_string(),
             c_type: ty.c_name(),
             reason: "only a scalar can be written as one value; write its fields".into(),
         })?;
-        let mut f = Frame::for_value(self, site);
+        let mut f = Frame::for_value(st(self), site);
         T::lower(ty, T::to_in(v), &mut f)?;
         let raw = f.words().first().copied().unwrap_or_default();
         let bits = prim.narrow_to(raw, self.model(), || site.to_string())?;
         let n = prim.size(self.model()) as usize;
         // SAFETY: as in `read`: `p` points at a `T`, which is `n` bytes.
-        unsafe { self.write_raw(addr, &bits.to_le_bytes()[..n]) }
+        unsafe { st(self).write_raw(addr, &bits.to_le_bytes()[..n]) }
     }
 
     /// Allocates room for `count` values of `ty` in the library's memory
@@ -149,8 +155,8 @@ pub trait Foreign: Strategy {
         // Room for at least one element even when `count` is 0: the handle's
         // `ptr()` is a `Ptr<T>`, which safe code may read a `T` through.
         let total = total.max(size).max(1);
-        let addr = self.alloc_raw(total, align)?;
-        let Some(ptr) = Ptr::from_library(addr, self.brand()) else {
+        let addr = st(self).alloc_raw(total, align)?;
+        let Some(ptr) = Ptr::from_library(addr, st(self).brand()) else {
             return Err(Error::Alloc {
                 function: None,
                 size: total,
@@ -172,7 +178,7 @@ pub trait Foreign: Strategy {
         while done < total {
             let n = (total - done).min(CHUNK);
             // SAFETY: inside the fresh block of `total` bytes at `addr`.
-            unsafe { self.write_raw(addr + done, &zero[..n as usize]) }?;
+            unsafe { st(self).write_raw(addr + done, &zero[..n as usize]) }?;
             done += n;
         }
         Ok(owned)
@@ -189,9 +195,9 @@ pub trait Foreign: Strategy {
     /// memory, but the contract is the same for every strategy. Memory from
     /// [`Foreign::alloc`] needs no call: drop its [`Owned`] handle.
     unsafe fn free<T>(&self, p: Ptr<T>) -> Result<()> {
-        let addr = p.addr_in(self, || "free".into())?;
+        let addr = p.addr_in(st(self), || "free".into())?;
         // SAFETY: the caller's promise.
-        unsafe { self.free_raw(addr) }
+        unsafe { st(self).free_raw(addr) }
     }
 
     /// Copies `s` and a NUL into newly allocated library memory.
@@ -206,7 +212,7 @@ pub trait Foreign: Strategy {
         let p = self.alloc(&crate::types::char(), s.len() as u64 + 1)?;
         // SAFETY: the block holds `s.len() + 1` bytes (zeroed, so the last
         // one is the NUL).
-        unsafe { self.write_raw(p.ptr().addr(), s.as_bytes()) }?;
+        unsafe { st(self).write_raw(p.ptr().addr(), s.as_bytes()) }?;
         Ok(p)
     }
 
@@ -225,9 +231,9 @@ pub trait Foreign: Strategy {
     /// Unless the strategy is [`Isolated`], `p` points at a NUL-terminated
     /// string in live library memory.
     unsafe fn read_string_unchecked<T>(&self, p: Ptr<T>) -> Result<String> {
-        let addr = p.addr_in(self, || "read_string".into())?;
+        let addr = p.addr_in(st(self), || "read_string".into())?;
         // SAFETY: the caller's promise.
-        unsafe { crate::types::lift_str(addr, self, Site::Memory(addr)) }
+        unsafe { crate::types::lift_str(addr, st(self), Site::Memory(addr)) }
     }
 
     /// Reads `len` bytes at `p`.
@@ -245,9 +251,9 @@ pub trait Foreign: Strategy {
     /// Unless the strategy is [`Isolated`], `len` bytes at `p` are live
     /// library memory.
     unsafe fn read_bytes_unchecked<T>(&self, p: Ptr<T>, len: u64) -> Result<Vec<u8>> {
-        let addr = p.addr_in(self, || "read_bytes".into())?;
+        let addr = p.addr_in(st(self), || "read_bytes".into())?;
         // SAFETY: the caller's promise.
-        unsafe { crate::types::read_vec(self, addr, len, Site::Memory(addr)) }
+        unsafe { crate::types::read_vec(st(self), addr, len, Site::Memory(addr)) }
     }
 
     /// Appends the NUL-terminated UTF-8 string at `p` to `buf` and returns
@@ -274,9 +280,9 @@ pub trait Foreign: Strategy {
         p: Ptr<T>,
         buf: &mut String,
     ) -> Result<Range<usize>> {
-        let addr = p.addr_in(self, || "read_string_into".into())?;
+        let addr = p.addr_in(st(self), || "read_string_into".into())?;
         // SAFETY: the caller's promise.
-        unsafe { crate::types::append_str(addr, self, Site::Memory(addr), buf) }
+        unsafe { crate::types::append_str(addr, st(self), Site::Memory(addr), buf) }
     }
 
     /// Appends the `len` bytes at `p` to `buf` and returns the range they
@@ -301,10 +307,10 @@ pub trait Foreign: Strategy {
         len: u64,
         buf: &mut Vec<u8>,
     ) -> Result<Range<usize>> {
-        let addr = p.addr_in(self, || "read_bytes_into".into())?;
+        let addr = p.addr_in(st(self), || "read_bytes_into".into())?;
         let start = buf.len();
         // SAFETY: the caller's promise, for exactly this range.
-        unsafe { crate::types::marshal::append_vec(self, addr, len, Site::Memory(addr), buf) }?;
+        unsafe { crate::types::marshal::append_vec(st(self), addr, len, Site::Memory(addr), buf) }?;
         Ok(start..buf.len())
     }
 
@@ -323,9 +329,9 @@ pub trait Foreign: Strategy {
     /// Unless the strategy is [`Isolated`], `bytes.len()` bytes at `p` are
     /// live, writable library memory.
     unsafe fn write_bytes_unchecked<T>(&self, p: Ptr<T>, bytes: &[u8]) -> Result<()> {
-        let addr = p.addr_in(self, || "write_bytes".into())?;
+        let addr = p.addr_in(st(self), || "write_bytes".into())?;
         // SAFETY: the caller's promise.
-        unsafe { self.write_raw(addr, bytes) }
+        unsafe { st(self).write_raw(addr, bytes) }
     }
 
     /// The address of field `f` of the struct at `p`, under the library's
@@ -374,7 +380,7 @@ pub trait Foreign: Strategy {
         Self: Isolated,
     {
         // SAFETY: `Isolated`: any address is checked at each access.
-        unsafe { Ptr::from_addr(self, addr) }
+        unsafe { Ptr::from_addr(st(self), addr) }
     }
 
     /// The same address seen as a pointer to `U` (a C cast).
@@ -382,7 +388,7 @@ pub trait Foreign: Strategy {
     where
         Self: Isolated,
     {
-        p.addr_in(self, || "cast_ptr".into())?;
+        p.addr_in(st(self), || "cast_ptr".into())?;
         // SAFETY: `Isolated`: whatever `U` claims is checked at each access.
         Ok(unsafe { p.cast() })
     }
@@ -392,7 +398,7 @@ pub trait Foreign: Strategy {
     where
         Self: Isolated,
     {
-        p.addr_in(self, || "offset_ptr".into())?;
+        p.addr_in(st(self), || "offset_ptr".into())?;
         // SAFETY: `Isolated`: any address is checked at each access.
         unsafe { p.byte_add(bytes) }
     }
@@ -598,13 +604,13 @@ impl<L: Foreign, T> Owned<L, T> {
     fn release(&self) -> Result<()> {
         // A block from before a reset went with the old instance: freeing
         // its address would free someone else's block in the new one.
-        if self.ptr.addr_in(&self.lib, String::new).is_err() {
+        if self.ptr.addr_in(st(&self.lib), String::new).is_err() {
             return Ok(());
         }
         // SAFETY: the block came from this library's allocator in this
         // generation, and this handle still owns it (`owns` is cleared
         // before the only other call path, and `Drop` runs once).
-        unsafe { self.lib.free_raw(self.ptr.addr()) }
+        unsafe { st(&self.lib).free_raw(self.ptr.addr()) }
     }
 }
 
@@ -628,7 +634,7 @@ pub struct Function<L: Foreign, A: Params, R: Shadow> {
     lib: L,
     name: Arc<str>,
     ty: FnType<A, R>,
-    func: L::Func,
+    func: FuncOf<L>,
     /// `func`'s code, when calls go through a typed pointer (see
     /// [`crate::strategy::Strategy::direct_code`]).
     direct: Option<unsafe extern "C" fn()>,
@@ -656,9 +662,9 @@ impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
 
     fn call_inner<'a>(&self, args: A::In<'a>) -> Result<(R::Out, Option<i32>)> {
         let name = &*self.name;
-        let mem: &dyn Memory = &self.lib;
+        let mem: &dyn Memory = st(&self.lib);
         if let Some(code) = self.direct {
-            let (lib, func) = (&self.lib, &self.func);
+            let (lib, func) = (st(&self.lib), &self.func);
             // SAFETY: `code` is `func`'s, from `direct_code`; `function`
             // checked that every argument's and the result's `Direct` type
             // is exactly its declared C type, and the declaration is the
@@ -681,8 +687,8 @@ impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
         A::lower(&self.ty.args, args, &mut frame).map_err(|e| e.in_call(name))?;
         // SAFETY: `func` was resolved by this library for `ty`'s signature,
         // and the words were lowered for it on a live frame of this library.
-        let (ret, errno) =
-            unsafe { self.lib.invoke(&self.func, frame.words()) }.map_err(|e| e.in_call(name))?;
+        let (ret, errno) = unsafe { st(&self.lib).invoke(&self.func, frame.words()) }
+            .map_err(|e| e.in_call(name))?;
         // Lift before the temporaries go: the result may point into them.
         // SAFETY: the library returned these words for `ty`'s return type.
         let out = unsafe { R::lift(&self.ty.ret, ret.as_slice(), mem, Site::Return) }
@@ -698,7 +704,7 @@ impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
 
     /// Whether calls go straight through a typed `extern "C"` pointer (a
     /// strategy running native code, with every argument and the result a
-    /// plain scalar: see [`crate::types::Direct`]) rather than through the
+    /// plain scalar whose Rust type is exactly its C type) rather than through the
     /// strategy's general path (libffi, for Dynamic).
     pub fn is_direct(&self) -> bool {
         self.direct.is_some()

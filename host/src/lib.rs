@@ -106,8 +106,13 @@
 //! | `unsafe` [`Ptr::from_addr`], [`Ptr::cast`], [`Ptr::byte_add`] | the address points at a live value of the pointer's type (on a non-[`Isolated`] strategy) |
 //! | `unsafe` `Foreign::*_unchecked` (`elem_ptr`, `read_bytes`, `write_bytes`, `read_string`, `read_terminated`) | the memory the host claims beyond the pointer's own type exists (on a non-[`Isolated`] strategy); on an [`Isolated`] one, the safe forms without the suffix need no promise |
 //! | `unsafe` [`Foreign::free`] | the pointer is the start of a live block of that library's allocator, freed once, unused afterwards ([`Foreign::alloc`]'s [`Owned`] handle needs no call) |
-//! | `unsafe trait` [`strategy::Strategy`], [`strategy::Memory`], [`strategy::Isolated`] | an implementation keeps the contracts above; their raw methods (`read_raw`, `invoke`, `invoke_direct`, `Shadow::lift`, …) are `unsafe fn` |
-//! | `unsafe trait` [`types::Direct`] | the type has exactly the C ABI of the C scalars it claims to match: a direct call (Dynamic's, for plain-scalar signatures) goes through a function pointer built from these types |
+//!
+//! Nothing else asks for trust: the strategy interface (how a strategy
+//! calls, converts and reaches memory) is private to this crate, and so are
+//! the raw memory methods. [`Foreign`], [`Isolated`], [`types::Shadow`] and
+//! [`types::Params`] are sealed: no other crate implements them, so no other
+//! crate can add a strategy or a C type whose promises this table does not
+//! list.
 //!
 //! The **pointer invariant** ties these together: a [`Ptr`] admitted for a
 //! library points at what its type says. It is granted where a pointer is
@@ -141,16 +146,19 @@
 //! }
 //! ```
 //!
-//! and raw memory access or arithmetic on a bare pointer needs `unsafe`:
+//! binding code generic over `L: Foreign` sees the vocabulary and nothing
+//! of the strategy behind it:
 //!
-//! ```compile_fail,E0133
-//! # use sandlink::{strategy::Memory, Dynamic};
-//! fn peek(lib: &Dynamic) -> u8 {
+//! ```compile_fail,E0599
+//! # use sandlink::Foreign;
+//! fn peek<L: Foreign>(lib: &L) -> u8 {
 //!     let mut b = [0u8];
-//!     lib.read_raw(0x1000, &mut b).unwrap(); // error: call to unsafe function
+//!     lib.read_raw(0x1000, &mut b).unwrap(); // error: no method `read_raw`
 //!     b[0]
 //! }
 //! ```
+//!
+//! and arithmetic on a bare pointer needs `unsafe`:
 //!
 //! ```compile_fail,E0133
 //! # use sandlink::Ptr;
@@ -159,12 +167,13 @@
 //! }
 //! ```
 
-pub mod backend;
+mod backend;
 mod error;
 mod foreign;
+pub mod prelude;
 mod protocol;
 pub mod record;
-pub mod strategy;
+mod strategy;
 pub mod types;
 
 #[cfg(feature = "dynamic")]
@@ -172,7 +181,7 @@ pub use backend::dynamic::Dynamic;
 #[cfg(feature = "process")]
 pub use backend::process::{Process, ProcessConfig};
 #[cfg(feature = "sandbox")]
-pub use backend::sandbox::{Sandbox, SandboxConfig};
+pub use backend::sandbox::{CompiledModule, Sandbox, SandboxConfig};
 #[cfg(feature = "stubs")]
 pub use backend::stubs::{StubTable, Stubs};
 pub use error::{Error, ErrorKind, Result, TrapKind};

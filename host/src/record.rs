@@ -152,19 +152,20 @@ impl Recorder {
 
 /// The key a generated stub is matched to a description by: the C
 /// prototype, for people, then the signature's full structure
-/// ([`FnSig::canonical`]), so that only a description that lowers, lifts
+/// (`FnSig::canonical`), so that only a description that lowers, lifts
 /// and lays out exactly as the generated one binds to it.
-pub fn function_key(name: &str, sig: &FnSig) -> String {
+pub(crate) fn function_key(name: &str, sig: &FnSig) -> String {
     format!("{} :: {}", sig.c_prototype(name), sig.canonical())
 }
 
 /// As [`function_key`], for a callback type's trampolines.
-pub fn callback_key(sig: &FnSig) -> String {
+pub(crate) fn callback_key(sig: &FnSig) -> String {
     format!("{} :: {}", sig.c_prototype("(*)"), sig.canonical())
 }
 
 /// The human part of a key: the C prototype.
-pub fn key_prototype(key: &str) -> &str {
+#[cfg_attr(not(feature = "stubs"), allow(dead_code))]
+pub(crate) fn key_prototype(key: &str) -> &str {
     key.split(" :: ").next().unwrap_or(key)
 }
 
@@ -278,7 +279,7 @@ fn params(sig: &FnSig, receive: bool) -> Result<(Vec<Param>, Option<Param>)> {
 
 /// The C declarator of `t` naming `name`: `int x`, `const char *x`,
 /// `void (*x)(void *)`, `int (*x)[4]`.
-pub fn declarator(t: &CType, name: &str) -> Result<String> {
+pub(crate) fn declarator(t: &CType, name: &str) -> Result<String> {
     Ok(match t {
         CType::Void => format!("void {name}"),
         CType::Prim(Prim::Pointer) => format!("void *{name}"),

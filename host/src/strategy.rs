@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-pub use crate::types::marshal::{read_vec, Brand, Frame, Memory, Site, MAX_TRANSFER};
+pub(crate) use crate::types::marshal::Memory;
 use crate::types::{CType, FnSig, Raw};
 
 /// A callback's closure with its types erased: lifts the scalars C passed,
@@ -137,17 +137,58 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)>;
 }
 
+/// A value only this crate can make. A method that takes one cannot be
+/// called from outside, even on a type parameter whose bounds reach it.
+#[derive(Clone, Copy)]
+pub struct Internal(());
+
+impl Internal {
+    /// The one value.
+    pub(crate) const TOKEN: Internal = Internal(());
+}
+
+/// How this crate reaches the strategy behind a binding handle: the sealed
+/// supertrait of [`crate::Foreign`]. The strategy interface is not a
+/// supertrait of `Foreign`, so binding code written over `L: Foreign` sees
+/// the binding vocabulary and nothing else.
+pub trait HasStrategy {
+    /// The strategy (the handle's own type).
+    type Strategy: Strategy;
+    /// The strategy, for this crate only.
+    fn strategy(&self, _: Internal) -> &Self::Strategy;
+}
+
+impl<S: Strategy> HasStrategy for S {
+    type Strategy = S;
+    #[inline(always)]
+    fn strategy(&self, _: Internal) -> &S {
+        self
+    }
+}
+
+/// The strategy behind `lib`.
+#[inline(always)]
+pub(crate) fn st<L: HasStrategy>(lib: &L) -> &L::Strategy {
+    lib.strategy(Internal::TOKEN)
+}
+
+/// A resolved function of the strategy behind `L`.
+pub(crate) type FuncOf<L> = <<L as HasStrategy>::Strategy as Strategy>::Func;
+
 /// A strategy that checks every access the host makes to library memory
 /// against the library's own memory, and lets nothing the library does reach
 /// host memory: any address, length or word is harmless there. Pointer
 /// arithmetic, casts and host-chosen lengths are safe on such a strategy
 /// (the [`crate::Foreign`] methods that require `Self: Isolated`).
 ///
+/// Implemented by [`crate::Sandbox`] and [`crate::Process`]; sealed, like
+/// [`crate::Foreign`].
+///
 /// # Safety
-/// Implementing it promises that [`Memory`]'s raw methods and
-/// [`Strategy::invoke`] are sound for every argument, not only for those
-/// their `# Safety` sections describe.
-pub unsafe trait Isolated: Strategy {}
+/// Implementing it promises that the raw memory methods and `invoke` of the
+/// strategy behind the handle are sound for every argument, not only for
+/// those their `# Safety` sections describe.
+pub unsafe trait Isolated: crate::Foreign {}
 
 /// An erased callback as a strategy keeps it: the closure and a flag that
 /// refuses re-entry of the same closure.
@@ -169,6 +210,15 @@ unsafe impl Sync for CallbackFn {}
 
 impl CallbackFn {
     /// Wraps a closure for [`Strategy::make_callback`]'s state.
+    #[cfg_attr(
+        not(any(
+            feature = "dynamic",
+            feature = "sandbox",
+            feature = "process",
+            feature = "stubs"
+        )),
+        allow(dead_code)
+    )]
     pub fn new(f: ErasedFn) -> CallbackFn {
         CallbackFn {
             busy: Cell::new(false),

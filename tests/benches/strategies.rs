@@ -344,14 +344,8 @@ fn strategies(c: &mut Criterion) {
 fn sandbox_costs(c: &mut Criterion) {
     let wasm = std::fs::read(sandlink_clibs::TESTLIB_WASM).unwrap_or_else(|e| panic!("{e}"));
     let dir = std::env::temp_dir().join(format!("sandlink-bench-cache-{}", std::process::id()));
-    let cached = SandboxConfig {
-        cache_dir: Some(dir.clone()),
-        ..SandboxConfig::default()
-    };
-    let uncached = SandboxConfig {
-        cache_dir: None,
-        ..SandboxConfig::default()
-    };
+    let cached = SandboxConfig::default().cache_dir(Some(dir.clone()));
+    let uncached = SandboxConfig::default().cache_dir(None);
     let module = cached
         .compile(&wasm, "testlib")
         .unwrap_or_else(|e| panic!("{e}"));

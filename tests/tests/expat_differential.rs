@@ -353,12 +353,10 @@ fn count_streamed<L: Foreign>(expat: &Expat<L>, records: usize) -> u64 {
 #[test]
 fn streams_a_document_larger_than_the_sandbox_memory() {
     // ~40 MB of XML through a sandbox capped at 32 MiB of linear memory.
-    let lib = sandlink::SandboxConfig {
-        memory_limit: 32 << 20,
-        ..Default::default()
-    }
-    .open(sandlink_clibs::EXPAT_WASM)
-    .unwrap_or_else(|e| panic!("{e}"));
+    let lib = sandlink::SandboxConfig::default()
+        .memory_limit(32 << 20)
+        .open(sandlink_clibs::EXPAT_WASM)
+        .unwrap_or_else(|e| panic!("{e}"));
     let sandbox = Expat::bind(&lib).unwrap_or_else(|e| panic!("{e}"));
     let records = 1_200_000;
     assert_eq!(count_streamed(&sandbox, records), records as u64 * 2 + 1);

@@ -266,10 +266,7 @@ fn bad_values_from_the_library_are_rejected() {
 
 #[test]
 fn endless_loops_and_recursion_are_stopped() {
-    let config = sandlink::SandboxConfig {
-        deadline: std::time::Duration::from_millis(100),
-        ..Default::default()
-    };
+    let config = sandlink::SandboxConfig::default().deadline(std::time::Duration::from_millis(100));
     let lib = ok(config.open(sandlink_clibs::HOSTILE_WASM));
     let h = Hostile {
         add: ok(lib.function("h_add", &(int() >> int() >> returning(int())))),
@@ -294,11 +291,9 @@ fn endless_loops_and_recursion_are_stopped() {
 #[test]
 fn malloc_until_exhaustion_stays_under_the_cap() {
     let cap = 8 << 20;
-    let lib = ok(sandlink::SandboxConfig {
-        memory_limit: cap,
-        ..Default::default()
-    }
-    .open(sandlink_clibs::HOSTILE_WASM));
+    let lib = ok(sandlink::SandboxConfig::default()
+        .memory_limit(cap)
+        .open(sandlink_clibs::HOSTILE_WASM));
     let h = Hostile {
         add: ok(lib.function("h_add", &(int() >> int() >> returning(int())))),
         lib,
@@ -453,11 +448,7 @@ proptest! {
 
     #[test]
     fn random_hostile_sequences_never_harm_the_host(ops in prop::collection::vec(op(), 1..24)) {
-        let lib = ok(sandlink::SandboxConfig {
-            deadline: std::time::Duration::from_millis(50),
-            memory_limit: 16 << 20,
-            ..Default::default()
-        }.open(sandlink_clibs::HOSTILE_WASM));
+        let lib = ok(sandlink::SandboxConfig::default().deadline(std::time::Duration::from_millis(50)).memory_limit(16 << 20).open(sandlink_clibs::HOSTILE_WASM));
         let add = ok(lib.function("h_add", &(int() >> int() >> returning(int()))));
         let write = ok(lib.function("h_write_wild", &(uintptr_t() >> int() >> returning(int()))));
         let read = ok(lib.function("h_read_wild", &(uintptr_t() >> returning(int()))));

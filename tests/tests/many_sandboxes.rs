@@ -51,10 +51,7 @@ fn a_thousand_live_sandboxes_under_the_default_config() {
 #[test]
 fn a_full_pool_names_the_limit_and_its_setting() {
     let _s = serial();
-    let config = SandboxConfig {
-        max_instances: 3,
-        ..SandboxConfig::default()
-    };
+    let config = SandboxConfig::default().max_instances(3);
     let live: Vec<Sandbox> = (0..3)
         .map(|_| ok(config.open(sandlink_clibs::TESTLIB_WASM)))
         .collect();

@@ -130,10 +130,7 @@ fn exit_and_abort_end_the_worker_with_an_error() {
 
 #[test]
 fn an_endless_loop_is_killed_at_the_deadline() {
-    let h = hostile_with(&ProcessConfig {
-        deadline: Duration::from_millis(300),
-        ..ProcessConfig::default()
-    });
+    let h = hostile_with(&ProcessConfig::default().deadline(Duration::from_millis(300)));
     let spin = ok(h.lib.function("h_spin", &(void() >> returning(void()))));
     let start = Instant::now();
     let e = err(spin.call(()));
@@ -146,10 +143,7 @@ fn an_endless_loop_is_killed_at_the_deadline() {
 #[test]
 fn a_malloc_bomb_stops_at_the_memory_limit() {
     let limit = 256u64 << 20;
-    let h = hostile_with(&ProcessConfig {
-        memory_limit: limit,
-        ..ProcessConfig::default()
-    });
+    let h = hostile_with(&ProcessConfig::default().memory_limit(limit));
     let bomb = ok(h
         .lib
         .function("h_malloc_all", &(size_t() >> returning(size_t()))));

@@ -87,10 +87,7 @@ fn trap_is_an_error_poisons_and_reset_recovers() {
 #[test]
 fn deadline_stops_an_infinite_loop() {
     let deadline = Duration::from_millis(200);
-    let config = SandboxConfig {
-        deadline,
-        ..SandboxConfig::default()
-    };
+    let config = SandboxConfig::default().deadline(deadline);
     let lib = hostile_with(&config);
     let spin = ok(lib.function("h_spin", &(void() >> returning(void()))));
     let start = Instant::now();
@@ -115,10 +112,7 @@ fn deadline_does_not_charge_the_hosts_time_in_callbacks() {
     // host side (a pager reading expat_tree's output, say) must not trap a
     // healthy library.
     let deadline = Duration::from_millis(100);
-    let config = SandboxConfig {
-        deadline,
-        ..SandboxConfig::default()
-    };
+    let config = SandboxConfig::default().deadline(deadline);
     let lib = ok(config.open(sandlink_clibs::TESTLIB_WASM));
     let step = funptr(int() >> int() >> returning(int()));
     let fold = ok(lib.function(
@@ -144,10 +138,7 @@ fn deadline_does_not_charge_the_hosts_time_in_callbacks() {
 #[test]
 fn memory_cap_holds() {
     let cap = 16 << 20;
-    let config = SandboxConfig {
-        memory_limit: cap,
-        ..SandboxConfig::default()
-    };
+    let config = SandboxConfig::default().memory_limit(cap);
     let lib = hostile_with(&config);
     let malloc_all = ok(lib.function("h_malloc_all", &(size_t() >> returning(size_t()))));
     let got = ok(malloc_all.call((64 << 10,)));
@@ -163,10 +154,7 @@ fn memory_cap_holds() {
     assert!(matches!(e, Error::Alloc { .. }), "{e}");
 
     // A cap below the module's initial memory fails at instantiation.
-    let tiny = SandboxConfig {
-        memory_limit: 64 << 10,
-        ..SandboxConfig::default()
-    };
+    let tiny = SandboxConfig::default().memory_limit(64 << 10);
     let e = err(tiny.open(sandlink_clibs::HOSTILE_WASM));
     assert!(
         matches!(&e, Error::LimitReached { setting, limit, .. }
@@ -177,10 +165,7 @@ fn memory_cap_holds() {
 
 #[test]
 fn stdout_and_stderr_are_captured_and_capped() {
-    let config = SandboxConfig {
-        output_limit: 4096,
-        ..SandboxConfig::default()
-    };
+    let config = SandboxConfig::default().output_limit(4096);
     let lib = hostile_with(&config);
     let puts = ok(lib.function("h_puts", &(string() >> returning(int()))));
     let eputs = ok(lib.function("h_eputs", &(string() >> returning(int()))));
@@ -251,10 +236,7 @@ fn callback_slots_are_reused_and_dropped_ones_fail_the_call() {
 fn module_cache_compiles_once_and_rejects_corrupt_entries() {
     let dir = std::env::temp_dir().join(format!("sandlink-cache-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let config = SandboxConfig {
-        cache_dir: Some(dir.clone()),
-        ..SandboxConfig::default()
-    };
+    let config = SandboxConfig::default().cache_dir(Some(dir.clone()));
     let wasm = ok(
         std::fs::read(sandlink_clibs::TESTLIB_WASM).map_err(|e| Error::Load {
             library: "testlib.wasm".into(),
@@ -332,10 +314,7 @@ fn instantiate_refuses_a_module_compiled_under_other_engine_settings() {
     let module = ok(SandboxConfig::default().compile(&wasm, "testlib"));
     // wasmtime fixes the stack limit per engine: a config asking for another
     // one must not get a sandbox that silently runs under the module's.
-    let other = SandboxConfig {
-        max_wasm_stack: 128 << 10,
-        ..SandboxConfig::default()
-    };
+    let other = SandboxConfig::default().max_wasm_stack(128 << 10);
     let e = err(other.instantiate(&module));
     assert!(e.to_string().contains("max_wasm_stack"), "{e}");
     ok(SandboxConfig::default().instantiate(&module));

@@ -5,7 +5,8 @@
 use std::ffi::c_void;
 
 use crate::error::{Error, Result};
-use crate::types::{DataModel, MAX_TRANSFER};
+use crate::types::marshal::MAX_TRANSFER;
+use crate::types::DataModel;
 
 /// The data model: the host's, which is the library's.
 pub(crate) const MODEL: DataModel = DataModel::host();

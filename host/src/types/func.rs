@@ -10,8 +10,9 @@ use crate::types::shadow::{Direct, Shadow, Typ, Void};
 
 /// A tuple of argument shadow types, e.g. `(String, i32)`. Implemented for
 /// tuples of up to ten [`Shadow`] types, and `()` for no arguments.
-pub trait Params: Sized + 'static {
+pub trait Params: crate::types::sealed::Params + Sized + 'static {
     /// The tuple of argument descriptions.
+    #[doc(hidden)]
     type Typs: Clone + Send + Sync + 'static;
     /// The tuple of Rust values a call takes.
     type In<'a>;
@@ -19,18 +20,22 @@ pub trait Params: Sized + 'static {
     type Out;
 
     /// The run-time descriptions, in order.
+    #[doc(hidden)]
     fn descs(t: &Self::Typs) -> Vec<Arc<CType>>;
     /// Lowers every argument onto the frame.
+    #[doc(hidden)]
     fn lower<'a>(t: &Self::Typs, v: Self::In<'a>, f: &mut Frame<'_, 'a>) -> Result<()>;
     /// Lifts every argument from a callback's scalars.
     ///
     /// # Safety
     /// As for [`Shadow::lift`]: `raws` are the arguments the library passed
     /// to a callback of these parameter types.
+    #[doc(hidden)]
     unsafe fn lift(t: &Self::Typs, raws: &[Raw], mem: &dyn Memory) -> Result<Self::Out>;
 
     /// Whether every parameter has a usable [`Shadow::Direct`] type that is
     /// its C type under `model`, so a call can go through a typed pointer.
+    #[doc(hidden)]
     fn direct_ok(t: &Self::Typs, model: DataModel) -> bool;
 
     /// Calls `code` through a typed `extern "C"` pointer taking these
@@ -43,6 +48,7 @@ pub trait Params: Sized + 'static {
     /// these parameters' C types returning `R`'s (so [`Params::direct_ok`]
     /// and `R::Direct::matches` hold for them), callable in this process;
     /// `mem` is its library.
+    #[doc(hidden)]
     unsafe fn call_direct<'a, R: Shadow>(
         t: &Self::Typs,
         v: Self::In<'a>,
@@ -52,6 +58,7 @@ pub trait Params: Sized + 'static {
     ) -> Result<Option<Raw>>;
 }
 
+impl crate::types::sealed::Params for () {}
 impl Params for () {
     type Typs = ();
     type In<'a> = ();
@@ -109,6 +116,7 @@ fn missing_scalars(have: usize, need: usize, site: Site) -> Error {
 
 macro_rules! params_tuple {
     ($($n:tt $T:ident),+) => {
+        impl<$($T: Shadow),+> crate::types::sealed::Params for ($($T,)+) {}
         impl<$($T: Shadow),+> Params for ($($T,)+) {
             type Typs = ($(Typ<$T>,)+);
             type In<'a> = ($($T::In<'a>,)+);

@@ -7,7 +7,8 @@ use super::wire::{frame, op, reply, WireError};
 use super::worker::expect_ok;
 use super::{Process, MODEL};
 use crate::error::{Error, Result};
-use crate::types::{Brand, DataModel, Memory, MAX_TRANSFER};
+use crate::types::marshal::MAX_TRANSFER;
+use crate::types::{Brand, DataModel, Memory};
 
 /// A few windows of library memory, as last read. Any request that can
 /// change the library's memory (a call, a callback's return, a write, an

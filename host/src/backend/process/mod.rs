@@ -62,8 +62,12 @@ use worker::{signal_name, spawn, wait_briefly, Conn};
 /// The worker runs natively on this machine: the host's data model.
 const MODEL: DataModel = DataModel::host();
 
-/// Limits for a worker. The defaults are safe for untrusted code.
+/// Limits for a worker. The defaults are safe for untrusted code. Start
+/// from [`ProcessConfig::default`] and change what you need, with the
+/// setters (`ProcessConfig::default().deadline(d)`) or the fields; new
+/// settings may be added.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct ProcessConfig {
     /// How long the host waits for any one message from the worker (default
     /// 10 s): a call whose library code runs longer, without calling back,
@@ -88,6 +92,24 @@ impl Default for ProcessConfig {
 }
 
 impl ProcessConfig {
+    /// Sets [`ProcessConfig::deadline`](#structfield.deadline).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Sets [`ProcessConfig::memory_limit`](#structfield.memory_limit).
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// Sets [`ProcessConfig::seccomp`](#structfield.seccomp).
+    pub fn seccomp(mut self, on: bool) -> Self {
+        self.seccomp = on;
+        self
+    }
+
     /// Starts a worker that loads the library at `path` (or, without a
     /// slash, by name as `dlopen` searches for it).
     pub fn open(&self, path: impl AsRef<OsStr>) -> Result<Process> {

@@ -15,7 +15,8 @@ use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::types::{DataModel, Prim, WordClass, MAX_TRANSFER};
+use crate::types::marshal::MAX_TRANSFER;
+use crate::types::{DataModel, Prim, WordClass};
 
 /// The protocol version both halves speak; the handshake checks it.
 pub const VERSION: u32 = 1;

@@ -8,8 +8,12 @@ use super::engine::{self, default_cache_dir, CompiledModule};
 use super::Sandbox;
 use crate::error::{Error, Result};
 
-/// Limits and options for a sandbox. The defaults are safe for untrusted code.
+/// Limits and options for a sandbox. The defaults are safe for untrusted
+/// code. Start from [`SandboxConfig::default`] and change what you need,
+/// with the setters (`SandboxConfig::default().deadline(d)`) or the fields;
+/// new settings may be added.
 #[derive(Clone, Debug)]
+#[non_exhaustive]
 pub struct SandboxConfig {
     /// Cap on linear memory, in bytes (default 256 MiB). Growth past it fails
     /// the way `malloc` failing does: the C code sees NULL.
@@ -17,7 +21,7 @@ pub struct SandboxConfig {
     /// Wall-clock budget for the library's own code in one outermost call
     /// (default 10 s), including calls it makes back into itself from
     /// callbacks; time the host spends inside callbacks is not charged.
-    /// Enforced by epoch interruption every [`EPOCH_TICK`](super::EPOCH_TICK).
+    /// Enforced by epoch interruption every 5 ms, the deadline's granularity.
     pub deadline: Duration,
     /// Native stack wasm code may use, in bytes (default 512 KiB); deeper
     /// recursion traps as a stack overflow.
@@ -25,12 +29,13 @@ pub struct SandboxConfig {
     /// Capacity of each of the stdout and stderr capture buffers (default 1 MiB);
     /// writing past it traps.
     pub output_limit: usize,
-    /// Where compiled modules are cached (default [`default_cache_dir`]);
-    /// `None` disables the disk cache.
+    /// Where compiled modules are cached (default: `SANDLINK_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/sandlink`, else `~/.cache/sandlink`); `None`
+    /// disables the disk cache.
     pub cache_dir: Option<PathBuf>,
     /// Most sandboxes alive at once in this process under this setting
     /// (default 1,000): the size of wasmtime's pooling allocator. Each slot
-    /// reserves [`SLOT_RESERVATION`](super::SLOT_RESERVATION) bytes (4 GiB + 32 MiB) of address space
+    /// reserves 4 GiB + 32 MiB of address space
     /// for linear memory, so the default reserves about 4 TiB of the 128 TiB
     /// a 64-bit Linux process can address; memory is used only as a sandbox
     /// touches it. Opening one more than this fails with
@@ -54,6 +59,42 @@ impl Default for SandboxConfig {
 }
 
 impl SandboxConfig {
+    /// Sets [`SandboxConfig::memory_limit`](#structfield.memory_limit).
+    pub fn memory_limit(mut self, bytes: u64) -> Self {
+        self.memory_limit = bytes;
+        self
+    }
+
+    /// Sets [`SandboxConfig::deadline`](#structfield.deadline).
+    pub fn deadline(mut self, deadline: Duration) -> Self {
+        self.deadline = deadline;
+        self
+    }
+
+    /// Sets [`SandboxConfig::max_wasm_stack`](#structfield.max_wasm_stack).
+    pub fn max_wasm_stack(mut self, bytes: usize) -> Self {
+        self.max_wasm_stack = bytes;
+        self
+    }
+
+    /// Sets [`SandboxConfig::output_limit`](#structfield.output_limit).
+    pub fn output_limit(mut self, bytes: usize) -> Self {
+        self.output_limit = bytes;
+        self
+    }
+
+    /// Sets [`SandboxConfig::cache_dir`](#structfield.cache_dir).
+    pub fn cache_dir(mut self, dir: Option<PathBuf>) -> Self {
+        self.cache_dir = dir;
+        self
+    }
+
+    /// Sets [`SandboxConfig::max_instances`](#structfield.max_instances).
+    pub fn max_instances(mut self, n: u32) -> Self {
+        self.max_instances = n;
+        self
+    }
+
     /// Loads and compiles (or fetches from cache) the module at `path`, then
     /// instantiates it. Opening a file this process already loaded, unchanged
     /// (same inode, size and times), costs a `stat` and an instantiation.
@@ -70,9 +111,19 @@ impl SandboxConfig {
     }
 
     /// Compiles `wasm` through the disk cache only, bypassing the in-process
-    /// cache: for measuring cold compiles and cache loads.
+    /// cache: a hook for the cache's tests and the benchmarks of cold
+    /// compiles and cache loads, not part of the API. Use
+    /// [`SandboxConfig::module`] for a module to instantiate many times.
+    #[doc(hidden)]
     pub fn compile(&self, wasm: &[u8], name: &str) -> Result<Arc<CompiledModule>> {
         engine::compile(wasm, name, self.engine_key(), self.cache_dir.as_deref())
+    }
+
+    /// The compiled module for `wasm` (through the in-process and disk
+    /// caches, as [`SandboxConfig::load`] uses), to instantiate once per
+    /// input with [`SandboxConfig::instantiate`].
+    pub fn module(&self, wasm: &[u8], name: &str) -> Result<Arc<CompiledModule>> {
+        engine::load(wasm, name, self.engine_key(), self.cache_dir.as_deref())
     }
 
     /// A fresh sandbox from an already compiled module (cheap: pooled memory,

@@ -7,7 +7,8 @@ use wasmtime::StoreContextMut;
 
 use super::{abi, Live, Sandbox, State, MODEL};
 use crate::error::{Error, Result};
-use crate::types::{Brand, DataModel, Memory, MAX_TRANSFER};
+use crate::types::marshal::MAX_TRANSFER;
+use crate::types::{Brand, DataModel, Memory};
 
 impl Sandbox {
     /// `addr .. addr + len` as indices into linear memory, if it lies inside.

@@ -41,8 +41,8 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 pub use config::SandboxConfig;
-pub use engine::{default_cache_dir, CompiledModule, EPOCH_TICK, SLOT_RESERVATION};
-pub use function::SandboxFunc;
+pub use engine::CompiledModule;
+use function::SandboxFunc;
 
 use callbacks::CallbackEntry;
 

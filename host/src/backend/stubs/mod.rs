@@ -131,8 +131,8 @@ impl Stubs {
     /// thread. What the C compiler checked at build time is not part of the
     /// promise: each bound function's signature and each struct's layout
     /// agree with the headers (a description binds only if its full
-    /// structure is the one the stub was generated from, see
-    /// [`crate::record::function_key`]). What a `void *`, an opaque struct
+    /// structure, every C type and struct field, is the one the stub was
+    /// generated from). What a `void *`, an opaque struct
     /// or a global points at was not checked. And `table` is one that
     /// `sandlink-build` generated, of this version of Sandlink.
     pub unsafe fn open(table: &'static StubTable) -> Result<Stubs> {

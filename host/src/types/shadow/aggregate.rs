@@ -6,6 +6,7 @@ use super::*;
 /// through pointers and fields; it cannot be passed by value.
 pub struct Struct<Tag>(PhantomData<fn() -> Tag>, Infallible);
 
+impl<Tag: 'static> crate::types::sealed::Shadow for Struct<Tag> {}
 impl<Tag: 'static> Shadow for Struct<Tag> {
     type In<'a> = Infallible;
     type Out = Infallible;
@@ -26,6 +27,7 @@ impl<Tag: 'static> Shadow for Struct<Tag> {
 /// Shadow of a C array `T[n]`: read as a `Vec` of its elements.
 pub struct Array<T>(PhantomData<fn() -> T>, Infallible);
 
+impl<T: Shadow> crate::types::sealed::Shadow for Array<T> {}
 impl<T: Shadow> Shadow for Array<T> {
     type In<'a> = Infallible;
     type Out = Vec<T::Out>;

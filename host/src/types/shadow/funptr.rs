@@ -10,6 +10,7 @@ pub struct FunPtr<A, R>(PhantomData<fn(A) -> R>, Infallible);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct CodePtr(pub u64);
 
+impl<A: Params, R: Shadow> crate::types::sealed::Shadow for FunPtr<A, R> {}
 impl<A: Params, R: Shadow> Shadow for FunPtr<A, R> {
     type In<'a> = &'a crate::Callback<A, R>;
     type Out = CodePtr;
@@ -40,6 +41,7 @@ impl<A: Params, R: Shadow> Shadow for FunPtr<A, R> {
     }
 }
 
+impl<A: Params, R: Shadow> crate::types::sealed::Shadow for Option<FunPtr<A, R>> {}
 impl<A: Params, R: Shadow> Shadow for Option<FunPtr<A, R>> {
     type In<'a> = Option<&'a crate::Callback<A, R>>;
     type Out = Option<CodePtr>;

@@ -18,25 +18,29 @@ use crate::types::marshal::{load_word, read_vec, Brand, Frame, Memory, Site};
 /// Implemented by the shadow types that the constructors in
 /// [`crate::types`] return; bindings rarely implement it themselves (use
 /// [`view`] for custom conversions).
-pub trait Shadow: Sized + 'static {
+pub trait Shadow: crate::types::sealed::Shadow + Sized + 'static {
     /// What a caller passes, e.g. `&'a str` for `string`.
     type In<'a>;
     /// What the caller gets back, e.g. `String` for `string`.
     type Out;
     /// Per-type run-time data (a view's conversions, an element type).
+    #[doc(hidden)]
     type Meta: Clone + Send + Sync + 'static;
 
     /// The Rust type with exactly this type's C ABI, for a direct call
     /// through a typed function pointer: the number itself, `*mut c_void`
     /// for a pointer, [`NoDirect`] for what is not one plain scalar.
+    #[doc(hidden)]
     type Direct: Direct;
 
     /// Lowers `v` into scalars pushed onto `f`.
+    #[doc(hidden)]
     fn lower<'a>(t: &Typ<Self>, v: Self::In<'a>, f: &mut Frame<'_, 'a>) -> Result<()>;
 
     /// Lowers `v` as a [`Shadow::Direct`] argument of library `mem` (a
     /// pointer's library is checked here, as in [`Shadow::lower`]). Called
     /// only for types whose `Direct` is usable; the default refuses.
+    #[doc(hidden)]
     fn to_direct<'a>(
         t: &Typ<Self>,
         v: Self::In<'a>,
@@ -60,6 +64,7 @@ pub trait Shadow: Sized + 'static {
     /// Unless `mem` is [`crate::strategy::Isolated`], pointers among them
     /// point where `t` says (a string type's pointer at a NUL-terminated
     /// string, a buffer's at that many bytes), as the library promises.
+    #[doc(hidden)]
     unsafe fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Self::Out>;
 
     /// Reads a value of this type stored at `addr` in library memory.
@@ -67,6 +72,7 @@ pub trait Shadow: Sized + 'static {
     /// # Safety
     /// Unless `mem` is [`crate::strategy::Isolated`], `addr` holds a live
     /// value of type `t` in the library's memory.
+    #[doc(hidden)]
     unsafe fn load(t: &Typ<Self>, addr: u64, mem: &dyn Memory) -> Result<Self::Out> {
         let site = Site::Memory(addr);
         let prim = t.desc.scalar().ok_or_else(|| Error::NotPassable {
@@ -85,6 +91,7 @@ pub trait Shadow: Sized + 'static {
 /// `bool`, pointers, views. Callbacks return these, and [`crate::Foreign::write`] stores them.
 pub trait Scalar: Shadow {
     /// Turns a lifted value back into a lowerable one.
+    #[doc(hidden)]
     fn to_in<'a>(v: Self::Out) -> Self::In<'a>;
 }
 

@@ -123,6 +123,7 @@ impl<T> Ptr<T> {
     }
 }
 
+impl<T: 'static> crate::types::sealed::Shadow for Ptr<T> {}
 impl<T: 'static> Shadow for Ptr<T> {
     type In<'a> = Ptr<T>;
     type Out = Ptr<T>;
@@ -157,6 +158,7 @@ impl<T: 'static> Scalar for Ptr<T> {
     }
 }
 
+impl<T: 'static> crate::types::sealed::Shadow for Option<Ptr<T>> {}
 impl<T: 'static> Shadow for Option<Ptr<T>> {
     type In<'a> = Option<Ptr<T>>;
     type Out = Option<Ptr<T>>;

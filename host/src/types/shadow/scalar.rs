@@ -4,6 +4,7 @@ use super::*;
 
 macro_rules! int_shadow {
     ($($t:ty => $via:ty),* $(,)?) => {$(
+        impl crate::types::sealed::Shadow for $t {}
         impl Shadow for $t {
             type In<'a> = $t;
             type Out = $t;
@@ -31,6 +32,7 @@ macro_rules! int_shadow {
 
 int_shadow!(i8 => i64, i16 => i64, i32 => i64, i64 => i64, u8 => u64, u16 => u64, u32 => u64, u64 => u64);
 
+impl crate::types::sealed::Shadow for f32 {}
 impl Shadow for f32 {
     type In<'a> = f32;
     type Out = f32;
@@ -54,6 +56,7 @@ impl Scalar for f32 {
     }
 }
 
+impl crate::types::sealed::Shadow for f64 {}
 impl Shadow for f64 {
     type In<'a> = f64;
     type Out = f64;
@@ -77,6 +80,7 @@ impl Scalar for f64 {
     }
 }
 
+impl crate::types::sealed::Shadow for bool {}
 impl Shadow for bool {
     type In<'a> = bool;
     type Out = bool;
@@ -107,6 +111,7 @@ impl Scalar for bool {
 }
 
 /// `void`: no value. As a return type it gives `()`.
+impl crate::types::sealed::Shadow for () {}
 impl Shadow for () {
     type In<'a> = ();
     type Out = ();

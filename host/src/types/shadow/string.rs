@@ -64,6 +64,7 @@ pub(crate) unsafe fn append_str(
 }
 
 /// Shadow of `char *` as a NUL-terminated UTF-8 string: `&str` in, `String` out.
+impl crate::types::sealed::Shadow for String {}
 impl Shadow for String {
     type In<'a> = &'a str;
     type Out = String;
@@ -89,6 +90,7 @@ impl Shadow for String {
 }
 
 /// Shadow of a nullable `char *`: `None` is NULL.
+impl crate::types::sealed::Shadow for Option<String> {}
 impl Shadow for Option<String> {
     type In<'a> = Option<&'a str>;
     type Out = Option<String>;
@@ -167,6 +169,7 @@ unsafe fn lift_buffer(raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<
     unsafe { read_vec(mem, addr.0, len as u64, site) }
 }
 
+impl crate::types::sealed::Shadow for Buffer {}
 impl Shadow for Buffer {
     type In<'a> = &'a [u8];
     type Out = Vec<u8>;
@@ -183,6 +186,7 @@ impl Shadow for Buffer {
     }
 }
 
+impl crate::types::sealed::Shadow for BufferMut {}
 impl Shadow for BufferMut {
     type In<'a> = &'a mut [u8];
     type Out = Vec<u8>;

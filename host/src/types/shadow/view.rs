@@ -26,6 +26,7 @@ impl<V, B: Shadow> Clone for ViewMeta<V, B> {
     }
 }
 
+impl<V: 'static, B: Scalar> crate::types::sealed::Shadow for View<V, B> {}
 impl<V: 'static, B: Scalar> Shadow for View<V, B> {
     type In<'a> = V;
     type Out = V;
