@@ -431,4 +431,14 @@ unsafe impl Strategy for Recorder {
 
 // SAFETY: nothing the recorder does touches memory (see `Memory` above);
 // `invoke` fails for every argument.
-unsafe impl Isolated for Recorder {}
+unsafe impl Isolated for Recorder {
+    /// Nothing to reset: the recorder has no instance (and so it is never
+    /// poisoned either).
+    fn reset(&self) -> Result<()> {
+        Ok(())
+    }
+
+    fn poisoned(&self) -> Option<String> {
+        None
+    }
+}

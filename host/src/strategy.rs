@@ -188,7 +188,20 @@ pub(crate) type FuncOf<L> = <<L as HasStrategy>::Strategy as Strategy>::Func;
 /// Implementing it promises that the raw memory methods and `invoke` of the
 /// strategy behind the handle are sound for every argument, not only for
 /// those their `# Safety` sections describe.
-pub unsafe trait Isolated: crate::Foreign {}
+pub unsafe trait Isolated: crate::Foreign {
+    /// Replaces the library's instance with a fresh one (a new wasm
+    /// instance, a new worker process): its memory and state start over,
+    /// poisoning is cleared, and live callbacks are re-installed at the same
+    /// addresses. Bound functions and callbacks keep working; pointers into
+    /// the old instance become [`crate::Error::StalePointer`]. Fails with
+    /// [`crate::Error::Busy`] during a call into the library.
+    fn reset(&self) -> crate::Result<()>;
+
+    /// Why the library is poisoned, if it is: after it trapped, exited,
+    /// crashed or broke the protocol, every call fails with
+    /// [`crate::Error::Poisoned`] until [`Isolated::reset`].
+    fn poisoned(&self) -> Option<String>;
+}
 
 /// An erased callback as a strategy keeps it: the closure and a flag that
 /// refuses re-entry of the same closure.

@@ -1,6 +1,7 @@
 //! Sandlink's shared test code: the conformance suite every strategy runs.
 
 pub mod conformance;
+pub mod hostile;
 pub mod xml;
 
 /// Unwraps a result that must succeed, panicking with the error's message

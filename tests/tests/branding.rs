@@ -3,7 +3,7 @@
 //! never an access through an address that means something else there.
 
 use sandlink::types::*;
-use sandlink::{Dynamic, Error, Foreign, Sandbox};
+use sandlink::{Dynamic, Error, Foreign, Isolated, Sandbox};
 use sandlink_tests::{err, ok};
 
 fn sandbox() -> Sandbox {

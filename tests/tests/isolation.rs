@@ -1,15 +1,14 @@
-//! Memory isolation, proven against `c-libs/hostile`: every misbehaviour gives
-//! a specific error (never a panic or a crash), host memory around each call
-//! is intact, the sandbox is poisoned where it must be, and `reset()` brings
-//! the same handle back.
-
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+//! Memory isolation in the Sandbox, proven against `c-libs/hostile`: the
+//! shared hostile suite (`sandlink_tests::hostile`, also run on Process),
+//! then what only the Sandbox shows: which trap each failure is, wasm's
+//! memory layout, host canaries around each call, captured output, and
+//! random sequences of hostile calls.
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed};
 use sandlink::types::*;
-use sandlink::{Error, Foreign, Function, Sandbox, TrapKind};
+use sandlink::{Error, Foreign, Isolated, Sandbox, SandboxConfig, TrapKind};
+use sandlink_tests::hostile::Limits;
 use sandlink_tests::{err, ok};
 
 /// Host memory the library must never reach: heap blocks with a known
@@ -61,32 +60,26 @@ fn trap(e: &Error) -> &TrapKind {
     }
 }
 
-struct Hostile {
-    lib: Sandbox,
-    add: Function<Sandbox, (i32, i32), i32>,
+type Hostile = sandlink_tests::hostile::Hostile<Sandbox>;
+
+fn open(limits: Limits) -> Sandbox {
+    let mut config = SandboxConfig::default();
+    if let Some(d) = limits.deadline {
+        config = config.deadline(d);
+    }
+    if let Some(m) = limits.memory {
+        config = config.memory_limit(m);
+    }
+    ok(config.open(sandlink_clibs::HOSTILE_WASM))
 }
 
 fn hostile() -> Hostile {
-    let lib = ok(Sandbox::open(sandlink_clibs::HOSTILE_WASM));
-    let add = ok(lib.function("h_add", &(int() >> int() >> returning(int()))));
-    Hostile { lib, add }
+    Hostile::new(open(Limits::default()))
 }
 
-impl Hostile {
-    /// The sandbox is poisoned, and after reset the same handle works.
-    fn expect_poisoned_then_reset(&self, what: &str) {
-        assert!(self.lib.poisoned().is_some(), "{what}: not poisoned");
-        let e = err(self.add.call((1, 2)));
-        assert!(matches!(&e, Error::Poisoned { .. }), "{what}: {e}");
-        ok(self.lib.reset());
-        assert_eq!(ok(self.add.call((1, 2))), 3, "{what}: unusable after reset");
-    }
-
-    fn expect_healthy(&self, what: &str) {
-        assert!(self.lib.poisoned().is_none(), "{what}: poisoned");
-        assert_eq!(ok(self.add.call((40, 2))), 42, "{what}: unusable");
-    }
-}
+// The shared hostile suite (tests/src/hostile.rs), then the Sandbox's own
+// checks: which trap each failure is, wasm's memory layout, captured output.
+sandlink_tests::hostile_tests!(open, 16 << 20);
 
 #[test]
 fn memcpy_size_max_traps() {
@@ -153,129 +146,8 @@ fn null_and_far_writes() {
 }
 
 #[test]
-fn bad_values_from_the_library_are_rejected() {
+fn deep_recursion_traps_on_the_stack_limit() {
     let h = hostile();
-    let wild = ok(h
-        .lib
-        .function("h_wild_pointer", &(void() >> returning(string()))));
-    let e = guarded("wild string", || err(wild.call(())));
-    assert!(matches!(&e, Error::OutOfBounds { .. }), "{e}");
-    let wild_ptr = ok(h
-        .lib
-        .function("h_wild_pointer", &(void() >> returning(ptr(int())))));
-    let p = ok(wild_ptr.call(()));
-    let e = err(h.lib.read(&int(), p));
-    assert!(matches!(e, Error::OutOfBounds { .. }), "{e}");
-    let e = err(h.lib.write(&int(), p, 5));
-    assert!(matches!(e, Error::OutOfBounds { .. }), "{e}");
-
-    let unterminated = ok(h
-        .lib
-        .function("h_unterminated", &(void() >> returning(string()))));
-    let e = err(unterminated.call(()));
-    assert!(matches!(&e, Error::Unterminated { .. }), "{e}");
-
-    let bad_utf8 = ok(h
-        .lib
-        .function("h_invalid_utf8", &(void() >> returning(string()))));
-    let e = err(bad_utf8.call(()));
-    assert!(matches!(&e, Error::InvalidUtf8 { .. }), "{e}");
-
-    // SIZE_MAX as size_t is representable; reading that many bytes is not.
-    let huge = ok(h
-        .lib
-        .function("h_huge_length", &(void() >> returning(size_t()))));
-    let n = ok(huge.call(()));
-    assert_eq!(n, u32::MAX as u64);
-    let e = err(h.lib.read_bytes(p, n));
-    assert!(
-        matches!(e, Error::InvalidValue { .. } | Error::OutOfBounds { .. }),
-        "{e}"
-    );
-
-    // Reads into a reused buffer fail the same ways and leave it as it was.
-    let unterminated_ptr = ok(h
-        .lib
-        .function("h_unterminated", &(void() >> returning(ptr(char())))));
-    let mut text = String::from("kept");
-    let e = err(h
-        .lib
-        .read_string_into(ok(unterminated_ptr.call(())), &mut text));
-    assert!(matches!(&e, Error::Unterminated { .. }), "{e}");
-    let bad_utf8_ptr = ok(h
-        .lib
-        .function("h_invalid_utf8", &(void() >> returning(ptr(char())))));
-    let e = err(h.lib.read_string_into(ok(bad_utf8_ptr.call(())), &mut text));
-    assert!(matches!(&e, Error::InvalidUtf8 { .. }), "{e}");
-    assert_eq!(text, "kept");
-    let mut bytes = b"kept".to_vec();
-    let e = err(h.lib.read_bytes_into(p, n, &mut bytes));
-    assert!(
-        matches!(e, Error::InvalidValue { .. } | Error::OutOfBounds { .. }),
-        "{e}"
-    );
-    assert_eq!(bytes, b"kept");
-
-    // Callbacks given absurd buffer lengths fail the call with a clear error.
-    let text_fn = funptr(ptr_opt(void()) >> buffer_int() >> returning(void()));
-    let seen = Arc::new(AtomicUsize::new(0));
-    let s2 = seen.clone();
-    let cb = ok(h.lib.callback(&text_fn, move |(_, bytes)| {
-        s2.fetch_add(bytes.len(), Ordering::Relaxed);
-        Ok(())
-    }));
-    for (name, want_oob) in [
-        ("h_huge_buffer_callback", true),
-        ("h_negative_buffer_callback", false),
-    ] {
-        let f = ok(h.lib.function(
-            name,
-            &(text_fn.clone() >> ptr_opt(void()) >> returning(void())),
-        ));
-        let e = guarded(name, || err(f.call((&cb, None))));
-        match &e {
-            Error::Callback { source, .. } => {
-                let inner = source.as_ref();
-                if want_oob {
-                    // Refused before any host allocation, by the transfer
-                    // limit or the bounds check, whichever comes first.
-                    assert!(
-                        matches!(
-                            inner,
-                            Error::OutOfBounds { .. } | Error::InvalidValue { .. }
-                        ),
-                        "{name}: {inner}"
-                    );
-                } else {
-                    assert!(
-                        matches!(inner, Error::InvalidValue { .. }),
-                        "{name}: {inner}"
-                    );
-                }
-            }
-            other => panic!("{name}: {other}"),
-        }
-    }
-    assert_eq!(
-        seen.load(Ordering::Relaxed),
-        0,
-        "the closure never saw the bad buffers"
-    );
-    h.expect_healthy("bad values");
-}
-
-#[test]
-fn endless_loops_and_recursion_are_stopped() {
-    let config = sandlink::SandboxConfig::default().deadline(std::time::Duration::from_millis(100));
-    let lib = ok(config.open(sandlink_clibs::HOSTILE_WASM));
-    let h = Hostile {
-        add: ok(lib.function("h_add", &(int() >> int() >> returning(int())))),
-        lib,
-    };
-    let spin = ok(h.lib.function("h_spin", &(void() >> returning(void()))));
-    let e = guarded("spin", || err(spin.call(())));
-    assert_eq!(trap(&e), &TrapKind::Deadline);
-    h.expect_poisoned_then_reset("spin");
     let recurse = ok(h.lib.function("h_recurse", &(int() >> returning(int()))));
     let e = guarded("recursion", || err(recurse.call((0,))));
     assert!(
@@ -289,28 +161,6 @@ fn endless_loops_and_recursion_are_stopped() {
 }
 
 #[test]
-fn malloc_until_exhaustion_stays_under_the_cap() {
-    let cap = 8 << 20;
-    let lib = ok(sandlink::SandboxConfig::default()
-        .memory_limit(cap)
-        .open(sandlink_clibs::HOSTILE_WASM));
-    let h = Hostile {
-        add: ok(lib.function("h_add", &(int() >> int() >> returning(int())))),
-        lib,
-    };
-    let all = ok(h
-        .lib
-        .function("h_malloc_all", &(size_t() >> returning(size_t()))));
-    for chunk in [1 << 20, 4096, 16] {
-        let got = guarded("malloc", || ok(all.call((chunk,))));
-        assert!(got <= cap, "{got} bytes under an {cap}-byte cap");
-        assert!(ok(h.lib.memory_size()) <= cap);
-        ok(h.lib.reset());
-    }
-    h.expect_healthy("malloc");
-}
-
-#[test]
 fn abort_exit_and_bogus_function_pointers() {
     let h = hostile();
     let abort = ok(h.lib.function("h_abort", &(void() >> returning(void()))));
@@ -319,15 +169,8 @@ fn abort_exit_and_bogus_function_pointers() {
     h.expect_poisoned_then_reset("abort");
 
     let exit = ok(h.lib.function("h_exit", &(int() >> returning(void()))));
-    for code in [0, 1, 125] {
-        let e = guarded("exit", || err(exit.call((code,))));
-        assert!(
-            matches!(&e, Error::Exited { code: c, .. } if *c == code),
-            "{e}"
-        );
-        h.expect_poisoned_then_reset("exit");
-    }
-    // WASI allows exit statuses below 126; others trap.
+    // WASI allows exit statuses below 126 (`Error::Exited`, in the shared
+    // suite); others trap.
     let e = guarded("exit 255", || err(exit.call((255,))));
     assert!(
         matches!(trap(&e), TrapKind::Other(m) if m.contains("exit status")),
@@ -349,59 +192,6 @@ fn abort_exit_and_bogus_function_pointers() {
         );
         h.expect_poisoned_then_reset("bogus call");
     }
-}
-
-#[test]
-fn callback_called_after_drop_is_an_error_not_a_trap() {
-    let h = hostile();
-    let int_fn = funptr(int() >> returning(int()));
-    let store = ok(h
-        .lib
-        .function("h_store_callback", &(int_fn.clone() >> returning(void()))));
-    let call = ok(h
-        .lib
-        .function("h_call_stored", &(int() >> returning(int()))));
-    let cb = ok(h.lib.callback(&int_fn, |(x,)| Ok(x + 1)));
-    let addr = cb.addr();
-    ok(store.call((&cb,)));
-    assert_eq!(ok(call.call((1,))), 2);
-    drop(cb);
-    // The slot keeps a host function that finds no callback: the call
-    // fails, and the sandbox is not poisoned (the host's mistake, not the
-    // library's).
-    let e = guarded("stale callback", || err(call.call((1,))));
-    assert!(
-        matches!(e, Error::CallbackDropped { address, .. } if address == addr),
-        "{e}"
-    );
-    assert!(
-        h.lib.poisoned().is_none(),
-        "a dropped callback poisoned the sandbox"
-    );
-    assert_eq!(ok(h.add.call((1, 2))), 3);
-    // The slot serves the next callback of the type.
-    let next = ok(h.lib.callback(&int_fn, |(x,)| Ok(x * 3)));
-    assert_eq!(next.addr(), addr, "the slot was not reused");
-    assert_eq!(ok(call.call((2,))), 6);
-}
-
-#[test]
-fn buffers_kept_by_the_library_cannot_reach_the_host() {
-    let h = hostile();
-    let keep = ok(h
-        .lib
-        .function("h_keep_buffer", &(buffer_mut() >> returning(void()))));
-    let scribble = ok(h
-        .lib
-        .function("h_scribble_kept", &(int() >> returning(void()))));
-    let mut host = *b"host data that must survive";
-    let snapshot = host;
-    ok(keep.call((&mut host[..],)));
-    // The call returned: the library's pointer is to a freed temporary in its
-    // own memory. Writing through it later touches only that memory.
-    guarded("scribble", || ok(scribble.call((host.len() as i32,))));
-    assert_eq!(host, snapshot);
-    h.expect_healthy("kept buffer");
 }
 
 // ---------------------------------------------------------------------------

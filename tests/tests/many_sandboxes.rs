@@ -9,7 +9,7 @@
 use std::sync::Mutex;
 
 use sandlink::types::*;
-use sandlink::{Error, Foreign, Sandbox, SandboxConfig};
+use sandlink::{Error, Foreign, Isolated, Sandbox, SandboxConfig};
 use sandlink_tests::{err, ok, rss_bytes};
 
 static SERIAL: Mutex<()> = Mutex::new(());

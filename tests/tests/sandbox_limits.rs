@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use sandlink::types::*;
-use sandlink::{Error, Foreign, Sandbox, SandboxConfig, TrapKind};
+use sandlink::{Error, Foreign, Isolated, Sandbox, SandboxConfig, TrapKind};
 use sandlink_tests::{err, ok};
 
 fn hostile_with(config: &SandboxConfig) -> Sandbox {

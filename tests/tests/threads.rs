@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::thread;
 
 use sandlink::types::*;
-use sandlink::{Callback, Dynamic, Foreign, Function, Owned, Process, Sandbox, Stubs};
+use sandlink::{Callback, Dynamic, Foreign, Function, Isolated, Owned, Process, Sandbox, Stubs};
 use sandlink_expat::{Events, Expat, Parser};
 use sandlink_tests::ok;
 use sandlink_tests::xml::{self, Chunking, Recorder};

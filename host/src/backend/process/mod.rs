@@ -243,21 +243,13 @@ impl Process {
         &self.shared.config
     }
 
-    /// Why the handle is poisoned, if it is.
-    pub fn poisoned(&self) -> Option<String> {
-        self.lock().poisoned.borrow().clone()
-    }
-
     /// The worker's process id (`None` while poisoned).
     pub fn worker_pid(&self) -> Option<u32> {
         self.lock().conn.borrow().as_ref().map(|c| c.child.id())
     }
 
-    /// Replaces the worker with a fresh one: the library's state starts
-    /// over, poisoning is cleared, and live callbacks are re-created at the
-    /// same addresses. Bound functions keep working. Fails if called during
-    /// a call into the library.
-    pub fn reset(&self) -> Result<()> {
+    /// [`Isolated::reset`]: a new worker.
+    fn reset_worker(&self) -> Result<()> {
         let st = self.lock();
         if st.depth.get() > 0 {
             return Err(Error::Busy {
@@ -604,4 +596,12 @@ unsafe impl Strategy for Process {
 
 // SAFETY: see the `Memory` impl: every access goes through the worker,
 // whatever the address or length, and `invoke` only sends words.
-unsafe impl Isolated for Process {}
+unsafe impl Isolated for Process {
+    fn reset(&self) -> Result<()> {
+        self.reset_worker()
+    }
+
+    fn poisoned(&self) -> Option<String> {
+        self.lock().poisoned.borrow().clone()
+    }
+}

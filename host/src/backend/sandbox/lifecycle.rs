@@ -112,11 +112,9 @@ impl Sandbox {
         })
     }
 
-    /// Replaces the instance with a fresh one from the same module: memory,
-    /// globals and WASI state start over, poisoning is cleared, and live
-    /// callbacks are re-installed at the same addresses. Bound functions
-    /// keep working. Fails if called from inside a callback.
-    pub fn reset(&self) -> Result<()> {
+    /// [`Isolated::reset`](crate::Isolated::reset): a new instance of the
+    /// same module, whose memory, globals and WASI state start over.
+    pub(super) fn reset_instance(&self) -> Result<()> {
         let inner = self.lock();
         if !inner.callers.borrow().is_empty() || inner.depth.get() > 0 {
             return Err(Error::Busy {

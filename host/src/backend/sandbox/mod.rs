@@ -175,11 +175,6 @@ impl Sandbox {
         self.shared.module.ticks.load(Ordering::Relaxed)
     }
 
-    /// Why the sandbox is poisoned, if it is.
-    pub fn poisoned(&self) -> Option<String> {
-        self.lock().poisoned.borrow().clone()
-    }
-
     /// What the library wrote to stdout so far (since the last reset).
     pub fn stdout(&self) -> Vec<u8> {
         self.lock().live.borrow().stdout.contents().to_vec()
@@ -234,4 +229,12 @@ unsafe impl Strategy for Sandbox {
 // memory (`memory.rs`), and the library's code runs inside wasmtime, which
 // confines it to that memory and table: no address, length or word passed
 // here can reach host memory.
-unsafe impl Isolated for Sandbox {}
+unsafe impl Isolated for Sandbox {
+    fn reset(&self) -> Result<()> {
+        self.reset_instance()
+    }
+
+    fn poisoned(&self) -> Option<String> {
+        self.lock().poisoned.borrow().clone()
+    }
+}
