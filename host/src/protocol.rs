@@ -19,7 +19,8 @@
     allow(dead_code)
 )]
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
@@ -27,7 +28,7 @@ use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 use crate::strategy::{CallbackFn, Memory, Pending};
-use crate::types::{DataModel, FnSig, Prim, Raw};
+use crate::types::{Brand, DataModel, FnSig, Prim, Raw};
 
 /// A signature lowered to machine words, once per bound function or
 /// callback: what every strategy's call and trampoline walks.
@@ -184,4 +185,126 @@ pub(crate) fn release<T: Send + 'static>(lock: &CallLock, take: impl FnOnce() ->
     let state = take().and_then(|s| pending.retire(s));
     drop(pending);
     drop(state);
+}
+
+/// A library handle's identity across resets: the brand every pointer and
+/// callback it makes carries. The generation moves on at each reset of an
+/// isolated strategy, so pointers into the old instance are refused.
+#[derive(Debug)]
+pub(crate) struct Identity {
+    lib: u64,
+    generation: AtomicU64,
+}
+
+impl Identity {
+    /// A new library instance's identity.
+    pub fn fresh() -> Identity {
+        Identity {
+            lib: Brand::fresh().lib,
+            generation: AtomicU64::new(0),
+        }
+    }
+
+    /// The brand of what the handle makes now.
+    #[inline]
+    pub fn brand(&self) -> Brand {
+        Brand {
+            lib: self.lib,
+            generation: self.generation(),
+        }
+    }
+
+    /// The current reset generation.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Relaxed)
+    }
+
+    /// A reset happened: what was made before is stale.
+    pub fn next_generation(&self) {
+        self.generation.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Why an isolated library is poisoned (it trapped, exited, crashed or
+/// broke the protocol), if it is: kept under the library's lock, cleared by
+/// a reset.
+#[derive(Debug, Default)]
+pub(crate) struct Poison(RefCell<Option<String>>);
+
+impl Poison {
+    /// Fails with [`Error::Poisoned`] naming `library` if poisoned.
+    pub fn check(&self, library: &str) -> Result<()> {
+        match &*self.0.borrow() {
+            Some(reason) => Err(Error::Poisoned {
+                function: None,
+                library: library.to_string(),
+                reason: reason.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Poisons the library with `err`, which is returned.
+    pub fn set(&self, err: Error) -> Error {
+        *self.0.borrow_mut() = Some(err.to_string());
+        err
+    }
+
+    /// Why it is poisoned.
+    pub fn reason(&self) -> Option<String> {
+        self.0.borrow().clone()
+    }
+
+    /// A reset cleared it.
+    pub fn clear(&self) {
+        *self.0.borrow_mut() = None;
+    }
+}
+
+/// Looks `symbol` up in `library` with the transport's `find` (`dlsym`
+/// here or in a worker), which gives the address or the loader's reason.
+/// A name with a NUL byte (which `dlsym` would cut short and so find
+/// another symbol) and a NULL address are errors too.
+pub(crate) fn lookup_symbol(
+    library: &str,
+    symbol: &str,
+    find: impl FnOnce() -> Result<std::result::Result<u64, String>>,
+) -> Result<u64> {
+    let missing = |reason: String| Error::MissingSymbol {
+        library: library.to_string(),
+        symbol: symbol.to_string(),
+        reason,
+    };
+    if symbol.as_bytes().contains(&0) {
+        return Err(missing("the name contains a NUL byte".into()));
+    }
+    match find()? {
+        Ok(0) => Err(missing("the symbol's address is NULL".into())),
+        Ok(addr) => Ok(addr),
+        Err(reason) => Err(missing(reason)),
+    }
+}
+
+/// What a native library handle (Dynamic, Stubs) holds besides its
+/// transport: its name, its brand (a native library is never reset) and
+/// its call lock, which the library's callback trampolines share.
+pub(crate) struct NativeCore {
+    /// The library's name, for messages.
+    pub name: String,
+    /// What its pointers and callbacks carry.
+    pub brand: Brand,
+    /// Held by the calling thread for the whole of each call.
+    pub calls: Arc<CallLock>,
+}
+
+impl NativeCore {
+    /// The core of a newly opened library.
+    pub fn new(name: String) -> NativeCore {
+        NativeCore {
+            name,
+            brand: Brand::fresh(),
+            calls: Arc::new(CallLock::new(Pending::default())),
+        }
+    }
 }

@@ -124,7 +124,7 @@ fn check_addr(addr: u64, len: usize) -> Result<()> {
 }
 
 /// Implements [`crate::types::Memory`] for an in-process strategy whose
-/// handle has `self.inner.brand`: host memory through the functions above.
+/// handle has `self.inner.core.brand`: host memory through the functions above.
 macro_rules! native_memory {
     ($strategy:ty) => {
         // SAFETY: the brand is fresh per handle (the strategy is never
@@ -138,7 +138,7 @@ macro_rules! native_memory {
             }
 
             fn brand(&self) -> $crate::types::Brand {
-                self.inner.brand
+                self.inner.core.brand
             }
 
             fn alloc_raw(&self, size: u64, align: u64) -> $crate::Result<u64> {

@@ -19,9 +19,12 @@ use smallvec::SmallVec;
 
 use crate::backend::native::{self, errno_location, MODEL};
 use crate::error::{Error, Result};
-use crate::protocol::{call_locked, callback_dropped, release, run_and_release, CallLock, Lowered};
-use crate::strategy::{CallbackFn, ErasedFn, Pending, Strategy};
-use crate::types::{Brand, FnSig, Prim, Raw, WordClass};
+use crate::protocol::{
+    call_locked, callback_dropped, lookup_symbol, release, run_and_release, CallLock, Lowered,
+    NativeCore,
+};
+use crate::strategy::{CallbackFn, ErasedFn, Strategy};
+use crate::types::{FnSig, Prim, Raw, WordClass};
 
 /// A shared library loaded in-process with `dlopen`.
 ///
@@ -37,20 +40,16 @@ pub struct Dynamic {
 
 struct Inner {
     lib: Library,
-    name: String,
-    brand: Brand,
-    /// Held for the length of each call into the library (re-entrantly by
-    /// the calling thread, for callbacks that call in again); holds the
-    /// first error raised by a callback during the current call. Shared
-    /// with the library's callback slots, which outlive it.
-    calls: Arc<CallLock>,
+    /// Name, brand and call lock; the lock is shared with the library's
+    /// callback slots, which outlive the handle.
+    core: NativeCore,
     /// Callback slots whose handles were dropped, for reuse.
     parked: Mutex<Vec<&'static Slot>>,
 }
 
 impl std::fmt::Debug for Dynamic {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Dynamic({})", self.inner.name)
+        write!(f, "Dynamic({})", self.inner.core.name)
     }
 }
 
@@ -102,32 +101,20 @@ impl Dynamic {
         Dynamic {
             inner: Arc::new(Inner {
                 lib,
-                name,
-                brand: Brand::fresh(),
-                calls: Arc::new(CallLock::new(Pending::default())),
+                core: NativeCore::new(name),
                 parked: Mutex::new(Vec::new()),
             }),
             _not_sync: PhantomData,
         }
     }
 
-    fn symbol(&self, name: &str) -> Result<*mut c_void> {
-        let missing = |reason: String| Error::MissingSymbol {
-            library: self.inner.name.clone(),
-            symbol: name.to_string(),
-            reason,
-        };
-        if name.as_bytes().contains(&0) {
-            return Err(missing("the name contains a NUL byte".into()));
-        }
-        // SAFETY: the symbol is read as an address only, never as a typed value.
-        let sym = unsafe { self.inner.lib.get::<*mut c_void>(name.as_bytes()) }
-            .map_err(|e| missing(e.to_string()))?;
-        let addr = *sym;
-        if addr.is_null() {
-            return Err(missing("the symbol's address is NULL".into()));
-        }
-        Ok(addr)
+    fn symbol(&self, name: &str) -> Result<u64> {
+        lookup_symbol(&self.inner.core.name, name, || {
+            // SAFETY: the symbol is read as an address only, never as a
+            // typed value.
+            let sym = unsafe { self.inner.lib.get::<*mut c_void>(name.as_bytes()) };
+            Ok(sym.map(|s| *s as u64).map_err(|e| e.to_string()))
+        })
     }
 }
 
@@ -222,16 +209,17 @@ unsafe impl Strategy for Dynamic {
     type Func = DynFunc;
 
     fn library_name(&self) -> String {
-        self.inner.name.clone()
+        self.inner.core.name.clone()
     }
 
     fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<DynFunc> {
         // Lowering the signature first: a type that cannot be passed is
         // reported whether or not the symbol exists.
         let cif = Cif::new(sig)?;
-        let addr = self.symbol(name)?;
-        // SAFETY: a non-NULL code address; it is only called through a cif
-        // built from the declared signature (dlsym cannot check it).
+        let addr = self.symbol(name)? as usize as *mut c_void;
+        // SAFETY: a non-NULL code address (`lookup_symbol` refuses NULL);
+        // it is only called through a cif built from the declared signature
+        // (dlsym cannot check it).
         let code = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn()>(addr) };
         Ok(DynFunc {
             code,
@@ -257,7 +245,7 @@ unsafe impl Strategy for Dynamic {
         // trusted (Dynamic has no isolation) and `args` are words lowered for
         // its signature (the caller's promise). `ret` has room for ffi_arg or
         // double. errno is written and read on this thread only.
-        let saved_errno = call_locked(&self.inner.calls, || unsafe {
+        let saved_errno = call_locked(&self.inner.core.calls, || unsafe {
             if f.errno {
                 *errno = 0;
             }
@@ -279,11 +267,11 @@ unsafe impl Strategy for Dynamic {
 
     unsafe fn invoke_direct(&self, _: &DynFunc, call: &mut dyn FnMut()) -> Result<()> {
         // One call at a time per library; a callback re-enters on this thread.
-        call_locked(&self.inner.calls, call)
+        call_locked(&self.inner.core.calls, call)
     }
 
     fn symbol_addr(&self, name: &str) -> Result<u64> {
-        Ok(self.symbol(name)? as u64)
+        self.symbol(name)
     }
 
     fn make_callback(
@@ -306,9 +294,9 @@ unsafe impl Strategy for Dynamic {
         };
         let slot = match parked {
             Some(slot) => slot,
-            None => Slot::new(sig, self.inner.calls.clone())?,
+            None => Slot::new(sig, self.inner.core.calls.clone())?,
         };
-        let pending = self.inner.calls.lock();
+        let pending = self.inner.core.calls.lock();
         // SAFETY: `live` is accessed only under the library's call lock,
         // held here; the slot was parked (or is new), so it holds nothing.
         unsafe { *slot.live.get() = Some(state) };

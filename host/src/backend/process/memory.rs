@@ -1,8 +1,6 @@
 //! The library's memory, by request: reads, writes, allocation, and the
 //! read-ahead cache that saves round trips.
 
-use std::sync::atomic::Ordering;
-
 use super::wire::{frame, op, reply, WireError};
 use super::worker::expect_ok;
 use super::{Process, MODEL};
@@ -62,10 +60,7 @@ unsafe impl Memory for Process {
     }
 
     fn brand(&self) -> Brand {
-        Brand {
-            lib: self.shared.lib,
-            generation: self.shared.generation.load(Ordering::Relaxed),
-        }
+        self.shared.id.brand()
     }
 
     fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {

@@ -43,7 +43,6 @@ use std::cell::{Cell, RefCell};
 use std::ffi::{OsStr, OsString};
 use std::marker::PhantomData;
 use std::os::unix::process::ExitStatusExt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -51,9 +50,9 @@ use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
-use crate::protocol::{finish, Lowered};
+use crate::protocol::{finish, lookup_symbol, Identity, Lowered, Poison};
 use crate::strategy::{CallbackFn, ErasedFn, Isolated, Pending, Strategy};
-use crate::types::{Brand, DataModel, FnSig, Raw};
+use crate::types::{DataModel, FnSig, Raw};
 use callbacks::{CallbackEntry, CallbackGuard};
 use memory::ReadCache;
 use wire::{frame, op, reply, Payload, WireError};
@@ -121,11 +120,10 @@ impl ProcessConfig {
                 name,
                 path,
                 config: self.clone(),
-                lib: Brand::fresh().lib,
-                generation: AtomicU64::new(0),
+                id: Identity::fresh(),
                 state: ReentrantMutex::new(State {
                     conn: RefCell::new(Some(conn)),
-                    poisoned: RefCell::new(None),
+                    poisoned: Poison::default(),
                     callbacks: RefCell::new(Vec::new()),
                     pending: Pending::default(),
                     depth: Cell::new(0),
@@ -151,15 +149,15 @@ struct Shared {
     name: String,
     path: OsString,
     config: ProcessConfig,
-    lib: u64,
-    generation: AtomicU64,
+    /// The handle's identity and reset generation.
+    id: Identity,
     state: ReentrantMutex<State>,
 }
 
 struct State {
     /// `None` once the worker failed (the handle is poisoned).
     conn: RefCell<Option<Conn>>,
-    poisoned: RefCell<Option<String>>,
+    poisoned: Poison,
     /// Live callbacks by trampoline slot.
     callbacks: RefCell<Vec<Option<Arc<CallbackEntry>>>>,
     pending: Pending,
@@ -262,8 +260,8 @@ impl Process {
         *st.conn.borrow_mut() = None;
         let conn = spawn(&self.shared.path, &self.shared.name, &self.shared.config)?;
         *st.conn.borrow_mut() = Some(conn);
-        self.shared.generation.fetch_add(1, Ordering::Relaxed);
-        *st.poisoned.borrow_mut() = None;
+        self.shared.id.next_generation();
+        st.poisoned.clear();
         st.pending.take();
         st.cache.borrow_mut().clear();
         let live: Vec<(usize, Arc<CallbackEntry>)> = st
@@ -284,14 +282,7 @@ impl Process {
     }
 
     fn check_poisoned(&self, st: &State) -> Result<()> {
-        match &*st.poisoned.borrow() {
-            Some(reason) => Err(Error::Poisoned {
-                function: None,
-                library: self.shared.name.clone(),
-                reason: reason.clone(),
-            }),
-            None => Ok(()),
-        }
+        st.poisoned.check(&self.shared.name)
     }
 
     /// Ends the worker after `e`, poisoning the handle, and describes what
@@ -346,8 +337,7 @@ impl Process {
                 }
             }
         };
-        *st.poisoned.borrow_mut() = Some(err.to_string());
-        err
+        st.poisoned.set(err)
     }
 
     /// Sends one request.
@@ -436,7 +426,7 @@ impl Process {
     }
 
     fn resolve_addr(&self, sym: &Symbol) -> Result<u64> {
-        let generation = self.shared.generation.load(Ordering::Relaxed);
+        let generation = self.shared.id.generation();
         {
             let cached = sym.addr.lock();
             if cached.0 == generation && cached.1 != 0 {
@@ -471,10 +461,7 @@ unsafe impl Strategy for Process {
                 name: name.to_string(),
                 wire,
                 errno,
-                addr: parking_lot::Mutex::new((
-                    self.shared.generation.load(Ordering::Relaxed),
-                    addr,
-                )),
+                addr: parking_lot::Mutex::new((self.shared.id.generation(), addr)),
             }),
         })
     }
@@ -530,19 +517,9 @@ unsafe impl Strategy for Process {
     }
 
     fn symbol_addr(&self, name: &str) -> Result<u64> {
-        let missing = |reason: String| Error::MissingSymbol {
-            library: self.shared.name.clone(),
-            symbol: name.to_string(),
-            reason,
-        };
-        if name.as_bytes().contains(&0) {
-            return Err(missing("the name contains a NUL byte".into()));
-        }
-        match self.request_value(op::SYMBOL, &[name.as_bytes()], "dlsym")? {
-            Ok(0) => Err(missing("the symbol's address is NULL".into())),
-            Ok(addr) => Ok(addr),
-            Err(reason) => Err(missing(reason)),
-        }
+        lookup_symbol(&self.shared.name, name, || {
+            self.request_value(op::SYMBOL, &[name.as_bytes()], "dlsym")
+        })
     }
 
     fn make_callback(
@@ -602,6 +579,6 @@ unsafe impl Isolated for Process {
     }
 
     fn poisoned(&self) -> Option<String> {
-        self.lock().poisoned.borrow().clone()
+        self.lock().poisoned.reason()
     }
 }

@@ -2,7 +2,6 @@
 //! calling them.
 
 use std::cell::RefCell;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use wasmtime::{Func, Val, ValRaw, ValType};
@@ -74,7 +73,7 @@ impl Sandbox {
 
     /// The export for `f` in the current generation.
     fn current(&self, f: &SandboxFunc) -> Result<Func> {
-        let generation = self.shared.generation.load(Ordering::Relaxed);
+        let generation = self.shared.id.generation();
         let (g, func) = *f.resolved.borrow();
         if g == generation {
             return Ok(func);
@@ -105,7 +104,7 @@ impl Sandbox {
             name: name.to_string(),
             words,
             errno,
-            resolved: RefCell::new((self.shared.generation.load(Ordering::Relaxed), func)),
+            resolved: RefCell::new((self.shared.id.generation(), func)),
         })
     }
 

@@ -4,7 +4,6 @@
 
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,8 +16,8 @@ use super::engine::{self, CompiledModule, EPOCH_TICK};
 use super::trap::{instantiation_error, trap_kind};
 use super::{abi, Inner, Live, Sandbox, SandboxConfig, Shared, State};
 use crate::error::{Error, Result};
+use crate::protocol::{Identity, Poison};
 use crate::strategy::Pending;
-use crate::types::Brand;
 
 impl Sandbox {
     fn new_store(module: &CompiledModule, config: &SandboxConfig) -> Result<(Store<State>, Live)> {
@@ -93,13 +92,12 @@ impl Sandbox {
                 module,
                 config,
                 table_base,
-                lib_id: Brand::fresh().lib,
-                generation: AtomicU64::new(0),
+                id: Identity::fresh(),
                 inner: ReentrantMutex::new(Inner {
                     store: RefCell::new(store),
                     live: RefCell::new(live),
                     callers: RefCell::new(Vec::new()),
-                    poisoned: RefCell::new(None),
+                    poisoned: Poison::default(),
                     pending: Pending::default(),
                     callbacks: RefCell::new(Vec::new()),
                     slot_funcs: RefCell::new(Vec::new()),
@@ -128,8 +126,8 @@ impl Sandbox {
         *inner.store.borrow_mut() = store;
         *inner.live.borrow_mut() = live;
         inner.slot_funcs.borrow_mut().clear();
-        shared.generation.fetch_add(1, Ordering::Relaxed);
-        *inner.poisoned.borrow_mut() = None;
+        shared.id.next_generation();
+        inner.poisoned.clear();
         inner.pending.take();
         let n = inner.callbacks.borrow().len();
         for idx in 0..n {
@@ -178,17 +176,6 @@ impl Sandbox {
         }
     }
 
-    fn check_poisoned(&self, inner: &Inner) -> Result<()> {
-        match &*inner.poisoned.borrow() {
-            Some(reason) => Err(Error::Poisoned {
-                function: None,
-                library: self.shared.module.name.clone(),
-                reason: reason.clone(),
-            }),
-            None => Ok(()),
-        }
-    }
-
     /// Turns a failed guest call into an error, poisoning the sandbox.
     fn trapped(&self, inner: &Inner, e: wasmtime::Error, function: &str) -> Error {
         let err = if let Some(exit) = e.downcast_ref::<I32Exit>() {
@@ -215,8 +202,7 @@ impl Sandbox {
                 backtrace,
             }
         };
-        *inner.poisoned.borrow_mut() = Some(err.to_string());
-        err
+        inner.poisoned.set(err)
     }
 
     /// Runs guest code: checks poisoning, sets the deadline for an outermost
@@ -237,7 +223,7 @@ impl Sandbox {
         function: &str,
         f: impl FnOnce(&mut StoreContextMut<'_, State>, &Live) -> wasmtime::Result<R>,
     ) -> Result<R> {
-        self.check_poisoned(inner)?;
+        inner.poisoned.check(&self.shared.module.name)?;
         let depth = inner.depth.get();
         let started = self.ticks();
         inner.depth.set(depth + 1);

@@ -1,8 +1,6 @@
 //! The library's linear memory as the host sees it: every access
 //! bounds-checked, allocation through the guest shim.
 
-use std::sync::atomic::Ordering;
-
 use wasmtime::StoreContextMut;
 
 use super::{abi, Live, Sandbox, State, MODEL};
@@ -44,10 +42,7 @@ unsafe impl Memory for Sandbox {
     }
 
     fn brand(&self) -> Brand {
-        Brand {
-            lib: self.shared.lib_id,
-            generation: self.shared.generation.load(Ordering::Relaxed),
-        }
+        self.shared.id.brand()
     }
 
     fn alloc_raw(&self, size: u64, align: u64) -> Result<u64> {

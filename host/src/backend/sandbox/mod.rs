@@ -32,7 +32,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::marker::PhantomData;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
@@ -47,6 +47,7 @@ use function::SandboxFunc;
 use callbacks::CallbackEntry;
 
 use crate::error::Result;
+use crate::protocol::{Identity, Poison};
 use crate::strategy::{ErasedFn, Isolated, Pending, Strategy};
 use crate::types::{DataModel, FnSig, Raw};
 
@@ -83,10 +84,9 @@ struct Shared {
     config: SandboxConfig,
     /// The function table's size before any callback was added.
     table_base: u64,
-    /// This instance's identity; its generation is `generation`.
-    lib_id: u64,
-    /// How many times it was reset (an atomic, so `brand()` needs no lock).
-    generation: AtomicU64,
+    /// This instance's identity and reset generation (an atomic, so
+    /// `brand()` needs no lock).
+    id: Identity,
     /// The instance and everything that changes with it. Held by the thread
     /// that runs a call for the whole call, re-entrantly: the library's
     /// callbacks run on that thread and may call in again.
@@ -123,7 +123,7 @@ struct Inner {
     /// Host-call contexts active on the stack, innermost last: while a
     /// callback runs, the store is reached through its `Caller`.
     callers: RefCell<Vec<CallerPtr>>,
-    poisoned: RefCell<Option<String>>,
+    poisoned: Poison,
     /// The first error raised by a callback during the current call.
     pending: Pending,
     /// Callbacks by slot, counted from `table_base`.
@@ -235,6 +235,6 @@ unsafe impl Isolated for Sandbox {
     }
 
     fn poisoned(&self) -> Option<String> {
-        self.lock().poisoned.borrow().clone()
+        self.lock().poisoned.reason()
     }
 }

@@ -36,11 +36,11 @@ pub use sandlink_guest_shim::abi::stubs::StubTable;
 use crate::backend::native::{self, MODEL};
 use crate::error::{Error, Result};
 use crate::protocol::{
-    call_locked, dead_callback_called, release, run_and_release, CallLock, Lowered,
+    call_locked, dead_callback_called, release, run_and_release, Lowered, NativeCore,
 };
 use crate::record::{callback_key, function_key, key_prototype};
-use crate::strategy::{CallbackFn, ErasedFn, Pending, Strategy};
-use crate::types::{Brand, FnSig, Raw};
+use crate::strategy::{CallbackFn, ErasedFn, Strategy};
+use crate::types::{FnSig, Raw};
 
 /// A C library linked through generated stubs.
 ///
@@ -55,11 +55,8 @@ pub struct Stubs {
 }
 
 struct Inner {
-    name: String,
-    brand: Brand,
-    /// Held for the length of each call (re-entrantly, for callbacks that
-    /// call in again); holds the first error a callback raised.
-    calls: CallLock,
+    /// Name, brand and call lock.
+    core: NativeCore,
     /// Each function's stubs, by name: `(key, wrapper)`.
     fns: HashMap<String, Vec<(String, CallFn)>>,
     /// Each callback signature's pool, by key.
@@ -96,7 +93,7 @@ fn slots() -> MutexGuard<'static, HashMap<usize, Vec<bool>>> {
 
 impl std::fmt::Debug for Stubs {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Stubs({})", self.inner.name)
+        write!(f, "Stubs({})", self.inner.core.name)
     }
 }
 
@@ -183,9 +180,7 @@ impl Stubs {
         }
         Ok(Stubs {
             inner: Arc::new(Inner {
-                name,
-                brand: Brand::fresh(),
-                calls: CallLock::new(Pending::default()),
+                core: NativeCore::new(name),
                 fns,
                 pools,
                 globals,
@@ -229,14 +224,14 @@ unsafe impl Strategy for Stubs {
     type Func = StubFunc;
 
     fn library_name(&self) -> String {
-        self.inner.name.clone()
+        self.inner.core.name.clone()
     }
 
     fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<StubFunc> {
         let words = Lowered::new(sig)?;
         let Some(candidates) = self.inner.fns.get(name) else {
             return Err(Error::MissingSymbol {
-                library: self.inner.name.clone(),
+                library: self.inner.core.name.clone(),
                 symbol: name.into(),
                 reason: "no stub was generated for it: the binding module evaluated in \
                          build.rs does not declare it"
@@ -291,7 +286,7 @@ unsafe impl Strategy for Stubs {
         // `args` is that array (a wrapper with no arguments reads none). The
         // callee is trusted (`Stubs::open`'s contract) and the words were
         // lowered for its signature (the caller's promise).
-        call_locked(&self.inner.calls, || unsafe {
+        call_locked(&self.inner.core.calls, || unsafe {
             (f.call)(args.as_ptr().cast::<u64>(), &mut ret, &mut err)
         })?;
         Ok((
@@ -304,7 +299,7 @@ unsafe impl Strategy for Stubs {
         match self.inner.globals.get(name) {
             Some(&addr) if addr != 0 => Ok(addr),
             _ => Err(Error::MissingSymbol {
-                library: self.inner.name.clone(),
+                library: self.inner.core.name.clone(),
                 symbol: name.into(),
                 reason: "no stub table entry was generated for it: the binding module \
                          evaluated in build.rs does not take its address"
@@ -342,7 +337,7 @@ unsafe impl Strategy for Stubs {
         let Some(index) = used.iter().position(|u| !u) else {
             return Err(Error::LimitReached {
                 function: None,
-                library: self.inner.name.clone(),
+                library: self.inner.core.name.clone(),
                 limit: format!(
                     "{} live callbacks of type `{}`",
                     pool.n,
@@ -356,7 +351,7 @@ unsafe impl Strategy for Stubs {
         let code = unsafe { *pool.codes.add(index) };
         let Some(code) = code else {
             return Err(Error::Load {
-                library: self.inner.name.clone(),
+                library: self.inner.core.name.clone(),
                 reason: format!(
                     "trampoline {index} of `{}` is NULL in the stub table",
                     key_prototype(&key)
@@ -417,7 +412,7 @@ impl Drop for SlotGuard {
             return;
         };
         let lib = state.lib.clone();
-        release(&lib.inner.calls, || {
+        release(&lib.inner.core.calls, || {
             let mut taken = slots();
             // SAFETY: the slot is this guard's (`index < n`), written under
             // `SLOTS`. A run in progress copied `ctx` already and borrows the
@@ -466,7 +461,7 @@ unsafe extern "C" fn run(ctx: *mut c_void, args: *const u64, ret: *mut u64) {
     let has_ret = words.ret.is_some();
     // Re-entrant: C calls back on the thread that called into it, which
     // holds this already (`Stubs::open`'s contract).
-    let pending = st.lib.inner.calls.lock();
+    let pending = st.lib.inner.core.calls.lock();
     // SAFETY: this thread holds the library's call lock for the whole run,
     // the lock every callback of this library runs under; `st` stays alive
     // until the run ends (above).
