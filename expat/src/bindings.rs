@@ -17,12 +17,12 @@ pub type UserData = Option<Ptr<()>>;
 /// `XML_StartElementHandler`: `(void *ud, const XML_Char *name, const XML_Char **atts)`.
 /// The name comes as a pointer, read by the handler into a reused buffer
 /// (no allocation per event).
-pub type StartElementFn = FunPtr<(UserData, Ptr<i8>, Ptr<Option<Ptr<i8>>>), ()>;
+pub type StartElementFn = FunPtr<(UserData, StrRef, StrArrayRef), ()>;
 /// `XML_EndElementHandler`: `(void *ud, const XML_Char *name)`.
-pub type EndElementFn = FunPtr<(UserData, Ptr<i8>), ()>;
+pub type EndElementFn = FunPtr<(UserData, StrRef), ()>;
 /// `XML_CharacterDataHandler` and `XML_DefaultHandler`: `(void *ud, const XML_Char *s, int len)`.
-/// The text comes as a pointer and a length, read into a reused buffer.
-pub type TextFn = FunPtr<(UserData, Option<Ptr<i8>>, i32), ()>;
+/// The text comes as a borrowed `(pointer, length)` pair, read into a reused buffer.
+pub type TextFn = FunPtr<(UserData, BytesRef), ()>;
 /// `XML_ProcessingInstructionHandler`: `(void *ud, target, data)`.
 pub type PiFn = FunPtr<(UserData, String, String), ()>;
 /// `XML_CommentHandler`: `(void *ud, const XML_Char *data)`.
@@ -66,13 +66,13 @@ pub struct HandlerTypes {
 impl HandlerTypes {
     fn new() -> HandlerTypes {
         let ud = || ptr_opt(void());
-        let name = || ptr(const_(char()));
+        let name = || str_ref(ptr(const_(char())));
         HandlerTypes {
             start_element: funptr(
-                ud() >> name() >> ptr(ptr_opt(const_(char()))) >> returning(void()),
+                ud() >> name() >> str_array_ref(ptr(ptr_opt(const_(char())))) >> returning(void()),
             ),
             end_element: funptr(ud() >> name() >> returning(void())),
-            text: funptr(ud() >> ptr_opt(const_(char())) >> int() >> returning(void())),
+            text: funptr(ud() >> bytes_ref_int() >> returning(void())),
             pi: funptr(ud() >> string() >> string() >> returning(void())),
             comment: funptr(ud() >> string() >> returning(void())),
             cdata: funptr(ud() >> returning(void())),

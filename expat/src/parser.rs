@@ -6,8 +6,8 @@ use std::io::Read;
 use std::ops::BitOr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sandlink::types::{char, ptr_opt, Typ};
-use sandlink::{Error, Foreign, Function, Ptr};
+use sandlink::types::{BytesRef, StrArrayRef, StrRef};
+use sandlink::{Error, Foreign, Function};
 
 use crate::bindings::{Expat, XmlParser};
 
@@ -220,7 +220,7 @@ impl Event<'_> {
 /// nothing for them. Valid only during the handler call.
 #[derive(Clone, Copy)]
 pub struct Attributes<'a> {
-    source: Option<&'a AttributeSource>,
+    source: Option<&'a dyn LoadAttributes>,
 }
 
 impl std::fmt::Debug for Attributes<'_> {
@@ -303,22 +303,34 @@ struct AttributeBuf {
 }
 
 /// Where an [`Attributes`] is read from: the start-element callback's
-/// `atts` argument and reusable buffers, behind the library's type.
-struct AttributeSource {
-    reader: Box<dyn AttributeReader>,
-    atts: Cell<Option<Ptr<Option<Ptr<i8>>>>>,
+/// `atts` argument (of type `A`: the library's borrowed array) and reusable
+/// buffers.
+struct AttributeSource<A: Copy> {
+    reader: Box<dyn AttributeReader<A>>,
+    atts: Cell<Option<A>>,
     loaded: Cell<bool>,
     buf: RefCell<AttributeBuf>,
     failed: RefCell<Option<Error>>,
 }
 
 /// Reads an `atts` array out of one library.
-trait AttributeReader: Send {
-    fn read_into(&self, atts: Ptr<Option<Ptr<i8>>>, buf: &mut AttributeBuf) -> Result<(), Error>;
+trait AttributeReader<A>: Send {
+    fn read_into(&self, atts: A, buf: &mut AttributeBuf) -> Result<(), Error>;
 }
 
-impl AttributeSource {
-    fn new(reader: Box<dyn AttributeReader>) -> AttributeSource {
+/// An [`AttributeSource`] whatever its array type, as [`Attributes`] sees it.
+trait LoadAttributes {
+    fn load(&self) -> Result<Ref<'_, AttributeBuf>, AttributeError>;
+}
+
+impl<A: Copy> LoadAttributes for AttributeSource<A> {
+    fn load(&self) -> Result<Ref<'_, AttributeBuf>, AttributeError> {
+        AttributeSource::load(self)
+    }
+}
+
+impl<A: Copy> AttributeSource<A> {
+    fn new(reader: Box<dyn AttributeReader<A>>) -> AttributeSource<A> {
         AttributeSource {
             reader,
             atts: Cell::new(None),
@@ -330,7 +342,7 @@ impl AttributeSource {
 
     /// Starts a new start tag (forgetting anything a handler that panicked
     /// left behind).
-    fn reset(&self, atts: Ptr<Option<Ptr<i8>>>) {
+    fn reset(&self, atts: A) {
         self.atts.set(Some(atts));
         self.loaded.set(false);
         self.failed.borrow_mut().take();
@@ -373,17 +385,14 @@ impl AttributeSource {
 /// [`AttributeReader`] for library `L`.
 struct ReadAtts<L: Foreign> {
     lib: L,
-    ty: Typ<Option<Ptr<i8>>>,
 }
 
-impl<L: Foreign> AttributeReader for ReadAtts<L> {
-    fn read_into(&self, atts: Ptr<Option<Ptr<i8>>>, buf: &mut AttributeBuf) -> Result<(), Error> {
+impl<L: Foreign> AttributeReader<StrArrayRef> for ReadAtts<L> {
+    fn read_into(&self, atts: StrArrayRef, buf: &mut AttributeBuf) -> Result<(), Error> {
         let AttributeBuf { text, pairs } = buf;
         let mut name = true;
-        let mut add = |s: Ptr<i8>| {
-            // SAFETY: an element of the `atts` array below: a NUL-terminated
-            // string, valid while the handler runs (as below).
-            let r = unsafe { self.lib.read_string_into_unchecked(s, text) }?;
+        let add = |s: StrRef| {
+            let r = self.lib.read_str_into(s, text)?;
             if name {
                 pairs.push(((r.start, r.end), (0, 0)));
             } else if let Some(last) = pairs.last_mut() {
@@ -392,16 +401,11 @@ impl<L: Foreign> AttributeReader for ReadAtts<L> {
             name = !name;
             Ok(())
         };
-        // SAFETY: expat passes `atts` as a NULL-terminated array of
-        // NUL-terminated strings (expat.h, XML_StartElementHandler), valid
-        // for the duration of the handler, and this runs only during it
-        // (`AttributeSource::atts` is cleared when the handler returns).
-        // Only a `Dynamic` or `Stubs` expat is trusted with this; a
-        // sandboxed one is checked at every access.
-        let n = unsafe {
-            self.lib
-                .for_each_terminated_unchecked(&self.ty, atts, MAX_ATTRIBUTE_STRINGS, &mut add)
-        }?;
+        // `atts` is declared a borrowed NULL-terminated array of strings
+        // (expat.h, XML_StartElementHandler), valid for the duration of the
+        // handler, and this runs only during it (`AttributeSource::atts` is
+        // cleared when the handler returns).
+        let n = self.lib.for_each_str(atts, MAX_ATTRIBUTE_STRINGS, add)?;
         if n % 2 != 0 {
             return Err(Error::InvalidValue {
                 function: None,
@@ -583,7 +587,6 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
             let attributes = events.contains(Events::ELEMENTS).then(|| {
                 AttributeSource::new(Box::new(ReadAtts {
                     lib: self.expat.lib.clone(),
-                    ty: ptr_opt(char()),
                 }))
             });
             let mut name_buf = String::new();
@@ -623,8 +626,8 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         if events.contains(Events::CHARACTERS) {
             let d = ctx();
             let mut text_buf = Vec::new();
-            let cb = lib.callback(&t.text, move |(_, s, len)| {
-                let text = d.text(s, len, &mut text_buf, "character data")?;
+            let cb = lib.callback(&t.text, move |(_, s)| {
+                let text = d.text(s, &mut text_buf, "character data")?;
                 d.send(Event::Characters(text))
             })?;
             ex.set_character_data_handler.call((raw, Some(&cb)))?;
@@ -662,8 +665,8 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         if events.contains(Events::DEFAULT) {
             let d = ctx();
             let mut text_buf = Vec::new();
-            let cb = lib.callback(&t.text, move |(_, s, len)| {
-                let text = d.text(s, len, &mut text_buf, "default handler data")?;
+            let cb = lib.callback(&t.text, move |(_, s)| {
+                let text = d.text(s, &mut text_buf, "default handler data")?;
                 d.send(Event::Default(text))
             })?;
             ex.set_default_handler.call((raw, Some(&cb)))?;
@@ -773,9 +776,8 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         }
     }
 
-    /// Streams a whole document from `reader` in chunks of `chunk` bytes,
-    /// straight into expat's own buffer (`XML_GetBuffer`/`XML_ParseBuffer`):
-    /// the document never has to fit in memory.
+    /// Streams a whole document from `reader` in chunks of `chunk` bytes
+    /// (`XML_Parse` per chunk): the document never has to fit in memory.
     pub fn parse_reader(
         &mut self,
         mut reader: impl Read,
@@ -790,23 +792,15 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
                 Err(e) => return Err(e.into()),
             };
             if n == 0 {
-                // End of input. `XML_ParseBuffer` needs a buffer from a
-                // prior `XML_GetBuffer`, which an empty document never had;
-                // `XML_Parse(p, NULL, 0, 1)` ends every document the way
-                // expat's own tools and pyexpat do, so an empty one reports
-                // expat's "no element found".
+                // End of input: `XML_Parse(p, NULL, 0, 1)` ends every
+                // document the way expat's own tools and pyexpat do, so an
+                // empty one reports expat's "no element found".
                 return self.finish();
             }
-            let dst = self
-                .expat
-                .get_buffer
-                .call((self.raw, n as i32))?
-                .ok_or_else(|| self.error())?;
-            // SAFETY: `XML_GetBuffer(p, n)` returned a buffer of at least
-            // `n` bytes owned by the parser (expat.h); it stays valid until
-            // the `XML_ParseBuffer` below.
-            unsafe { self.expat.lib.write_bytes_unchecked(dst, &buf[..n]) }?;
-            let st = self.expat.parse_buffer.call((self.raw, n as i32, 0))?;
+            // The chunk travels as a `(const char *, int)` argument, so no
+            // write into memory the host cannot size is needed (writing into
+            // `XML_GetBuffer`'s block would be, on Dynamic and Stubs).
+            let st = self.expat.parse.call((self.raw, &buf[..n], 0))?;
             if self.status(st)? == Status::Suspended {
                 return Ok(Status::Suspended);
             }
@@ -899,44 +893,17 @@ struct Dispatch<L: Foreign, H: Handler> {
 
 impl<L: Foreign, H: Handler> Dispatch<L, H> {
     /// Reads an element name expat passed into `buf` (cleared first).
-    fn name<'b>(&self, name: Ptr<i8>, buf: &'b mut String) -> sandlink::Result<&'b str> {
+    fn name<'b>(&self, name: StrRef, buf: &'b mut String) -> sandlink::Result<&'b str> {
         buf.clear();
-        // SAFETY: expat passes element names as NUL-terminated strings
-        // valid for the duration of the handler (expat.h), and this runs
-        // during it. Only a `Dynamic` or `Stubs` expat is trusted with
-        // this; a sandboxed one is checked.
-        let r = unsafe { self.lib.read_string_into_unchecked(name, buf) }?;
+        let r = self.lib.read_str_into(name, buf)?;
         Ok(&buf[r])
     }
 
     /// Reads the `(s, len)` text expat passed into `buf` (cleared first),
     /// checked as UTF-8.
-    fn text<'b>(
-        &self,
-        s: Option<Ptr<i8>>,
-        len: i32,
-        buf: &'b mut Vec<u8>,
-        what: &str,
-    ) -> sandlink::Result<&'b str> {
+    fn text<'b>(&self, s: BytesRef, buf: &'b mut Vec<u8>, what: &str) -> sandlink::Result<&'b str> {
         buf.clear();
-        let len = u64::try_from(len).map_err(|_| Error::InvalidValue {
-            function: None,
-            what: what.into(),
-            reason: format!("expat passed a negative length {len}"),
-        })?;
-        match s {
-            // SAFETY: expat passes `len` bytes of text at `s`, valid for
-            // the duration of the handler (expat.h); trusted as for names.
-            Some(s) => unsafe { self.lib.read_bytes_into_unchecked(s, len, buf) }.map(|_| ())?,
-            None if len == 0 => {}
-            None => {
-                return Err(Error::NullPointer {
-                    function: None,
-                    what: what.into(),
-                    c_type: format!("text of {len} bytes"),
-                })
-            }
-        }
+        self.lib.read_bytes_ref_into(s, buf)?;
         std::str::from_utf8(buf).map_err(|e| Error::InvalidValue {
             function: None,
             what: what.into(),
@@ -980,8 +947,8 @@ mod tests {
         reads: Arc<AtomicUsize>,
     }
 
-    impl AttributeReader for Fake {
-        fn read_into(&self, _: Ptr<Option<Ptr<i8>>>, buf: &mut AttributeBuf) -> Result<(), Error> {
+    impl AttributeReader<()> for Fake {
+        fn read_into(&self, _: (), buf: &mut AttributeBuf) -> Result<(), Error> {
             self.reads.fetch_add(1, Ordering::Relaxed);
             let Some(pairs) = &self.pairs else {
                 return Err(Error::InvalidValue {
@@ -1003,7 +970,7 @@ mod tests {
 
     fn source(
         pairs: Option<Vec<(&'static str, &'static str)>>,
-    ) -> (AttributeSource, Arc<AtomicUsize>) {
+    ) -> (AttributeSource<()>, Arc<AtomicUsize>) {
         let reads = Arc::new(AtomicUsize::new(0));
         let fake = Fake {
             pairs,
@@ -1012,19 +979,10 @@ mod tests {
         (AttributeSource::new(Box::new(fake)), reads)
     }
 
-    /// Any pointer will do: the fake reader never follows it.
-    fn atts() -> Ptr<Option<Ptr<i8>>> {
-        let lib = sandlink::record::Recorder::new("fake");
-        // SAFETY: nothing reads or writes through this pointer (the
-        // recorder has no memory, and the fake reader ignores it).
-        unsafe { Ptr::from_addr(&lib, 16) }.unwrap_or_else(|| panic!("non-zero address"))
-    }
-
     #[test]
     fn attributes_are_read_once_and_only_when_asked() {
         let (src, reads) = source(Some(vec![("a", "1"), ("bee", "two")]));
-        let p = atts();
-        src.reset(p);
+        src.reset(());
         let attributes = Attributes { source: Some(&src) };
         assert_eq!(
             reads.load(Ordering::Relaxed),
@@ -1045,7 +1003,7 @@ mod tests {
         drop((list, again));
         assert!(src.finish().is_none());
         // The next tag reads afresh.
-        src.reset(p);
+        src.reset(());
         assert_eq!(attributes.to_vec().map(|v| v.len()), Ok(2));
         assert_eq!(reads.load(Ordering::Relaxed), 2);
         // `ELEMENT_NAMES`: empty, nothing to read.
@@ -1055,7 +1013,7 @@ mod tests {
     #[test]
     fn a_malformed_list_reaches_the_handler_and_the_parse() {
         let (src, reads) = source(None);
-        src.reset(atts());
+        src.reset(());
         let attributes = Attributes { source: Some(&src) };
         let e = attributes
             .read()

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use sandlink::types::*;
-use sandlink::{Error, Foreign, Sandbox, SandboxConfig};
+use sandlink::{Error, Foreign, Isolated, Sandbox, SandboxConfig};
 
 thread_local! {
     static LIB: OnceCell<Sandbox> = const { OnceCell::new() };

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::strategy::{st, ErasedFn, FuncOf, HasStrategy, Isolated, Strategy};
 use crate::types::{
-    Brand, DataModel, Direct, Field, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw, Scalar,
-    Shadow, Site, Struct, Typ,
+    Brand, BytesRef, DataModel, Direct, Field, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw,
+    Scalar, Shadow, Site, StrArrayRef, StrRef, Struct, Typ,
 };
 
 /// The binding vocabulary: the Rust form of ctypes' `FOREIGN` signature.
@@ -314,6 +314,87 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
         Ok(start..buf.len())
     }
 
+    /// Reads the string C lent (a [`crate::types::str_ref`]): safe on every
+    /// strategy, since its declared type says it is a NUL-terminated string.
+    fn read_str(&self, s: StrRef) -> Result<String> {
+        let mut out = String::new();
+        self.read_str_into(s, &mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the string C lent to `buf` and returns the range it took
+    /// there, checked as UTF-8: [`Foreign::read_str`] without allocating,
+    /// once `buf` has grown. On failure `buf` is as it was.
+    fn read_str_into(&self, s: StrRef, buf: &mut String) -> Result<Range<usize>> {
+        let addr = s.addr_in(st(self), "read_str_into")?;
+        // SAFETY: `s` was lifted from a value of a type the binding declared
+        // as a NUL-terminated string (`str_ref`), of this library and
+        // generation: the pointer invariant (crate docs, "Soundness"). On an
+        // `Isolated` strategy any address is checked anyway.
+        unsafe { crate::types::append_str(addr, st(self), Site::Memory(addr), buf) }
+    }
+
+    /// Appends the bytes C lent (a [`crate::types::bytes_ref`] pair) to `buf`
+    /// and returns the range they took there; on failure `buf` is as it was.
+    fn read_bytes_ref_into(&self, b: BytesRef, buf: &mut Vec<u8>) -> Result<Range<usize>> {
+        let start = buf.len();
+        if b.is_empty() {
+            return Ok(start..start);
+        }
+        let addr = b.addr_in(st(self), "read_bytes_ref_into")?;
+        // SAFETY: `b` was lifted from a `(pointer, length)` pair the binding
+        // declared as `len` bytes at `addr` (`bytes_ref`), of this library and
+        // generation, with a length checked when it was received: the
+        // pointer invariant. On an `Isolated` strategy any range is checked.
+        unsafe {
+            crate::types::marshal::append_vec(st(self), addr, b.len(), Site::Memory(addr), buf)
+        }?;
+        Ok(start..buf.len())
+    }
+
+    /// Calls `f` with each string of the NULL-terminated array C lent (a
+    /// [`crate::types::str_array_ref`]), in order, up to the terminator or
+    /// `limit` strings (past which it is an error), stopping at `f`'s first
+    /// error; returns how many strings there were.
+    fn for_each_str(
+        &self,
+        a: StrArrayRef,
+        limit: u64,
+        mut f: impl FnMut(StrRef) -> Result<()>,
+    ) -> Result<u64> {
+        let base = a.addr_in(st(self), "for_each_str")?;
+        let mem = st(self);
+        let size = crate::types::Prim::Pointer.size(Memory::model(mem));
+        for i in 0..limit {
+            let e = i
+                .checked_mul(size)
+                .and_then(|off| base.checked_add(off))
+                .ok_or_else(|| Error::InvalidValue {
+                    function: None,
+                    what: Site::Memory(base).to_string(),
+                    reason: format!("element {i} of the array is past the address space"),
+                })?;
+            // SAFETY: the array was declared as NULL-terminated (`str_array_ref`)
+            // and comes from this library and generation (pointer invariant):
+            // elements before the terminator, and the terminator, are there.
+            // On an `Isolated` strategy any address is checked.
+            let raw =
+                unsafe { crate::types::marshal::load_word(mem, crate::types::Prim::Pointer, e) }?;
+            if raw.0 == 0 {
+                return Ok(i);
+            }
+            f(StrRef {
+                addr: raw.0,
+                brand: a.brand,
+            })?;
+        }
+        Err(Error::InvalidValue {
+            function: None,
+            what: Site::Memory(base).to_string(),
+            reason: format!("no NULL terminator within {limit} elements"),
+        })
+    }
+
     /// Writes `bytes` at `p`.
     fn write_bytes<T>(&self, p: Ptr<T>, bytes: &[u8]) -> Result<()>
     where
@@ -586,6 +667,64 @@ impl<L: Foreign, T> Owned<L, T> {
         // this handle owns (no overflow: `size * count` was checked at
         // allocation).
         unsafe { self.ptr.byte_add(i * self.size) }
+    }
+
+    /// The block's size in bytes (its elements' size under the library's
+    /// data model, times their number).
+    pub fn byte_len(&self) -> u64 {
+        self.size * self.count
+    }
+
+    /// The address of `len` bytes from `offset` in the block, checked
+    /// against its size and against the library's resets.
+    fn range(&self, offset: u64, len: u64, what: &str) -> Result<u64> {
+        let addr = self.ptr.addr_in(st(&self.lib), || what.to_string())?;
+        match offset.checked_add(len) {
+            Some(end) if end <= self.byte_len() => Ok(addr + offset),
+            _ => Err(Error::OutOfBounds {
+                function: None,
+                what: format!("{what} of the block at {addr:#x}"),
+                address: addr.wrapping_add(offset),
+                len,
+                size: self.byte_len(),
+            }),
+        }
+    }
+
+    /// Reads `len` bytes from `offset` in the block: checked against the
+    /// block's size, so safe on every strategy.
+    pub fn read_bytes(&self, offset: u64, len: u64) -> Result<Vec<u8>> {
+        let addr = self.range(offset, len, "read_bytes")?;
+        // SAFETY: inside the live block this handle owns (checked above).
+        unsafe { crate::types::read_vec(st(&self.lib), addr, len, Site::Memory(addr)) }
+    }
+
+    /// Writes `bytes` at `offset` in the block, checked against its size.
+    pub fn write_bytes(&self, offset: u64, bytes: &[u8]) -> Result<()> {
+        let addr = self.range(offset, bytes.len() as u64, "write_bytes")?;
+        // SAFETY: inside the live block this handle owns (checked above).
+        unsafe { st(&self.lib).write_raw(addr, bytes) }
+    }
+
+    /// Reads the NUL-terminated UTF-8 string at the start of the block
+    /// (what C left in a buffer the host allocated); the NUL must be inside
+    /// the block.
+    pub fn read_string(&self) -> Result<String> {
+        let bytes = self.read_bytes(0, self.byte_len())?;
+        let addr = self.ptr.addr();
+        let Some(end) = bytes.iter().position(|&b| b == 0) else {
+            return Err(Error::Unterminated {
+                function: None,
+                address: addr,
+                limit: self.byte_len(),
+            });
+        };
+        String::from_utf8(bytes[..end].to_vec()).map_err(|e| Error::InvalidUtf8 {
+            function: None,
+            what: format!("the string in the block at {addr:#x}"),
+            address: addr,
+            reason: e.to_string(),
+        })
     }
 
     /// Gives the block to C: it will not be freed by this handle. Free it

@@ -20,7 +20,7 @@
 )]
 
 use std::cell::{Cell, RefCell};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
@@ -98,10 +98,16 @@ thread_local! {
     static DEAD_CALLED: Cell<Option<u64>> = const { Cell::new(None) };
 }
 
+/// Whether any dead trampoline ever ran in this process: until one does,
+/// [`finish`] need not look at the thread-local (a relaxed load of a line
+/// that is never written again, instead of a thread-local access per call).
+static ANY_DEAD_CALLED: AtomicBool = AtomicBool::new(false);
+
 /// Notes that C called the callback at `addr` after its handle was dropped:
 /// the call in progress on this thread fails with
 /// [`Error::CallbackDropped`] when it returns (see [`finish`]).
 pub(crate) fn dead_callback_called(addr: u64) {
+    ANY_DEAD_CALLED.store(true, Ordering::Relaxed);
     DEAD_CALLED.with(|d| {
         if d.get().is_none() {
             d.set(Some(addr));
@@ -123,7 +129,12 @@ pub(crate) fn callback_dropped(addr: u64) -> Error {
 /// library's call lock.
 #[inline]
 pub(crate) fn finish(pending: &Pending) -> Result<()> {
-    let dead = DEAD_CALLED.with(Cell::take);
+    // The flag is set on this thread before the dead trampoline returns to
+    // C, so this thread sees it (program order) when the call returns.
+    let dead = match ANY_DEAD_CALLED.load(Ordering::Relaxed) {
+        true => DEAD_CALLED.with(Cell::take),
+        false => None,
+    };
     match (pending.take(), dead) {
         (Some(e), _) => Err(e),
         (None, Some(addr)) => Err(callback_dropped(addr)),
@@ -154,6 +165,7 @@ pub(crate) fn call_locked<T>(lock: &CallLock, call: impl FnOnce() -> T) -> Resul
 /// As for [`Pending::run`]: `pending` guards the call lock of the library
 /// that `f` belongs to, and `f` stays alive until this returns (it is owned
 /// by a live handle, or retired into `pending`).
+#[inline]
 pub(crate) unsafe fn run_and_release(
     pending: ReentrantMutexGuard<'_, Pending>,
     f: &CallbackFn,
@@ -299,12 +311,38 @@ pub(crate) struct NativeCore {
 }
 
 impl NativeCore {
-    /// The core of a newly opened library.
-    pub fn new(name: String) -> NativeCore {
+    /// The core of a newly opened handle on the library instance `instance`
+    /// (its `dlopen` handle, its stub table's address): handles on one
+    /// instance share its call lock, since they share its C state.
+    pub fn new(name: String, instance: usize) -> NativeCore {
         NativeCore {
             name,
             brand: Brand::fresh(),
-            calls: Arc::new(CallLock::new(Pending::default())),
+            calls: instance_lock(instance),
         }
     }
+}
+
+/// The call lock of the native library instance `instance`, shared by every
+/// handle opened on it. Two `Dynamic::open`s of one shared object, or two
+/// `Stubs::open`s of one table, reach one copy of the library's C state (its
+/// globals, the callback pointers it keeps, its stub slots): with a lock
+/// each, calls through the two handles could run in the library at once,
+/// and a callback slot could be written under one lock while the library
+/// calls it under the other.
+fn instance_lock(instance: usize) -> Arc<CallLock> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock, Weak};
+    static LOCKS: OnceLock<Mutex<HashMap<usize, Weak<CallLock>>>> = OnceLock::new();
+    let mut locks = LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner());
+    if let Some(lock) = locks.get(&instance).and_then(Weak::upgrade) {
+        return lock;
+    }
+    locks.retain(|_, l| l.strong_count() > 0);
+    let lock = Arc::new(CallLock::new(Pending::default()));
+    locks.insert(instance, Arc::downgrade(&lock));
+    lock
 }

@@ -153,6 +153,10 @@ pub type DoubleFloatFn = FunPtr<(f64, f32), f64>;
 pub type WordFn = FunPtr<(Option<Ptr<()>>, Buffer), ()>;
 /// `void (*)(void *ud, const char *name, const char **attrs)`.
 pub type VisitFn = FunPtr<(Option<Ptr<()>>, String, Ptr<Option<Ptr<i8>>>), ()>;
+/// [`WordFn`] with the word borrowed: read on demand, no copy per call.
+pub type WordRefFn = FunPtr<(Option<Ptr<()>>, BytesRef), ()>;
+/// [`VisitFn`] with the name and the array borrowed: read on demand.
+pub type VisitRefFn = FunPtr<(Option<Ptr<()>>, StrRef, StrArrayRef), ()>;
 
 /// A one-argument function of `T` returning `T`.
 pub type Unary<L, T> = Function<L, (T,), T>;
@@ -167,6 +171,8 @@ pub struct Testlib<L: Foreign> {
     pub double_float_fn: Typ<DoubleFloatFn>,
     pub word_fn: Typ<WordFn>,
     pub visit_fn: Typ<VisitFn>,
+    pub word_ref_fn: Typ<WordRefFn>,
+    pub visit_ref_fn: Typ<VisitRefFn>,
     // Scalars.
     pub not: Unary<L, bool>,
     pub char_succ: Unary<L, i8>,
@@ -245,6 +251,8 @@ pub struct Testlib<L: Foreign> {
     pub fold: Function<L, (StepFn, Ptr<i32>, u64, i32), i32>,
     pub each_word: Function<L, (String, WordFn, Option<Ptr<()>>), ()>,
     pub visit: Function<L, (VisitFn, Option<Ptr<()>>), ()>,
+    pub each_word_ref: Function<L, (String, WordRefFn, Option<Ptr<()>>), ()>,
+    pub visit_ref: Function<L, (VisitRefFn, Option<Ptr<()>>), ()>,
     pub get_doubler: Function<L, (), IntFn>,
     pub call_fnptr: Function<L, (u64, i32), i32>,
     // Constants, as the C compiler evaluated them for this build.
@@ -266,6 +274,13 @@ impl<L: Foreign> Testlib<L> {
         let word_fn = funptr(ptr_opt(void()) >> buffer_int() >> returning(void()));
         let visit_fn = funptr(
             ptr_opt(void()) >> string() >> ptr(ptr_opt(const_(char()))) >> returning(void()),
+        );
+        let word_ref_fn = funptr(ptr_opt(void()) >> bytes_ref_int() >> returning(void()));
+        let visit_ref_fn = funptr(
+            ptr_opt(void())
+                >> str_ref(ptr(const_(char())))
+                >> str_array_ref(ptr(ptr_opt(const_(char()))))
+                >> returning(void()),
         );
         let record_t = RecordType::new()?;
         let num_t = NumType::new()?;
@@ -381,6 +396,14 @@ impl<L: Foreign> Testlib<L> {
                 &f("visit"),
                 &(visit_fn.clone() >> ptr_opt(void()) >> returning(void())),
             )?,
+            each_word_ref: lib.function(
+                &f("each_word"),
+                &(string() >> word_ref_fn.clone() >> ptr_opt(void()) >> returning(void())),
+            )?,
+            visit_ref: lib.function(
+                &f("visit"),
+                &(visit_ref_fn.clone() >> ptr_opt(void()) >> returning(void())),
+            )?,
             get_doubler: lib.function(&f("get_doubler"), &(void() >> returning(int_fn.clone())))?,
             call_fnptr: lib.function(
                 &f("call_fnptr"),
@@ -394,6 +417,8 @@ impl<L: Foreign> Testlib<L> {
             double_float_fn,
             word_fn,
             visit_fn,
+            word_ref_fn,
+            visit_ref_fn,
             record_t,
             num_t,
             lib: lib.clone(),

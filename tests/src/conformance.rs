@@ -640,6 +640,67 @@ pub fn callback_strings_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
     Ok(())
 }
 
+/// The same callbacks as `callback_strings_and_arrays`, with what C passes
+/// borrowed (`bytes_ref_int`, `str_ref`, `str_array_ref`): nothing is copied
+/// until the closure reads it, into buffers it reuses, and the reads are
+/// safe on every strategy because the types say what the pointers are.
+pub fn borrowed_strings_buffers_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
+    let t = Testlib::bind(lib)?;
+    let words = Arc::new(Mutex::new(Vec::new()));
+    let (w2, l2) = (words.clone(), lib.clone());
+    let mut buf = Vec::new();
+    let cb = lib.callback(&t.word_ref_fn, move |(_ud, word)| {
+        buf.clear();
+        let r = l2.read_bytes_ref_into(word, &mut buf)?;
+        assert_eq!(r, 0..word.len() as usize);
+        lock(&w2).push(String::from_utf8_lossy(&buf).into_owned());
+        Ok(())
+    })?;
+    t.each_word_ref
+        .call(("  the quick  brown fox ", &cb, None))?;
+    assert_eq!(*lock(&words), ["the", "quick", "brown", "fox"]);
+
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (s2, l2) = (seen.clone(), lib.clone());
+    let mut name = String::new();
+    let cb = lib.callback(&t.visit_ref_fn, move |(_ud, tag, attrs)| {
+        name.clear();
+        let r = l2.read_str_into(tag, &mut name)?;
+        // Every string of the array appended to one buffer, by range.
+        let mut text = String::new();
+        let mut ranges = Vec::new();
+        let n = l2.for_each_str(attrs, 64, |s| {
+            ranges.push(l2.read_str_into(s, &mut text)?);
+            Ok(())
+        })?;
+        assert_eq!(n as usize, ranges.len());
+        // A limit below the array's length is an error, not a truncation.
+        if n > 1 {
+            let short = l2.for_each_str(attrs, 1, |_| Ok(()));
+            assert!(
+                matches!(&short, Err(Error::InvalidValue { reason, .. }) if reason.contains("terminator")),
+                "{short:?}"
+            );
+        }
+        let attrs: Vec<String> = ranges.into_iter().map(|r| text[r].to_string()).collect();
+        lock(&s2).push((name[r].to_string(), attrs, l2.read_str(tag)?));
+        Ok(())
+    })?;
+    t.visit_ref.call((&cb, None))?;
+    assert_eq!(
+        *lock(&seen),
+        [
+            (
+                "first".to_string(),
+                vec!["id".to_string(), "1".into(), "class".into(), "x".into()],
+                "first".to_string()
+            ),
+            ("second".to_string(), vec![], "second".to_string()),
+        ]
+    );
+    Ok(())
+}
+
 /// A failing or panicking callback ends the C call with an error naming it;
 /// the library stays usable.
 pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
@@ -721,6 +782,7 @@ macro_rules! conformance_tests {
             callback_many_times,
             callback_reentrant, callback_dropped_while_running,
             callback_called_after_its_handle_dropped, callback_strings_and_arrays,
+            borrowed_strings_buffers_and_arrays,
             callback_errors,
             returned_function_pointer, binding_errors);
     };

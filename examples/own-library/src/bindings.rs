@@ -37,8 +37,9 @@ pub struct CJsonLib<L: Foreign> {
     pub parse: Function<L, (Ptr<i8>,), Option<Item>>,
     /// `const char *cJSON_GetErrorPtr(void)`: where the last parse failed.
     pub error_ptr: Function<L, (), Option<Ptr<i8>>>,
-    /// `char *cJSON_Print(const cJSON *item)`: a string the caller frees.
-    pub print: Function<L, (Item,), Option<Ptr<i8>>>,
+    /// `char *cJSON_Print(const cJSON *item)`: a string the caller frees
+    /// (with `cJSON_free`), NULL when out of memory.
+    pub print: Function<L, (Item,), Option<StrRef>>,
     /// `void cJSON_Delete(cJSON *item)`.
     pub delete: Function<L, (Item,), ()>,
     /// `void cJSON_free(void *object)`.
@@ -81,7 +82,7 @@ impl<L: Foreign> CJsonLib<L> {
                 .function("cJSON_GetErrorPtr", &(void() >> returning(ptr_opt(char()))))?,
             print: lib.function(
                 "cJSON_Print",
-                &(ptr(item.clone()) >> returning(ptr_opt(char()))),
+                &(ptr(item.clone()) >> returning(str_ref_opt(ptr_opt(char())))),
             )?,
             delete: lib.function("cJSON_Delete", &(ptr(item) >> returning(void())))?,
             free: lib.function("cJSON_free", &(ptr_opt(void()) >> returning(void())))?,

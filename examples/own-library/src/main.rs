@@ -67,9 +67,8 @@ fn describe<L: Foreign>(lib: &L, json: &str) -> Result<String> {
         what: "return value".into(),
         reason: "returned NULL (out of memory in the library)".into(),
     })?;
-    // SAFETY: cJSON_Print returns a NUL-terminated string it allocated.
-    // (Needed for `Dynamic`; the Sandbox checks the read either way.)
-    let text = unsafe { lib.read_string_unchecked(printed) };
+    // Declared a string (`str_ref_opt`), so reading it is safe everywhere.
+    let text = lib.read_str(printed);
     cj.free.call((Some(printed.to_void()),))?;
     writeln!(out, "cJSON_Print:\n{}", text?).ok();
     Ok(out)

@@ -29,9 +29,10 @@ use crate::types::{FnSig, Prim, Raw, WordClass};
 /// A shared library loaded in-process with `dlopen`.
 ///
 /// A handle is `Send`: it (and functions bound from it) may move to another
-/// thread. Calls into the library are serialised per library, one at a
-/// time (a callback may call in again on the calling thread). It is not
-/// `Sync`; clones share the library.
+/// thread. Calls into the library are serialised, one at a time (a callback
+/// may call in again on the calling thread), across every handle on the
+/// same loaded library (`dlopen` gives them one handle). It is not `Sync`;
+/// clones share the library.
 #[derive(Clone)]
 pub struct Dynamic {
     inner: Arc<Inner>,
@@ -98,10 +99,16 @@ impl Dynamic {
     }
 
     fn from_library(lib: Library, name: String) -> Dynamic {
+        // `dlopen` gives every open of one shared object the same handle:
+        // the instance whose call lock the handles share.
+        let raw = lib.into_raw();
+        // SAFETY: `raw` is the handle `into_raw` just took out of a live
+        // `Library`, given back once.
+        let lib = unsafe { Library::from_raw(raw) };
         Dynamic {
             inner: Arc::new(Inner {
                 lib,
-                core: NativeCore::new(name),
+                core: NativeCore::new(name, raw as usize),
                 parked: Mutex::new(Vec::new()),
             }),
             _not_sync: PhantomData,

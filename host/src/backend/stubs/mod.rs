@@ -45,9 +45,10 @@ use crate::types::{FnSig, Raw};
 /// A C library linked through generated stubs.
 ///
 /// A handle is `Send`: it (and functions bound from it) may move to another
-/// thread. Calls into the library are serialised per handle, one at a time
-/// (a callback may call in again on the calling thread). It is not `Sync`;
-/// clones share the handle.
+/// thread. Calls into the library are serialised, one at a time (a
+/// callback may call in again on the calling thread), across every handle
+/// opened on the same table, since they share one linked library. It is not
+/// `Sync`; clones share the handle.
 #[derive(Clone)]
 pub struct Stubs {
     inner: Arc<Inner>,
@@ -180,7 +181,8 @@ impl Stubs {
         }
         Ok(Stubs {
             inner: Arc::new(Inner {
-                core: NativeCore::new(name),
+                // One linked library per table: handles on it share its lock.
+                core: NativeCore::new(name, table as *const StubTable as usize),
                 fns,
                 pools,
                 globals,
@@ -330,6 +332,11 @@ unsafe impl Strategy for Stubs {
             f: CallbackFn::new(f),
             lib: self.clone(),
         });
+        // Under the library's call lock, as every write of a slot is: the
+        // library may be calling this slot's stale address right now (a
+        // callback dropped while C kept it), and it does so holding that
+        // lock, on the thread making the call.
+        let calls = self.inner.core.calls.lock();
         let mut taken = slots();
         let used = taken
             .entry(pool.slots as usize)
@@ -359,16 +366,18 @@ unsafe impl Strategy for Stubs {
             });
         };
         used[index] = true;
-        // SAFETY: slot `index` is free (no trampoline of it can run: its
-        // address was not handed out since it was freed, and the library
-        // calls only callbacks it was given), and `SLOTS` is held, so
-        // nothing else writes it.
+        // SAFETY: slot `index` is free, and this thread holds the library's
+        // call lock: the library calls a slot (a live one, or a stale one
+        // that runs `dead`) only during a call into it, on the thread that
+        // holds that lock (`Stubs::open`'s contract), so no trampoline reads
+        // the slot while it is written; `SLOTS` keeps other writers out.
         unsafe {
             let slot = pool.slots.add(index);
             (*slot).ctx = Arc::as_ptr(&state) as *mut c_void;
             (*slot).run = Some(run);
         }
         drop(taken);
+        drop(calls);
         Ok((
             code as usize as u64,
             Box::new(SlotGuard {

@@ -182,6 +182,7 @@ fn not_one(n: usize, site: Site) -> Error {
 }
 
 mod aggregate;
+mod borrowed;
 mod ctors;
 mod direct;
 mod funptr;
@@ -191,6 +192,7 @@ mod string;
 mod view;
 
 pub use aggregate::*;
+pub use borrowed::*;
 pub use ctors::*;
 pub use direct::*;
 pub use funptr::*;

@@ -56,6 +56,15 @@ impl<T> Ptr<T> {
     /// Pointers that came out of the library (or its allocator) are as
     /// trustworthy as the library: this is where the pointer invariant is
     /// granted (crate docs, "Soundness").
+    /// A pointer the library made (`addr` is not 0), with its brand.
+    pub(crate) fn from_parts(addr: u64, brand: Brand) -> Ptr<T> {
+        Ptr {
+            addr,
+            brand,
+            _t: PhantomData,
+        }
+    }
+
     pub(crate) fn from_library(addr: u64, brand: Brand) -> Option<Ptr<T>> {
         (addr != 0).then_some(Ptr {
             addr,

@@ -1,0 +1,263 @@
+//! What C lends rather than gives: a string, a `(pointer, length)` buffer or
+//! a NULL-terminated array of strings that is valid for the length of a
+//! call or a callback. The description says what the pointer points at, so
+//! reading it is safe on every strategy (on `Dynamic` and `Stubs` the
+//! declaration is part of what opening the library vouches for, as for any
+//! declared type); nothing is copied until the host reads it, into a buffer
+//! it may reuse ([`crate::Foreign::read_str_into`],
+//! [`crate::Foreign::read_bytes_ref_into`], [`crate::Foreign::for_each_str`]).
+
+use super::*;
+use crate::types::marshal::MAX_TRANSFER;
+
+/// A NUL-terminated string that C lends (a callback's `const char *name`):
+/// read it with [`crate::Foreign::read_str`] or
+/// [`crate::Foreign::read_str_into`] while it is valid. It belongs to its
+/// library and reset generation, as a [`Ptr`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StrRef {
+    pub(crate) addr: u64,
+    pub(crate) brand: Brand,
+}
+
+impl StrRef {
+    /// The address in the library's memory.
+    pub fn addr(self) -> u64 {
+        self.addr
+    }
+
+    /// The same address as a `void *`, to hand back to C (to the function
+    /// that frees a string the library allocated, say): a `void *` claims
+    /// nothing about what it points at.
+    pub fn to_void(self) -> Ptr<()> {
+        Ptr::from_parts(self.addr, self.brand)
+    }
+
+    /// The address, if `mem` is this string's library and generation.
+    pub(crate) fn addr_in(self, mem: &dyn Memory, what: &str) -> Result<u64> {
+        admit(self.brand, mem, self.addr, what)
+    }
+}
+
+/// `len` bytes at an address that C lends (a callback's `(const char *s,
+/// int len)` pair): read them with [`crate::Foreign::read_bytes_ref_into`]
+/// while they are valid. The length was checked when the pair was received
+/// (not negative, within the transfer limit).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BytesRef {
+    pub(crate) addr: u64,
+    pub(crate) len: u64,
+    pub(crate) brand: Brand,
+}
+
+impl BytesRef {
+    /// The number of bytes.
+    pub fn len(self) -> u64 {
+        self.len
+    }
+
+    /// Whether there are no bytes (a NULL pointer with length 0 is this).
+    pub fn is_empty(self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A NULL-terminated array of NUL-terminated strings that C lends (expat's
+/// `const XML_Char **atts`, an `argv`): walk it with
+/// [`crate::Foreign::for_each_str`] while it is valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StrArrayRef {
+    pub(crate) addr: u64,
+    pub(crate) brand: Brand,
+}
+
+fn admit(brand: Brand, mem: &dyn Memory, addr: u64, what: &str) -> Result<u64> {
+    brand.admit(mem.brand(), addr, || what.to_string(), false)?;
+    Ok(addr)
+}
+
+impl BytesRef {
+    pub(crate) fn addr_in(self, mem: &dyn Memory, what: &str) -> Result<u64> {
+        admit(self.brand, mem, self.addr, what)
+    }
+}
+
+impl StrArrayRef {
+    pub(crate) fn addr_in(self, mem: &dyn Memory, what: &str) -> Result<u64> {
+        admit(self.brand, mem, self.addr, what)
+    }
+}
+
+fn null(t: &CType, site: Site) -> Error {
+    Error::NullPointer {
+        function: None,
+        what: site.to_string(),
+        c_type: t.c_name(),
+    }
+}
+
+/// A borrowed string, as its pointer type describes it in C
+/// (`ptr(const_(char()))` for `const char *`, so stubs check it as that):
+/// lifted without reading, read on demand.
+pub fn str_ref(t: Typ<Ptr<i8>>) -> Typ<StrRef> {
+    Typ::from_arc(t.desc, ())
+}
+
+/// Like [`str_ref`], with NULL as `None`.
+pub fn str_ref_opt(t: Typ<Option<Ptr<i8>>>) -> Typ<Option<StrRef>> {
+    Typ::from_arc(t.desc, ())
+}
+
+/// A borrowed NULL-terminated array of strings, as its pointer type
+/// describes it in C (`ptr(ptr_opt(const_(char())))` for `const char **`).
+pub fn str_array_ref(t: Typ<Ptr<Option<Ptr<i8>>>>) -> Typ<StrArrayRef> {
+    Typ::from_arc(t.desc, ())
+}
+
+/// A borrowed `(const char *, int)` pair: one parameter on the Rust side,
+/// two in C, read on demand.
+pub fn bytes_ref_int() -> Typ<BytesRef> {
+    Typ::new(CType::Buffer(Prim::Int))
+}
+
+/// A borrowed `(const char *, size_t)` pair.
+pub fn bytes_ref() -> Typ<BytesRef> {
+    Typ::new(CType::Buffer(Prim::Size))
+}
+
+/// Lowers a borrowed value back into C (a callback handing it on): its
+/// library must be the callee's.
+fn lower_addr(addr: u64, brand: Brand, f: &mut Frame<'_, '_>) -> Result<()> {
+    let site = f.site();
+    brand.admit(f.memory().brand(), addr, || site.to_string(), false)?;
+    f.push(Raw(addr));
+    Ok(())
+}
+
+impl crate::types::sealed::Shadow for StrRef {}
+impl Shadow for StrRef {
+    type In<'a> = StrRef;
+    type Out = StrRef;
+    type Meta = ();
+    type Direct = NoDirect;
+    fn lower<'a>(_: &Typ<Self>, v: StrRef, f: &mut Frame<'_, 'a>) -> Result<()> {
+        lower_addr(v.addr, v.brand, f)
+    }
+    unsafe fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<StrRef> {
+        match one(raws, site)?.0 {
+            0 => Err(null(&t.desc, site)),
+            addr => Ok(StrRef {
+                addr,
+                brand: mem.brand(),
+            }),
+        }
+    }
+}
+
+impl crate::types::sealed::Shadow for Option<StrRef> {}
+impl Shadow for Option<StrRef> {
+    type In<'a> = Option<StrRef>;
+    type Out = Option<StrRef>;
+    type Meta = ();
+    type Direct = NoDirect;
+    fn lower<'a>(_: &Typ<Self>, v: Option<StrRef>, f: &mut Frame<'_, 'a>) -> Result<()> {
+        match v {
+            Some(s) => lower_addr(s.addr, s.brand, f),
+            None => {
+                f.push(Raw(0));
+                Ok(())
+            }
+        }
+    }
+    unsafe fn lift(
+        _: &Typ<Self>,
+        raws: &[Raw],
+        mem: &dyn Memory,
+        site: Site,
+    ) -> Result<Option<StrRef>> {
+        Ok(match one(raws, site)?.0 {
+            0 => None,
+            addr => Some(StrRef {
+                addr,
+                brand: mem.brand(),
+            }),
+        })
+    }
+}
+
+impl crate::types::sealed::Shadow for StrArrayRef {}
+impl Shadow for StrArrayRef {
+    type In<'a> = StrArrayRef;
+    type Out = StrArrayRef;
+    type Meta = ();
+    type Direct = NoDirect;
+    fn lower<'a>(_: &Typ<Self>, v: StrArrayRef, f: &mut Frame<'_, 'a>) -> Result<()> {
+        lower_addr(v.addr, v.brand, f)
+    }
+    unsafe fn lift(
+        t: &Typ<Self>,
+        raws: &[Raw],
+        mem: &dyn Memory,
+        site: Site,
+    ) -> Result<StrArrayRef> {
+        match one(raws, site)?.0 {
+            0 => Err(null(&t.desc, site)),
+            addr => Ok(StrArrayRef {
+                addr,
+                brand: mem.brand(),
+            }),
+        }
+    }
+}
+
+impl crate::types::sealed::Shadow for BytesRef {}
+impl Shadow for BytesRef {
+    type In<'a> = BytesRef;
+    type Out = BytesRef;
+    type Meta = ();
+    type Direct = NoDirect;
+    fn lower<'a>(t: &Typ<Self>, v: BytesRef, f: &mut Frame<'_, 'a>) -> Result<()> {
+        lower_addr(v.addr, v.brand, f)?;
+        if let CType::Buffer(len_prim) = t.desc.resolved() {
+            len_prim.narrow_to(Raw(v.len), f.model(), || f.site().to_string())?;
+        }
+        f.push(Raw(v.len));
+        Ok(())
+    }
+    unsafe fn lift(_: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<BytesRef> {
+        let [addr, len] = raws else {
+            return Err(Error::InvalidValue {
+                function: None,
+                what: site.to_string(),
+                reason: format!("a buffer is two scalars, got {}", raws.len()),
+            });
+        };
+        let len = len.as_i64();
+        let invalid = |reason: String| Error::InvalidValue {
+            function: None,
+            what: site.to_string(),
+            reason,
+        };
+        if len < 0 {
+            return Err(invalid(format!("negative buffer length {len}")));
+        }
+        let len = len as u64;
+        if len > MAX_TRANSFER {
+            return Err(invalid(format!(
+                "a buffer of {len} bytes is past the transfer limit of {MAX_TRANSFER}"
+            )));
+        }
+        if addr.0 == 0 && len != 0 {
+            return Err(Error::NullPointer {
+                function: None,
+                what: site.to_string(),
+                c_type: format!("buffer of {len} bytes"),
+            });
+        }
+        Ok(BytesRef {
+            addr: addr.0,
+            len,
+            brand: mem.brand(),
+        })
+    }
+}
