@@ -27,7 +27,7 @@
 //!
 //! ```text
 //! // src/main.rs: the module is embedded in the binary.
-//! let lib = sandlink::Sandbox::from_bytes(include_bytes!(env!("SANDLINK_CJSON_WASM")), "cjson")?;
+//! let lib = sandlink::Sandbox::open_bytes(include_bytes!(env!("SANDLINK_CJSON_WASM")), "cjson")?;
 //! ```
 //!
 //! For a library named `cjson` the build script sets `SANDLINK_CJSON_WASM`

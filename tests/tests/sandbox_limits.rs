@@ -292,17 +292,17 @@ fn a_module_embedded_as_bytes_opens_like_a_file_and_bad_bytes_are_an_error() {
     let wasm =
         ok(std::fs::read(sandlink_clibs::TESTLIB_WASM)
             .map_err(|e| Error::Unsupported(e.to_string())));
-    let a = ok(Sandbox::from_bytes(&wasm, "testlib"));
+    let a = ok(Sandbox::open_bytes(&wasm, "testlib"));
     let add = ok(a.function("tl_int_add", &(int() >> int() >> returning(int()))));
     assert_eq!(ok(add.call((40, 2))), 42);
     // A second instance from the same bytes is independent.
-    let b = ok(Sandbox::from_bytes(&wasm, "testlib"));
+    let b = ok(Sandbox::open_bytes(&wasm, "testlib"));
     let counter = ok(b.global("tl_counter", &int()));
     ok(b.write(&int(), counter, 7));
     let counter_a = ok(a.global("tl_counter", &int()));
     assert_eq!(ok(a.read(&int(), counter_a)), 41);
     // Not a module: an error naming it, not a panic.
-    let e = err(Sandbox::from_bytes(b"\0asm not really", "junk"));
+    let e = err(Sandbox::open_bytes(b"\0asm not really", "junk"));
     assert!(e.to_string().contains("junk"), "{e}");
 }
 

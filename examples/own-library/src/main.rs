@@ -141,7 +141,7 @@ fn main() -> ExitCode {
     // declarations and the struct layout were checked against cJSON.h.
     let stubbed = unsafe { Stubs::open(stub_table()) }.and_then(|l| describe(&l, &json));
     // The module is part of this binary: nothing is read from disk.
-    let sandboxed = Sandbox::from_bytes(include_bytes!(env!("SANDLINK_CJSON_WASM")), "cjson")
+    let sandboxed = Sandbox::open_bytes(include_bytes!(env!("SANDLINK_CJSON_WASM")), "cjson")
         .and_then(|l| describe(&l, &json));
     let results = [
         ("Dynamic", native),

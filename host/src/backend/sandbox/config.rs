@@ -105,7 +105,7 @@ impl SandboxConfig {
     }
 
     /// Like [`SandboxConfig::open`], from the module's bytes (binary or text).
-    pub fn load(&self, wasm: &[u8], name: &str) -> Result<Sandbox> {
+    pub fn open_bytes(&self, wasm: &[u8], name: &str) -> Result<Sandbox> {
         let module = engine::load(wasm, name, self.engine_key(), self.cache_dir.as_deref())?;
         Sandbox::instantiate(module, self.clone())
     }
@@ -120,7 +120,7 @@ impl SandboxConfig {
     }
 
     /// The compiled module for `wasm` (through the in-process and disk
-    /// caches, as [`SandboxConfig::load`] uses), to instantiate once per
+    /// caches, as [`SandboxConfig::open_bytes`] uses), to instantiate once per
     /// input with [`SandboxConfig::instantiate`].
     pub fn module(&self, wasm: &[u8], name: &str) -> Result<Arc<CompiledModule>> {
         engine::load(wasm, name, self.engine_key(), self.cache_dir.as_deref())

@@ -156,8 +156,8 @@ impl Sandbox {
     /// `include_bytes!`, so nothing is read from disk at run time. The
     /// compiled code is cached as for [`Sandbox::open`]. `name` is used in
     /// messages.
-    pub fn from_bytes(wasm: &[u8], name: &str) -> Result<Sandbox> {
-        SandboxConfig::default().load(wasm, name)
+    pub fn open_bytes(wasm: &[u8], name: &str) -> Result<Sandbox> {
+        SandboxConfig::default().open_bytes(wasm, name)
     }
 
     /// The configuration this sandbox runs under.
