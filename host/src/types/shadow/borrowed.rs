@@ -32,11 +32,6 @@ impl StrRef {
     pub fn to_void(self) -> Ptr<()> {
         Ptr::from_parts(self.addr, self.brand)
     }
-
-    /// The address, if `mem` is this string's library and generation.
-    pub(crate) fn addr_in(self, mem: &dyn Memory, what: &str) -> Result<u64> {
-        admit(self.brand, mem, self.addr, what)
-    }
 }
 
 /// `len` bytes at an address that C lends (a callback's `(const char *s,
@@ -77,12 +72,6 @@ fn admit(brand: Brand, mem: &dyn Memory, addr: u64, what: &str) -> Result<u64> {
 }
 
 impl BytesRef {
-    pub(crate) fn addr_in(self, mem: &dyn Memory, what: &str) -> Result<u64> {
-        admit(self.brand, mem, self.addr, what)
-    }
-}
-
-impl StrArrayRef {
     pub(crate) fn addr_in(self, mem: &dyn Memory, what: &str) -> Result<u64> {
         admit(self.brand, mem, self.addr, what)
     }
@@ -134,25 +123,46 @@ fn lower_addr(addr: u64, brand: Brand, f: &mut Frame<'_, '_>) -> Result<()> {
     Ok(())
 }
 
-impl crate::types::sealed::Shadow for StrRef {}
-impl Shadow for StrRef {
-    type In<'a> = StrRef;
-    type Out = StrRef;
-    type Meta = ();
-    type Direct = NoDirect;
-    fn lower<'a>(_: &Typ<Self>, v: StrRef, f: &mut Frame<'_, 'a>) -> Result<()> {
-        lower_addr(v.addr, v.brand, f)
-    }
-    unsafe fn lift(t: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<StrRef> {
-        match one(raws, site)?.0 {
-            0 => Err(null(&t.desc, site)),
-            addr => Ok(StrRef {
-                addr,
-                brand: mem.brand(),
-            }),
+/// The shadow of a borrowed, never-NULL address (`StrRef`, `StrArrayRef`):
+/// lowered back after its library is checked, lifted without reading.
+macro_rules! borrowed_address {
+    ($t:ident) => {
+        impl crate::types::sealed::Shadow for $t {}
+        impl Shadow for $t {
+            type In<'a> = $t;
+            type Out = $t;
+            type Meta = ();
+            type Direct = NoDirect;
+            fn lower<'a>(_: &Typ<Self>, v: $t, f: &mut Frame<'_, 'a>) -> Result<()> {
+                lower_addr(v.addr, v.brand, f)
+            }
+            unsafe fn lift(
+                t: &Typ<Self>,
+                raws: &[Raw],
+                mem: &dyn Memory,
+                site: Site,
+            ) -> Result<$t> {
+                match one(raws, site)?.0 {
+                    0 => Err(null(&t.desc, site)),
+                    addr => Ok($t {
+                        addr,
+                        brand: mem.brand(),
+                    }),
+                }
+            }
         }
-    }
+
+        impl $t {
+            /// The address, if `mem` is this value's library and generation.
+            pub(crate) fn addr_in(self, mem: &dyn Memory, what: &str) -> Result<u64> {
+                admit(self.brand, mem, self.addr, what)
+            }
+        }
+    };
 }
+
+borrowed_address!(StrRef);
+borrowed_address!(StrArrayRef);
 
 impl crate::types::sealed::Shadow for Option<StrRef> {}
 impl Shadow for Option<StrRef> {
@@ -182,31 +192,6 @@ impl Shadow for Option<StrRef> {
                 brand: mem.brand(),
             }),
         })
-    }
-}
-
-impl crate::types::sealed::Shadow for StrArrayRef {}
-impl Shadow for StrArrayRef {
-    type In<'a> = StrArrayRef;
-    type Out = StrArrayRef;
-    type Meta = ();
-    type Direct = NoDirect;
-    fn lower<'a>(_: &Typ<Self>, v: StrArrayRef, f: &mut Frame<'_, 'a>) -> Result<()> {
-        lower_addr(v.addr, v.brand, f)
-    }
-    unsafe fn lift(
-        t: &Typ<Self>,
-        raws: &[Raw],
-        mem: &dyn Memory,
-        site: Site,
-    ) -> Result<StrArrayRef> {
-        match one(raws, site)?.0 {
-            0 => Err(null(&t.desc, site)),
-            addr => Ok(StrArrayRef {
-                addr,
-                brand: mem.brand(),
-            }),
-        }
     }
 }
 
