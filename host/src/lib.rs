@@ -27,8 +27,7 @@
 //! every way:
 //!
 //! ```
-//! use sandlink::types::*;
-//! use sandlink::{Foreign, Function, Result};
+//! use sandlink::prelude::*; // what bindings need, in one import
 //!
 //! struct Strlen<L: Foreign> {
 //!     strlen: Function<L, (String,), u64>,
