@@ -9,8 +9,8 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::strategy::{st, ErasedFn, FuncOf, HasStrategy, Isolated, Strategy};
 use crate::types::{
-    Brand, BytesRef, DataModel, Direct, Field, FnType, Frame, FunPtr, Memory, Params, Ptr, Raw,
-    Scalar, Shadow, Site, StrArrayRef, StrRef, Struct, Typ,
+    char, ptr_opt, Brand, BytesRef, DataModel, Direct, Field, FnType, Frame, FunPtr, Memory,
+    Params, Ptr, Raw, Scalar, Shadow, Site, StrArrayRef, StrRef, Struct, Typ,
 };
 
 /// The binding vocabulary: the Rust form of ctypes' `FOREIGN` signature.
@@ -326,30 +326,27 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
     /// there, checked as UTF-8: [`Foreign::read_str`] without allocating,
     /// once `buf` has grown. On failure `buf` is as it was.
     fn read_str_into(&self, s: StrRef, buf: &mut String) -> Result<Range<usize>> {
-        let addr = s.addr_in(st(self), "read_str_into")?;
         // SAFETY: `s` was lifted from a value of a type the binding declared
-        // as a NUL-terminated string (`str_ref`), of this library and
-        // generation: the pointer invariant (crate docs, "Soundness"). On an
-        // `Isolated` strategy any address is checked anyway.
-        unsafe { crate::types::append_str(addr, st(self), Site::Memory(addr), buf) }
+        // as a NUL-terminated string (`str_ref`), and keeps its library and
+        // generation, which the read checks: the pointer invariant (crate
+        // docs, "Soundness"). On an `Isolated` strategy any address is
+        // checked anyway.
+        unsafe { self.read_string_into_unchecked(s.ptr::<i8>(), buf) }
     }
 
     /// Appends the bytes C lent (a [`crate::types::bytes_ref`] pair) to `buf`
     /// and returns the range they took there; on failure `buf` is as it was.
     fn read_bytes_ref_into(&self, b: BytesRef, buf: &mut Vec<u8>) -> Result<Range<usize>> {
-        let start = buf.len();
         if b.is_empty() {
-            return Ok(start..start);
+            // NULL with length 0 is valid and has no bytes.
+            return Ok(buf.len()..buf.len());
         }
-        let addr = b.addr_in(st(self), "read_bytes_ref_into")?;
         // SAFETY: `b` was lifted from a `(pointer, length)` pair the binding
-        // declared as `len` bytes at `addr` (`bytes_ref`), of this library and
-        // generation, with a length checked when it was received: the
-        // pointer invariant. On an `Isolated` strategy any range is checked.
-        unsafe {
-            crate::types::marshal::append_vec(st(self), addr, b.len(), Site::Memory(addr), buf)
-        }?;
-        Ok(start..buf.len())
+        // declared as `len` bytes at its address (`bytes_ref`), with the
+        // length checked when it was received; it keeps its library and
+        // generation, which the read checks: the pointer invariant. On an
+        // `Isolated` strategy any range is checked.
+        unsafe { self.read_bytes_into_unchecked(b.ptr::<u8>(), b.len(), buf) }
     }
 
     /// Calls `f` with each string of the NULL-terminated array C lent (a
@@ -362,37 +359,17 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
         limit: u64,
         mut f: impl FnMut(StrRef) -> Result<()>,
     ) -> Result<u64> {
-        let base = a.addr_in(st(self), "for_each_str")?;
-        let mem = st(self);
-        let size = crate::types::Prim::Pointer.size(Memory::model(mem));
-        for i in 0..limit {
-            let e = i
-                .checked_mul(size)
-                .and_then(|off| base.checked_add(off))
-                .ok_or_else(|| Error::InvalidValue {
-                    function: None,
-                    what: Site::Memory(base).to_string(),
-                    reason: format!("element {i} of the array is past the address space"),
-                })?;
-            // SAFETY: the array was declared as NULL-terminated (`str_array_ref`)
-            // and comes from this library and generation (pointer invariant):
-            // elements before the terminator, and the terminator, are there.
-            // On an `Isolated` strategy any address is checked.
-            let raw =
-                unsafe { crate::types::marshal::load_word(mem, crate::types::Prim::Pointer, e) }?;
-            if raw.0 == 0 {
-                return Ok(i);
-            }
-            f(StrRef {
-                addr: raw.0,
-                brand: a.brand,
-            })?;
+        // SAFETY: the array was declared NULL-terminated, of strings
+        // (`str_array_ref`), and keeps its library and generation, which
+        // each read checks: the pointer invariant gives the elements before
+        // the terminator, and the terminator. Each non-NULL element is a
+        // string by the same declaration. On an `Isolated` strategy any
+        // address is checked.
+        unsafe {
+            self.for_each_terminated_unchecked(&ptr_opt(char()), a.ptr(), limit, |s| {
+                f(StrRef::from_ptr(s))
+            })
         }
-        Err(Error::InvalidValue {
-            function: None,
-            what: Site::Memory(base).to_string(),
-            reason: format!("no NULL terminator within {limit} elements"),
-        })
     }
 
     /// Writes `bytes` at `p`.

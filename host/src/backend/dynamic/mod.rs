@@ -163,7 +163,11 @@ unsafe impl Sync for Cif {}
 
 impl Cif {
     fn new(sig: &FnSig) -> Result<Box<Cif>> {
-        let words = Lowered::new(sig)?;
+        Cif::lowered(sig, Lowered::new(sig)?)
+    }
+
+    /// The call interface for `sig`, already lowered to `words`.
+    fn lowered(sig: &FnSig, words: Lowered) -> Result<Box<Cif>> {
         let mut atypes: Box<[*mut ffi::ffi_type]> =
             words.args.iter().map(|p| ffi_type(*p)).collect();
         let rtype = words.ret.map_or(&raw mut ffi::ffi_type_void, ffi_type);
@@ -301,7 +305,7 @@ unsafe impl Strategy for Dynamic {
         };
         let slot = match parked {
             Some(slot) => slot,
-            None => Slot::new(sig, self.inner.core.calls.clone())?,
+            None => Slot::new(sig, words, self.inner.core.calls.clone())?,
         };
         let pending = self.inner.core.calls.lock();
         // SAFETY: `live` is accessed only under the library's call lock,
@@ -341,8 +345,8 @@ unsafe impl Send for Slot {}
 impl Slot {
     /// A new closure for `sig`, prepared once; leaked, since C may call it
     /// for as long as the process runs.
-    fn new(sig: &FnSig, calls: Arc<CallLock>) -> Result<&'static Slot> {
-        let cif = Cif::new(sig)?;
+    fn new(sig: &FnSig, words: Lowered, calls: Arc<CallLock>) -> Result<&'static Slot> {
+        let cif = Cif::lowered(sig, words)?;
         let mut code: *mut c_void = std::ptr::null_mut();
         // SAFETY: libffi allocates a writable closure and its executable alias.
         let closure =

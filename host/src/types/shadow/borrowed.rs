@@ -30,7 +30,16 @@ impl StrRef {
     /// that frees a string the library allocated, say): a `void *` claims
     /// nothing about what it points at.
     pub fn to_void(self) -> Ptr<()> {
-        Ptr::from_parts(self.addr, self.brand)
+        self.ptr()
+    }
+
+    /// An element of a borrowed string array, which the array's
+    /// description says is a string.
+    pub(crate) fn from_ptr(p: Ptr<i8>) -> StrRef {
+        StrRef {
+            addr: p.addr(),
+            brand: p.brand(),
+        }
     }
 }
 
@@ -55,6 +64,11 @@ impl BytesRef {
     pub fn is_empty(self) -> bool {
         self.len == 0
     }
+
+    /// The address as a pointer of this library and generation.
+    pub(crate) fn ptr<T>(self) -> Ptr<T> {
+        Ptr::from_parts(self.addr, self.brand)
+    }
 }
 
 /// A NULL-terminated array of NUL-terminated strings that C lends (expat's
@@ -64,17 +78,6 @@ impl BytesRef {
 pub struct StrArrayRef {
     pub(crate) addr: u64,
     pub(crate) brand: Brand,
-}
-
-fn admit(brand: Brand, mem: &dyn Memory, addr: u64, what: &str) -> Result<u64> {
-    brand.admit(mem.brand(), addr, || what.to_string(), false)?;
-    Ok(addr)
-}
-
-impl BytesRef {
-    pub(crate) fn addr_in(self, mem: &dyn Memory, what: &str) -> Result<u64> {
-        admit(self.brand, mem, self.addr, what)
-    }
 }
 
 fn null(t: &CType, site: Site) -> Error {
@@ -153,9 +156,10 @@ macro_rules! borrowed_address {
         }
 
         impl $t {
-            /// The address, if `mem` is this value's library and generation.
-            pub(crate) fn addr_in(self, mem: &dyn Memory, what: &str) -> Result<u64> {
-                admit(self.brand, mem, self.addr, what)
+            /// The address as a pointer of this library and generation, for
+            /// the reads the description vouches for.
+            pub(crate) fn ptr<T>(self) -> Ptr<T> {
+                Ptr::from_parts(self.addr, self.brand)
             }
         }
     };
@@ -203,44 +207,21 @@ impl Shadow for BytesRef {
     type Direct = NoDirect;
     fn lower<'a>(t: &Typ<Self>, v: BytesRef, f: &mut Frame<'_, 'a>) -> Result<()> {
         lower_addr(v.addr, v.brand, f)?;
-        if let CType::Buffer(len_prim) = t.desc.resolved() {
-            len_prim.narrow_to(Raw(v.len), f.model(), || f.site().to_string())?;
-        }
-        f.push(Raw(v.len));
-        Ok(())
+        super::string::lower_len(v.len as usize, &t.desc, f)
     }
     unsafe fn lift(_: &Typ<Self>, raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<BytesRef> {
-        let [addr, len] = raws else {
+        let (addr, len) = super::string::buffer_pair(raws, site)?;
+        if len > MAX_TRANSFER {
             return Err(Error::InvalidValue {
                 function: None,
                 what: site.to_string(),
-                reason: format!("a buffer is two scalars, got {}", raws.len()),
-            });
-        };
-        let len = len.as_i64();
-        let invalid = |reason: String| Error::InvalidValue {
-            function: None,
-            what: site.to_string(),
-            reason,
-        };
-        if len < 0 {
-            return Err(invalid(format!("negative buffer length {len}")));
-        }
-        let len = len as u64;
-        if len > MAX_TRANSFER {
-            return Err(invalid(format!(
-                "a buffer of {len} bytes is past the transfer limit of {MAX_TRANSFER}"
-            )));
-        }
-        if addr.0 == 0 && len != 0 {
-            return Err(Error::NullPointer {
-                function: None,
-                what: site.to_string(),
-                c_type: format!("buffer of {len} bytes"),
+                reason: format!(
+                    "a buffer of {len} bytes is past the transfer limit of {MAX_TRANSFER}"
+                ),
             });
         }
         Ok(BytesRef {
-            addr: addr.0,
+            addr,
             len,
             brand: mem.brand(),
         })

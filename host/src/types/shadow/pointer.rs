@@ -65,6 +65,11 @@ impl<T> Ptr<T> {
         }
     }
 
+    /// The library instance and generation this pointer belongs to.
+    pub(crate) fn brand(self) -> Brand {
+        self.brand
+    }
+
     pub(crate) fn from_library(addr: u64, brand: Brand) -> Option<Ptr<T>> {
         (addr != 0).then_some(Ptr {
             addr,

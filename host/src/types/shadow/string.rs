@@ -128,7 +128,8 @@ pub enum Buffer {}
 #[derive(Debug)]
 pub enum BufferMut {}
 
-fn lower_len(len: usize, t: &CType, f: &mut Frame<'_, '_>) -> Result<()> {
+/// Pushes a buffer pair's length, checked against the pair's length type.
+pub(super) fn lower_len(len: usize, t: &CType, f: &mut Frame<'_, '_>) -> Result<()> {
     if let CType::Buffer(len_prim) = t.resolved() {
         len_prim.narrow_to(Raw(len as u64), f.model(), || f.site().to_string())?;
     }
@@ -136,9 +137,9 @@ fn lower_len(len: usize, t: &CType, f: &mut Frame<'_, '_>) -> Result<()> {
     Ok(())
 }
 
-/// # Safety
-/// As for [`Shadow::lift`]: a buffer the library passed, `len` bytes at `addr`.
-unsafe fn lift_buffer(raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
+/// The `(address, length)` of a buffer pair the library passed, checked:
+/// two scalars, a length that is not negative, NULL only with length 0.
+pub(super) fn buffer_pair(raws: &[Raw], site: Site) -> Result<(u64, u64)> {
     let [addr, len] = raws else {
         return Err(Error::InvalidValue {
             function: None,
@@ -154,19 +155,24 @@ unsafe fn lift_buffer(raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<
             reason: format!("negative buffer length {len}"),
         });
     }
-    if addr.0 == 0 {
-        return if len == 0 {
-            Ok(Vec::new())
-        } else {
-            Err(Error::NullPointer {
-                function: None,
-                what: site.to_string(),
-                c_type: format!("buffer of {len} bytes"),
-            })
-        };
+    if addr.0 == 0 && len != 0 {
+        return Err(Error::NullPointer {
+            function: None,
+            what: site.to_string(),
+            c_type: format!("buffer of {len} bytes"),
+        });
     }
-    // SAFETY: the library passed `len` bytes at `addr` (the caller's promise).
-    unsafe { read_vec(mem, addr.0, len as u64, site) }
+    Ok((addr.0, len as u64))
+}
+
+/// # Safety
+/// As for [`Shadow::lift`]: a buffer the library passed, `len` bytes at `addr`.
+unsafe fn lift_buffer(raws: &[Raw], mem: &dyn Memory, site: Site) -> Result<Vec<u8>> {
+    match buffer_pair(raws, site)? {
+        (0, _) => Ok(Vec::new()),
+        // SAFETY: the library passed `len` bytes at `addr` (the caller's promise).
+        (addr, len) => unsafe { read_vec(mem, addr, len, site) },
+    }
 }
 
 impl crate::types::sealed::Shadow for Buffer {}
