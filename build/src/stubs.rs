@@ -286,6 +286,42 @@ pub(crate) fn generate(
             "static void (*const sl_codes_{i}[{slots}])(void) = {{\n  {}\n}};",
             codes.join(",\n  ")
         ));
+        // The caller of a function pointer of this type (one the library
+        // returned), as a function's wrapper calls the function.
+        let types = if cb.params.is_empty() {
+            "void".to_string()
+        } else {
+            cb.params
+                .iter()
+                .map(Declarator::type_name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let fn_type = match &cb.ret {
+            Some(p) => p.named(&format!("(*)({types})")),
+            None => format!("void (*)({types})"),
+        };
+        let args = (0..cb.params.len())
+            .map(|k| from_word(&cb.params[k], &format!("a[{k}]")))
+            .collect::<Vec<_>>()
+            .join(", ");
+        o.line(&format!(
+            "static void sl_via_{i}(void (*c)(void), const uint64_t *a, uint64_t *r, int *e) {{"
+        ));
+        o.line("  (void)a; (void)r;");
+        o.line("  errno = 0;");
+        match &cb.ret {
+            Some(p) => {
+                o.line(&format!("  {} = (({fn_type})c)({args});", p.named("v")));
+                o.line("  *e = errno;");
+                o.line(&format!("  *r = {};", to_word(p, "v")));
+            }
+            None => {
+                o.line(&format!("  (({fn_type})c)({args});"));
+                o.line("  *e = errno;");
+            }
+        }
+        o.line("}");
     }
 
     o.line("");
@@ -302,7 +338,7 @@ pub(crate) fn generate(
         .enumerate()
         .map(|(i, cb)| {
             format!(
-                "  {{ {}, {slots}, sl_slots_{i}, sl_codes_{i} }}",
+                "  {{ {}, {slots}, sl_slots_{i}, sl_codes_{i}, sl_via_{i} }}",
                 c_str(&cb.key)
             )
         })

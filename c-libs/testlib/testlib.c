@@ -158,6 +158,7 @@ int tl_apply(tl_int_fn f, int x) { return f(x) + 1; }
 static tl_int_fn tl_stored;
 void tl_store_int_fn(tl_int_fn f) { tl_stored = f; }
 int tl_call_stored(int x) { return tl_stored(x) + 1; }
+tl_int_fn tl_get_stored(void) { return tl_stored; }
 
 int tl_fold(int (*f)(int acc, int x), const int *xs, size_t n, int init) {
     int acc = init;

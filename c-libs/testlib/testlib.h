@@ -112,6 +112,8 @@ double tl_apply_float(double (*f)(double, float), double x);
 void tl_each_word(const char *s, void (*f)(void *ud, const char *word, int len), void *ud);
 void tl_visit(void (*f)(void *ud, const char *name, const char **attrs), void *ud);
 tl_int_fn tl_get_doubler(void);
+/* What tl_store_int_fn stored (NULL before). */
+tl_int_fn tl_get_stored(void);
 /* The function pointer as an integer (from tl_get_doubler), called as a tl_int_fn. */
 int tl_call_fnptr(uintptr_t f, int x);
 

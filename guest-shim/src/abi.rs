@@ -42,7 +42,7 @@ pub mod stubs {
     use std::ffi::{c_char, c_void};
 
     /// The table layout's version; the runtime refuses any other.
-    pub const VERSION: u32 = 1;
+    pub const VERSION: u32 = 2;
 
     /// The C symbol of library `name`'s table: `sandlink_stubs_<name>`
     /// (letters, digits and `_` kept, anything else turned into `_`).
@@ -62,6 +62,15 @@ pub mod stubs {
     /// What a callback trampoline calls: the slot's context, one word per
     /// argument, and room for the result word.
     pub type RunFn = unsafe extern "C" fn(ctx: *mut c_void, args: *const u64, ret: *mut u64);
+
+    /// A generated caller for one function pointer type: calls `code` (a
+    /// function of that type) as [`CallFn`] calls its function.
+    pub type ViaFn = unsafe extern "C" fn(
+        code: unsafe extern "C" fn(),
+        args: *const u64,
+        ret: *mut u64,
+        err: *mut i32,
+    );
 
     /// One bound function.
     #[repr(C)]
@@ -95,6 +104,8 @@ pub mod stubs {
         pub slots: *mut StubSlot,
         /// The trampolines' code addresses, `nslots` of them.
         pub codes: *const Option<unsafe extern "C" fn()>,
+        /// Calls a function pointer of this type that the library returned.
+        pub call: ViaFn,
     }
 
     /// A global variable: its name and address.
@@ -143,6 +154,7 @@ struct sandlink_stub_pool {
   uint32_t nslots;
   struct sandlink_stub_slot *slots;
   void (*const *codes)(void);
+  void (*call)(void (*code)(void), const uint64_t *args, uint64_t *ret, int *err);
 };
 struct sandlink_stub_global {
   const char *name;

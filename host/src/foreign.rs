@@ -42,21 +42,36 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
         // `resolve` lowers the signature (each strategy needs the words), so
         // what cannot be passed is rejected now, not on the first call.
         let func = st(self).resolve(name, ty.sig(), ty.captures_errno())?;
-        // A typed pointer call when the strategy offers one and every type
-        // is a plain scalar whose Rust type is exactly its C type.
-        let model = self.model();
-        let direct = st(self).direct_code(&func).filter(|_| {
-            A::direct_ok(&ty.args, model)
-                && <R::Direct as Direct>::USABLE
-                && <R::Direct as Direct>::matches(ty.ret.desc().scalar(), model)
-        });
-        Ok(Function {
-            lib: self.clone(),
-            name: name.into(),
-            ty: ty.clone(),
-            func,
-            direct,
-        })
+        Ok(Function::new(self, name, ty, func))
+    }
+
+    /// Binds a function pointer the library returned, so it can be called
+    /// like any bound function (ctypes' function pointer results). The
+    /// pointer must come from this library instance, in its current reset
+    /// generation ([`Error::ForeignPointer`], [`Error::StalePointer`]).
+    ///
+    /// In the Sandbox the address is a slot of the module's function table;
+    /// it is bound only if the function there has the declared type's wasm
+    /// signature, checked again after a reset. On Stubs the call goes
+    /// through a wrapper generated for the function pointer type (the
+    /// binding module must declare a function that returns or takes it).
+    /// In a worker process the address belongs to that worker: after a
+    /// reset the bound function fails with [`Error::StalePointer`].
+    fn function_at<A: Params, R: Shadow>(
+        &self,
+        code: &crate::types::CodePtr<A, R>,
+    ) -> Result<Function<Self, A, R>> {
+        let ty = code.fn_type();
+        let name = format!("{} at {:#x}", ty.sig().c_prototype("(*)"), code.addr());
+        code.brand()
+            .admit(st(self).brand(), code.addr(), || name.clone(), false)?;
+        // SAFETY: `code` was lifted from a value this library instance (the
+        // brand, checked just above, says so, in this generation) returned
+        // as a function pointer of type `ty`; its fields are private, so no
+        // one else made it.
+        let func =
+            unsafe { st(self).resolve_code(code.addr(), ty.sig(), ty.captures_errno(), &name) }?;
+        Ok(Function::new(self, &name, ty, func))
     }
 
     /// The address of the global `name`, of type `ty` (ctypes' `foreign_value`).
@@ -757,6 +772,25 @@ pub struct Function<L: Foreign, A: Params, R: Shadow> {
 }
 
 impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
+    /// A bound function around what the strategy resolved.
+    fn new(lib: &L, name: &str, ty: &FnType<A, R>, func: FuncOf<L>) -> Self {
+        // A typed pointer call when the strategy offers one and every type
+        // is a plain scalar whose Rust type is exactly its C type.
+        let model = lib.model();
+        let direct = st(lib).direct_code(&func).filter(|_| {
+            A::direct_ok(&ty.args, model)
+                && <R::Direct as Direct>::USABLE
+                && <R::Direct as Direct>::matches(ty.ret.desc().scalar(), model)
+        });
+        Function {
+            lib: lib.clone(),
+            name: name.into(),
+            ty: ty.clone(),
+            func,
+            direct,
+        }
+    }
+
     /// Calls the function. Arguments are a tuple: `f.call(("hi", 3))`.
     pub fn call<'a>(&self, args: A::In<'a>) -> Result<R::Out> {
         self.call_inner(args).map(|(r, _)| r)

@@ -388,6 +388,11 @@ unsafe impl Strategy for Recorder {
         Ok(())
     }
 
+    unsafe fn resolve_code(&self, _: u64, _: &Arc<FnSig>, _: bool, name: &str) -> Result<()> {
+        // Never reached: the recorder returns no function pointers.
+        Err(self.no_library(&format!("binding {name}")))
+    }
+
     unsafe fn invoke(&self, _f: &(), _args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {
         Err(self.no_library("a call"))
     }

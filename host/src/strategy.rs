@@ -59,6 +59,24 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
     /// `sig.ret_word()`).
     fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<Self::Func>;
 
+    /// Binds the code address `addr`, a function pointer of type `sig` that
+    /// this library returned, as [`Strategy::resolve`] binds a symbol (and
+    /// with the same promises); `name` names it in messages. A strategy
+    /// that cannot call through a pointer fails with
+    /// [`Error::Unsupported`].
+    ///
+    /// # Safety
+    /// `addr` is a value this library instance, in its current reset
+    /// generation, returned as a function pointer of type `sig`. (Unless the
+    /// strategy is [`Isolated`], a wrong address is a wild jump.)
+    unsafe fn resolve_code(
+        &self,
+        addr: u64,
+        sig: &Arc<FnSig>,
+        errno: bool,
+        name: &str,
+    ) -> Result<Self::Func>;
+
     /// Calls a resolved function with lowered arguments. Returns the raw
     /// result (widened from its C type) and `errno` when it was asked for.
     ///

@@ -254,6 +254,7 @@ pub struct Testlib<L: Foreign> {
     pub each_word_ref: Function<L, (String, WordRefFn, Option<Ptr<()>>), ()>,
     pub visit_ref: Function<L, (VisitRefFn, Option<Ptr<()>>), ()>,
     pub get_doubler: Function<L, (), IntFn>,
+    pub get_stored: Function<L, (), Option<IntFn>>,
     pub call_fnptr: Function<L, (u64, i32), i32>,
     // Constants, as the C compiler evaluated them for this build.
     /// `TL_BLUE` (an enum value).
@@ -405,6 +406,10 @@ impl<L: Foreign> Testlib<L> {
                 &(visit_ref_fn.clone() >> ptr_opt(void()) >> returning(void())),
             )?,
             get_doubler: lib.function(&f("get_doubler"), &(void() >> returning(int_fn.clone())))?,
+            get_stored: lib.function(
+                &f("get_stored"),
+                &(void() >> returning(funptr_opt(int() >> returning(int())))),
+            )?,
             call_fnptr: lib.function(
                 &f("call_fnptr"),
                 &(uintptr_t() >> int() >> returning(int())),

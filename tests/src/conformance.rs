@@ -743,10 +743,34 @@ pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
 /// A function pointer returned by the library, passed back in.
 pub fn returned_function_pointer<L: Foreign>(lib: &L) -> Result<()> {
     let t = Testlib::bind(lib)?;
-    let get = &t.get_doubler;
-    let code = get.call(())?;
-    let call = &t.call_fnptr;
-    assert_eq!(call.call((code.0, 21))?, 42);
+    let code = t.get_doubler.call(())?;
+    // As an integer, back to C.
+    assert_eq!(t.call_fnptr.call((code.addr(), 21))?, 42);
+    // Bound, and called like any function.
+    let doubler = lib.function_at(&code)?;
+    assert_eq!(doubler.call((21,))?, 42);
+    assert_eq!(doubler.call((-7,))?, -14);
+    assert_eq!(
+        code,
+        t.get_doubler.call(())?,
+        "the same function, the same pointer"
+    );
+    // A callback's own pointer, handed back by C, is a function like any
+    // other: calling it runs the closure.
+    let _guard = stored_callback_user();
+    let cb = lib.callback(&t.int_fn, |(x,)| Ok(x * 3))?;
+    t.store_int_fn.call((&cb,))?;
+    let stored = t.get_stored.call(())?.expect("a callback was stored");
+    let via_c = lib.function_at(&stored)?;
+    assert_eq!(via_c.call((5,))?, 15);
+    // Once the handle is dropped, C's pointer runs a dead stub and the call
+    // says so.
+    drop(cb);
+    expect_err(
+        via_c.call((5,)),
+        "dropped callback through its pointer",
+        |e| matches!(e, Error::CallbackDropped { .. }),
+    );
     Ok(())
 }
 

@@ -3,7 +3,7 @@
 //! never an access through an address that means something else there.
 
 use sandlink::types::*;
-use sandlink::{Dynamic, Error, Foreign, Isolated, Sandbox};
+use sandlink::{Dynamic, Error, Foreign, Isolated, Process, Sandbox};
 use sandlink_tests::{err, ok};
 
 fn sandbox() -> Sandbox {
@@ -191,4 +191,67 @@ fn a_call_error_names_its_function_in_a_field_not_a_wrapper() {
         matches!(e, Error::ForeignPointer { function: None, .. }),
         "{e}"
     );
+}
+
+/// `tl_get_doubler`, bound on any library.
+fn doubler_of<L: Foreign>(lib: &L) -> CodePtr<(i32,), i32> {
+    let get = ok(lib.function(
+        "tl_get_doubler",
+        &(void() >> returning(funptr(int() >> returning(int())))),
+    ));
+    ok(get.call(()))
+}
+
+#[test]
+fn a_returned_function_pointer_knows_its_library() {
+    let sb = sandbox();
+    let dy = dynamic();
+    // A table index from the sandbox: as a host code address it is wild.
+    let code = doubler_of(&sb);
+    let e = err(dy.function_at(&code));
+    assert!(is_foreign(&e), "{e}");
+    let e = err(sandbox().function_at(&code));
+    assert!(is_foreign(&e), "{e}");
+    // And the other way round.
+    let e = err(sb.function_at(&doubler_of(&dy)));
+    assert!(is_foreign(&e), "{e}");
+}
+
+#[test]
+fn a_function_pointer_from_before_a_reset_is_stale_but_its_binding_survives_in_the_sandbox() {
+    let sb = sandbox();
+    let code = doubler_of(&sb);
+    let doubler = ok(sb.function_at(&code));
+    ok(sb.reset());
+    // The pointer is stale, like any pointer into the old instance …
+    let e = err(sb.function_at(&code));
+    assert!(
+        matches!(
+            &e,
+            Error::StalePointer {
+                generation: 0,
+                current: 1,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // … but the bound function is re-resolved in the new instance, checked
+    // against its type again, like an export: the same module has the same
+    // function in that table slot.
+    assert_eq!(ok(doubler.call((8,))), 16);
+}
+
+#[test]
+fn a_function_pointer_bound_in_a_worker_is_stale_after_a_reset() {
+    let pr = ok(Process::open(sandlink_clibs::TESTLIB_SO));
+    let doubler = ok(pr.function_at(&doubler_of(&pr)));
+    assert_eq!(ok(doubler.call((8,))), 16);
+    ok(pr.reset());
+    // The new worker loads the library elsewhere: the address means nothing.
+    let e = err(doubler.call((8,)));
+    assert!(matches!(&e, Error::StalePointer { .. }), "{e}");
+    assert!(pr.poisoned().is_none());
+    // Bound again from the new worker, it works.
+    assert_eq!(ok(ok(pr.function_at(&doubler_of(&pr))).call((8,))), 16);
 }

@@ -194,6 +194,36 @@ fn abort_exit_and_bogus_function_pointers() {
     }
 }
 
+#[test]
+fn lying_function_pointers_are_refused_when_bound() {
+    let sb = ok(Sandbox::open(sandlink_clibs::TESTLIB_WASM));
+    // `tl_uintptr_id` returns its argument: described as returning a
+    // function pointer, it returns any table index the host likes.
+    let forge = ok(sb.function(
+        "tl_uintptr_id",
+        &(uintptr_t() >> returning(funptr(int() >> returning(int())))),
+    ));
+    for index in [1_000_000u64, 0xffff_ffff] {
+        let code = ok(forge.call((index,)));
+        let e = err(sb.function_at(&code));
+        assert!(
+            matches!(&e, Error::MissingSymbol { reason, .. } if reason.contains("no function at index")),
+            "{index:#x}: {e}"
+        );
+    }
+    // The doubler's slot, declared with another type.
+    let get = ok(sb.function(
+        "tl_get_doubler",
+        &(void() >> returning(funptr(double() >> returning(double())))),
+    ));
+    let e = err(sb.function_at(&ok(get.call(()))));
+    assert!(matches!(&e, Error::SignatureMismatch { .. }), "{e}");
+    // NULL never becomes a pointer.
+    let e = err(forge.call((0,)));
+    assert!(matches!(&e, Error::NullPointer { .. }), "{e}");
+    assert!(sb.poisoned().is_none());
+}
+
 // ---------------------------------------------------------------------------
 // Random sequences of hostile and normal calls.
 

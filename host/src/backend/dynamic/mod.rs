@@ -207,6 +207,25 @@ pub struct DynFunc {
     errno: bool,
 }
 
+impl DynFunc {
+    /// The function at `addr`, called through `cif`.
+    ///
+    /// # Safety
+    /// `addr` is the (non-NULL) address of a function of the library whose
+    /// C signature is the one `cif` was built from.
+    unsafe fn at(addr: u64, cif: Box<Cif>, errno: bool) -> DynFunc {
+        let p = std::ptr::with_exposed_provenance::<c_void>(addr as usize);
+        // SAFETY: a function pointer has a data pointer's size; `p` is not
+        // NULL and is code (the caller's promise).
+        let code = unsafe { std::mem::transmute::<*const c_void, unsafe extern "C" fn()>(p) };
+        DynFunc {
+            code,
+            cif: Arc::from(cif),
+            errno,
+        }
+    }
+}
+
 native::native_memory!(Dynamic);
 
 // SAFETY: `resolve` prepares a libffi call interface from the lowered
@@ -227,16 +246,24 @@ unsafe impl Strategy for Dynamic {
         // Lowering the signature first: a type that cannot be passed is
         // reported whether or not the symbol exists.
         let cif = Cif::new(sig)?;
-        let addr = self.symbol(name)? as usize as *mut c_void;
-        // SAFETY: a non-NULL code address (`lookup_symbol` refuses NULL);
-        // it is only called through a cif built from the declared signature
-        // (dlsym cannot check it).
-        let code = unsafe { std::mem::transmute::<*mut c_void, unsafe extern "C" fn()>(addr) };
-        Ok(DynFunc {
-            code,
-            cif: Arc::from(cif),
-            errno,
-        })
+        let addr = self.symbol(name)?;
+        // SAFETY: a non-NULL code address of the library (`lookup_symbol`
+        // refuses NULL); it is only called through a cif built from the
+        // declared signature (dlsym cannot check it).
+        Ok(unsafe { DynFunc::at(addr, cif, errno) })
+    }
+
+    unsafe fn resolve_code(
+        &self,
+        addr: u64,
+        sig: &Arc<FnSig>,
+        errno: bool,
+        _name: &str,
+    ) -> Result<DynFunc> {
+        let cif = Cif::new(sig)?;
+        // SAFETY: the caller's promise: a function pointer of type `sig`
+        // that the library returned (lifting refuses NULL).
+        Ok(unsafe { DynFunc::at(addr, cif, errno) })
     }
 
     unsafe fn invoke(&self, f: &DynFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {

@@ -223,9 +223,12 @@ struct Symbol {
     name: String,
     wire: WireSig,
     errno: bool,
-    /// (generation, address): re-resolved after a reset, since the new
-    /// worker loads the library at another address.
+    /// (generation, address): re-resolved by name after a reset, since the
+    /// new worker loads the library at another address.
     addr: parking_lot::Mutex<(u64, u64)>,
+    /// A function pointer the library returned, not a symbol: it has no
+    /// name to re-resolve, so it is stale after a reset.
+    pointer: bool,
 }
 
 impl Process {
@@ -425,12 +428,41 @@ impl Process {
         }
     }
 
+    fn bound(
+        &self,
+        name: &str,
+        wire: WireSig,
+        errno: bool,
+        addr: u64,
+        pointer: bool,
+    ) -> ProcessFunc {
+        ProcessFunc {
+            sym: Arc::new(Symbol {
+                name: name.to_string(),
+                wire,
+                errno,
+                addr: parking_lot::Mutex::new((self.shared.id.generation(), addr)),
+                pointer,
+            }),
+        }
+    }
+
     fn resolve_addr(&self, sym: &Symbol) -> Result<u64> {
         let generation = self.shared.id.generation();
         {
             let cached = sym.addr.lock();
             if cached.0 == generation && cached.1 != 0 {
                 return Ok(cached.1);
+            }
+            if sym.pointer {
+                return Err(Error::StalePointer {
+                    function: Some(sym.name.clone()),
+                    what: "the function pointer (an address in the worker that was replaced)"
+                        .into(),
+                    address: cached.1,
+                    generation: cached.0,
+                    current: generation,
+                });
             }
         }
         let addr = self.symbol_addr(&sym.name)?;
@@ -456,14 +488,20 @@ unsafe impl Strategy for Process {
     fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<ProcessFunc> {
         let wire = WireSig::new(sig, name)?;
         let addr = self.symbol_addr(name)?;
-        Ok(ProcessFunc {
-            sym: Arc::new(Symbol {
-                name: name.to_string(),
-                wire,
-                errno,
-                addr: parking_lot::Mutex::new((self.shared.id.generation(), addr)),
-            }),
-        })
+        Ok(self.bound(name, wire, errno, addr, false))
+    }
+
+    unsafe fn resolve_code(
+        &self,
+        addr: u64,
+        sig: &Arc<FnSig>,
+        errno: bool,
+        name: &str,
+    ) -> Result<ProcessFunc> {
+        // The worker calls whatever is at `addr`: at worst it crashes, and
+        // that is reported like any crash.
+        let wire = WireSig::new(sig, name)?;
+        Ok(self.bound(name, wire, errno, addr, true))
     }
 
     unsafe fn invoke(&self, f: &ProcessFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {

@@ -12,11 +12,12 @@ use crate::error::{Error, Result};
 use crate::protocol::{finish, Lowered};
 use crate::types::{FnSig, Prim, Raw};
 
-/// A function export, checked against its declared signature; re-resolved
-/// after a reset.
+/// A function export (or a function table entry), checked against its
+/// declared signature; re-resolved after a reset.
 #[derive(Clone)]
 pub struct SandboxFunc {
     name: String,
+    target: Target,
     words: Lowered,
     errno: bool,
     /// The export in the generation it was looked up in.
@@ -29,26 +30,49 @@ impl std::fmt::Debug for SandboxFunc {
     }
 }
 
+/// Where a bound function lives in the instance.
+#[derive(Clone, Copy)]
+pub(super) enum Target {
+    /// The function export of the function's name.
+    Export,
+    /// A slot of the function table: a function pointer the library
+    /// returned (the same slot holds the same function in every instance
+    /// of the module, and callbacks are re-installed at theirs).
+    Table(u64),
+}
+
 impl Sandbox {
     fn lookup(
         &self,
         name: &str,
+        target: Target,
         args: &[Prim],
         ret: Option<Prim>,
         sig: Option<&FnSig>,
     ) -> Result<Func> {
         let library = &self.shared.module.name;
         self.with_ctx(|mut ctx, live| {
-            let func =
-                live.instance
-                    .get_func(&mut ctx, name)
-                    .ok_or_else(|| Error::MissingSymbol {
-                        library: library.clone(),
-                        symbol: name.to_string(),
-                        reason:
-                            "no function export of that name (is it in the library's export list, or declared by the binding module its stubs were generated from?)"
-                                .into(),
-                    })?;
+            let missing = |reason: String| Error::MissingSymbol {
+                library: library.clone(),
+                symbol: name.to_string(),
+                reason,
+            };
+            let func = match target {
+                Target::Export => live.instance.get_func(&mut ctx, name).ok_or_else(|| {
+                    missing(
+                        "no function export of that name (is it in the library's export list, \
+                         or declared by the binding module its stubs were generated from?)"
+                            .into(),
+                    )
+                })?,
+                Target::Table(i) => live
+                    .table
+                    .get(&mut ctx, i)
+                    .and_then(|r| r.as_func().flatten().copied())
+                    .ok_or_else(|| {
+                        missing(format!("the function table has no function at index {i}"))
+                    })?,
+            };
             let ty = func.ty(&ctx);
             let (declared_p, declared_r) = wasm_signature(args, ret);
             let actual_p: Vec<ValType> = ty.params().collect();
@@ -78,14 +102,16 @@ impl Sandbox {
         if g == generation {
             return Ok(func);
         }
-        let func = self.lookup(&f.name, &f.words.args, f.words.ret, None)?;
+        let func = self.lookup(&f.name, f.target, &f.words.args, f.words.ret, None)?;
         *f.resolved.borrow_mut() = (generation, func);
         Ok(func)
     }
 
-    pub(super) fn resolve_export(
+    /// Binds `target` (named `name` in messages) with signature `sig`.
+    pub(super) fn bind(
         &self,
         name: &str,
+        target: Target,
         sig: &Arc<FnSig>,
         errno: bool,
     ) -> Result<SandboxFunc> {
@@ -99,9 +125,10 @@ impl Sandbox {
                     .into(),
             });
         }
-        let func = self.lookup(name, &words.args, words.ret, Some(sig))?;
+        let func = self.lookup(name, target, &words.args, words.ret, Some(sig))?;
         Ok(SandboxFunc {
             name: name.to_string(),
+            target,
             words,
             errno,
             resolved: RefCell::new((self.shared.id.generation(), func)),
@@ -139,7 +166,7 @@ impl Sandbox {
                     set.call(&mut *ctx, 0)?;
                 }
             }
-            // SAFETY: `func` is this store's export, looked up in the
+            // SAFETY: `func` is this store's export or table entry, looked up in the
             // current generation, whose wasm type `lookup` checked equals
             // `f.words` lowered by `wasm_type`. `space` holds
             // max(params, results) slots and a parameter of exactly that

@@ -42,7 +42,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 pub use config::SandboxConfig;
 pub use engine::CompiledModule;
-use function::SandboxFunc;
+use function::{SandboxFunc, Target};
 
 use callbacks::CallbackEntry;
 
@@ -205,7 +205,19 @@ unsafe impl Strategy for Sandbox {
     }
 
     fn resolve(&self, name: &str, sig: &Arc<FnSig>, errno: bool) -> Result<SandboxFunc> {
-        self.resolve_export(name, sig, errno)
+        self.bind(name, Target::Export, sig, errno)
+    }
+
+    unsafe fn resolve_code(
+        &self,
+        addr: u64,
+        sig: &Arc<FnSig>,
+        errno: bool,
+        name: &str,
+    ) -> Result<SandboxFunc> {
+        // A function pointer is a table index; whatever the slot holds is
+        // checked against `sig` like an export, so any address is harmless.
+        self.bind(name, Target::Table(addr), sig, errno)
     }
 
     unsafe fn invoke(&self, f: &SandboxFunc, args: &[Raw]) -> Result<(Option<Raw>, Option<i32>)> {

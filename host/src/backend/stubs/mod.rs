@@ -28,7 +28,7 @@ use std::ffi::{c_char, c_void, CStr};
 use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use sandlink_guest_shim::abi::stubs::{self as abi, CallFn, StubPool, StubSlot};
+use sandlink_guest_shim::abi::stubs::{self as abi, CallFn, StubPool, StubSlot, ViaFn};
 use smallvec::SmallVec;
 
 pub use sandlink_guest_shim::abi::stubs::StubTable;
@@ -72,6 +72,8 @@ struct Pool {
     slots: *mut StubSlot,
     codes: *const Option<unsafe extern "C" fn()>,
     n: usize,
+    /// Calls a function pointer of the pool's type.
+    via: ViaFn,
 }
 
 // SAFETY: the pool's pointers lead to the generated table's static data; the
@@ -168,6 +170,7 @@ impl Stubs {
                     slots: p.slots,
                     codes: p.codes,
                     n: p.nslots as usize,
+                    via: p.call,
                 },
             );
         }
@@ -209,9 +212,19 @@ impl Stubs {
 /// A function bound to its generated wrapper.
 #[derive(Clone)]
 pub struct StubFunc {
-    call: CallFn,
+    call: Call,
     words: Lowered,
     errno: bool,
+}
+
+/// How a bound function is reached.
+#[derive(Clone, Copy)]
+enum Call {
+    /// The wrapper generated for the declared function.
+    Wrapper(CallFn),
+    /// A function pointer the library returned, through the caller
+    /// generated for its type.
+    Via(ViaFn, unsafe extern "C" fn()),
 }
 
 native::native_memory!(Stubs);
@@ -269,7 +282,38 @@ unsafe impl Strategy for Stubs {
             });
         };
         Ok(StubFunc {
-            call: *call,
+            call: Call::Wrapper(*call),
+            words,
+            errno,
+        })
+    }
+
+    unsafe fn resolve_code(
+        &self,
+        addr: u64,
+        sig: &Arc<FnSig>,
+        errno: bool,
+        name: &str,
+    ) -> Result<StubFunc> {
+        let words = Lowered::new(sig)?;
+        let Some(pool) = self.inner.pools.get(&callback_key(sig)) else {
+            return Err(Error::MissingSymbol {
+                library: self.inner.core.name.clone(),
+                symbol: name.into(),
+                reason: "no caller was generated for this function pointer type: the binding \
+                         module evaluated in build.rs declares no function that takes or \
+                         returns it"
+                    .into(),
+            });
+        };
+        let p = std::ptr::with_exposed_provenance::<c_void>(addr as usize);
+        // SAFETY: a function pointer has a data pointer's size; `p` is a
+        // function of type `sig` that the library returned (the caller's
+        // promise; lifting refuses NULL), called only through the caller
+        // generated for exactly that type (the pool's key).
+        let code = unsafe { std::mem::transmute::<*const c_void, unsafe extern "C" fn()>(p) };
+        Ok(StubFunc {
+            call: Call::Via(pool.via, code),
             words,
             errno,
         })
@@ -282,14 +326,19 @@ unsafe impl Strategy for Stubs {
         f.words.check(args, MODEL)?;
         let mut ret: u64 = 0;
         let mut err: i32 = 0;
-        // SAFETY: the wrapper was generated for this declaration (checked in
-        // `resolve`) and reads exactly `f.words.args.len()` words, which is
-        // `args.len()` (checked above); `Raw` is a transparent `u64`, so
+        let a = args.as_ptr().cast::<u64>();
+        // SAFETY: the wrapper (or the caller, for a function pointer) was
+        // generated for this declaration (checked in `resolve` and
+        // `resolve_code`) and reads exactly `f.words.args.len()` words, which
+        // is `args.len()` (checked above); `Raw` is a transparent `u64`, so
         // `args` is that array (a wrapper with no arguments reads none). The
         // callee is trusted (`Stubs::open`'s contract) and the words were
         // lowered for its signature (the caller's promise).
         call_locked(&self.inner.core.calls, || unsafe {
-            (f.call)(args.as_ptr().cast::<u64>(), &mut ret, &mut err)
+            match f.call {
+                Call::Wrapper(call) => call(a, &mut ret, &mut err),
+                Call::Via(via, code) => via(code, a, &mut ret, &mut err),
+            }
         })?;
         Ok((
             f.words.ret.map(|p| p.widen(ret, MODEL)),
