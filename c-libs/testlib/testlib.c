@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdalign.h>
+#include <stdlib.h>
 #include <string.h>
 
 bool tl_not(bool b) { return !b; }
@@ -48,6 +49,26 @@ const char *tl_name_or_null(int i) {
     return (i >= 0 && i < 3) ? names[i] : NULL;
 }
 
+static int live_strs;
+
+char *tl_dup_upper(const char *s, int corrupt) {
+    size_t n = strlen(s);
+    if (n == 0) return NULL;
+    char *d = malloc(n + 1);
+    if (!d) return NULL;
+    for (size_t k = 0; k <= n; k++) d[k] = (s[k] >= 'a' && s[k] <= 'z') ? (char)(s[k] - 32) : s[k];
+    if (corrupt) d[0] = (char)0xff;
+    live_strs++;
+    return d;
+}
+
+void tl_free_str(char *s) {
+    if (s) live_strs--;
+    free(s);
+}
+
+int tl_live_strs(void) { return live_strs; }
+
 const char *tl_invalid_utf8(void) { return "bad \xff\xfe bytes"; }
 
 uint32_t tl_checksum(const char *buf, size_t len) {
@@ -58,6 +79,10 @@ uint32_t tl_checksum(const char *buf, size_t len) {
         h *= 16777619u;
     }
     return h;
+}
+
+uint32_t tl_checksum_short(const char *buf, unsigned short len) {
+    return tl_checksum(buf, len);
 }
 
 void tl_upper_into(char *out, size_t len) {

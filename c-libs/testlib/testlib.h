@@ -45,9 +45,17 @@ size_t tl_sizeof_long(void);
 /* Strings and buffers. */
 size_t tl_strlen(const char *s);
 const char *tl_greeting(void);
+/* A new uppercased copy of s for the caller to free with tl_free_str (NULL
+   for ""); with corrupt != 0 its first byte is 0xff (not UTF-8). */
+char *tl_dup_upper(const char *s, int corrupt);
+void tl_free_str(char *s);
+/* How many tl_dup_upper strings are not yet freed. */
+int tl_live_strs(void);
 const char *tl_name_or_null(int i);
 const char *tl_invalid_utf8(void);
 uint32_t tl_checksum(const char *buf, size_t len);
+/* The same, with a length type narrower than size_t. */
+uint32_t tl_checksum_short(const char *buf, unsigned short len);
 void tl_upper_into(char *out, size_t len);
 
 /* Out-parameters and errno. */

@@ -337,6 +337,19 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
         Ok(out)
     }
 
+    /// Reads a string the library allocated, then frees it with `free`
+    /// (bound as taking an [`crate::types::OwnedStr`]), whether or not the
+    /// read succeeded: nothing leaks and nothing is read after the free.
+    fn take_str(
+        &self,
+        s: crate::types::OwnedStr,
+        free: &Function<Self, (crate::types::OwnedStr,), ()>,
+    ) -> Result<String> {
+        let read = self.read_str(s.borrow());
+        free.call((s,))?;
+        read
+    }
+
     /// Appends the string C lent to `buf` and returns the range it took
     /// there, checked as UTF-8: [`Foreign::read_str`] without allocating,
     /// once `buf` has grown. On failure `buf` is as it was.

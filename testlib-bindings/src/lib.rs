@@ -207,6 +207,9 @@ pub struct Testlib<L: Foreign> {
     // Strings and buffers.
     pub strlen: Function<L, (String,), u64>,
     pub greeting: Function<L, (), String>,
+    pub dup_upper: Function<L, (String, i32), Option<OwnedStr>>,
+    pub free_str: Function<L, (OwnedStr,), ()>,
+    pub live_strs: Function<L, (), i32>,
     /// `tl_name_or_null`, NULL as `None`.
     pub name_or_null: Function<L, (i32,), Option<String>>,
     /// `tl_name_or_null`, NULL as an error.
@@ -215,6 +218,7 @@ pub struct Testlib<L: Foreign> {
     /// `tl_invalid_utf8` as a `char` pointer, to read its bytes.
     pub invalid_utf8_ptr: Function<L, (), Ptr<i8>>,
     pub checksum: Function<L, (Buffer,), u32>,
+    pub checksum_short: Function<L, (Buffer,), u32>,
     pub upper_into: Function<L, (BufferMut,), ()>,
     // errno.
     pub divmod: Function<L, (i32, i32, Ptr<i32>, Ptr<i32>), i32>,
@@ -337,12 +341,25 @@ impl<L: Foreign> Testlib<L> {
             sizeof_long: lib.function(&f("sizeof_long"), &(void() >> returning(size_t())))?,
             strlen: lib.function(&f("strlen"), &(string() >> returning(size_t())))?,
             greeting: lib.function(&f("greeting"), &(void() >> returning(string())))?,
+            dup_upper: lib.function(
+                &f("dup_upper"),
+                &(string() >> int() >> returning(str_owned_opt(ptr_opt(char())))),
+            )?,
+            free_str: lib.function(
+                &f("free_str"),
+                &(str_owned(ptr(char())) >> returning(void())),
+            )?,
+            live_strs: lib.function(&f("live_strs"), &(void() >> returning(int())))?,
             name_or_null: lib.function(&f("name_or_null"), &(int() >> returning(string_opt())))?,
             name_strict: lib.function(&f("name_or_null"), &(int() >> returning(string())))?,
             invalid_utf8: lib.function(&f("invalid_utf8"), &(void() >> returning(string())))?,
             invalid_utf8_ptr: lib
                 .function(&f("invalid_utf8"), &(void() >> returning(ptr(char()))))?,
             checksum: lib.function(&f("checksum"), &(buffer() >> returning(uint32_t())))?,
+            checksum_short: lib.function(
+                &f("checksum_short"),
+                &(buffer().len_type(&ushort()) >> returning(uint32_t())),
+            )?,
             upper_into: lib.function(&f("upper_into"), &(buffer_mut() >> returning(void())))?,
             divmod: lib.function(
                 &f("divmod"),

@@ -221,10 +221,41 @@ pub fn buffers<L: Foreign>(lib: &L) -> Result<()> {
     for data in [&b""[..], b"abc", b"with\0nul\0bytes", &[0xffu8; 4096][..]] {
         assert_eq!(checksum.call((data,))?, fnv1a(data), "checksum of {data:?}");
     }
+    // A pair whose length is the library's own type (`unsigned short`).
+    let short = &t.checksum_short;
+    let big = vec![7u8; 65_536];
+    assert_eq!(short.call((&big[..65_535],))?, fnv1a(&big[..65_535]));
+    expect_err(
+        short.call((&big[..],)),
+        "a slice too long for the length type",
+        |e| matches!(e, Error::OutOfRange { c_type, .. } if c_type == "unsigned short"),
+    );
     let upper = &t.upper_into;
     let mut buf = *b"hello, world 42";
     upper.call((&mut buf[..],))?;
     assert_eq!(&buf, b"HELLO, WORLD 42");
+    Ok(())
+}
+
+/// Strings the library allocates and the caller frees with the library's
+/// function: read, then freed exactly once, even when the read fails.
+pub fn owned_strings<L: Foreign>(lib: &L) -> Result<()> {
+    let _one = owned_strings_user();
+    let t = Testlib::bind(lib)?;
+    let live = || t.live_strs.call(());
+    let before = live()?;
+    let s = t.dup_upper.call(("hello, world", 0))?.expect("a copy");
+    assert_eq!(live()?, before + 1);
+    assert_eq!(lib.read_str(s.borrow())?, "HELLO, WORLD");
+    assert_eq!(lib.take_str(s, &t.free_str)?, "HELLO, WORLD");
+    assert_eq!(live()?, before, "take_str freed it");
+    assert!(t.dup_upper.call(("", 0))?.is_none(), "NULL is None");
+    // Not UTF-8: the read fails, and the string is freed all the same.
+    let bad = t.dup_upper.call(("abc", 1))?.expect("a copy");
+    expect_err(lib.take_str(bad, &t.free_str), "invalid UTF-8", |e| {
+        matches!(e, Error::InvalidUtf8 { .. })
+    });
+    assert_eq!(live()?, before, "freed after a failed read");
     Ok(())
 }
 
@@ -801,7 +832,7 @@ macro_rules! conformance_tests {
     ($open:expr) => {
         $crate::conformance_tests!(@each $open;
             scalars_at_limits, long_and_size_follow_model, floats_and_many_arguments,
-            strings, buffers, out_params_and_errno, struct_layout_matches_c, struct_fields,
+            strings, buffers, owned_strings, out_params_and_errno, struct_layout_matches_c, struct_fields,
             unions, arrays_and_pointers, globals, constants, views, callback_once,
             callback_many_times,
             callback_reentrant, callback_dropped_while_running,
@@ -827,6 +858,13 @@ macro_rules! conformance_tests {
 fn stored_callback_user() -> std::sync::MutexGuard<'static, ()> {
     static STORED: Mutex<()> = Mutex::new(());
     lock(&STORED)
+}
+
+/// Serialises the checks that count testlib's live strings (one loaded
+/// copy of the library on Dynamic and Stubs).
+fn owned_strings_user() -> std::sync::MutexGuard<'static, ()> {
+    static LIVE: Mutex<()> = Mutex::new(());
+    lock(&LIVE)
 }
 
 /// Locks a test's shared record (a panic elsewhere fails the test anyway).

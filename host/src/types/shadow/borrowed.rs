@@ -43,6 +43,36 @@ impl StrRef {
     }
 }
 
+/// A NUL-terminated string the library allocated and hands over (a
+/// `char *` result that the caller must free). It cannot be copied: read it
+/// through [`OwnedStr::borrow`] and give it back to the library's free
+/// function by value, or do both with [`crate::Foreign::take_str`], so it
+/// is freed once and never read after. Dropping it without freeing it leaks
+/// it in the library (nothing worse).
+#[must_use = "a string the library allocated leaks unless it is given back to its free \
+              function (Foreign::take_str)"]
+#[derive(Debug, PartialEq, Eq)]
+pub struct OwnedStr {
+    pub(crate) addr: u64,
+    pub(crate) brand: Brand,
+}
+
+impl OwnedStr {
+    /// The address in the library's memory.
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    /// The string, lent for reading ([`crate::Foreign::read_str`]) while
+    /// `self` is not yet freed.
+    pub fn borrow(&self) -> StrRef {
+        StrRef {
+            addr: self.addr,
+            brand: self.brand,
+        }
+    }
+}
+
 /// `len` bytes at an address that C lends (a callback's `(const char *s,
 /// int len)` pair): read them with [`crate::Foreign::read_bytes_ref_into`]
 /// while they are valid. The length was checked when the pair was received
@@ -92,6 +122,27 @@ fn null(t: &CType, site: Site) -> Error {
 /// (`ptr(const_(char()))` for `const char *`, so stubs check it as that):
 /// lifted without reading, read on demand.
 pub fn str_ref(t: Typ<Ptr<i8>>) -> Typ<StrRef> {
+    Typ::from_arc(t.desc, ())
+}
+
+/// A string the library allocated and the caller frees, as its pointer
+/// type describes it in C (`ptr(char())` for `char *`): lifted without
+/// reading, as an [`OwnedStr`]. The same description binds the function
+/// that frees it, which then takes the `OwnedStr` by value:
+///
+/// ```
+/// use sandlink::prelude::*;
+/// let dup = string() >> returning(str_owned(ptr(char())));   // char *strdup(const char *)
+/// let free = str_owned(ptr(char())) >> returning(void());    // void free(char *)
+/// # let _ = (dup, free);
+/// ```
+pub fn str_owned(t: Typ<Ptr<i8>>) -> Typ<OwnedStr> {
+    Typ::from_arc(t.desc, ())
+}
+
+/// Like [`str_owned`], with NULL as `None` (an allocation that failed; and
+/// `free(NULL)` going back in).
+pub fn str_owned_opt(t: Typ<Option<Ptr<i8>>>) -> Typ<Option<OwnedStr>> {
     Typ::from_arc(t.desc, ())
 }
 
@@ -154,7 +205,15 @@ macro_rules! borrowed_address {
                 }
             }
         }
+    };
+}
 
+borrowed_address!(StrRef);
+borrowed_address!(StrArrayRef);
+borrowed_address!(OwnedStr);
+
+macro_rules! address_ptr {
+    ($($t:ident),*) => {$(
         impl $t {
             /// The address as a pointer of this library and generation, for
             /// the reads the description vouches for.
@@ -162,42 +221,49 @@ macro_rules! borrowed_address {
                 Ptr::from_parts(self.addr, self.brand)
             }
         }
+    )*};
+}
+
+address_ptr!(StrRef, StrArrayRef);
+
+/// The shadow of a borrowed address that may be NULL (`None`).
+macro_rules! borrowed_address_opt {
+    ($t:ident) => {
+        impl crate::types::sealed::Shadow for Option<$t> {}
+        impl Shadow for Option<$t> {
+            type In<'a> = Option<$t>;
+            type Out = Option<$t>;
+            type Meta = ();
+            type Direct = NoDirect;
+            fn lower<'a>(_: &Typ<Self>, v: Option<$t>, f: &mut Frame<'_, 'a>) -> Result<()> {
+                match v {
+                    Some(s) => lower_addr(s.addr, s.brand, f),
+                    None => {
+                        f.push(Raw(0));
+                        Ok(())
+                    }
+                }
+            }
+            unsafe fn lift(
+                _: &Typ<Self>,
+                raws: &[Raw],
+                mem: &dyn Memory,
+                site: Site,
+            ) -> Result<Option<$t>> {
+                Ok(match one(raws, site)?.0 {
+                    0 => None,
+                    addr => Some($t {
+                        addr,
+                        brand: mem.brand(),
+                    }),
+                })
+            }
+        }
     };
 }
 
-borrowed_address!(StrRef);
-borrowed_address!(StrArrayRef);
-
-impl crate::types::sealed::Shadow for Option<StrRef> {}
-impl Shadow for Option<StrRef> {
-    type In<'a> = Option<StrRef>;
-    type Out = Option<StrRef>;
-    type Meta = ();
-    type Direct = NoDirect;
-    fn lower<'a>(_: &Typ<Self>, v: Option<StrRef>, f: &mut Frame<'_, 'a>) -> Result<()> {
-        match v {
-            Some(s) => lower_addr(s.addr, s.brand, f),
-            None => {
-                f.push(Raw(0));
-                Ok(())
-            }
-        }
-    }
-    unsafe fn lift(
-        _: &Typ<Self>,
-        raws: &[Raw],
-        mem: &dyn Memory,
-        site: Site,
-    ) -> Result<Option<StrRef>> {
-        Ok(match one(raws, site)?.0 {
-            0 => None,
-            addr => Some(StrRef {
-                addr,
-                brand: mem.brand(),
-            }),
-        })
-    }
-}
+borrowed_address_opt!(StrRef);
+borrowed_address_opt!(OwnedStr);
 
 impl crate::types::sealed::Shadow for BytesRef {}
 impl Shadow for BytesRef {

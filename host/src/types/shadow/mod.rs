@@ -95,6 +95,11 @@ pub trait Scalar: Shadow {
     fn to_in<'a>(v: Self::Out) -> Self::In<'a>;
 }
 
+/// An integer type (`int()`, `uint()`, `size_t()`, a typedef of one, …):
+/// what a `(pointer, length)` pair's length may be (see
+/// [`Typ::len_type`](Typ#method.len_type)).
+pub trait Integer: Scalar {}
+
 /// A C type description with its Rust shadow type `T`.
 pub struct Typ<T: Shadow> {
     pub(crate) desc: Arc<CType>,

@@ -27,6 +27,7 @@ macro_rules! int_shadow {
         impl Scalar for $t {
             fn to_in<'a>(v: $t) -> Self::In<'a> { v }
         }
+        impl Integer for $t {}
     )*};
 }
 

@@ -128,6 +128,30 @@ pub enum Buffer {}
 #[derive(Debug)]
 pub enum BufferMut {}
 
+macro_rules! len_type {
+    ($($t:ty),*) => {$(
+        impl Typ<$t> {
+            /// The same `(pointer, length)` pair with a length of C type
+            /// `len` instead of `size_t`: zlib's `uInt`, a `uint32_t`, an
+            /// `unsigned short`. A slice too long for it is an
+            /// [`Error::OutOfRange`] going in, never a truncated length.
+            ///
+            /// ```
+            /// use sandlink::types::*;
+            /// let crc_input = buffer().len_type(&typedef(uint(), "uInt"));
+            /// assert_eq!(crc_input.c_name(), "const char *, unsigned int");
+            /// ```
+            pub fn len_type<T: Integer>(self, len: &Typ<T>) -> Typ<$t> {
+                // Every integer type is one scalar word.
+                let prim = len.desc.scalar().unwrap_or(Prim::Size);
+                Typ::new(CType::Buffer(prim))
+            }
+        }
+    )*};
+}
+
+len_type!(Buffer, BufferMut, BytesRef);
+
 /// Pushes a buffer pair's length, checked against the pair's length type.
 pub(super) fn lower_len(len: usize, t: &CType, f: &mut Frame<'_, '_>) -> Result<()> {
     if let CType::Buffer(len_prim) = t.resolved() {
