@@ -274,6 +274,167 @@ impl Poison {
     }
 }
 
+/// What an isolated strategy keeps per instance, under the instance's
+/// lock: poisoning, the current call's nesting depth and first callback
+/// error, and the live callbacks by slot. The transport (a wasm table, a
+/// worker's trampolines) only installs an entry at its slot's address; slot
+/// allocation, release when a handle drops, and re-installation after a
+/// reset are here.
+pub(crate) struct CallState<E> {
+    /// Set when the library trapped, crashed or broke the protocol.
+    pub poisoned: Poison,
+    /// The first error a callback raised during the current call.
+    pub pending: Pending,
+    /// Calls into the library in progress on the lock holder's thread.
+    pub depth: Cell<u32>,
+    /// Live callbacks by slot; `None` for a slot whose handle dropped.
+    slots: RefCell<Vec<Option<Arc<E>>>>,
+}
+
+/// What a slot holds, for a transport's callback entry point.
+pub(crate) enum SlotEntry<E> {
+    /// A live callback. The pointer stays valid until after the caller's
+    /// [`Pending::take_retired`] following its run (a handle dropped
+    /// meanwhile retires the entry there), provided the caller holds the
+    /// instance's lock from the lookup through that call.
+    Live(*const E),
+    /// A slot whose handle was dropped: C kept its address.
+    Dropped,
+    /// No such slot was ever handed out.
+    Unknown,
+}
+
+impl<E: Send + Sync + 'static> Default for CallState<E> {
+    fn default() -> Self {
+        CallState {
+            poisoned: Poison::default(),
+            pending: Pending::default(),
+            depth: Cell::new(0),
+            slots: RefCell::new(Vec::new()),
+        }
+    }
+}
+
+impl<E: Send + Sync + 'static> CallState<E> {
+    /// Puts `entry` in the first free slot, at most `max` slots (else
+    /// `full()`), and installs it there with the transport's `install`;
+    /// the slot is freed again if that fails.
+    pub fn add<T>(
+        &self,
+        entry: Arc<E>,
+        max: usize,
+        full: impl FnOnce() -> Error,
+        install: impl FnOnce(usize, &E) -> Result<T>,
+    ) -> Result<(usize, T)> {
+        let idx = {
+            let mut slots = self.slots.borrow_mut();
+            let idx = match slots.iter().position(Option::is_none) {
+                Some(i) => i,
+                None if slots.len() < max => {
+                    slots.push(None);
+                    slots.len() - 1
+                }
+                None => return Err(full()),
+            };
+            slots[idx] = Some(entry.clone());
+            idx
+        };
+        match install(idx, &entry) {
+            Ok(t) => Ok((idx, t)),
+            Err(e) => {
+                self.slots.borrow_mut()[idx] = None;
+                Err(e)
+            }
+        }
+    }
+
+    /// What slot `idx` holds.
+    pub fn lookup(&self, idx: u64) -> SlotEntry<E> {
+        let slots = self.slots.borrow();
+        match usize::try_from(idx).ok().and_then(|i| slots.get(i)) {
+            Some(Some(e)) => SlotEntry::Live(Arc::as_ptr(e)),
+            Some(None) => SlotEntry::Dropped,
+            None => SlotEntry::Unknown,
+        }
+    }
+
+    /// Empties slot `idx` when its handle drops. A callback running now
+    /// (on this thread, since the caller holds the lock) may be this one
+    /// and borrow its entry: the entry is then kept until the run's
+    /// [`Pending::take_retired`].
+    pub fn remove(&self, idx: usize) {
+        let removed = self.slots.borrow_mut().get_mut(idx).and_then(Option::take);
+        // The borrow ended above: dropping the entry drops its closure,
+        // which may own other callbacks, whose guards come back here.
+        drop(removed.and_then(|e| self.pending.retire(e)));
+    }
+
+    /// Starts a reset of the instance `what` names: refused during a call
+    /// into it; otherwise poisoning and any pending error are cleared.
+    pub fn start_reset(&self, what: impl FnOnce() -> String) -> Result<()> {
+        if self.depth.get() > 0 {
+            return Err(Error::Busy {
+                function: None,
+                what: what(),
+                reason: "reset() cannot run while a call into the library is in progress".into(),
+            });
+        }
+        self.poisoned.clear();
+        self.pending.take();
+        Ok(())
+    }
+
+    /// Installs every slot again in a new instance, at the same index
+    /// (`None` for an emptied one), with the transport's `install`.
+    pub fn reinstall(
+        &self,
+        mut install: impl FnMut(usize, Option<&E>) -> Result<()>,
+    ) -> Result<()> {
+        let n = self.slots.borrow().len();
+        for idx in 0..n {
+            let entry = self.slots.borrow()[idx].clone();
+            install(idx, entry.as_deref())?;
+        }
+        Ok(())
+    }
+}
+
+/// The instance behind an isolated strategy's callback handles: how a
+/// dropped handle reaches the [`CallState`] under the instance's lock.
+pub(crate) trait SlotOwner: Send + Sync + 'static {
+    /// A callback entry.
+    type Entry: Send + Sync + 'static;
+    /// Runs `f` on the call state with the instance's lock held.
+    fn with_calls(&self, f: &mut dyn FnMut(&CallState<Self::Entry>));
+}
+
+/// A callback handle's hold on its slot: dropping it empties the slot. It
+/// does not keep the instance alive (when the last library handle goes, so
+/// do the instance and every slot). The slot's code stays where C may have
+/// kept it, and a call through it finds [`SlotEntry::Dropped`].
+pub(crate) struct SlotGuard<O: SlotOwner> {
+    owner: std::sync::Weak<O>,
+    idx: usize,
+}
+
+impl<O: SlotOwner> SlotGuard<O> {
+    /// The guard of slot `idx` of `owner`.
+    pub fn new(owner: &Arc<O>, idx: usize) -> SlotGuard<O> {
+        SlotGuard {
+            owner: Arc::downgrade(owner),
+            idx,
+        }
+    }
+}
+
+impl<O: SlotOwner> Drop for SlotGuard<O> {
+    fn drop(&mut self) {
+        if let Some(owner) = self.owner.upgrade() {
+            owner.with_calls(&mut |calls| calls.remove(self.idx));
+        }
+    }
+}
+
 /// Looks `symbol` up in `library` with the transport's `find` (`dlsym`
 /// here or in a worker), which gives the address or the loader's reason.
 /// A name with a NUL byte (which `dlsym` would cut short and so find

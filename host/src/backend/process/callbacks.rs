@@ -2,15 +2,14 @@
 //! in the host. Each lives in a trampoline slot at a fixed address in the
 //! worker, so it keeps its address when `reset()` re-creates it.
 
-use std::marker::PhantomData;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 
 use super::wire::{self, frame, op, Payload, WireError};
-use super::{Process, Shared, State, WireSig, MODEL};
+use super::{Process, State, WireSig, MODEL};
 use crate::error::{Error, Result};
-use crate::protocol::callback_dropped;
+use crate::protocol::{callback_dropped, SlotEntry};
 use crate::strategy::CallbackFn;
 use crate::types::{FnSig, Prim, Raw};
 
@@ -18,38 +17,6 @@ pub(super) struct CallbackEntry {
     pub(super) sig: Arc<FnSig>,
     pub(super) words: WireSig,
     pub(super) f: CallbackFn,
-}
-
-/// Keeps a callback's slot alive; dropping it empties the slot for reuse. It
-/// does not keep the worker alive: when the last handle goes, so does the
-/// worker. The worker's trampoline stays in place: a call through the
-/// address the library kept comes up as an upcall to an empty slot, which
-/// the host answers with zero, failing the call in progress with
-/// `Error::CallbackDropped`.
-pub(super) struct CallbackGuard {
-    pub(super) shared: Weak<Shared>,
-    pub(super) slot: usize,
-}
-
-impl Drop for CallbackGuard {
-    fn drop(&mut self) {
-        // With every handle gone, the worker is gone too: nothing to free.
-        let Some(shared) = self.shared.upgrade() else {
-            return;
-        };
-        let p = Process {
-            shared,
-            _not_sync: PhantomData,
-        };
-        let st = p.lock();
-        let removed = match st.callbacks.borrow_mut().get_mut(self.slot) {
-            Some(e) => e.take(),
-            None => None,
-        };
-        // A running callback (on this thread: the lock is held) may be this
-        // one; it holds its own `Arc`, so the entry may go at once.
-        drop(removed);
-    }
 }
 
 impl Process {
@@ -77,25 +44,30 @@ impl Process {
             Ok(v) => v,
             Err(e) => return Err(self.fail(st, function, e)),
         };
-        let (entry, known) = {
-            let cbs = st.callbacks.borrow();
-            let known = usize::try_from(key).is_ok_and(|k| k < cbs.len());
-            (cbs.get(key as usize).cloned().flatten(), known)
-        };
-        let Some(entry) = entry else {
-            if !known {
+        let entry = match st.calls.lookup(key) {
+            // SAFETY: the entry was in its slot just now, and leaves it only
+            // in `CallState::remove`, which (under this lock, so on this
+            // thread) hands it to `Pending::retire` while a callback runs:
+            // kept until `take_retired` below, after the last use of the
+            // reference. Nothing before the run executes user code.
+            SlotEntry::Live(p) => unsafe { &*p },
+            SlotEntry::Unknown => {
                 return Err(violation(format!(
                     "an upcall to callback {key}, which does not exist"
                 )));
             }
-            // A slot whose handle was dropped: C sees zero, and the call
-            // in progress fails.
-            st.pending.record(callback_dropped(wire::slot_addr(key)));
-            return self.send(
-                st,
-                &frame(op::CALLBACK_RETURN, &[&0u64.to_le_bytes()]),
-                function,
-            );
+            SlotEntry::Dropped => {
+                // A slot whose handle was dropped: C sees zero, and the
+                // call in progress fails.
+                st.calls
+                    .pending
+                    .record(callback_dropped(wire::slot_addr(key)));
+                return self.send(
+                    st,
+                    &frame(op::CALLBACK_RETURN, &[&0u64.to_le_bytes()]),
+                    function,
+                );
+            }
         };
         let words = &entry.words;
         if usize::from(n) != words.words.args.len() {
@@ -145,12 +117,16 @@ impl Process {
         }
         // SAFETY: this thread holds the worker's lock (`st`) for the whole
         // run, the lock every callback of this worker runs under; `entry`
-        // is an `Arc` clone, alive even if the closure drops its handle.
-        let r = unsafe { st.pending.run(&entry.f, &entry.sig, self, Ok(raws)) };
+        // stays alive even if the closure drops its handle
+        // (`Pending::retire`).
+        let r = unsafe { st.calls.pending.run(&entry.f, &entry.sig, self, Ok(raws)) };
         let bits = match (words.words.ret, r) {
             (Some(_), Some(raw)) => raw.0,
             _ => 0,
         };
+        // The last use of `entry` was just above. Entries retired during the
+        // run go once no callback runs.
+        drop(st.calls.pending.take_retired());
         self.send(
             st,
             &frame(op::CALLBACK_RETURN, &[&bits.to_le_bytes()]),

@@ -50,10 +50,10 @@ use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
-use crate::protocol::{finish, lookup_symbol, Identity, Lowered, Poison};
-use crate::strategy::{CallbackFn, ErasedFn, Isolated, Pending, Strategy};
+use crate::protocol::{finish, lookup_symbol, CallState, Identity, Lowered, SlotGuard, SlotOwner};
+use crate::strategy::{CallbackFn, ErasedFn, Isolated, Strategy};
 use crate::types::{DataModel, FnSig, Raw};
-use callbacks::{CallbackEntry, CallbackGuard};
+use callbacks::CallbackEntry;
 use memory::ReadCache;
 use wire::{frame, op, reply, Payload, WireError};
 use worker::{signal_name, spawn, wait_briefly, Conn};
@@ -123,10 +123,7 @@ impl ProcessConfig {
                 id: Identity::fresh(),
                 state: ReentrantMutex::new(State {
                     conn: RefCell::new(Some(conn)),
-                    poisoned: Poison::default(),
-                    callbacks: RefCell::new(Vec::new()),
-                    pending: Pending::default(),
-                    depth: Cell::new(0),
+                    calls: CallState::default(),
                     cache: RefCell::new(ReadCache::default()),
                 }),
             }),
@@ -157,12 +154,9 @@ struct Shared {
 struct State {
     /// `None` once the worker failed (the handle is poisoned).
     conn: RefCell<Option<Conn>>,
-    poisoned: Poison,
-    /// Live callbacks by trampoline slot.
-    callbacks: RefCell<Vec<Option<Arc<CallbackEntry>>>>,
-    pending: Pending,
-    /// Calls in progress on this thread (0: none).
-    depth: Cell<u32>,
+    /// Poisoning, the current call's depth and pending error, and the live
+    /// callbacks by trampoline slot.
+    calls: CallState<CallbackEntry>,
     /// Library memory read ahead of what was asked, valid until the library
     /// next runs or the host changes its memory.
     cache: RefCell<ReadCache>,
@@ -231,6 +225,13 @@ struct Symbol {
     pointer: bool,
 }
 
+impl SlotOwner for Shared {
+    type Entry = CallbackEntry;
+    fn with_calls(&self, f: &mut dyn FnMut(&CallState<CallbackEntry>)) {
+        f(&self.state.lock().calls)
+    }
+}
+
 impl Process {
     /// Starts a worker for the library at `path` with the default
     /// [`ProcessConfig`]. Safe: the library runs in another process, and
@@ -252,32 +253,20 @@ impl Process {
     /// [`Isolated::reset`]: a new worker.
     fn reset_worker(&self) -> Result<()> {
         let st = self.lock();
-        if st.depth.get() > 0 {
-            return Err(Error::Busy {
-                function: None,
-                what: format!("worker `{}`", self.shared.name),
-                reason: "reset() cannot run while a call into the worker is in progress".into(),
-            });
-        }
+        st.calls
+            .start_reset(|| format!("worker `{}`", self.shared.name))?;
         // The old worker goes first (its Drop kills it).
         *st.conn.borrow_mut() = None;
         let conn = spawn(&self.shared.path, &self.shared.name, &self.shared.config)?;
         *st.conn.borrow_mut() = Some(conn);
         self.shared.id.next_generation();
-        st.poisoned.clear();
-        st.pending.take();
         st.cache.borrow_mut().clear();
-        let live: Vec<(usize, Arc<CallbackEntry>)> = st
-            .callbacks
-            .borrow()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, e)| e.clone().map(|e| (i, e)))
-            .collect();
-        for (slot, entry) in live {
-            self.install(slot, &entry)?;
-        }
-        Ok(())
+        // An emptied slot needs nothing: the new worker's trampolines start
+        // empty, and the host answers an upcall to it with zero.
+        st.calls.reinstall(|slot, entry| match entry {
+            Some(e) => self.install(slot, e).map(|_| ()),
+            None => Ok(()),
+        })
     }
 
     fn lock(&self) -> ReentrantMutexGuard<'_, State> {
@@ -285,7 +274,7 @@ impl Process {
     }
 
     fn check_poisoned(&self, st: &State) -> Result<()> {
-        st.poisoned.check(&self.shared.name)
+        st.calls.poisoned.check(&self.shared.name)
     }
 
     /// Ends the worker after `e`, poisoning the handle, and describes what
@@ -340,7 +329,7 @@ impl Process {
                 }
             }
         };
-        st.poisoned.set(err)
+        st.calls.poisoned.set(err)
     }
 
     /// Sends one request.
@@ -518,7 +507,7 @@ unsafe impl Strategy for Process {
         let head = [u8::from(sym.errno), w.ret_code, w.codes.len() as u8];
         let request = frame(op::CALL, &[&addr.to_le_bytes(), &head, &w.codes, &words]);
         let name = sym.name.as_str();
-        st.depth.set(st.depth.get() + 1);
+        st.calls.depth.set(st.calls.depth.get() + 1);
         let r = (|| {
             self.send(&st, &request, name)?;
             loop {
@@ -548,8 +537,8 @@ unsafe impl Strategy for Process {
                 }
             }
         })();
-        st.depth.set(st.depth.get() - 1);
-        let end = finish(&st.pending);
+        st.calls.depth.set(st.calls.depth.get() - 1);
+        let end = finish(&st.calls.pending);
         let v = r?;
         end.map(|()| v)
     }
@@ -572,40 +561,17 @@ unsafe impl Strategy for Process {
         });
         let st = self.lock();
         self.check_poisoned(&st)?;
-        let slot = {
-            let mut cbs = st.callbacks.borrow_mut();
-            let slot = match cbs.iter().position(Option::is_none) {
-                Some(i) => i,
-                None if cbs.len() < wire::CALLBACK_SLOTS => {
-                    cbs.push(None);
-                    cbs.len() - 1
-                }
-                None => {
-                    return Err(Error::LimitReached {
-                        function: None,
-                        library: self.shared.name.clone(),
-                        limit: format!("{} live callbacks", wire::CALLBACK_SLOTS),
-                        setting: "the number of live callbacks (drop unused ones)".into(),
-                        reason: "every trampoline slot of the worker is in use".into(),
-                    })
-                }
-            };
-            cbs[slot] = Some(entry.clone());
-            slot
+        let full = || Error::LimitReached {
+            function: None,
+            library: self.shared.name.clone(),
+            limit: format!("{} live callbacks", wire::CALLBACK_SLOTS),
+            setting: "the number of live callbacks (drop unused ones)".into(),
+            reason: "every trampoline slot of the worker is in use".into(),
         };
-        match self.install(slot, &entry) {
-            Ok(addr) => Ok((
-                addr,
-                Box::new(CallbackGuard {
-                    shared: Arc::downgrade(&self.shared),
-                    slot,
-                }),
-            )),
-            Err(e) => {
-                st.callbacks.borrow_mut()[slot] = None;
-                Err(e)
-            }
-        }
+        let (slot, addr) = st.calls.add(entry, wire::CALLBACK_SLOTS, full, |slot, e| {
+            self.install(slot, e)
+        })?;
+        Ok((addr, Box::new(SlotGuard::new(&self.shared, slot))))
     }
 }
 
@@ -617,6 +583,6 @@ unsafe impl Isolated for Process {
     }
 
     fn poisoned(&self) -> Option<String> {
-        self.lock().poisoned.reason()
+        self.lock().calls.poisoned.reason()
     }
 }

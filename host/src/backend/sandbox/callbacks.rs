@@ -4,15 +4,16 @@
 use std::any::Any;
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use smallvec::SmallVec;
 use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, ValRaw};
 
+use super::engine::TABLE_ELEMENTS;
 use super::value::{describe, from_raw, to_raw, wasm_signature, zero_raw};
 use super::{CallerPtr, Sandbox, Shared, State};
 use crate::error::{Error, Result};
-use crate::protocol::callback_dropped;
+use crate::protocol::{callback_dropped, SlotEntry, SlotGuard};
 use crate::strategy::{CallbackFn, ErasedFn};
 use crate::types::{FnSig, Prim, Raw};
 
@@ -40,39 +41,6 @@ unsafe impl Send for SharedPtr {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for SharedPtr {}
 
-/// Releases a callback's slot when its handle is dropped.
-struct CallbackGuard {
-    shared: Weak<Shared>,
-    idx: usize,
-}
-
-impl Drop for CallbackGuard {
-    fn drop(&mut self) {
-        let Some(shared) = self.shared.upgrade() else {
-            return;
-        };
-        let sandbox = Sandbox {
-            shared,
-            _not_sync: PhantomData,
-        };
-        {
-            let inner = sandbox.lock();
-            let removed = match inner.callbacks.try_borrow_mut() {
-                Ok(mut cbs) => cbs.get_mut(self.idx).and_then(Option::take),
-                Err(_) => None,
-            };
-            // A callback running on this thread (the lock is held, so any
-            // running callback is on this thread) may be this one, and
-            // borrows its entry: the entry lives until no callback runs.
-            drop(removed.and_then(|entry| inner.pending.retire(entry)));
-        }
-        // The table slot keeps its host function, which now finds no entry:
-        // a call through the address C kept returns zero to C and fails
-        // the call in progress with `Error::CallbackDropped`, as on every
-        // strategy. A new callback reuses the slot.
-    }
-}
-
 impl Sandbox {
     pub(super) fn add_callback(
         &self,
@@ -90,27 +58,18 @@ impl Sandbox {
             f: CallbackFn::new(f),
         });
         let inner = self.lock();
-        let idx = {
-            let mut cbs = inner.callbacks.borrow_mut();
-            match cbs.iter().position(Option::is_none) {
-                Some(i) => {
-                    cbs[i] = Some(entry.clone());
-                    i
-                }
-                None => {
-                    cbs.push(Some(entry.clone()));
-                    cbs.len() - 1
-                }
-            }
+        let max = TABLE_ELEMENTS.saturating_sub(self.shared.table_base as usize);
+        let full = || Error::LimitReached {
+            function: None,
+            library: self.shared.module.name.clone(),
+            limit: format!("{max} live callbacks"),
+            setting: "the number of live callbacks (drop unused ones)".into(),
+            reason: format!("the function table holds at most {TABLE_ELEMENTS} entries"),
         };
-        if let Err(e) = self.install(idx, Some(&entry)) {
-            inner.callbacks.borrow_mut()[idx] = None;
-            return Err(e);
-        }
-        let guard = CallbackGuard {
-            shared: Arc::downgrade(&self.shared),
-            idx,
-        };
+        let (idx, ()) = inner
+            .calls
+            .add(entry, max, full, |idx, e| self.install(idx, Some(e)))?;
+        let guard = SlotGuard::new(&self.shared, idx);
         Ok((self.shared.table_base + idx as u64, Box::new(guard)))
     }
 
@@ -202,18 +161,17 @@ fn host_call(
     let sandbox: &Sandbox = &sandbox;
     // This thread holds the lock already (it is running the guest call).
     let inner = sandbox.lock();
-    let entry = inner
-        .callbacks
-        .borrow()
-        .get(idx)
-        .and_then(|e| e.as_ref().map(Arc::as_ptr));
-    // SAFETY: the entry was in its slot just now, and leaves it only in
-    // `CallbackGuard::drop`, which (under this lock, so on this thread)
-    // hands it to `Pending::retire` while a callback runs: kept until
-    // `take_retired` below, after the run and after the last use of the
-    // reference. Nothing between here and the run executes user code that
-    // could drop a handle.
-    let entry: Option<&CallbackEntry> = entry.map(|p| unsafe { &*p });
+    let entry = match inner.calls.lookup(idx as u64) {
+        // SAFETY: the entry was in its slot just now, and leaves it only in
+        // `CallState::remove`, which (under this lock, so on this thread)
+        // hands it to `Pending::retire` while a callback runs: kept until
+        // `take_retired` below, after the run and after the last use of the
+        // reference. Nothing between here and the run executes user code
+        // that could drop a handle.
+        SlotEntry::Live(p) => Some(unsafe { &*p }),
+        // Every slot with a host function was handed out once.
+        SlotEntry::Dropped | SlotEntry::Unknown => None,
+    };
     let Some(entry) = entry else {
         // The handle was dropped: C sees zero (the same bits for every wasm
         // value type), and the call in progress fails.
@@ -223,6 +181,7 @@ fn host_call(
             }
         }
         inner
+            .calls
             .pending
             .record(callback_dropped(sandbox.shared.table_base + idx as u64));
         return Ok(());
@@ -269,12 +228,12 @@ fn host_call(
     // SAFETY: this thread holds the sandbox's lock (`inner`) for the whole
     // run, the lock every callback of this sandbox runs under; `entry`
     // stays alive even if the closure drops its handle (`Pending::retire`).
-    let result = unsafe { inner.pending.run(&entry.f, &entry.sig, sandbox, raws) };
+    let result = unsafe { inner.calls.pending.run(&entry.f, &entry.sig, sandbox, raws) };
     // The last use of `entry` was in the run. Entries retired meanwhile go
     // once no callback runs (their closures may own other callbacks, whose
     // drop then frees them at once). The `Shared` they reach only weakly
     // stays alive: the `Sandbox` making this guest call holds it.
-    drop(inner.pending.take_retired());
+    drop(inner.calls.pending.take_retired());
     inner.callers.borrow_mut().pop();
     if outermost {
         // The host's time in the callback does not count against the
@@ -297,7 +256,7 @@ fn host_call(
     if let (Some(raw), Some(p)) = (result, ret) {
         match to_raw(p, raw, &|| "callback return value".into()) {
             Ok(v) => space[0] = MaybeUninit::new(v),
-            Err(e) => inner.pending.record(e),
+            Err(e) => inner.calls.pending.record(e),
         }
     }
     Ok(())

@@ -178,7 +178,7 @@ impl Sandbox {
                 _ => Ok(None),
             }
         })?;
-        finish(&inner.pending)?;
+        finish(&inner.calls.pending)?;
         let ret = match ret {
             // The result is in slot 0, of the checked result type.
             Some(p) => Some(from_raw(p, space[0], &|| "return value".into())?),

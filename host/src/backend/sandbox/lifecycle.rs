@@ -16,8 +16,7 @@ use super::engine::{self, CompiledModule, EPOCH_TICK};
 use super::trap::{instantiation_error, trap_kind};
 use super::{abi, Inner, Live, Sandbox, SandboxConfig, Shared, State};
 use crate::error::{Error, Result};
-use crate::protocol::{Identity, Poison};
-use crate::strategy::Pending;
+use crate::protocol::{CallState, Identity};
 
 impl Sandbox {
     fn new_store(module: &CompiledModule, config: &SandboxConfig) -> Result<(Store<State>, Live)> {
@@ -97,11 +96,8 @@ impl Sandbox {
                     store: RefCell::new(store),
                     live: RefCell::new(live),
                     callers: RefCell::new(Vec::new()),
-                    poisoned: Poison::default(),
-                    pending: Pending::default(),
-                    callbacks: RefCell::new(Vec::new()),
+                    calls: CallState::default(),
                     slot_funcs: RefCell::new(Vec::new()),
-                    depth: Cell::new(0),
                     deadline_at: Cell::new(0),
                     nested_guest: Cell::new(0),
                 }),
@@ -114,27 +110,17 @@ impl Sandbox {
     /// same module, whose memory, globals and WASI state start over.
     pub(super) fn reset_instance(&self) -> Result<()> {
         let inner = self.lock();
-        if !inner.callers.borrow().is_empty() || inner.depth.get() > 0 {
-            return Err(Error::Busy {
-                function: None,
-                what: format!("sandbox `{}`", self.shared.module.name),
-                reason: "reset() cannot run while a call into the sandbox is in progress".into(),
-            });
-        }
         let shared = &self.shared;
+        // A host call in progress is inside a guest call (depth > 0).
+        inner
+            .calls
+            .start_reset(|| format!("sandbox `{}`", shared.module.name))?;
         let (store, live) = Self::new_store(&shared.module, &shared.config)?;
         *inner.store.borrow_mut() = store;
         *inner.live.borrow_mut() = live;
         inner.slot_funcs.borrow_mut().clear();
         shared.id.next_generation();
-        inner.poisoned.clear();
-        inner.pending.take();
-        let n = inner.callbacks.borrow().len();
-        for idx in 0..n {
-            let entry = inner.callbacks.borrow()[idx].clone();
-            self.install(idx, entry.as_deref())?;
-        }
-        Ok(())
+        inner.calls.reinstall(|idx, entry| self.install(idx, entry))
     }
 
     /// Runs `f` with the store: through the innermost active `Caller` while a
@@ -202,7 +188,7 @@ impl Sandbox {
                 backtrace,
             }
         };
-        inner.poisoned.set(err)
+        inner.calls.poisoned.set(err)
     }
 
     /// Runs guest code: checks poisoning, sets the deadline for an outermost
@@ -223,10 +209,10 @@ impl Sandbox {
         function: &str,
         f: impl FnOnce(&mut StoreContextMut<'_, State>, &Live) -> wasmtime::Result<R>,
     ) -> Result<R> {
-        inner.poisoned.check(&self.shared.module.name)?;
-        let depth = inner.depth.get();
+        inner.calls.poisoned.check(&self.shared.module.name)?;
+        let depth = inner.calls.depth.get();
         let started = self.ticks();
-        inner.depth.set(depth + 1);
+        inner.calls.depth.set(depth + 1);
         let r = Self::with_ctx_in(inner, |mut ctx, live| {
             if depth == 0 {
                 let budget = deadline_ticks(self.shared.config.deadline);
@@ -235,7 +221,7 @@ impl Sandbox {
             }
             Ok(f(&mut ctx, live))
         });
-        inner.depth.set(depth);
+        inner.calls.depth.set(depth);
         if depth == 1 {
             // A call from inside a callback: the library's time, charged to
             // the deadline (deeper calls are inside this span already).

@@ -47,8 +47,8 @@ use function::{SandboxFunc, Target};
 use callbacks::CallbackEntry;
 
 use crate::error::Result;
-use crate::protocol::{Identity, Poison};
-use crate::strategy::{ErasedFn, Isolated, Pending, Strategy};
+use crate::protocol::{CallState, Identity, SlotOwner};
+use crate::strategy::{ErasedFn, Isolated, Strategy};
 use crate::types::{DataModel, FnSig, Raw};
 
 const MODEL: DataModel = DataModel::Ilp32;
@@ -123,17 +123,14 @@ struct Inner {
     /// Host-call contexts active on the stack, innermost last: while a
     /// callback runs, the store is reached through its `Caller`.
     callers: RefCell<Vec<CallerPtr>>,
-    poisoned: Poison,
-    /// The first error raised by a callback during the current call.
-    pending: Pending,
-    /// Callbacks by slot, counted from `table_base`.
-    callbacks: RefCell<Vec<Option<Arc<CallbackEntry>>>>,
+    /// Poisoning, the current call's depth and pending error, and the
+    /// callbacks by slot (counted from `table_base`).
+    calls: CallState<CallbackEntry>,
     /// Host functions made for callback slots in the current store, by slot,
     /// with their wasm signature. A store never frees host functions, so a
     /// slot's function is reused by later callbacks of the same signature
     /// (it finds its callback by slot when called).
     slot_funcs: RefCell<Vec<Option<(Arc<str>, Func)>>>,
-    depth: Cell<u32>,
     /// When the outermost call's deadline falls, in ticks of the engine's
     /// epoch counter. It moves later by the time spent in host callbacks:
     /// the budget is for the library's own code, so a slow consumer of
@@ -143,6 +140,13 @@ struct Inner {
     /// Time spent in guest calls made from inside callbacks during the
     /// current outermost callback, in ticks: it counts against the deadline.
     nested_guest: Cell<u64>,
+}
+
+impl SlotOwner for Shared {
+    type Entry = CallbackEntry;
+    fn with_calls(&self, f: &mut dyn FnMut(&CallState<CallbackEntry>)) {
+        f(&self.inner.lock().calls)
+    }
 }
 
 impl Sandbox {
@@ -247,6 +251,6 @@ unsafe impl Isolated for Sandbox {
     }
 
     fn poisoned(&self) -> Option<String> {
-        self.lock().poisoned.reason()
+        self.lock().calls.poisoned.reason()
     }
 }
