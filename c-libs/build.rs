@@ -7,6 +7,9 @@ use std::path::PathBuf;
 
 use sandlink_build::{Error, Library, StubSpec, Toolchain};
 
+#[path = "../expat/recipe.rs"]
+mod recipe;
+
 /// A binding module evaluated against the recorder: what the Stubs
 /// strategy's wrappers are generated from.
 fn spec<T>(
@@ -53,35 +56,22 @@ fn main() -> Result<(), Error> {
         .build()?;
 
     // expat 2.5.0 from Debian's source package (fetched by scripts/setup.sh),
-    // built as its authors intend: warnings shown, not fatal.
-    println!("cargo:rerun-if-env-changed=SANDLINK_EXPAT_SRC");
-    let src = env::var_os("SANDLINK_EXPAT_SRC")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| dir.join("../.deps/expat"));
-    if !src.join("lib/xmlparse.c").exists() {
-        eprintln!(
-            "expat's source is not at {}: run `bash scripts/setup.sh` (it fetches Debian's \
-             expat 2.5.0 source package), or set SANDLINK_EXPAT_SRC to an expat source tree",
-            src.display()
-        );
+    // by sandlink-expat's own recipe.
+    let src = recipe::source(&dir).unwrap_or_else(|e| {
+        eprintln!("{e}");
         std::process::exit(1);
-    }
+    });
     let lib = src.join("lib");
     let clang = toolchain.clang().to_path_buf();
-    let built = Library::new("expat")
-        .files(["xmlparse.c", "xmlrole.c", "xmltok.c"].map(|f| lib.join(f)))
-        .wasm_file(dir.join("expat/wasi_entropy.c"))
-        .include(dir.join("expat"))
-        .include(&lib)
-        .define("HAVE_EXPAT_CONFIG_H", "1")
-        .stub_header("expat_config.h")
-        .stub_header("expat.h")
-        .stubs(spec("expat", sandlink_expat::Expat::bind))
-        .warnings(false)
-        .native(true)
-        .native_compiler(toolchain.clang())
-        .toolchain(toolchain)
-        .build()?;
+    let built = recipe::library(
+        &src,
+        &dir.join("../expat"),
+        spec("expat", sandlink_expat::Expat::bind),
+    )
+    .native(true)
+    .native_compiler(toolchain.clang())
+    .toolchain(toolchain)
+    .build()?;
 
     // The C tree printer, the benchmarks' anchor: the same clang, -O2,
     // linked against the expat just built.

@@ -95,8 +95,13 @@ fn main() -> ExitCode {
 
     let result = match backend.as_str() {
         "sandbox" => {
-            let path = library.as_deref().unwrap_or(sandlink_clibs::EXPAT_WASM);
-            match Sandbox::open(path) {
+            // By default the expat embedded in sandlink-expat: the binary
+            // needs no file at run time.
+            let opened = match library.as_deref() {
+                Some(path) => Sandbox::open(path),
+                None => Sandbox::open_bytes(sandlink_expat::MODULE, "expat"),
+            };
+            match opened {
                 Ok(lib) => print_tree(&lib, input),
                 Err(e) => {
                     eprintln!("error: cannot start the sandbox: {e}");

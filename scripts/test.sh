@@ -56,7 +56,14 @@ for strategy in dynamic stubs sandbox; do
     env "$runner_var=valgrind --error-exitcode=1 -q" SANDLINK_TEST_MAX_INSTANCES=4 \
         cargo test --locked -p sandlink-tests --test "$strategy" -- callback
 done
-# A user's crate outside the workspace: builds cJSON with sandlink-build
-# (wasm module, shared object, stubs checked against cJSON.h) and checks
-# that Dynamic, Stubs and Sandbox agree.
+# Users' crates outside the workspace, sharing one target dir (so wasmtime
+# is built once for both):
+# - own-library builds cJSON with sandlink-build (wasm module, shared
+#   object, stubs checked against cJSON.h) and checks that Dynamic, Stubs
+#   and Sandbox agree;
+# - outside-expat depends on sandlink-expat alone and parses a document with
+#   the expat embedded in it, sandboxed, checking every event.
+export CARGO_TARGET_DIR="$PWD/target/standalone"
 cargo run --release --locked --manifest-path examples/own-library/Cargo.toml
+cargo run --release --locked --manifest-path examples/outside-expat/Cargo.toml
+unset CARGO_TARGET_DIR

@@ -210,3 +210,47 @@ fn closed_stdout_ends_quietly() {
         assert!(status.success(), "{backend}: exit status {status}");
     }
 }
+
+/// The default backend needs no file at run time: a copy of the binary in
+/// an empty directory, with the whole target directory hidden (a tmpfs
+/// mounted over it in a private mount namespace), prints the same tree as
+/// the native expat the build made.
+#[test]
+fn a_copied_binary_runs_with_the_target_dir_gone() {
+    let original = expat_tree();
+    let target = original
+        .ancestors()
+        .nth(3)
+        .unwrap_or_else(|| panic!("no target directory above {}", original.display()))
+        .to_path_buf();
+    let empty = std::env::temp_dir().join(format!("expat_tree_copy_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&empty);
+    std::fs::create_dir_all(&empty).unwrap_or_else(|e| panic!("mkdir {}: {e}", empty.display()));
+    let copy = empty.join("expat_tree");
+    std::fs::copy(&original, &copy).unwrap_or_else(|e| panic!("copy: {e}"));
+    let expected = Command::new(&original)
+        .args(["--backend", "dynamic"])
+        .output()
+        .unwrap_or_else(|e| panic!("run expat_tree: {e}"));
+    assert!(expected.status.success(), "{expected:?}");
+    // `-r`: a user namespace too, so that this works without root.
+    let out = Command::new("unshare")
+        .args(["-rm", "sh", "-c"])
+        .arg(r#"mount -t tmpfs none "$1" && test ! -e "$1/release" && test ! -e "$1/debug" && cd "$2" && exec ./expat_tree"#)
+        .arg("sh")
+        .arg(&target)
+        .arg(&empty)
+        .output()
+        .unwrap_or_else(|e| panic!("run unshare (util-linux): {e}"));
+    let _ = std::fs::remove_dir_all(&empty);
+    assert!(
+        out.status.success(),
+        "the copy failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&expected.stdout)
+    );
+}

@@ -10,7 +10,6 @@
 //! message, line and column. [`Event::into_owned`] keeps an event.
 //!
 //! ```
-//! use sandlink::Sandbox;
 //! use sandlink_expat::{Event, Expat, Flow, Handler, Parser};
 //!
 //! struct Names(Vec<String>);
@@ -24,8 +23,9 @@
 //! }
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! let lib = Sandbox::open(sandlink_clibs::EXPAT_WASM)?; // or Dynamic::open(...)
-//! let expat = Expat::bind(&lib)?;
+//! // expat 2.5.0, embedded in this crate, in its own sandbox: no file, no
+//! // system library. (`Expat::bind(&lib)` binds any other strategy.)
+//! let expat = sandlink_expat::sandboxed()?;
 //! let mut parser = Parser::new(&expat, Names(Vec::new()))?;
 //! parser.parse(b"<a><b/><c/></a>")?;
 //! assert_eq!(parser.into_handler()?.0, ["a", "b", "c"]);
@@ -36,6 +36,22 @@ pub mod bindings;
 mod parser;
 
 pub use bindings::Expat;
+
+/// expat 2.5.0 compiled to wasm32-wasi when this crate was built (the
+/// `embedded` feature), checked against `expat.h` by the stubs of this
+/// crate's binding module. [`sandboxed`] opens it; keep the bytes to open
+/// it with your own [`sandlink::SandboxConfig`] (`config.open_bytes(MODULE,
+/// "expat")`).
+#[cfg(feature = "embedded")]
+pub const MODULE: &[u8] = include_bytes!(env!("SANDLINK_EXPAT_WASM"));
+
+/// The embedded expat ([`MODULE`]) in a new sandbox with the default
+/// limits, bound: ready for [`Parser::new`]. Each call is a new, separate
+/// instance (the compiled code is shared, so only the first call compiles).
+#[cfg(feature = "embedded")]
+pub fn sandboxed() -> sandlink::Result<Expat<sandlink::Sandbox>> {
+    Expat::bind(&sandlink::Sandbox::open_bytes(MODULE, "expat")?)
+}
 pub use parser::{
     AttributeError, AttributeList, Attributes, Event, Events, ExpatError, Flow, Handler,
     OwnedEvent, Parser, ParserOptions, Status,

@@ -1,0 +1,32 @@
+//! With the `embedded` feature (on by default): compiles expat 2.5.0 to
+//! wasm32-wasi through `sandlink-build`, checked against `expat.h` by the
+//! stubs generated from this crate's own binding module, so that the module
+//! can be embedded in the crate (`sandlink_expat::sandboxed()`).
+
+use std::path::PathBuf;
+
+#[path = "src/bindings.rs"]
+#[allow(dead_code, missing_docs)]
+mod bindings;
+mod recipe;
+
+fn main() {
+    if std::env::var_os("CARGO_FEATURE_EMBEDDED").is_none() {
+        return;
+    }
+    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let fail = |e: String| -> ! {
+        eprintln!("sandlink-expat: {e}");
+        std::process::exit(1);
+    };
+    let src = recipe::source(&dir).unwrap_or_else(|e| fail(e));
+    // The binding module, evaluated against the recorder: the functions the
+    // module exports and the stubs check.
+    let rec = sandlink::record::Recorder::new("expat");
+    let spec = bindings::Expat::bind(&rec)
+        .and_then(|_| rec.spec())
+        .unwrap_or_else(|e| fail(format!("evaluating the binding module failed: {e}")));
+    if let Err(e) = recipe::library(&src, &dir, spec).build() {
+        fail(e.to_string());
+    }
+}
