@@ -43,7 +43,15 @@ if cargo tree -p sandlink --locked -e normal --prefix none | grep -Eq '^(cc|sand
     exit 1
 fi
 # Each crate meant for the registry builds from its packaged files alone.
-cargo package --allow-dirty -p sandlink-guest-shim -p sandlink-build -p sandlink
+# The verification builds them as registry crates, whose artifacts cargo
+# never rebuilds for a changed source of the same version: it gets its own
+# target dir, where our crates' fingerprints are dropped first (and the
+# copies an earlier run unpacked into cargo's registry cache go too).
+rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/{src,cache}/*/sandlink-{guest-shim,build}-[0-9]* \
+    "${CARGO_HOME:-$HOME/.cargo}"/registry/{src,cache}/*/sandlink-[0-9]* \
+    target/package-verify/debug/.fingerprint/sandlink-*
+CARGO_TARGET_DIR="$PWD/target/package-verify" \
+    cargo package --allow-dirty -p sandlink-guest-shim -p sandlink-build -p sandlink
 cargo test --workspace --locked
 # The callbacks of Dynamic, Stubs and Sandbox again, under valgrind: a use
 # after free in the host (a closure that drops its own handle while C runs
