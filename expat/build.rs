@@ -1,7 +1,9 @@
 //! With the `embedded` feature (on by default): compiles expat 2.5.0 to
 //! wasm32-wasi through `sandlink-build`, checked against `expat.h` by the
 //! stubs generated from this crate's own binding module, so that the module
-//! can be embedded in the crate (`sandlink_expat::sandboxed()`).
+//! can be embedded in the crate (`sandlink_expat::sandboxed()`). With the
+//! `native` feature: the shared object and the Stubs strategy's wrappers
+//! too, from the same sources and flags.
 
 use std::path::PathBuf;
 
@@ -11,7 +13,8 @@ mod bindings;
 mod recipe;
 
 fn main() {
-    if std::env::var_os("CARGO_FEATURE_EMBEDDED").is_none() {
+    let native = std::env::var_os("CARGO_FEATURE_NATIVE").is_some();
+    if std::env::var_os("CARGO_FEATURE_EMBEDDED").is_none() && !native {
         return;
     }
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
@@ -26,7 +29,13 @@ fn main() {
     let spec = bindings::Expat::bind(&rec)
         .and_then(|_| rec.spec())
         .unwrap_or_else(|e| fail(format!("evaluating the binding module failed: {e}")));
-    if let Err(e) = recipe::library(&src, &dir, spec).build() {
+    let toolchain = sandlink_build::Toolchain::find().unwrap_or_else(|e| fail(e.to_string()));
+    let mut library = recipe::library(&src, &dir, spec);
+    if native {
+        // One clang for both copies, so native and sandboxed expat match.
+        library.native(true).native_compiler(toolchain.clang());
+    }
+    if let Err(e) = library.toolchain(toolchain).build() {
         fail(e.to_string());
     }
 }

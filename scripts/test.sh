@@ -53,6 +53,9 @@ rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/{src,cache}/*/sandlink-{guest-shim
 CARGO_TARGET_DIR="$PWD/target/package-verify" \
     cargo package --allow-dirty -p sandlink-guest-shim -p sandlink-build -p sandlink
 cargo test --workspace --locked
+# sandlink-expat's `native` feature: its own shared object and stubs parse
+# as its embedded module does.
+cargo test --locked -p sandlink-expat --features native --test native
 # The callbacks of Dynamic, Stubs and Sandbox again, under valgrind: a use
 # after free in the host (a closure that drops its own handle while C runs
 # it, say) is an error here, where a plain run could pass by luck. The

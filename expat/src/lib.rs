@@ -45,6 +45,20 @@ pub use bindings::Expat;
 #[cfg(feature = "embedded")]
 pub const MODULE: &[u8] = include_bytes!(env!("SANDLINK_EXPAT_WASM"));
 
+/// expat 2.5.0 built natively by this crate's build script (the `native`
+/// feature), from the same sources and flags as [`MODULE`]: a path on the
+/// build machine, for `Dynamic::open` or `Process::open`.
+#[cfg(feature = "native")]
+pub const SHARED_OBJECT: &str = env!("SANDLINK_EXPAT_SO");
+
+/// The Stubs strategy's wrappers for this crate's binding module, compiled
+/// against `expat.h` and linked into this crate with expat (the `native`
+/// feature): `unsafe { sandlink::Stubs::open(sandlink_expat::stubs::stub_table()) }`.
+#[cfg(feature = "native")]
+pub mod stubs {
+    include!(env!("SANDLINK_EXPAT_STUBS"));
+}
+
 /// The embedded expat ([`MODULE`]) in a new sandbox with the default
 /// limits, bound: ready for [`Parser::new`]. Each call is a new, separate
 /// instance (the compiled code is shared, so only the first call compiles).
