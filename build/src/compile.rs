@@ -7,7 +7,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use sandlink_guest_shim::{abi, SHIM_C};
+use sandlink_guest_shim::{abi, GAPS_C, SETJMP_H, SHIM_C, SJLJ_C};
 
 use crate::{stubs, Built, Error, Library, Toolchain, COMPILER_VARS};
 
@@ -66,6 +66,10 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     mkdir(&wasm_dir)?;
     let shim = out.join("sandlink-guest-shim.c");
     write_if_changed(&shim, SHIM_C)?;
+    let sjlj = out.join("sandlink-sjlj.c");
+    write_if_changed(&sjlj, SJLJ_C)?;
+    let gaps = out.join("sandlink-wasi-gaps.c");
+    write_if_changed(&gaps, GAPS_C)?;
     // The constants a binding module reads are part of every build.
     let consts: Vec<PathBuf> = checked
         .as_ref()
@@ -83,9 +87,20 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     units.push(Unit {
         source: shim.clone(),
         object: wasm_dir.join("sandlink-guest-shim.o"),
+        extra: shim_flags.clone(),
+    });
+    units.push(Unit {
+        source: sjlj.clone(),
+        object: wasm_dir.join("sandlink-sjlj.o"),
+        extra: shim_flags.clone(),
+    });
+    units.push(Unit {
+        source: gaps.clone(),
+        object: wasm_dir.join("sandlink-wasi-gaps.o"),
         extra: shim_flags,
     });
     let mut wasm_flags = common_flags(lib);
+    wasm_flags.extend(wasm_only_flags(&out)?);
     wasm_flags.extend(lib.wasm_flags.iter().cloned());
     let objects = compile_all(lib, WASM, &units, &|| toolchain.command(), &wasm_flags)?;
     let module = out.join(format!("{}.wasm", lib.name));
@@ -102,9 +117,15 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     for name in &exports {
         link.arg(format!("-Wl,--export={name}"));
     }
-    link.args(&objects).arg("-o").arg(&module);
+    link.args(&objects).args(EMULATION_LIBS).arg("-o").arg(&module);
     run_link(lib, WASM, link)?;
-    inputs.extend(depfiles(&units)?.into_iter().filter(|p| *p != shim));
+    rewrite_exceptions(lib, &module)?;
+    let ours = [&shim, &sjlj, &gaps];
+    inputs.extend(
+        depfiles(&units)?
+            .into_iter()
+            .filter(|p| !ours.contains(&p) && !p.starts_with(out.join(INCLUDE_DIR))),
+    );
 
     // The library compiled natively, from the same sources and flags, once
     // for both the shared object and the stubs archive.
@@ -304,9 +325,10 @@ fn check_stubs(
         c.args(common_flags(lib));
         c
     };
+    let wasm_only = wasm_only_flags(out)?;
     let wasm_check = || {
         let mut c = toolchain.command();
-        c.args(common_flags(lib)).args(&lib.wasm_flags);
+        c.args(common_flags(lib)).args(&wasm_only).args(&lib.wasm_flags);
         c
     };
     let checks: [(&'static str, &dyn Fn() -> Command); 2] =
@@ -442,6 +464,68 @@ fn units_for<'a>(dir: &Path, sources: impl Iterator<Item = &'a PathBuf>) -> Vec<
             }
         })
         .collect()
+}
+
+/// Where [`SETJMP_H`] goes, under `OUT_DIR`.
+const INCLUDE_DIR: &str = "sandlink-wasm-include";
+
+/// WASI's emulation macros, on in every wasm compile so that `<signal.h>`,
+/// `<sys/mman.h>`, `clock()`, `times()`, `getrusage()` and `getpid()` are
+/// declared; [`EMULATION_LIBS`] defines them (only what is used is linked).
+const EMULATION_DEFINES: [&str; 4] = [
+    "-D_WASI_EMULATED_SIGNAL",
+    "-D_WASI_EMULATED_MMAN",
+    "-D_WASI_EMULATED_PROCESS_CLOCKS",
+    "-D_WASI_EMULATED_GETPID",
+];
+
+/// wasi-libc's emulation libraries, for [`EMULATION_DEFINES`].
+const EMULATION_LIBS: [&str; 4] = [
+    "-lwasi-emulated-signal",
+    "-lwasi-emulated-mman",
+    "-lwasi-emulated-process-clocks",
+    "-lwasi-emulated-getpid",
+];
+
+/// The flags every wasm compile gets on top of [`common_flags`]: Sandlink's
+/// `<setjmp.h>` ahead of the sysroot's headers, setjmp/longjmp lowered to
+/// wasm exception handling, and WASI's emulations declared.
+fn wasm_only_flags(out: &Path) -> Result<Vec<String>, Error> {
+    let include = out.join(INCLUDE_DIR);
+    mkdir(&include)?;
+    write_if_changed(&include.join("setjmp.h"), SETJMP_H)?;
+    let mut flags = vec![
+        format!("-isystem{}", include.display()),
+        "-mexception-handling".into(),
+        "-mllvm".into(),
+        "-wasm-enable-sjlj".into(),
+    ];
+    flags.extend(EMULATION_DEFINES.iter().map(|s| s.to_string()));
+    Ok(flags)
+}
+
+/// Rewrites the linked module's legacy exception handling (what clang 19
+/// emits for setjmp/longjmp) into the standard encoding wasmtime runs.
+fn rewrite_exceptions(lib: &Library, module: &Path) -> Result<(), Error> {
+    let bytes = std::fs::read(module).map_err(|source| Error::Io {
+        what: format!("reading the linked module {}", module.display()),
+        source,
+    })?;
+    match crate::eh::to_exnref(&bytes) {
+        Ok(None) => Ok(()),
+        Ok(Some(rewritten)) => std::fs::write(module, rewritten).map_err(|source| Error::Io {
+            what: format!("writing {}", module.display()),
+            source,
+        }),
+        Err(problem) => Err(Error::Module {
+            library: lib.name.clone(),
+            module: module.to_path_buf(),
+            problem: format!(
+                "rewriting its exception handling (setjmp/longjmp) into the standard \
+                 encoding: {problem}"
+            ),
+        }),
+    }
 }
 
 fn common_flags(lib: &Library) -> Vec<String> {

@@ -46,6 +46,7 @@
 //! or [`Library::native_compiler`].
 
 mod compile;
+mod eh;
 mod stubs;
 mod toolchain;
 
@@ -374,6 +375,15 @@ pub enum Error {
     },
     /// Neither `OUT_DIR` nor [`Library::out_dir`] says where to build.
     NoOutDir,
+    /// The linked module could not be post-processed.
+    Module {
+        /// The library.
+        library: String,
+        /// The module.
+        module: PathBuf,
+        /// What failed, and where in the module.
+        problem: String,
+    },
     /// A declaration in the binding module disagrees with the library's
     /// header: the generated stub did not compile.
     StubMismatch(Box<StubMismatch>),
@@ -421,13 +431,25 @@ impl fmt::Display for Error {
                 target,
                 diagnostics,
                 command,
-            } => write!(
-                f,
-                "sandlink-build: library `{library}`: compiling {} for {target} failed:\n\
-                 {diagnostics}\n  command: {command}",
-                file.display(),
-                diagnostics = diagnostics.trim_end()
-            ),
+            } => {
+                write!(
+                    f,
+                    "sandlink-build: library `{library}`: compiling {} for {target} failed:\n\
+                     {diagnostics}\n  command: {command}",
+                    file.display(),
+                    diagnostics = diagnostics.trim_end()
+                )?;
+                match missing_header(diagnostics) {
+                    Some(h) if *target == "wasm32-wasi" => write!(
+                        f,
+                        "\n  note: `{h}` is not in the wasm32-wasi sysroot (wasi-libc has no \
+                         such interface, and host headers are never used for wasm). Guard \
+                         its use with `#ifndef __wasi__`, or give the wasm build a header of \
+                         your own with `.wasm_flag(\"-I<dir>\")`"
+                    ),
+                    _ => Ok(()),
+                }
+            }
             Error::Link {
                 library,
                 target,
@@ -453,12 +475,29 @@ impl fmt::Display for Error {
                 m.file.display(),
                 m.function
             ),
+            Error::Module {
+                library,
+                module,
+                problem,
+            } => write!(
+                f,
+                "sandlink-build: library `{library}`: the linked module {}: {problem}",
+                module.display()
+            ),
             Error::NoOutDir => f.write_str(
                 "sandlink-build: OUT_DIR is not set; outside a build script call \
                  `Library::out_dir`",
             ),
         }
     }
+}
+
+/// The header a compiler's "file not found" names, if any.
+fn missing_header(diagnostics: &str) -> Option<&str> {
+    let at = diagnostics.find("fatal error: '")? + "fatal error: '".len();
+    let rest = &diagnostics[at..];
+    let end = rest.find("' file not found")?;
+    Some(&rest[..end])
 }
 
 // Debug shows the message too: `fn main() -> Result<(), Error>` in a build

@@ -101,10 +101,30 @@ impl Toolchain {
                 });
             }
         }
+        // Debian's clang searches /usr/include after wasi-libc's headers
+        // (its WASI sysroot is `/`), so a header wasi-libc lacks would come
+        // from the host's C library. Only clang's own headers and wasi-libc's
+        // are searched.
+        let resource = Command::new(&clang)
+            .arg("-print-resource-dir")
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+            .filter(|p| p.join("include").is_dir())
+            .ok_or_else(|| Error::Toolchain {
+                problem: format!("`{} -print-resource-dir` names no include directory", clang.display()),
+                fix: INSTALL_HINT.into(),
+            })?;
+        let flags = vec![
+            "-nostdinc".to_string(),
+            format!("-isystem{}", resource.join("include").display()),
+            "-isystem/usr/include/wasm32-wasi".to_string(),
+        ];
         Ok(Toolchain {
             origin: clang.display().to_string(),
             clang,
-            flags: Vec::new(),
+            flags,
         })
     }
 

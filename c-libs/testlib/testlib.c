@@ -1,5 +1,7 @@
 #include "testlib.h"
 
+#include <setjmp.h>
+
 #include <errno.h>
 #include <stdalign.h>
 #include <stdlib.h>
@@ -184,6 +186,58 @@ static tl_int_fn tl_stored;
 void tl_store_int_fn(tl_int_fn f) { tl_stored = f; }
 int tl_call_stored(int x) { return tl_stored(x) + 1; }
 tl_int_fn tl_get_stored(void) { return tl_stored; }
+
+static int tl_sjlj_dive(jmp_buf *jb, int depth, int val) {
+    if (depth <= 0) {
+        longjmp(*jb, val);
+    }
+    return 1 + tl_sjlj_dive(jb, depth - 1, val);
+}
+
+int tl_sjlj(int depth, int val) {
+    jmp_buf jb;
+    volatile int returns = 0;
+    int got = setjmp(jb);
+    returns++;
+    if (got == 0) {
+        tl_sjlj_dive(&jb, depth, val);
+        return -1;
+    }
+    return got + 1000 * returns;
+}
+
+static jmp_buf *tl_guard;
+
+int tl_sjlj_guarded(tl_int_fn f, int x) {
+    jmp_buf here;
+    jmp_buf *outer = tl_guard;
+    int r;
+    int got = setjmp(here);
+    if (got == 0) {
+        tl_guard = &here;
+        r = f(x);
+    } else {
+        r = -got;
+    }
+    tl_guard = outer;
+    return r;
+}
+
+void tl_sjlj_raise(int v) {
+    if (tl_guard != NULL) {
+        longjmp(*tl_guard, v);
+    }
+}
+
+static jmp_buf tl_stale_jb;
+
+static __attribute__((noinline)) int tl_sjlj_arm(void) { return setjmp(tl_stale_jb); }
+
+void tl_sjlj_stale(void) {
+    if (tl_sjlj_arm() == 0) {
+        longjmp(tl_stale_jb, 7);
+    }
+}
 
 int tl_fold(int (*f)(int acc, int x), const int *xs, size_t n, int init) {
     int acc = init;

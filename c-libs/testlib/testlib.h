@@ -122,6 +122,20 @@ void tl_visit(void (*f)(void *ud, const char *name, const char **attrs), void *u
 tl_int_fn tl_get_doubler(void);
 /* What tl_store_int_fn stored (NULL before). */
 tl_int_fn tl_get_stored(void);
+
+/* setjmp/longjmp. tl_sjlj recurses `depth` frames below a setjmp and
+   longjmps `val` back to it; it returns what the second return of setjmp
+   gave (val, or 1 for 0) plus 1000 times the number of times setjmp
+   returned (2). */
+int tl_sjlj(int depth, int val);
+/* Calls f(x) under a setjmp: f's result, or -v when tl_sjlj_raise(v)
+   longjmps out of it. */
+int tl_sjlj_guarded(tl_int_fn f, int x);
+/* longjmps v to the innermost running tl_sjlj_guarded (none: returns). */
+void tl_sjlj_raise(int v);
+/* longjmps to a jmp_buf whose setjmp's function has returned: undefined
+   behaviour in C; for the Sandbox's isolation tests only. */
+void tl_sjlj_stale(void);
 /* The function pointer as an integer (from tl_get_doubler), called as a tl_int_fn. */
 int tl_call_fnptr(uintptr_t f, int x);
 

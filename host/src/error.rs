@@ -354,6 +354,10 @@ pub enum TrapKind {
     IntegerDivisionByZero,
     /// Integer overflow in division or float-to-int conversion.
     IntegerOverflow,
+    /// A `longjmp` (a wasm exception) that no frame of the call caught: its
+    /// `setjmp`'s function had returned, or a host callback lies between
+    /// the two (a longjmp never crosses host frames).
+    UncaughtLongjmp,
     /// Anything else, with the runtime's description.
     Other(String),
 }
@@ -374,6 +378,11 @@ impl std::fmt::Display for TrapKind {
             TrapKind::TableOutOfBounds => f.write_str("call through an invalid function pointer"),
             TrapKind::IntegerDivisionByZero => f.write_str("integer division by zero"),
             TrapKind::IntegerOverflow => f.write_str("integer overflow"),
+            TrapKind::UncaughtLongjmp => f.write_str(
+                "longjmp with no active setjmp in this call to catch it (the setjmp's \
+                 function returned, or a host callback lies between them: a longjmp \
+                 never crosses host frames)",
+            ),
             TrapKind::Other(s) => f.write_str(s),
         }
     }

@@ -260,6 +260,11 @@ pub struct Testlib<L: Foreign> {
     pub get_doubler: Function<L, (), IntFn>,
     pub get_stored: Function<L, (), Option<IntFn>>,
     pub call_fnptr: Function<L, (u64, i32), i32>,
+    // setjmp/longjmp.
+    pub sjlj: Function<L, (i32, i32), i32>,
+    pub sjlj_guarded: Function<L, (IntFn, i32), i32>,
+    pub sjlj_raise: Function<L, (i32,), ()>,
+    pub sjlj_stale: Function<L, (), ()>,
     // Constants, as the C compiler evaluated them for this build.
     /// `TL_BLUE` (an enum value).
     pub blue: i32,
@@ -431,6 +436,13 @@ impl<L: Foreign> Testlib<L> {
                 &f("call_fnptr"),
                 &(uintptr_t() >> int() >> returning(int())),
             )?,
+            sjlj: lib.function(&f("sjlj"), &(int() >> int() >> returning(int())))?,
+            sjlj_guarded: lib.function(
+                &f("sjlj_guarded"),
+                &(int_fn.clone() >> int() >> returning(int())),
+            )?,
+            sjlj_raise: lib.function(&f("sjlj_raise"), &(int() >> returning(void())))?,
+            sjlj_stale: lib.function(&f("sjlj_stale"), &(void() >> returning(void())))?,
             blue: lib.constant("TL_BLUE", &int())?,
             scale: lib.constant("TL_SCALE", &int())?,
             record_size: lib.constant("TL_RECORD_SIZE", &size_t())?,

@@ -259,6 +259,25 @@ pub fn owned_strings<L: Foreign>(lib: &L) -> Result<()> {
     Ok(())
 }
 
+/// setjmp/longjmp inside the library: a longjmp out of nested frames, with
+/// 0 turned into 1, and a guarded callback that returns normally. The
+/// library stays usable after each.
+pub fn setjmp_longjmp<L: Foreign>(lib: &L) -> Result<()> {
+    let t = Testlib::bind(lib)?;
+    // setjmp returned twice: 1000 × 2, plus the value longjmp passed.
+    assert_eq!(t.sjlj.call((0, 5))?, 2005);
+    assert_eq!(t.sjlj.call((50, 42))?, 2042);
+    assert_eq!(t.sjlj.call((3, 0))?, 2001, "longjmp(env, 0) makes setjmp return 1");
+    let triple = lib.callback(&t.int_fn, |(x,)| Ok(x * 3))?;
+    assert_eq!(t.sjlj_guarded.call((&triple, 7))?, 21);
+    t.sjlj_raise.call((9,))?; // no guard running: returns
+    for i in 0..100 {
+        assert_eq!(t.sjlj.call((i % 7, i))?, 2000 + i.max(1));
+    }
+    assert_eq!(t.int_add.call((2, 3))?, 5);
+    Ok(())
+}
+
 /// Out-parameters through allocated memory, and `errno` capture.
 pub fn out_params_and_errno<L: Foreign>(lib: &L) -> Result<()> {
     let t = Testlib::bind(lib)?;
@@ -832,7 +851,8 @@ macro_rules! conformance_tests {
     ($open:expr) => {
         $crate::conformance_tests!(@each $open;
             scalars_at_limits, long_and_size_follow_model, floats_and_many_arguments,
-            strings, buffers, owned_strings, out_params_and_errno, struct_layout_matches_c, struct_fields,
+            strings, buffers, owned_strings, setjmp_longjmp, out_params_and_errno,
+            struct_layout_matches_c, struct_fields,
             unions, arrays_and_pointers, globals, constants, views, callback_once,
             callback_many_times,
             callback_reentrant, callback_dropped_while_running,

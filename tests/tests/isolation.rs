@@ -335,3 +335,67 @@ proptest! {
         prop_assert_eq!(ok(add.call((2, 2))), 4);
     }
 }
+
+// ---------------------------------------------------------------------------
+// setjmp/longjmp: a longjmp that nothing in the call can catch.
+
+#[test]
+fn a_longjmp_across_a_host_callback_is_an_error_and_reset_recovers() {
+    let sb = ok(Sandbox::open(sandlink_clibs::TESTLIB_WASM));
+    let t = ok(sandlink_testlib::Testlib::bind(&sb));
+    let seen: std::sync::Arc<std::sync::Mutex<Option<String>>> = Default::default();
+    let inner = seen.clone();
+    let raise = t.sjlj_raise.clone();
+    // The callback calls back into C, which longjmps to the setjmp of
+    // `tl_sjlj_guarded`: across the host's frames, which it may not unwind.
+    let cb = ok(sb.callback(&t.int_fn, move |(x,)| {
+        let e = raise.call((x,)).expect_err("the longjmp cannot land");
+        *inner.lock().unwrap_or_else(|p| p.into_inner()) = Some(format!("{e:?} / {e}"));
+        Err(e)
+    }));
+    let e = err(t.sjlj_guarded.call((&cb, 4)));
+    let got = seen
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take()
+        .unwrap_or_default();
+    assert!(got.contains("UncaughtLongjmp"), "{got}");
+    assert!(got.contains("tl_sjlj_raise"), "{got}");
+    assert!(got.contains("never crosses host frames"), "{got}");
+    assert!(sb.poisoned().is_some(), "{e}");
+    ok(sb.reset());
+    assert_eq!(ok(t.sjlj.call((4, 3))), 2003);
+}
+
+#[test]
+fn a_longjmp_to_a_returned_setjmp_is_an_error_and_reset_recovers() {
+    let sb = ok(Sandbox::open(sandlink_clibs::TESTLIB_WASM));
+    let t = ok(sandlink_testlib::Testlib::bind(&sb));
+    for _ in 0..2 {
+        let e = err(t.sjlj_stale.call(()));
+        assert!(
+            matches!(&e, Error::Trap { kind: TrapKind::UncaughtLongjmp, .. }),
+            "{e}"
+        );
+        assert!(matches!(err(t.int_add.call((1, 2))), Error::Poisoned { .. }));
+        ok(sb.reset());
+        assert_eq!(ok(t.sjlj.call((2, 8))), 2008);
+    }
+}
+
+#[test]
+fn a_million_longjmps_do_not_grow_the_sandbox() {
+    // Each longjmp allocates an exception object in the store's GC heap;
+    // they are collected, so memory stays flat.
+    let sb = ok(Sandbox::open(sandlink_clibs::TESTLIB_WASM));
+    let t = ok(sandlink_testlib::Testlib::bind(&sb));
+    for i in 0..20_000 {
+        assert_eq!(ok(t.sjlj.call((1, 5))), 2005, "call {i}");
+    }
+    let before = sandlink_tests::rss_bytes();
+    for i in 0..200_000 {
+        assert_eq!(ok(t.sjlj.call((1, 5))), 2005, "call {i}");
+    }
+    let grown = sandlink_tests::rss_bytes().saturating_sub(before);
+    assert!(grown < 16 << 20, "RSS grew by {grown} bytes over 200,000 longjmps");
+}

@@ -65,8 +65,11 @@ pub(crate) fn engine(key: EngineKey) -> Result<(Engine, Ticks)> {
         max_instances,
     } = key;
     let mut pool = PoolingAllocationConfig::default();
+    // A store's GC heap (allocated the first time the library throws a
+    // wasm exception: setjmp/longjmp) takes a slot of the memory pool too.
     pool.total_core_instances(max_instances)
-        .total_memories(max_instances)
+        .total_memories(max_instances.saturating_mul(2))
+        .total_gc_heaps(max_instances)
         .total_tables(max_instances)
         .total_stacks(0)
         .total_component_instances(0)
@@ -79,6 +82,8 @@ pub(crate) fn engine(key: EngineKey) -> Result<(Engine, Ticks)> {
         .epoch_interruption(true)
         .max_wasm_stack(max_wasm_stack)
         .memory_init_cow(true)
+        // setjmp/longjmp, as sandlink-build compiles them.
+        .wasm_exceptions(true)
         .cranelift_opt_level(OptLevel::Speed)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&config).map_err(|e| {

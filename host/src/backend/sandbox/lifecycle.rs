@@ -219,7 +219,19 @@ impl Sandbox {
                 inner.deadline_at.set(started + budget);
                 ctx.set_epoch_deadline(budget);
             }
-            Ok(f(&mut ctx, live))
+            let r = f(&mut ctx, live);
+            if r
+                .as_ref()
+                .is_err_and(|e| e.is::<wasmtime::ThrownException>())
+            {
+                // An exception no wasm frame caught (a longjmp whose setjmp
+                // is gone): it ends here, so the store keeps no pending one.
+                // Taken inside a root scope, so its root (and the object)
+                // is released when the scope ends.
+                let mut scope = wasmtime::RootScope::new(&mut ctx);
+                let _ = scope.as_context_mut().take_pending_exception();
+            }
+            Ok(r)
         });
         inner.calls.depth.set(depth);
         if depth == 1 {

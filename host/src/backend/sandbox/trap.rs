@@ -7,6 +7,9 @@ use super::SandboxConfig;
 use crate::error::{Error, TrapKind};
 
 pub(super) fn trap_kind(e: &wasmtime::Error) -> TrapKind {
+    if e.is::<wasmtime::ThrownException>() {
+        return TrapKind::UncaughtLongjmp;
+    }
     match e.downcast_ref::<Trap>() {
         Some(Trap::StackOverflow) => TrapKind::StackOverflow,
         Some(Trap::MemoryOutOfBounds) => TrapKind::MemoryOutOfBounds,
