@@ -55,6 +55,21 @@ fn main() -> Result<(), Error> {
         .toolchain(toolchain.clone())
         .build()?;
 
+    // The same maths user twice: with libm named as a link library, and
+    // without (a worker cannot load that one).
+    for (name, libm) in [("uses_libm", true), ("forgets_libm", false)] {
+        let mut lib = Library::new(name);
+        lib.file(dir.join("uses-libm/uses_libm.c"))
+            .exports(["um_log2"])
+            .warnings_into_errors(true)
+            .native(true)
+            .toolchain(toolchain.clone());
+        if libm {
+            lib.link_lib("m");
+        }
+        lib.build()?;
+    }
+
     // expat 2.5.0 from Debian's source package (fetched by scripts/setup.sh),
     // by sandlink-expat's own recipe.
     let src = recipe::source(&dir).unwrap_or_else(|e| {

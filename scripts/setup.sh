@@ -40,6 +40,7 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 
 # expat 2.5.0's source, from Debian's source package; cJSON's, for the
-# examples/own-library crate.
+# examples/own-library crate; Lua 5.4's, for examples/lua.
 bash "$(dirname "$0")/fetch-expat.sh"
 bash "$(dirname "$0")/../examples/own-library/fetch-cjson.sh"
+bash "$(dirname "$0")/../examples/lua/fetch-lua.sh"

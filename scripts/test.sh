@@ -73,8 +73,12 @@ done
 #   object, stubs checked against cJSON.h) and checks that Dynamic, Stubs
 #   and Sandbox agree;
 # - outside-expat depends on sandlink-expat alone and parses a document with
-#   the expat embedded in it, sandboxed, checking every event.
+#   the expat embedded in it, sandboxed, checking every event;
+# - lua builds Lua 5.4 from Debian's source, unmodified, and runs scripts
+#   whose errors are setjmp/longjmp through all four strategies (which must
+#   agree), then an endless loop and a memory bomb on the Sandbox.
 export CARGO_TARGET_DIR="$PWD/target/standalone"
 cargo run --release --locked --manifest-path examples/own-library/Cargo.toml
 cargo run --release --locked --manifest-path examples/outside-expat/Cargo.toml
+cargo run --release --locked --manifest-path examples/lua/Cargo.toml
 unset CARGO_TARGET_DIR

@@ -148,7 +148,14 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     let native = if lib.native {
         let so = out.join(format!("lib{}.so", lib.name));
         let mut link = Command::new(&compiler);
-        link.arg("-shared").args(&native_objects).arg("-o").arg(&so);
+        link.arg("-shared")
+            .args(&native_objects)
+            // Record every library as needed, used or not, so that loading
+            // the shared object loads them.
+            .arg("-Wl,--no-as-needed")
+            .args(lib.link_libs.iter().map(|l| format!("-l{l}")))
+            .arg("-o")
+            .arg(&so);
         run_link(lib, NATIVE, link)?;
         Some(so)
     } else {
@@ -199,6 +206,9 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
             println!("cargo:rustc-env={var}={}", s.rust.display());
             println!("cargo:rustc-link-search=native={}", s.dir.display());
             println!("cargo:rustc-link-lib=static={}", s.archive_name);
+            for l in &lib.link_libs {
+                println!("cargo:rustc-link-lib={l}");
+            }
         }
     }
     Ok(built)
@@ -501,6 +511,9 @@ fn wasm_only_flags(out: &Path) -> Result<Vec<String>, Error> {
         "-wasm-enable-sjlj".into(),
     ];
     flags.extend(EMULATION_DEFINES.iter().map(|s| s.to_string()));
+    // wasi-libc declares `tmpnam` but leaves out the sizes that go with it;
+    // C code sizing a buffer for it compiles (the call fails with ENOSYS).
+    flags.extend(["-DL_tmpnam=20".to_string(), "-DTMP_MAX=10000".into()]);
     Ok(flags)
 }
 
@@ -561,7 +574,7 @@ fn compile_all(
     flags: &[String],
 ) -> Result<Vec<PathBuf>, Error> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let results: Vec<Result<(), Error>> = std::thread::scope(|s| {
+    let results: Vec<Result<String, Error>> = std::thread::scope(|s| {
         let chunks: Vec<&[Unit]> = units.chunks(units.len().div_ceil(threads).max(1)).collect();
         let handles: Vec<_> = chunks
             .into_iter()
@@ -586,19 +599,57 @@ fn compile_all(
             })
             .collect()
     });
-    for r in results {
-        r?;
+    let mut warned = Vec::new();
+    for (r, u) in results.into_iter().zip(units) {
+        let diagnostics = r?;
+        if !diagnostics.trim().is_empty() {
+            warned.push((u, diagnostics));
+        }
+    }
+    if !warned.is_empty() && lib.cargo_metadata {
+        summarise_warnings(lib, target, &warned);
     }
     Ok(units.iter().map(|u| u.object.clone()).collect())
 }
 
+/// One cargo warning for a build's compiler warnings: how many, in how
+/// many files, and where their full text is (third-party code can have
+/// hundreds, which cargo would print on every rebuild).
+fn summarise_warnings(lib: &Library, target: &str, warned: &[(&Unit, String)]) {
+    let count: usize = warned
+        .iter()
+        .map(|(_, d)| d.matches("warning:").count())
+        .sum();
+    let text: String = warned
+        .iter()
+        .map(|(u, d)| format!("== {}\n{d}\n", u.source.display()))
+        .collect();
+    let file = warned[0]
+        .0
+        .object
+        .parent()
+        .unwrap_or(Path::new("."))
+        .join("compiler-warnings.txt");
+    let place = match std::fs::write(&file, text) {
+        Ok(()) => format!("full text in {}", file.display()),
+        Err(e) => format!("(could not write {}: {e})", file.display()),
+    };
+    println!(
+        "cargo:warning=sandlink-build: library `{}`: {count} compiler warning(s) in {} file(s) \
+         ({target}); {place}; `.warnings(false)` compiles without them",
+        lib.name,
+        warned.len()
+    );
+}
+
+/// Compiles one unit; its diagnostics (warnings) on success.
 fn compile_one(
     lib: &Library,
     target: &'static str,
     unit: &Unit,
     mut cmd: Command,
     flags: &[String],
-) -> Result<(), Error> {
+) -> Result<String, Error> {
     cmd.args(flags)
         .args(&unit.extra)
         .arg("-c")
@@ -622,12 +673,7 @@ fn compile_one(
             command: format!("{cmd:?}"),
         });
     }
-    if lib.cargo_metadata {
-        for line in diagnostics.lines().filter(|l| !l.trim().is_empty()) {
-            println!("cargo:warning={line}");
-        }
-    }
-    Ok(())
+    Ok(diagnostics)
 }
 
 fn run_link(lib: &Library, target: &'static str, mut cmd: Command) -> Result<(), Error> {

@@ -70,6 +70,7 @@ pub struct Library {
     exports_files: Vec<PathBuf>,
     native: bool,
     native_compiler: Option<PathBuf>,
+    link_libs: Vec<String>,
     warnings: bool,
     warnings_into_errors: bool,
     opt_level: u32,
@@ -122,6 +123,7 @@ impl Library {
             exports_files: Vec::new(),
             native: false,
             native_compiler: None,
+            link_libs: Vec::new(),
             warnings: true,
             warnings_into_errors: false,
             opt_level: 2,
@@ -210,8 +212,22 @@ impl Library {
         self
     }
 
-    /// Whether to show the compiler's warnings (`-Wall -Wextra`, on by
-    /// default; off gives `-w`, for third-party code you do not maintain).
+    /// Links the native builds against the system library `name` (`m` for
+    /// `-lm`, `dl`, `pthread`, or any other): the shared object that
+    /// [`Library::native`] builds records it as a dependency (so `Process`
+    /// and `Dynamic` load it), and the crate linking the stubs links it
+    /// (`cargo:rustc-link-lib`). The wasm build needs none: wasi-libc holds
+    /// the maths library and every emulation sandlink-build enables.
+    pub fn link_lib(&mut self, name: &str) -> &mut Library {
+        self.link_libs.push(name.to_string());
+        self
+    }
+
+    /// Whether to compile with the compiler's warnings (`-Wall -Wextra`, on
+    /// by default; off gives `-w`, for third-party code you do not
+    /// maintain). Either way cargo shows one line per build that had any,
+    /// with their count and the file that holds their full text, not each
+    /// warning.
     pub fn warnings(&mut self, yes: bool) -> &mut Library {
         self.warnings = yes;
         self

@@ -16,6 +16,13 @@ pub const TESTLIB_SRC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/testlib");
 /// `testlib` compiled to a wasm32-wasi reactor module, linked with the guest shim.
 pub const TESTLIB_WASM: &str = env!("SANDLINK_TESTLIB_WASM");
 
+/// `uses-libm/uses_libm.c` as a shared object that names libm
+/// (`.link_lib("m")`).
+pub const USES_LIBM_SO: &str = env!("SANDLINK_USES_LIBM_SO");
+
+/// The same shared object without libm among its dependencies.
+pub const FORGETS_LIBM_SO: &str = env!("SANDLINK_FORGETS_LIBM_SO");
+
 /// `hostile` compiled to a wasm32-wasi reactor module.
 pub const HOSTILE_WASM: &str = env!("SANDLINK_HOSTILE_WASM");
 

@@ -603,7 +603,14 @@ static void do_load(void) {
         close(fd);
     if (!library) {
         const char *e = dlerror();
-        reply_error("%s", e ? e : "dlopen failed");
+        size_t n = fd >= 0 ? strlen(via) : 0;
+        if (!e)
+            reply_error("dlopen failed");
+        else if (n > 0 && strncmp(e, via, n) == 0)
+            /* The loader names the descriptor it was given: name the file. */
+            reply_error("%s%s", path, e + n);
+        else
+            reply_error("%s", e);
     } else {
         reply_ok();
     }

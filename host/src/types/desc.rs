@@ -571,7 +571,9 @@ impl CType {
             CType::Typedef(name, _) => name.clone(),
             CType::View(t) => t.c_name(),
             CType::Const(t) => match t.resolved() {
-                CType::String | CType::Pointer(_) | CType::FunPtr(_) => {
+                // A string is text the callee reads: `const char *`.
+                CType::String => "const char *".into(),
+                CType::Pointer(_) | CType::FunPtr(_) => {
                     format!("{} const", t.c_name())
                 }
                 _ => format!("const {}", t.c_name()),

@@ -112,7 +112,17 @@ pub(super) fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<
         )));
     }
     let (k, body) = step(op::LOAD, &[path.as_bytes()], "loading")?;
-    expect_ok(k, &body, "loading").map_err(load_err)?;
+    expect_ok(k, &body, "loading").map_err(|reason| {
+        load_err(if reason.contains("undefined symbol") {
+            format!(
+                "{reason} (a library it uses is not among its dependencies: with \
+                 sandlink-build, name it with `.link_lib(..)`, e.g. \"m\" for the maths \
+                 library)"
+            )
+        } else {
+            reason
+        })
+    })?;
     let prog = if config.seccomp {
         confine::program(pid)?
     } else {
