@@ -117,7 +117,10 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     for name in &exports {
         link.arg(format!("-Wl,--export={name}"));
     }
-    link.args(&objects).args(EMULATION_LIBS).arg("-o").arg(&module);
+    link.args(&objects)
+        .args(EMULATION_LIBS)
+        .arg("-o")
+        .arg(&module);
     run_link(lib, WASM, link)?;
     rewrite_exceptions(lib, &module)?;
     let ours = [&shim, &sjlj, &gaps];
@@ -338,7 +341,9 @@ fn check_stubs(
     let wasm_only = wasm_only_flags(out)?;
     let wasm_check = || {
         let mut c = toolchain.command();
-        c.args(common_flags(lib)).args(&wasm_only).args(&lib.wasm_flags);
+        c.args(common_flags(lib))
+            .args(&wasm_only)
+            .args(&lib.wasm_flags);
         c
     };
     let checks: [(&'static str, &dyn Fn() -> Command); 2] =

@@ -224,7 +224,12 @@ fn analyse(module: &[u8]) -> Result<Option<Plan>, String> {
         }
         if b.to_caller {
             let f = func_type(b.ty)?;
-            need.push(f.results().iter().map(|v| val(*v)).collect::<Result<_, _>>()?);
+            need.push(
+                f.results()
+                    .iter()
+                    .map(|v| val(*v))
+                    .collect::<Result<_, _>>()?,
+            );
         }
     }
     for results in need.into_iter().filter(|r| r.len() > 1) {
@@ -248,7 +253,9 @@ fn analyse_body(body: &wasmparser::FunctionBody, index: usize) -> Result<Body, S
         .get_operators_reader()
         .map_err(|e| format!("reading the code: {e}"))?;
     while !reader.eof() {
-        let op = reader.read().map_err(|e| format!("reading the code: {e}"))?;
+        let op = reader
+            .read()
+            .map_err(|e| format!("reading the code: {e}"))?;
         match op {
             Operator::Block { .. }
             | Operator::Loop { .. }
@@ -395,7 +402,11 @@ impl Rewriter {
         })
     }
 
-    fn rewrite(&mut self, index: usize, func: &wasmparser::FunctionBody) -> Result<Function, String> {
+    fn rewrite(
+        &mut self,
+        index: usize,
+        func: &wasmparser::FunctionBody,
+    ) -> Result<Function, String> {
         let (body_ty, tries, to_caller) = {
             let b = &self.plan.bodies[index];
             (b.ty, b.tries.clone(), b.to_caller)
@@ -428,7 +439,11 @@ impl Rewriter {
             locals.push((rethrowing.len() as u32, ValType::EXNREF));
         }
         let mut f = Function::new(locals);
-        let results: Vec<ValType> = ty.results().iter().map(|v| val(*v)).collect::<Result<_, _>>()?;
+        let results: Vec<ValType> = ty
+            .results()
+            .iter()
+            .map(|v| val(*v))
+            .collect::<Result<_, _>>()?;
 
         // The new labels, as a stack of ids (only their positions matter).
         let mut labels: usize = 0;
@@ -656,7 +671,10 @@ impl Rewriter {
                     }
                 }
                 Operator::Br { relative_depth } => {
-                    f.instruction(&Instruction::Br(depth(labels, target(&frames, relative_depth)?)));
+                    f.instruction(&Instruction::Br(depth(
+                        labels,
+                        target(&frames, relative_depth)?,
+                    )));
                 }
                 Operator::BrIf { relative_depth } => {
                     let d = depth(labels, target(&frames, relative_depth)?);
@@ -725,8 +743,8 @@ mod tests {
 
     #[test]
     fn a_module_without_legacy_exceptions_is_left_alone() {
-        let bytes = wat::parse_str("(module (func (export \"f\") (result i32) i32.const 1))")
-            .expect("wat");
+        let bytes =
+            wat::parse_str("(module (func (export \"f\") (result i32) i32.const 1))").expect("wat");
         assert_eq!(to_exnref(&bytes), Ok(None));
     }
 
@@ -771,10 +789,7 @@ mod tests {
 
     #[test]
     fn a_delegate_to_a_plain_block_is_refused() {
-        let bytes = wat::parse_str(
-            r#"(module (func block try nop delegate 0 end))"#,
-        )
-        .expect("wat");
+        let bytes = wat::parse_str(r#"(module (func block try nop delegate 0 end))"#).expect("wat");
         let e = to_exnref(&bytes).expect_err("refused");
         assert!(e.contains("neither a `try` body nor the caller"), "{e}");
     }

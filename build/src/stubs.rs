@@ -61,6 +61,8 @@ pub(crate) struct Generated {
     /// The line of each layout assertion: the layout, and the field for an
     /// offset.
     pub layout_lines: Vec<(usize, usize, Option<usize>)>,
+    /// The line of each field's type check: `(line, layout, field)`.
+    pub field_type_lines: Vec<(usize, usize, usize)>,
 }
 
 /// A C string literal.
@@ -167,6 +169,34 @@ pub(crate) fn generate(
          return (uint64_t)b; }",
     );
     o.line("static inline uint64_t sl_w64(double d) { uint64_t w; memcpy(&w, &d, 8); return w; }");
+
+    // Each field's type, through a pointer initialised from its address:
+    // a field of another type is an incompatible-pointer error that names
+    // both types (signedness and `const` are left to warnings: an enum
+    // described as `int` is fine).
+    let mut field_type_lines = Vec::new();
+    for (i, l) in spec.layouts.iter().enumerate() {
+        if l.field_pointers.iter().all(String::is_empty) {
+            continue;
+        }
+        o.line("");
+        o.line(&format!(
+            "static inline __attribute__((unused)) void sl_field_types_{i}({} *sl_p) {{",
+            l.c_type
+        ));
+        for (k, (f, decl)) in l.fields.iter().zip(&l.field_pointers).enumerate() {
+            if decl.is_empty() {
+                continue;
+            }
+            let var = format!("sl_f{k}");
+            let at = o.line(&format!(
+                "    {} = &sl_p->{f}; (void){var};",
+                decl.replace('@', &var)
+            ));
+            field_type_lines.push((at, i, k));
+        }
+        o.line("}");
+    }
 
     let mut layout_lines = Vec::new();
     for (i, l) in spec.layouts.iter().enumerate() {
@@ -398,6 +428,7 @@ pub(crate) fn generate(
         spans,
         global_spans,
         layout_lines,
+        field_type_lines,
     }
 }
 
@@ -430,6 +461,26 @@ pub(crate) fn explain(
         let Some((l, msg)) = error_at(line, file_name) else {
             continue;
         };
+        if let Some((_, li, k)) = generated.field_type_lines.iter().find(|(at, ..)| *at == l) {
+            let layout = &spec.layouts[*li];
+            let described = layout.field_pointers[*k]
+                .replace("(*@)", "")
+                .replace("*@", "")
+                .trim()
+                .to_string();
+            let problem = if msg.contains("no member named") {
+                format!(
+                    "the header's {} has no field `{}`",
+                    layout.c_type, layout.fields[*k]
+                )
+            } else {
+                format!(
+                    "field `{}` has another type in the header than the described `{}`",
+                    layout.fields[*k], described
+                )
+            };
+            return Some((layout.c_type.clone(), problem, msg.to_string()));
+        }
         if let Some((_, li, field)) = generated.layout_lines.iter().find(|(at, ..)| *at == l) {
             let layout = &spec.layouts[*li];
             let problem = match field {

@@ -113,7 +113,10 @@ impl Toolchain {
             .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
             .filter(|p| p.join("include").is_dir())
             .ok_or_else(|| Error::Toolchain {
-                problem: format!("`{} -print-resource-dir` names no include directory", clang.display()),
+                problem: format!(
+                    "`{} -print-resource-dir` names no include directory",
+                    clang.display()
+                ),
                 fix: INSTALL_HINT.into(),
             })?;
         let flags = vec![

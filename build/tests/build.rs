@@ -160,3 +160,105 @@ fn an_unknown_export_fails_at_link_time_with_the_linkers_words() {
     assert!(matches!(e, Error::Link { .. }), "{e}");
     assert!(e.to_string().contains("no_such_function"), "{e}");
 }
+
+#[test]
+fn a_header_wasi_lacks_is_missing_for_wasm_not_taken_from_the_host() {
+    // <termios.h> exists on the host (glibc) but not in wasi-libc: the
+    // native build compiles, the wasm build names the header.
+    let dir = scratch("hosthdr");
+    write(
+        &dir.join("src/t.c"),
+        "#include <termios.h>\nint speed(void) { return (int)B9600; }\n",
+    );
+    let e = lib(&dir, "t")
+        .file(dir.join("src/t.c"))
+        .exports(["speed"])
+        .build()
+        .err()
+        .unwrap_or_else(|| panic!("a host header reached the wasm build"));
+    assert!(
+        matches!(
+            &e,
+            Error::Compile {
+                target: "wasm32-wasi",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let msg = e.to_string();
+    assert!(msg.contains("'termios.h' file not found"), "{msg}");
+    assert!(
+        msg.contains("`termios.h` is not in the wasm32-wasi sysroot"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn wasi_emulations_gaps_and_setjmp_compile_and_link_by_default() {
+    // Each of these needs a flag, a library or a header that plain
+    // wasi-libc does not give: signal, clock, mmap, getpid, system, tmpnam
+    // with L_tmpnam, and setjmp/longjmp.
+    let dir = scratch("gaps");
+    write(
+        &dir.join("src/g.c"),
+        r#"#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+static jmp_buf jb;
+static void jump(int v) { longjmp(jb, v); }
+int use_everything(void) {
+    char name[L_tmpnam];
+    int r = setjmp(jb);
+    if (r == 0) jump(3);
+    signal(SIGINT, SIG_IGN);
+    void *m = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (m != MAP_FAILED) munmap(m, 4096);
+    return r + (int)(clock() >= 0) + (getpid() > 0) + (system("true") == -1)
+        + (tmpnam(name) == NULL);
+}
+"#,
+    );
+    let built = lib(&dir, "g")
+        .file(dir.join("src/g.c"))
+        .exports(["use_everything"])
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let wasm = std::fs::read(&built.wasm).unwrap_or_else(|e| panic!("{e}"));
+    // Standard exception handling only: the legacy encoding clang emits
+    // was rewritten.
+    use wasmparser::WasmFeatures;
+    let features =
+        (WasmFeatures::default() | WasmFeatures::EXCEPTIONS) - WasmFeatures::LEGACY_EXCEPTIONS;
+    wasmparser::Validator::new_with_features(features)
+        .validate_all(&wasm)
+        .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn link_libraries_reach_the_native_shared_object() {
+    let dir = scratch("linklib");
+    write(
+        &dir.join("src/m.c"),
+        "#include <math.h>\ndouble lg(double x) { volatile double v = x; return log2(v); }\n",
+    );
+    let built = lib(&dir, "m")
+        .file(dir.join("src/m.c"))
+        .exports(["lg"])
+        .native(true)
+        .link_lib("m")
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let so = built.native.unwrap_or_else(|| panic!("no native build"));
+    let out = std::process::Command::new("readelf")
+        .arg("-d")
+        .arg(&so)
+        .output()
+        .unwrap_or_else(|e| panic!("readelf: {e}"));
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    assert!(dynamic.contains("[libm.so.6]"), "{dynamic}");
+}

@@ -20,6 +20,14 @@ struct pt { char tag; long n; double y; };
 void move(struct pt *p);
 #define M_BIG 5000000000LL
 enum { M_ONE = 1 };
+typedef unsigned int uInt;
+typedef unsigned long uLong;
+struct zs { uInt avail_in; uLong total_in; };
+void zs_use(struct zs *z);
+struct ev { int kind; union { int i; double d; } data; struct { short a, b; } pair[2]; };
+void ev_use(struct ev *e);
+struct outer { struct inner { short a; long b; } in; int c; };
+void outer_use(struct outer *o);
 ";
 
 const SOURCE: &str = "\
@@ -30,6 +38,9 @@ const char *name(int i) { return i ? \"one\" : \"zero\"; }
 float scale(double x, float f) { return (float)x * f; }
 void each(void (*f)(void *ud, const char *s), void *ud) { f(ud, \"x\"); }
 void move(struct pt *p) { p->y += 1.0; }
+void zs_use(struct zs *z) { z->total_in += z->avail_in; }
+void ev_use(struct ev *e) { e->kind = e->data.i; }
+void outer_use(struct outer *o) { o->c = o->in.a; }
 ";
 
 fn scratch(name: &str) -> PathBuf {
@@ -266,6 +277,103 @@ fn constants_are_compiled_into_every_build_and_checked() {
     });
     assert!(
         e.contains("`M_NONE`") && e.contains("not defined by the headers"),
+        "{e}"
+    );
+}
+
+enum Zs {}
+enum Ev {}
+enum EvData {}
+enum EvPair {}
+enum Outer {}
+enum Inner {}
+
+/// `struct zs` with `avail_in` described as `avail`.
+fn with_zs(r: &Recorder, avail: Typ<u64>) -> sandlink::Result<()> {
+    let mut zs = structure::<Zs>("zs");
+    zs.field("avail_in", avail);
+    zs.field("total_in", typedef(ulong(), "uLong"));
+    r.function("zs_use", &(ptr(zs.seal()?) >> returning(void())))?;
+    Ok(())
+}
+
+#[test]
+fn a_field_of_another_type_is_named_with_both_types() {
+    // The right typedef builds; `uLong` for a `uInt` (8 bytes written into
+    // a 4-byte field) does not, nor does a plain `unsigned long`.
+    build_with("field-type-ok", |r| {
+        let mut zs = structure::<Zs>("zs");
+        zs.field("avail_in", typedef(uint(), "uInt"));
+        zs.field("total_in", typedef(ulong(), "uLong"));
+        r.function("zs_use", &(ptr(zs.seal()?) >> returning(void())))?;
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let e = mismatch("field-type-typedef", |r| {
+        with_zs(r, typedef(ulong(), "uLong"))
+    });
+    assert!(
+        e.contains("`struct zs`")
+            && e.contains(
+                "field `avail_in` has another type in the header than the described `uLong`"
+            )
+            && e.contains("uInt"),
+        "{e}"
+    );
+    let e = mismatch("field-type-plain", |r| with_zs(r, ulong()));
+    assert!(
+        e.contains("field `avail_in`") && e.contains("unsigned long"),
+        "{e}"
+    );
+}
+
+/// `struct ev`, with its anonymous union member `data` holding `d` as
+/// `d_type`, and its array of anonymous structs.
+fn with_ev<T: Shadow>(r: &Recorder, d_type: Typ<T>) -> sandlink::Result<()> {
+    let mut data = union::<EvData>("");
+    data.field("i", int());
+    data.field("d", d_type);
+    let data = data.seal()?;
+    let mut pair = structure::<EvPair>("");
+    pair.field("a", short());
+    pair.field("b", short());
+    let pair = pair.seal()?;
+    let mut ev = structure::<Ev>("ev");
+    ev.field("kind", int());
+    ev.field("data", data);
+    ev.field("pair", array(2, pair));
+    r.function("ev_use", &(ptr(ev.seal()?) >> returning(void())))?;
+    Ok(())
+}
+
+#[test]
+fn anonymous_unions_and_structs_are_described_and_checked() {
+    build_with("anon-ok", |r| with_ev(r, double())).unwrap_or_else(|e| panic!("{e}"));
+    let e = mismatch("anon-wrong", |r| with_ev(r, float()));
+    assert!(
+        e.contains("__typeof__(((struct ev *)0)->data)") && e.contains("field `d`"),
+        "{e}"
+    );
+}
+
+/// `struct outer` with its nested `struct inner`, whose `b` is `b_type`.
+fn with_outer<T: Shadow>(r: &Recorder, b_type: Typ<T>) -> sandlink::Result<()> {
+    let mut inner = structure::<Inner>("inner");
+    inner.field("a", short());
+    inner.field("b", b_type);
+    let mut outer = structure::<Outer>("outer");
+    outer.field("in", inner.seal()?);
+    outer.field("c", int());
+    r.function("outer_use", &(ptr(outer.seal()?) >> returning(void())))?;
+    Ok(())
+}
+
+#[test]
+fn a_nested_struct_is_checked_field_by_field() {
+    build_with("nested-ok", |r| with_outer(r, long())).unwrap_or_else(|e| panic!("{e}"));
+    let e = mismatch("nested-wrong", |r| with_outer(r, int()));
+    assert!(
+        e.contains("`struct inner`") && e.contains("field `b`"),
         "{e}"
     );
 }

@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <stdalign.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -227,6 +228,48 @@ void tl_sjlj_raise(int v) {
     if (tl_guard != NULL) {
         longjmp(*tl_guard, v);
     }
+}
+
+/* wasi-libc marks tmpfile and tmpnam deprecated: calling them is the test. */
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wdeprecated-declarations"
+int tl_wasi_gaps(void) {
+    char name[L_tmpnam];
+    int bits = 0;
+    if (system(NULL) == 0)
+        bits |= 1;
+    errno = 0;
+    if (system("true") == -1 && errno == ENOSYS)
+        bits |= 2;
+    errno = 0;
+    if (tmpfile() == NULL && errno == ENOSYS)
+        bits |= 4;
+    errno = 0;
+    if (tmpnam(name) == NULL && errno == ENOSYS)
+        bits |= 8;
+    return bits;
+}
+#pragma clang diagnostic pop
+
+long tl_read_file(const char *path, char *buf, size_t len) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL)
+        return -errno;
+    size_t n = fread(buf, 1, len, f);
+    int failed = ferror(f) ? errno : 0;
+    fclose(f);
+    return failed ? -failed : (long)n;
+}
+
+int tl_write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (f == NULL)
+        return -errno;
+    size_t len = strlen(text);
+    int failed = fwrite(text, 1, len, f) != len ? errno : 0;
+    if (fclose(f) != 0 && failed == 0)
+        failed = errno;
+    return failed ? -failed : 0;
 }
 
 static jmp_buf tl_stale_jb;

@@ -136,6 +136,16 @@ void tl_sjlj_raise(int v);
 /* longjmps to a jmp_buf whose setjmp's function has returned: undefined
    behaviour in C; for the Sandbox's isolation tests only. */
 void tl_sjlj_stale(void);
+
+/* What the C library says to calls WASI has no system call for, as bits:
+   1 system(NULL) == 0 (no shell), 2 system("true") == -1 with ENOSYS,
+   4 tmpfile() == NULL with ENOSYS, 8 tmpnam() == NULL with ENOSYS. */
+int tl_wasi_gaps(void);
+
+/* Files: reads up to len bytes of path into buf (the count, or -errno);
+   creates or truncates path and writes text to it (0, or -errno). */
+long tl_read_file(const char *path, char *buf, size_t len);
+int tl_write_file(const char *path, const char *text);
 /* The function pointer as an integer (from tl_get_doubler), called as a tl_int_fn. */
 int tl_call_fnptr(uintptr_t f, int x);
 

@@ -91,6 +91,11 @@ pub struct StubLayout {
     pub c_type: String,
     /// The fields' names, in order.
     pub fields: Vec<String>,
+    /// Each field's described type as a declarator of a pointer to it, `@`
+    /// where the name goes (`uLong *@`, `char (*@)[16]`): the check
+    /// initialises one from the field's address, so the compiler compares
+    /// the types. Empty when the description cannot be spelled.
+    pub field_pointers: Vec<String>,
     /// `(size, align, offsets)` under LP64 (x86-64).
     pub lp64: (u64, u64, Vec<u64>),
     /// `(size, align, offsets)` under ILP32 (wasm32).

@@ -180,7 +180,7 @@ pub use backend::dynamic::Dynamic;
 #[cfg(feature = "process")]
 pub use backend::process::{Process, ProcessConfig};
 #[cfg(feature = "sandbox")]
-pub use backend::sandbox::{CompiledModule, Sandbox, SandboxConfig};
+pub use backend::sandbox::{CompiledModule, DirAccess, DirGrant, Sandbox, SandboxConfig};
 #[cfg(feature = "stubs")]
 pub use backend::stubs::{StubTable, Stubs};
 pub use error::{Error, ErrorKind, Result, TrapKind};

@@ -202,14 +202,31 @@ fn reachable(
     }
 }
 
+/// A field's type as a declarator spells it: a string field is `char *`
+/// (a parameter's is `const char *`), unless described `const_`.
+fn field_type(t: &Arc<CType>) -> Arc<CType> {
+    match &**t {
+        CType::String => Arc::new(CType::Pointer(Arc::new(CType::Prim(Prim::Char)))),
+        CType::Const(inner) if matches!(**inner, CType::String) => Arc::new(CType::Pointer(
+            Arc::new(CType::Const(Arc::new(CType::Prim(Prim::Char)))),
+        )),
+        _ => t.clone(),
+    }
+}
+
 /// The described layout of `a` under both models; `None` for an opaque
 /// (never sealed) type, which has none to check.
 fn layout(a: &Aggregate) -> Option<StubLayout> {
     let lp = a.layout(DataModel::Lp64).ok()?;
     let il = a.layout(DataModel::Ilp32).ok()?;
+    let fields = a.fields();
     Some(StubLayout {
         c_type: a.c_name(),
-        fields: a.fields().into_iter().map(|(n, _)| n).collect(),
+        field_pointers: fields
+            .iter()
+            .map(|(_, t)| declarator(&CType::Pointer(field_type(t)), "@").unwrap_or_default())
+            .collect(),
+        fields: fields.into_iter().map(|(n, _)| n).collect(),
         lp64: (lp.size, lp.align, lp.offsets.clone()),
         ilp32: (il.size, il.align, il.offsets.clone()),
     })

@@ -265,6 +265,9 @@ pub struct Testlib<L: Foreign> {
     pub sjlj_guarded: Function<L, (IntFn, i32), i32>,
     pub sjlj_raise: Function<L, (i32,), ()>,
     pub sjlj_stale: Function<L, (), ()>,
+    pub wasi_gaps: Function<L, (), i32>,
+    pub read_file: Function<L, (String, BufferMut), i64>,
+    pub write_file: Function<L, (String, String), i32>,
     // Constants, as the C compiler evaluated them for this build.
     /// `TL_BLUE` (an enum value).
     pub blue: i32,
@@ -443,6 +446,15 @@ impl<L: Foreign> Testlib<L> {
             )?,
             sjlj_raise: lib.function(&f("sjlj_raise"), &(int() >> returning(void())))?,
             sjlj_stale: lib.function(&f("sjlj_stale"), &(void() >> returning(void())))?,
+            wasi_gaps: lib.function(&f("wasi_gaps"), &(void() >> returning(int())))?,
+            read_file: lib.function(
+                &f("read_file"),
+                &(const_(string()) >> buffer_mut() >> returning(long())),
+            )?,
+            write_file: lib.function(
+                &f("write_file"),
+                &(const_(string()) >> const_(string()) >> returning(int())),
+            )?,
             blue: lib.constant("TL_BLUE", &int())?,
             scale: lib.constant("TL_SCALE", &int())?,
             record_size: lib.constant("TL_RECORD_SIZE", &size_t())?,

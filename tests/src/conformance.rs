@@ -267,7 +267,11 @@ pub fn setjmp_longjmp<L: Foreign>(lib: &L) -> Result<()> {
     // setjmp returned twice: 1000 × 2, plus the value longjmp passed.
     assert_eq!(t.sjlj.call((0, 5))?, 2005);
     assert_eq!(t.sjlj.call((50, 42))?, 2042);
-    assert_eq!(t.sjlj.call((3, 0))?, 2001, "longjmp(env, 0) makes setjmp return 1");
+    assert_eq!(
+        t.sjlj.call((3, 0))?,
+        2001,
+        "longjmp(env, 0) makes setjmp return 1"
+    );
     let triple = lib.callback(&t.int_fn, |(x,)| Ok(x * 3))?;
     assert_eq!(t.sjlj_guarded.call((&triple, 7))?, 21);
     t.sjlj_raise.call((9,))?; // no guard running: returns

@@ -374,10 +374,19 @@ fn a_longjmp_to_a_returned_setjmp_is_an_error_and_reset_recovers() {
     for _ in 0..2 {
         let e = err(t.sjlj_stale.call(()));
         assert!(
-            matches!(&e, Error::Trap { kind: TrapKind::UncaughtLongjmp, .. }),
+            matches!(
+                &e,
+                Error::Trap {
+                    kind: TrapKind::UncaughtLongjmp,
+                    ..
+                }
+            ),
             "{e}"
         );
-        assert!(matches!(err(t.int_add.call((1, 2))), Error::Poisoned { .. }));
+        assert!(matches!(
+            err(t.int_add.call((1, 2))),
+            Error::Poisoned { .. }
+        ));
         ok(sb.reset());
         assert_eq!(ok(t.sjlj.call((2, 8))), 2008);
     }
@@ -397,5 +406,8 @@ fn many_longjmps_do_not_grow_the_sandbox() {
         assert_eq!(ok(t.sjlj.call((1, 5))), 2005, "call {i}");
     }
     let grown = sandlink_tests::rss_bytes().saturating_sub(before);
-    assert!(grown < 16 << 20, "RSS grew by {grown} bytes over 200,000 longjmps");
+    assert!(
+        grown < 16 << 20,
+        "RSS grew by {grown} bytes over 200,000 longjmps"
+    );
 }

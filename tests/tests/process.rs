@@ -39,7 +39,10 @@ fn link_libraries_reach_the_shared_object_and_a_missing_one_is_named() {
     let text = e.to_string();
     assert!(matches!(e, Error::Load { .. }), "{text}");
     assert!(
-        text.contains(&format!("{}: undefined symbol: log2", sandlink_clibs::FORGETS_LIBM_SO)),
+        text.contains(&format!(
+            "{}: undefined symbol: log2",
+            sandlink_clibs::FORGETS_LIBM_SO
+        )),
         "{text}"
     );
     assert!(text.contains(".link_lib"), "{text}");

@@ -1,7 +1,8 @@
 //! The conformance suite on the Sandbox strategy: testlib compiled to
 //! wasm32-wasi, the same checks as for Dynamic.
 
-use sandlink::{Sandbox, SandboxConfig};
+use sandlink::{Isolated, Sandbox, SandboxConfig};
+use sandlink_tests::ok;
 
 /// `SANDLINK_TEST_MAX_INSTANCES` shrinks the engine's pool, for runs under
 /// valgrind, which cannot reserve 4 GiB of address space for each of the
@@ -21,3 +22,118 @@ fn open() -> Sandbox {
 }
 
 sandlink_tests::conformance_tests!(open());
+
+#[test]
+fn calls_wasi_has_no_system_call_for_link_and_fail_with_enosys() {
+    let sb = open();
+    let t = ok(sandlink_testlib::Testlib::bind(&sb));
+    assert_eq!(ok(t.wasi_gaps.call(())), 0b1111);
+}
+
+/// A scratch directory tree for the file tests: `granted/hello.txt` and a
+/// secret beside `granted`.
+fn file_tree(name: &str) -> std::path::PathBuf {
+    let root = std::env::temp_dir().join(format!("sandlink-files-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(root.join("granted/sub")).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(root.join("granted/hello.txt"), "hello from the host")
+        .unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(root.join("secret.txt"), "not for the library")
+        .unwrap_or_else(|e| panic!("{e}"));
+    root
+}
+
+fn read<L: sandlink::Foreign>(t: &sandlink_testlib::Testlib<L>, path: &str) -> Result<String, i64> {
+    let mut buf = [0u8; 256];
+    let n = ok(t.read_file.call((path, &mut buf[..])));
+    if n < 0 {
+        return Err(n);
+    }
+    Ok(String::from_utf8_lossy(&buf[..n as usize]).into_owned())
+}
+
+#[test]
+fn no_file_system_is_granted_by_default() {
+    let root = file_tree("none");
+    let sb = open();
+    let t = ok(sandlink_testlib::Testlib::bind(&sb));
+    let hello = root.join("granted/hello.txt");
+    assert!(read(&t, &hello.to_string_lossy()).is_err());
+    assert!(read(&t, "/etc/passwd").is_err());
+    assert!(ok(t.write_file.call(("/tmp/sandlink-should-not-exist", "x"))) < 0);
+    assert!(!std::path::Path::new("/tmp/sandlink-should-not-exist").exists());
+}
+
+#[test]
+fn a_read_only_directory_can_be_read_but_not_written_or_left() {
+    let root = file_tree("ro");
+    let sb = ok(SandboxConfig::default()
+        .grant_dir(root.join("granted"), "/data", sandlink::DirAccess::ReadOnly)
+        .open(sandlink_clibs::TESTLIB_WASM));
+    let t = ok(sandlink_testlib::Testlib::bind(&sb));
+    assert_eq!(
+        read(&t, "/data/hello.txt"),
+        Ok("hello from the host".into())
+    );
+    assert_eq!(
+        read(&t, "/data/sub/../hello.txt"),
+        Ok("hello from the host".into())
+    );
+    // Not written, not created.
+    assert!(ok(t.write_file.call(("/data/hello.txt", "changed"))) < 0);
+    assert!(ok(t.write_file.call(("/data/new.txt", "new"))) < 0);
+    assert_eq!(
+        std::fs::read_to_string(root.join("granted/hello.txt")).unwrap_or_default(),
+        "hello from the host"
+    );
+    assert!(!root.join("granted/new.txt").exists());
+    // Nothing outside: `..` out of the grant, absolute paths elsewhere.
+    for path in [
+        "/data/../secret.txt",
+        "/data/sub/../../secret.txt",
+        "/etc/passwd",
+        &root.join("secret.txt").to_string_lossy(),
+    ] {
+        assert!(read(&t, path).is_err(), "{path} was readable");
+    }
+    assert!(sb.poisoned().is_none());
+}
+
+#[test]
+fn a_read_write_directory_takes_new_files_and_survives_a_reset() {
+    let root = file_tree("rw");
+    let sb = ok(SandboxConfig::default()
+        .grant_dir(root.join("granted"), "/out", sandlink::DirAccess::ReadWrite)
+        .open(sandlink_clibs::TESTLIB_WASM));
+    let t = ok(sandlink_testlib::Testlib::bind(&sb));
+    assert_eq!(ok(t.write_file.call(("/out/made.txt", "made inside"))), 0);
+    assert_eq!(
+        std::fs::read_to_string(root.join("granted/made.txt")).unwrap_or_default(),
+        "made inside"
+    );
+    assert!(ok(t.write_file.call(("/out/../escaped.txt", "no"))) < 0);
+    assert!(!root.join("escaped.txt").exists());
+    ok(sb.reset());
+    assert_eq!(read(&t, "/out/made.txt"), Ok("made inside".into()));
+}
+
+#[test]
+fn a_missing_or_relative_grant_is_an_error_at_open() {
+    let e = sandlink_tests::err(
+        SandboxConfig::default()
+            .grant_dir(
+                "/nonexistent/sandlink",
+                "/data",
+                sandlink::DirAccess::ReadOnly,
+            )
+            .open(sandlink_clibs::TESTLIB_WASM),
+    );
+    assert!(e.to_string().contains("/nonexistent/sandlink"), "{e}");
+    let dir = file_tree("relative");
+    let e = sandlink_tests::err(
+        SandboxConfig::default()
+            .grant_dir(dir, "data", sandlink::DirAccess::ReadOnly)
+            .open(sandlink_clibs::TESTLIB_WASM),
+    );
+    assert!(e.to_string().contains("not absolute"), "{e}");
+}

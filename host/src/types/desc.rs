@@ -394,6 +394,19 @@ pub struct Aggregate {
     pub(crate) fields: Mutex<Vec<(String, Arc<CType>)>>,
     /// Layouts for LP64 and ILP32, set when sealed; unset means incomplete.
     pub(crate) layouts: OnceLock<[Layout; 2]>,
+    /// For an anonymous (untagged) type: how C can name it, set where it is
+    /// used (the first use wins).
+    pub(crate) spelled: OnceLock<Spelling>,
+}
+
+/// How C names an anonymous struct or union.
+#[derive(Debug)]
+pub(crate) enum Spelling {
+    /// By a typedef: `typedef struct { … } name;`.
+    Typedef(String),
+    /// As the type of a field (`[0]`: of an array field's elements):
+    /// `__typeof__(((struct outer *)0)->field)`.
+    Field(std::sync::Weak<Aggregate>, String, bool),
 }
 
 impl Aggregate {
@@ -403,7 +416,13 @@ impl Aggregate {
             is_union,
             fields: Mutex::new(Vec::new()),
             layouts: OnceLock::new(),
+            spelled: OnceLock::new(),
         }
+    }
+
+    /// Whether it has no tag (`struct { … }`).
+    pub fn is_anonymous(&self) -> bool {
+        self.name.is_empty()
     }
 
     /// The field names and types, in order.
@@ -426,13 +445,25 @@ impl Aggregate {
         })
     }
 
-    /// `struct name` or `union name`.
+    /// `struct name` or `union name`; for an anonymous type, the typedef
+    /// that names it or `__typeof__` of the field it is the type of.
     pub fn c_name(&self) -> String {
-        format!(
-            "{} {}",
-            if self.is_union { "union" } else { "struct" },
-            self.name
-        )
+        let kind = if self.is_union { "union" } else { "struct" };
+        if !self.is_anonymous() {
+            return format!("{kind} {}", self.name);
+        }
+        match self.spelled.get() {
+            Some(Spelling::Typedef(name)) => name.clone(),
+            Some(Spelling::Field(outer, field, element)) => match outer.upgrade() {
+                Some(outer) => format!(
+                    "__typeof__((({} *)0)->{field}{})",
+                    outer.c_name(),
+                    if *element { "[0]" } else { "" }
+                ),
+                None => format!("<anonymous {kind}>"),
+            },
+            None => format!("<anonymous {kind}>"),
+        }
     }
 
     pub(crate) fn compute_layout(&self, model: DataModel) -> Result<Layout> {

@@ -43,6 +43,32 @@ pub struct SandboxConfig {
     /// values (or stack limits) run in different engines, each with its own
     /// pool.
     pub max_instances: u32,
+    /// Host directories the library may use, each under a guest path
+    /// (WASI preopens; default: none, so the library sees no file system).
+    /// Add them with [`SandboxConfig::grant_dir`].
+    pub dirs: Vec<DirGrant>,
+}
+
+/// A host directory granted to a sandboxed library: see
+/// [`SandboxConfig::grant_dir`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirGrant {
+    /// The directory on the host.
+    pub host: PathBuf,
+    /// Where the library sees it: an absolute path such as `/data`.
+    pub guest: String,
+    /// What the library may do in it.
+    pub access: DirAccess,
+}
+
+/// What a library may do in a granted directory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DirAccess {
+    /// Read files and list directories; nothing is created, changed or
+    /// removed.
+    ReadOnly,
+    /// Read, create, write, rename and remove, inside the directory only.
+    ReadWrite,
 }
 
 impl Default for SandboxConfig {
@@ -54,6 +80,7 @@ impl Default for SandboxConfig {
             output_limit: 1 << 20,
             cache_dir: default_cache_dir(),
             max_instances: 1000,
+            dirs: Vec::new(),
         }
     }
 }
@@ -92,6 +119,22 @@ impl SandboxConfig {
     /// Sets [`SandboxConfig::max_instances`](#structfield.max_instances).
     pub fn max_instances(mut self, n: u32) -> Self {
         self.max_instances = n;
+        self
+    }
+
+    /// Grants the library the host directory `host`, seen inside the sandbox
+    /// at the absolute path `guest` (`/data`), with `access`. C code opens
+    /// `"/data/file.txt"` (or `"file.txt"` relative to it); nothing outside
+    /// granted directories exists for it: `..` cannot climb out of one, and
+    /// symbolic links that lead out are refused. The directory is opened
+    /// when the sandbox is (and again on each reset): a missing one is an
+    /// error then.
+    pub fn grant_dir(mut self, host: impl AsRef<Path>, guest: &str, access: DirAccess) -> Self {
+        self.dirs.push(DirGrant {
+            host: host.as_ref().to_path_buf(),
+            guest: guest.to_string(),
+            access,
+        });
         self
     }
 

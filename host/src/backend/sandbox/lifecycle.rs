@@ -10,8 +10,9 @@ use std::time::Duration;
 use parking_lot::ReentrantMutex;
 use wasmtime::{AsContextMut, Store, StoreContextMut, StoreLimitsBuilder, WasmBacktrace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
+use super::config::DirAccess;
 use super::engine::{self, CompiledModule, EPOCH_TICK};
 use super::trap::{instantiation_error, trap_kind};
 use super::{abi, Inner, Live, Sandbox, SandboxConfig, Shared, State};
@@ -22,11 +23,37 @@ impl Sandbox {
     fn new_store(module: &CompiledModule, config: &SandboxConfig) -> Result<(Store<State>, Live)> {
         let stdout = MemoryOutputPipe::new(config.output_limit);
         let stderr = MemoryOutputPipe::new(config.output_limit);
-        // No preopens, no environment, no arguments, no network.
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build_p1();
+        // No environment, no arguments, no network; only the directories
+        // the configuration grants.
+        let mut builder = WasiCtxBuilder::new();
+        builder.stdout(stdout.clone()).stderr(stderr.clone());
+        for d in &config.dirs {
+            let perms = match d.access {
+                DirAccess::ReadOnly => FsPerms::ReadOnly,
+                DirAccess::ReadWrite => FsPerms::ReadWrite,
+            };
+            if !d.guest.starts_with('/') {
+                return Err(Error::Usage {
+                    function: None,
+                    what: format!("granting {} to `{}`", d.host.display(), module.name),
+                    reason: format!(
+                        "the guest path {:?} is not absolute (write it as \"/{}\")",
+                        d.guest, d.guest
+                    ),
+                });
+            }
+            builder
+                .preopened_dir(&d.host, &d.guest, perms)
+                .map_err(|e| Error::Load {
+                    library: module.name.clone(),
+                    reason: format!(
+                        "cannot grant the directory {} as {}: {e:#}",
+                        d.host.display(),
+                        d.guest
+                    ),
+                })?;
+        }
+        let wasi = builder.build_p1();
         let memory_limit = usize::try_from(config.memory_limit).unwrap_or(usize::MAX);
         let limits = StoreLimitsBuilder::new()
             .memory_size(memory_limit)
@@ -220,8 +247,7 @@ impl Sandbox {
                 ctx.set_epoch_deadline(budget);
             }
             let r = f(&mut ctx, live);
-            if r
-                .as_ref()
+            if r.as_ref()
                 .is_err_and(|e| e.is::<wasmtime::ThrownException>())
             {
                 // An exception no wasm frame caught (a longjmp whose setjmp

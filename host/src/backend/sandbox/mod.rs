@@ -40,7 +40,7 @@ use wasmtime::{Caller, Func, Instance, Store, StoreLimits, Table, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-pub use config::SandboxConfig;
+pub use config::{DirAccess, DirGrant, SandboxConfig};
 pub use engine::CompiledModule;
 use function::{SandboxFunc, Target};
 

@@ -86,6 +86,21 @@ impl<Tag: 'static> StructBuilder<Tag> {
             Err(p) => p.into_inner(),
         };
         fields.push((name.to_string(), t.desc.clone()));
+        // An anonymous struct or union (or an array of one) is named by
+        // this field from now on.
+        let (inner, element) = match &*t.desc {
+            CType::Array(_, e) => (&**e, true),
+            other => (other, false),
+        };
+        if let CType::Aggregate(a) = inner {
+            if a.is_anonymous() {
+                let _ = a.spelled.set(Spelling::Field(
+                    Arc::downgrade(&self.agg),
+                    name.to_string(),
+                    element,
+                ));
+            }
+        }
         Field {
             agg: self.agg.clone(),
             index: fields.len() - 1,

@@ -129,6 +129,12 @@ pub fn array<T: Shadow>(n: u64, t: Typ<T>) -> Typ<Array<T>> {
 
 /// A `typedef` name for `t`: the same type, spelled `name` in C.
 pub fn typedef<T: Shadow>(t: Typ<T>, name: &str) -> Typ<T> {
+    // `typedef struct { … } name;`: the typedef is how C names it.
+    if let CType::Aggregate(a) = &*t.desc {
+        if a.is_anonymous() {
+            let _ = a.spelled.set(Spelling::Typedef(name.to_string()));
+        }
+    }
     Typ::from_arc(Arc::new(CType::Typedef(name.into(), t.desc)), t.meta)
 }
 
