@@ -268,11 +268,7 @@ fn exports(lib: &Library) -> Result<Vec<String>, Error> {
     if let Some(spec) = &lib.stubs {
         names.extend(spec.functions.iter().map(|f| f.name.clone()));
         names.extend(spec.globals.iter().cloned());
-        names.extend(
-            spec.constants
-                .iter()
-                .map(|c| format!("{}{}", abi::CONST_PREFIX, c.name)),
-        );
+        names.extend(spec.constants.iter().map(|c| abi::const_symbol(&c.name)));
     }
     let mut seen = BTreeSet::new();
     names.retain(|n| seen.insert(n.clone()));

@@ -83,7 +83,7 @@ struct Plan {
     added_index: BTreeMap<(Vec<ValType>, Vec<ValType>), u32>,
     /// Each tag's parameters, by tag index (imports first).
     tags: Vec<Vec<ValType>>,
-    /// Each defined function's type index, in code order.
+    /// Each defined function's analysis, in code order.
     bodies: Vec<Body>,
 }
 
@@ -175,7 +175,7 @@ fn analyse(module: &[u8]) -> Result<Option<Plan>, String> {
                 let ty = *funcs
                     .get(index)
                     .ok_or_else(|| format!("function {index} has no type"))?;
-                let b = analyse_body(&body, index).map_err(|e| format!("function {index}: {e}"))?;
+                let b = analyse_body(&body).map_err(|e| format!("function {index}: {e}"))?;
                 any |= b.legacy;
                 bodies.push(Body { ty, ..b });
             }
@@ -245,8 +245,7 @@ fn analyse(module: &[u8]) -> Result<Option<Plan>, String> {
     Ok(Some(plan))
 }
 
-fn analyse_body(body: &wasmparser::FunctionBody, index: usize) -> Result<Body, String> {
-    let _ = index;
+fn analyse_body(body: &wasmparser::FunctionBody) -> Result<Body, String> {
     let mut b = Body::default();
     let mut stack = vec![Kind::Func];
     let mut reader = body
@@ -607,14 +606,13 @@ impl Rewriter {
                         return Err("`catch` outside a `try`".into());
                     };
                     let outer = frame.outer.ok_or("internal: a `try` without handlers")?;
-                    match clause {
-                        None => {
-                            close_landing(&mut f, &mut labels, frame);
-                            f.instruction(&Instruction::End); // try_table
-                            labels -= 1;
-                            frame.target = Some(outer);
-                        }
-                        Some(_) => {}
+                    if clause.is_none() {
+                        // The body ends: close it; branches to the `try`
+                        // now leave by `$L`.
+                        close_landing(&mut f, &mut labels, frame);
+                        f.instruction(&Instruction::End); // try_table
+                        labels -= 1;
+                        frame.target = Some(outer);
                     }
                     f.instruction(&Instruction::Br(depth(labels, Some(outer))));
                     f.instruction(&Instruction::End); // this clause's block
@@ -712,10 +710,6 @@ impl Rewriter {
     }
 
     fn block_type_of(&mut self, bt: wasmparser::BlockType) -> Result<BlockType, String> {
-        self.block_type_reencode(bt)
-    }
-
-    fn block_type_reencode(&mut self, bt: wasmparser::BlockType) -> Result<BlockType, String> {
         Reencode::block_type(self, bt).map_err(|e| e.to_string())
     }
 }

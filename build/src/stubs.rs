@@ -383,18 +383,14 @@ pub(crate) fn generate(
         };
         o.line(&format!(
             "extern const {};",
-            p.named(&format!(
-                "{}{}",
-                sandlink_guest_shim::abi::CONST_PREFIX,
-                c.name
-            ))
+            p.named(&sandlink_guest_shim::abi::const_symbol(&c.name))
         ));
     }
     let mut global_spans = Vec::new();
     let const_symbols: Vec<String> = spec
         .constants
         .iter()
-        .map(|c| format!("{}{}", sandlink_guest_shim::abi::CONST_PREFIX, c.name))
+        .map(|c| sandlink_guest_shim::abi::const_symbol(&c.name))
         .collect();
     let globals: Vec<String> = spec
         .globals
@@ -589,7 +585,7 @@ pub(crate) fn constants_file(
     }
     let mut lines = Vec::new();
     for c in &spec.constants {
-        let symbol = format!("{}{}", sandlink_guest_shim::abi::CONST_PREFIX, c.name);
+        let symbol = sandlink_guest_shim::abi::const_symbol(&c.name);
         let decl = Param {
             decl: c.decl.clone(),
             word: Word::Pointer,

@@ -24,6 +24,25 @@ pub const ERRNO_SET: &str = "sandlink_errno_set";
 /// into every build of the library as `sandlink_const_NAME`.
 pub const CONST_PREFIX: &str = "sandlink_const_";
 
+/// The symbol holding the constant `expr`: [`CONST_PREFIX`] and `expr`,
+/// with each character that cannot be in a C identifier written as
+/// `_xHH_` (`sizeof(yaml_parser_t)` is
+/// `sandlink_const_sizeof_x28_yaml_parser_t_x29_`).
+pub fn const_symbol(expr: &str) -> String {
+    let mut s = String::from(CONST_PREFIX);
+    for c in expr.chars() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            s.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                s.push_str(&format!("_x{b:02x}_"));
+            }
+        }
+    }
+    s
+}
+
 /// The shim's exports as the C macros it is compiled with
 /// (`-DSANDLINK_ABI_MALLOC="sandlink_malloc"`, …).
 pub const SHIM_MACROS: [(&str, &str); 4] = [

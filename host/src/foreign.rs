@@ -103,6 +103,25 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
         })
     }
 
+    /// Storage for the C type `c_type` (`"yaml_parser_t"`,
+    /// `"struct z_stream_s"`) with the size and alignment the C compiler
+    /// gave it when it built this library: for a type whose fields the
+    /// bindings never touch, allocated with [`Foreign::alloc`] and handed
+    /// to the library by pointer. No header of your own and no constant:
+    /// the binding module's stubs compile `sizeof` and `_Alignof` of
+    /// `c_type` into every build (for the Recorder it is incomplete). The
+    /// type's layout is this library's data model's only; with a library of
+    /// the other model it is an error, never a wrong size.
+    fn opaque_sized<Tag: 'static>(&self, c_type: &str) -> Result<Typ<Struct<Tag>>> {
+        let size = self.constant(&format!("sizeof({c_type})"), &crate::types::size_t())?;
+        let align = self.constant(&format!("_Alignof({c_type})"), &crate::types::size_t())?;
+        if size == 0 && align == 0 {
+            // The Recorder's placeholders (no compiler has run yet).
+            return Ok(crate::types::structure::<Tag>(c_type).opaque());
+        }
+        crate::types::StructBuilder::<Tag>::sized(c_type, self.model(), size, align)
+    }
+
     /// A C function pointer of type `ty` that runs `f`. C may call it until
     /// the returned handle is dropped; dropping it while a call into the
     /// library is in progress on another thread waits for that call to end

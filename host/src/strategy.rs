@@ -126,7 +126,7 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
             c_type: ty.c_name(),
             reason: "a constant is a scalar".into(),
         })?;
-        let symbol = format!("{}{name}", sandlink_guest_shim::abi::CONST_PREFIX);
+        let symbol = sandlink_guest_shim::abi::const_symbol(name);
         let addr = self.symbol_addr(&symbol).map_err(|e| match e {
             Error::MissingSymbol { library, .. } => Error::MissingSymbol {
                 library,

@@ -275,6 +275,9 @@ pub struct Testlib<L: Foreign> {
     pub scale: i32,
     /// `TL_RECORD_SIZE`: `sizeof(struct tl_record)` in the library's model.
     pub record_size: u64,
+    /// `struct tl_record` as storage only: its size and alignment taken
+    /// from the compiler for this library (`opaque_sized`).
+    pub record_storage: Typ<Struct<Record>>,
 }
 
 impl<L: Foreign> Testlib<L> {
@@ -458,6 +461,7 @@ impl<L: Foreign> Testlib<L> {
             blue: lib.constant("TL_BLUE", &int())?,
             scale: lib.constant("TL_SCALE", &int())?,
             record_size: lib.constant("TL_RECORD_SIZE", &size_t())?,
+            record_storage: lib.opaque_sized::<Record>("struct tl_record")?,
             int_fn,
             step_fn,
             double_float_fn,

@@ -259,6 +259,35 @@ pub fn owned_strings<L: Foreign>(lib: &L) -> Result<()> {
     Ok(())
 }
 
+/// Storage sized by the compiler: `struct tl_record` allocated with no
+/// description of its fields, filled and summed by C, the same size as the
+/// described struct; a type measured in one data model is refused in the
+/// other.
+pub fn opaque_sized_storage<L: Foreign>(lib: &L) -> Result<()> {
+    let t = Testlib::bind(lib)?;
+    let (size, align) = t.record_storage.size_align(lib.model())?;
+    assert_eq!(size, t.record_size);
+    assert_eq!((size, align), t.record_t.record.size_align(lib.model())?);
+    let mem = lib.alloc(&t.record_storage, 2)?;
+    t.record_fill.call((mem.ptr(), 5))?;
+    let described = lib.alloc(&t.record_t.record, 1)?;
+    t.record_fill.call((described.ptr(), 5))?;
+    assert_eq!(
+        t.record_sum.call((mem.ptr(),))?,
+        t.record_sum.call((described.ptr(),))?
+    );
+    let other = match lib.model() {
+        sandlink::types::DataModel::Lp64 => sandlink::types::DataModel::Ilp32,
+        sandlink::types::DataModel::Ilp32 => sandlink::types::DataModel::Lp64,
+    };
+    expect_err(
+        t.record_storage.size_align(other),
+        "a size from the other data model",
+        |e| matches!(e, Error::Layout { .. }),
+    );
+    Ok(())
+}
+
 /// setjmp/longjmp inside the library: a longjmp out of nested frames, with
 /// 0 turned into 1, and a guarded callback that returns normally. The
 /// library stays usable after each.
@@ -855,7 +884,8 @@ macro_rules! conformance_tests {
     ($open:expr) => {
         $crate::conformance_tests!(@each $open;
             scalars_at_limits, long_and_size_follow_model, floats_and_many_arguments,
-            strings, buffers, owned_strings, setjmp_longjmp, out_params_and_errno,
+            strings, buffers, owned_strings, setjmp_longjmp, opaque_sized_storage,
+            out_params_and_errno,
             struct_layout_matches_c, struct_fields,
             unions, arrays_and_pointers, globals, constants, views, callback_once,
             callback_many_times,

@@ -393,7 +393,9 @@ pub struct Aggregate {
     pub is_union: bool,
     pub(crate) fields: Mutex<Vec<(String, Arc<CType>)>>,
     /// Layouts for LP64 and ILP32, set when sealed; unset means incomplete.
-    pub(crate) layouts: OnceLock<[Layout; 2]>,
+    /// Storage measured in one library ([`crate::Foreign::opaque_sized`])
+    /// has the layout of that library's data model only.
+    pub(crate) layouts: OnceLock<[Option<Layout>; 2]>,
     /// For an anonymous (untagged) type: how C can name it, set where it is
     /// used (the first use wins).
     pub(crate) spelled: OnceLock<Spelling>,
@@ -439,9 +441,16 @@ impl Aggregate {
             c_type: self.c_name(),
             reason: "the type is incomplete (not sealed)".into(),
         })?;
-        Ok(match model {
+        let l = match model {
             DataModel::Lp64 => &l[0],
             DataModel::Ilp32 => &l[1],
+        };
+        l.as_ref().ok_or_else(|| Error::Layout {
+            c_type: self.c_name(),
+            reason: format!(
+                "its size was measured in a library of the other data model, not {model:?}: \
+                 take it from this library with `opaque_sized`"
+            ),
         })
     }
 

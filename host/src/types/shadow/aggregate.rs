@@ -117,8 +117,40 @@ impl<Tag: 'static> StructBuilder<Tag> {
             self.agg.compute_layout(DataModel::Ilp32)?,
         ];
         // `seal` consumes the only builder, so the cell is still empty.
-        let _ = self.agg.layouts.set(layouts);
+        let [lp64, ilp32] = layouts;
+        let _ = self.agg.layouts.set([Some(lp64), Some(ilp32)]);
         Ok(Typ::new(CType::Aggregate(self.agg)))
+    }
+
+    /// Storage of `size` bytes aligned to `align`, as the C compiler laid
+    /// out `c_type` for a library of data model `model`: no fields. What
+    /// [`crate::Foreign::opaque_sized`] makes.
+    pub(crate) fn sized(
+        c_type: &str,
+        model: DataModel,
+        size: u64,
+        align: u64,
+    ) -> Result<Typ<Struct<Tag>>> {
+        if !align.is_power_of_two() || align > 4096 || !size.is_multiple_of(align) {
+            return Err(Error::Layout {
+                c_type: c_type.to_string(),
+                reason: format!(
+                    "the library reports size {size} and alignment {align}, which no C type has"
+                ),
+            });
+        }
+        let agg = Aggregate::new("", false);
+        let _ = agg.spelled.set(Spelling::Typedef(c_type.to_string()));
+        let layout = Layout {
+            size,
+            align,
+            offsets: Vec::new(),
+        };
+        let _ = agg.layouts.set(match model {
+            DataModel::Lp64 => [Some(layout), None],
+            DataModel::Ilp32 => [None, Some(layout)],
+        });
+        Ok(Typ::new(CType::Aggregate(Arc::new(agg))))
     }
 
     /// Leaves the type incomplete (`struct name;`), usable behind pointers.

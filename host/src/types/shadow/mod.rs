@@ -7,7 +7,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::types::desc::{Aggregate, CType, DataModel, Prim, Raw, Spelling};
+use crate::types::desc::{Aggregate, CType, DataModel, Layout, Prim, Raw, Spelling};
 use crate::types::func::FnType;
 use crate::types::func::Params;
 use crate::types::marshal::{load_word, read_vec, Brand, Frame, Memory, Site};
