@@ -36,9 +36,10 @@ pub struct SandboxConfig {
     /// Most sandboxes alive at once in this process under this setting
     /// (default 1,000): the size of wasmtime's pooling allocator. Each slot
     /// reserves 4 GiB + 32 MiB of address space
-    /// for linear memory, so the default reserves about 4 TiB of the 128 TiB
-    /// a 64-bit Linux process can address; memory is used only as a sandbox
-    /// touches it. Opening one more than this fails with
+    /// for linear memory, and as much again for the GC heap a sandbox gets
+    /// the first time its library throws a wasm exception (`longjmp`), so
+    /// the default reserves about 8 TiB of the 128 TiB a 64-bit Linux
+    /// process can address; memory is used only as a sandbox touches it. Opening one more than this fails with
     /// [`Error::LimitReached`] naming this setting. Sandboxes with different
     /// values (or stack limits) run in different engines, each with its own
     /// pool.
