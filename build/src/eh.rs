@@ -781,6 +781,125 @@ mod tests {
         assert!(!out.is_empty());
     }
 
+    /// Legacy exception handling, each construct once, with the result each
+    /// export must give for 5 (and `branches` for 0 and 1).
+    const SEMANTICS: &str = r#"
+        (module
+          (tag $t (param i32))
+          (tag $u (param i32))
+          (func $throw_t (param i32) local.get 0 throw $t)
+          (func $throw_u (param i32) local.get 0 throw $u)
+          (func (export "catch") (param i32) (result i32)
+            try (result i32)
+              local.get 0
+              call $throw_t
+              i32.const -1
+            catch $t
+              i32.const 100
+              i32.add
+            end)
+          (func (export "catch_all") (param i32) (result i32)
+            try (result i32)
+              local.get 0
+              call $throw_u
+              i32.const -1
+            catch $t
+              i32.const 1
+              i32.add
+            catch_all
+              i32.const 7
+            end)
+          (func (export "rethrow") (param i32) (result i32)
+            try (result i32)
+              try
+                local.get 0
+                call $throw_t
+              catch $t
+                drop
+                rethrow 0
+              end
+              i32.const -1
+            catch $t
+              i32.const 1000
+              i32.add
+            end)
+          (func (export "delegate") (param i32) (result i32)
+            try $outer (result i32)
+              try (result i32)
+                try
+                  local.get 0
+                  call $throw_t
+                delegate $outer
+                i32.const -1
+              catch_all
+                i32.const -5
+              end
+            catch $t
+              i32.const 2000
+              i32.add
+            end)
+          (func $to_caller (param i32) (result i32)
+            try (result i32)
+              try
+                local.get 0
+                call $throw_t
+              delegate 1
+              i32.const -1
+            catch_all
+              i32.const -5
+            end)
+          (func (export "delegate_caller") (param i32) (result i32)
+            try (result i32)
+              local.get 0
+              call $to_caller
+            catch $t
+              i32.const 3000
+              i32.add
+            end)
+          (func (export "branches") (param i32) (result i32)
+            block $b (result i32)
+              try (result i32)
+                i32.const 11
+                local.get 0
+                br_if $b
+                drop
+                local.get 0
+                call $throw_t
+                i32.const -1
+              catch $t
+                drop
+                i32.const 22
+                br $b
+              end
+            end))
+    "#;
+
+    #[test]
+    fn the_rewritten_module_behaves_as_the_legacy_one_would() {
+        let bytes = run(SEMANTICS);
+        let mut config = wasmtime::Config::new();
+        config.wasm_exceptions(true);
+        let engine = wasmtime::Engine::new(&config).expect("engine");
+        let module = wasmtime::Module::new(&engine, &bytes).expect("module");
+        let mut store = wasmtime::Store::new(&engine, ());
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).expect("instance");
+        for (name, arg, want) in [
+            ("catch", 5, 105),
+            ("catch_all", 5, 7),
+            ("rethrow", 5, 1005),
+            ("delegate", 5, 2005),
+            ("delegate_caller", 5, 3005),
+            ("branches", 1, 11),
+            ("branches", 0, 22),
+        ] {
+            let f = instance
+                .get_typed_func::<i32, i32>(&mut store, name)
+                .expect(name);
+            let got = f.call(&mut store, arg).expect(name);
+            assert_eq!(got, want, "{name}({arg})");
+        }
+    }
+
     #[test]
     fn a_delegate_to_a_plain_block_is_refused() {
         let bytes = wat::parse_str(r#"(module (func block try nop delegate 0 end))"#).expect("wat");
