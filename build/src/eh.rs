@@ -386,6 +386,19 @@ struct Frame {
     exn: Option<u32>,
 }
 
+impl Frame {
+    /// A plain block (or loop, if, `try_table`) at new label `at`.
+    fn block(at: usize) -> Frame {
+        Frame {
+            kind: Kind::Block,
+            target: Some(at),
+            outer: None,
+            landing: None,
+            exn: None,
+        }
+    }
+}
+
 impl Rewriter {
     fn results_type(&self, results: &[ValType]) -> Result<BlockType, String> {
         Ok(match results {
@@ -488,13 +501,7 @@ impl Rewriter {
                 Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
                     let ins = self.instruction(op.clone()).map_err(|e| e.to_string())?;
                     f.instruction(&ins);
-                    frames.push(Frame {
-                        kind: Kind::Block,
-                        target: Some(labels),
-                        outer: None,
-                        landing: None,
-                        exn: None,
-                    });
+                    frames.push(Frame::block(labels));
                     labels += 1;
                 }
                 Operator::TryTable { try_table } => {
@@ -519,13 +526,7 @@ impl Rewriter {
                         });
                     }
                     f.instruction(&Instruction::TryTable(bt, Cow::Owned(catches)));
-                    frames.push(Frame {
-                        kind: Kind::Block,
-                        target: Some(labels),
-                        outer: None,
-                        landing: None,
-                        exn: None,
-                    });
+                    frames.push(Frame::block(labels));
                     labels += 1;
                 }
                 Operator::Try { blockty } => {
