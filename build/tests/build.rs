@@ -262,3 +262,35 @@ fn link_libraries_reach_the_native_shared_object() {
     let dynamic = String::from_utf8_lossy(&out.stdout);
     assert!(dynamic.contains("[libm.so.6]"), "{dynamic}");
 }
+
+#[test]
+fn compiler_warnings_are_summarised_with_their_full_text_in_a_file() {
+    let dir = scratch("warnings");
+    write(
+        &dir.join("src/w.c"),
+        "int noisy(int a) { int unused_here; return a; }\n",
+    );
+    let built = lib(&dir, "noisy")
+        .file(dir.join("src/w.c"))
+        .exports(["noisy"])
+        .cargo_metadata(true)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(dir.join("out/noisy-wasm/compiler-warnings.txt"))
+        .unwrap_or_else(|e| panic!("no warnings file: {e}"));
+    assert!(text.contains("unused_here"), "{text}");
+    assert!(built.wasm.is_file());
+    // Off: compiled with -w, no file written.
+    let dir = scratch("warnings-off");
+    write(
+        &dir.join("src/w.c"),
+        "int noisy(int a) { int unused_here; return a; }\n",
+    );
+    lib(&dir, "noisy")
+        .file(dir.join("src/w.c"))
+        .exports(["noisy"])
+        .warnings(false)
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(!dir.join("out/noisy-wasm/compiler-warnings.txt").exists());
+}

@@ -377,3 +377,15 @@ fn a_nested_struct_is_checked_field_by_field() {
         "{e}"
     );
 }
+
+#[test]
+fn a_const_string_is_spelled_const_char_pointer() {
+    assert_eq!(const_(string()).c_name(), "const char *");
+    assert_eq!(const_(ptr(int())).c_name(), "int * const");
+    // `const char *add_name(...)`-style: a parameter and a result.
+    build_with("const-string", |r| {
+        r.function("name", &(int() >> returning(const_(string()))))?;
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+}
