@@ -2,14 +2,15 @@
 # Installs what Sandlink's builds and tests need. Idempotent: when everything
 # is in place it checks and prints nothing.
 #
-#   Debian packages: a C compiler and libffi (Dynamic strategy), clang-19 with
+#   Debian packages: a C compiler and libffi (Dynamic strategy), a C++
+#   compiler (libFuzzer, which the fuzz targets' check builds), clang-19 with
 #   lld and wasi-libc (C libraries compiled to wasm32-wasi for the Sandbox
 #   strategy), expat's headers and library (native comparisons), valgrind (the
 #   Dynamic strategy's callbacks are checked under it).
 set -euo pipefail
 
 packages=(
-    gcc libc6-dev pkg-config libffi-dev dpkg-dev
+    gcc g++ libc6-dev pkg-config libffi-dev dpkg-dev
     clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32
     libexpat1 libexpat1-dev
     valgrind

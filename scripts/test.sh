@@ -81,4 +81,8 @@ export CARGO_TARGET_DIR="$PWD/target/standalone"
 cargo run --release --locked --manifest-path examples/own-library/Cargo.toml
 cargo run --release --locked --manifest-path examples/outside-expat/Cargo.toml
 cargo run --release --locked --manifest-path examples/lua/Cargo.toml
+# The fuzz targets (their own workspace) must keep compiling: an API change
+# that breaks one fails here, not months later (running them is
+# scripts/fuzz.sh's job).
+cargo check --locked --manifest-path fuzz/Cargo.toml --bins
 unset CARGO_TARGET_DIR
