@@ -319,3 +319,16 @@ fn instantiate_refuses_a_module_compiled_under_other_engine_settings() {
     assert!(e.to_string().contains("max_wasm_stack"), "{e}");
     ok(SandboxConfig::default().instantiate(&module));
 }
+
+#[test]
+fn the_gc_proposal_is_refused() {
+    // Exceptions (setjmp/longjmp) are on; GC structs and arrays, which a
+    // module could allocate outside its linear-memory cap, are not.
+    let gc = r#"(module
+        (type $pair (struct (field i32) (field i32)))
+        (func (export "make") (result i32)
+          (struct.get $pair 0 (struct.new $pair (i32.const 1) (i32.const 2)))))"#;
+    let e = err(Sandbox::open_bytes(gc.as_bytes(), "gc"));
+    assert!(e.to_string().contains("gc"), "{e}");
+    // Exceptions load and run: the conformance suite's `setjmp_longjmp`.
+}

@@ -82,8 +82,12 @@ pub(crate) fn engine(key: EngineKey) -> Result<(Engine, Ticks)> {
         .epoch_interruption(true)
         .max_wasm_stack(max_wasm_stack)
         .memory_init_cow(true)
-        // setjmp/longjmp, as sandlink-build compiles them.
+        // setjmp/longjmp, as sandlink-build compiles them. The exception
+        // objects live in a GC heap (the `gc` feature); the GC proposal
+        // itself (structs and arrays a module could allocate without the
+        // linear-memory cap) stays off.
         .wasm_exceptions(true)
+        .wasm_gc(false)
         .cranelift_opt_level(OptLevel::Speed)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&config).map_err(|e| {
