@@ -72,6 +72,13 @@ int h_socket(void) { return socket(AF_INET, SOCK_STREAM, 0); }
 /* Native only: writes a forged, oversized frame header on descriptor `fd`,
  * which in the Process strategy's worker may be the pipe to the host. */
 int h_forge_frame(int fd) { return (int)write(fd, "\xff\xff\xff\xff\x44", 5); }
+
+/* Native only: closes descriptor `fd` (in the worker, one of its pipes to
+ * the host), then calls `f`. */
+int h_close_then_call(int fd, int (*f)(int)) {
+    close(fd);
+    return f(1);
+}
 #endif
 
 const char *h_invalid_utf8(void) { return "\xc3\x28 not utf-8"; }

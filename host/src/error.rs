@@ -210,7 +210,7 @@ pub enum Error {
     /// The sandboxed library called `exit` (or `abort`-free `_Exit`); the
     /// sandbox is now poisoned.
     #[error(
-        "`{function}` exited the library with status {code}; the sandbox is poisoned until reset()"
+        "`{function}` called exit({code}) in the library; the library is poisoned until reset()"
     )]
     Exited {
         /// The C function that was called.

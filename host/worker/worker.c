@@ -98,7 +98,14 @@ static pid_t self_pid;
 
 /* ---- I/O ---------------------------------------------------------------- */
 
+/* The host closed the request pipe: nothing left to serve. */
 static void die_io(void) { _exit(0); }
+
+/* The worker's own pipes failed (a descriptor the library closed or
+ * replaced): a distinct status, so the host does not mistake it for an exit
+ * of the library's (LOST_PIPE_EXIT in wire.rs). */
+#define EXIT_LOST_PIPE 125
+static void die_lost_pipe(void) { _exit(EXIT_LOST_PIPE); }
 
 /* The request pipe is non-blocking. Waiting for the next request spins for
  * a while before sleeping in poll: on a machine with a core to spare, the
@@ -148,8 +155,10 @@ static void read_exact(void *buf, size_t len) {
                 wait_readable();
                 continue;
             }
-            if (n <= 0)
+            if (n == 0)
                 die_io(); /* the host went away: nothing left to serve */
+            if (n < 0)
+                die_lost_pipe();
             if (len >= sizeof inbuf) {
                 p += n;
                 len -= (size_t)n;
@@ -178,8 +187,10 @@ static void send_frame(uint8_t kind, const void *a, size_t alen, const void *b, 
         ssize_t n = writev(OUT_FD, iov + i, cnt - i);
         if (n < 0 && errno == EINTR)
             continue;
+        if (n < 0 && errno == EPIPE)
+            die_io(); /* the host closed its end */
         if (n <= 0)
-            die_io();
+            die_lost_pipe();
         while (i < cnt && (size_t)n >= iov[i].iov_len) {
             n -= (ssize_t)iov[i].iov_len;
             i++;

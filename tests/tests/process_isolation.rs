@@ -5,7 +5,7 @@
 //! message, and the worker's end with its handle.
 
 use sandlink::types::*;
-use sandlink::{Callback, Error, Foreign, Process, ProcessConfig};
+use sandlink::{Callback, Error, Foreign, Isolated, Process, ProcessConfig};
 use sandlink_tests::hostile::Limits;
 use sandlink_tests::{err, ok};
 
@@ -151,4 +151,40 @@ fn dropping_the_handle_ends_the_worker() {
             .unwrap_or(true);
     assert!(gone, "worker {pid} is still running");
     drop(cb);
+}
+
+#[test]
+fn a_worker_whose_pipes_the_library_closed_is_not_an_exit() {
+    // Descriptors 3 and 4 are the worker's request and reply pipes; the
+    // library closes one, then calls back. The worker's upcall (or its wait
+    // for the answer) fails, and the host says so: no "exit", no status 0.
+    for fd in [3, 4] {
+        let h = hostile();
+        let close_then_call = ok(h.lib.function(
+            "h_close_then_call",
+            &(int() >> funptr(int() >> returning(int())) >> returning(int())),
+        ));
+        let cb = ok(h
+            .lib
+            .callback(&funptr(int() >> returning(int())), |(x,)| Ok(x)));
+        let e = err(close_then_call.call((fd, &cb)));
+        let (function, reason) = worker_failed(&e);
+        assert_eq!(function, "h_close_then_call", "fd {fd}: {e}");
+        assert!(reason.contains("lost its pipes"), "fd {fd}: {e}");
+        assert!(!e.to_string().contains("sandbox"), "fd {fd}: {e}");
+        expect_worker_gone_then_reset(&h, "closed pipe");
+    }
+}
+
+#[test]
+fn an_exit_a_kill_and_a_closed_pipe_are_told_apart() {
+    let h = hostile();
+    let exit = ok(h.lib.function("h_exit", &(int() >> returning(void()))));
+    let e = err(exit.call((0,)));
+    assert!(matches!(&e, Error::Exited { code: 0, .. }), "{e}");
+    assert!(e.to_string().contains("called exit(0)"), "{e}");
+    ok(h.lib.reset());
+    let abort = ok(h.lib.function("h_abort", &(void() >> returning(void()))));
+    let e = err(abort.call(()));
+    assert!(worker_failed(&e).1.contains("SIGABRT"), "{e}");
 }

@@ -306,6 +306,16 @@ impl Process {
                         function: function.to_string(),
                         reason,
                     },
+                    (None, Some(s)) if s.code() == Some(wire::LOST_PIPE_EXIT) => {
+                        Error::WorkerFailed {
+                            function: function.to_string(),
+                            reason: format!(
+                                "lost its pipes to the host (the library closed or replaced \
+                                 the worker's descriptors) and exited with status {}",
+                                wire::LOST_PIPE_EXIT
+                            ),
+                        }
+                    }
                     (None, Some(s)) if s.code().is_some() => Error::Exited {
                         function: function.to_string(),
                         code: s.code().unwrap_or_default(),

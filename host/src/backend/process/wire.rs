@@ -21,6 +21,11 @@ use crate::types::{DataModel, Prim, WordClass};
 /// The protocol version both halves speak; the handshake checks it.
 pub const VERSION: u32 = 1;
 
+/// The worker's exit status when its own pipes fail (a descriptor the
+/// library closed or replaced), as opposed to 0 when the host closed them:
+/// `EXIT_LOST_PIPE` in worker.c.
+pub const LOST_PIPE_EXIT: i32 = 125;
+
 /// Requests, host to worker.
 pub mod op {
     /// `u32` version reply.
