@@ -35,6 +35,23 @@
 //! tells cargo to rebuild only when a source, a header the compiler read,
 //! an exports file or a toolchain variable changes.
 //!
+//! ## What the wasm build adds for real C libraries
+//!
+//! - `setjmp`/`longjmp`: Sandlink's `<setjmp.h>` and runtime (Debian's
+//!   wasi-libc has neither), clang's lowering to wasm exceptions, and a
+//!   rewrite of the linked module from clang 19's legacy exception encoding
+//!   to the standard one that wasmtime runs (validated; an error names the
+//!   function it cannot rewrite).
+//! - Only clang's and wasi-libc's headers: a header WASI lacks is an error
+//!   naming it, never the host's copy.
+//! - WASI's emulations (signals, `mmap`, process clocks, `getpid`) declared
+//!   and linked as used; `system`, `tmpfile`, `tmpnam` and the other
+//!   functions wasi-libc declares without defining fail with `ENOSYS` at
+//!   run time instead of failing the link.
+//! - [`Library::link_lib`] for the native builds' system libraries.
+//! - Compiler warnings summarised in one cargo line, the full text in a
+//!   file under `OUT_DIR`.
+//!
 //! ## Toolchain
 //!
 //! In this order: `CC_wasm32_wasip1` (or `CC_wasm32-wasip1`,
