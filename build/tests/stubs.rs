@@ -389,3 +389,18 @@ fn a_const_string_is_spelled_const_char_pointer() {
     })
     .unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn storage_sized_by_the_compiler_is_spelled_as_its_c_type() {
+    // Recorded, `opaque_sized` is the named type (incomplete until a
+    // library measures it), so a function taking it is checked as taking
+    // `struct pt *`.
+    build_with("sized", |r| {
+        enum SizedPt {}
+        let pt = r.opaque_sized::<SizedPt>("struct pt")?;
+        assert_eq!(pt.c_name(), "struct pt");
+        r.function("move", &(ptr(pt) >> returning(void())))?;
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+}

@@ -115,11 +115,13 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
     fn opaque_sized<Tag: 'static>(&self, c_type: &str) -> Result<Typ<Struct<Tag>>> {
         let size = self.constant(&format!("sizeof({c_type})"), &crate::types::size_t())?;
         let align = self.constant(&format!("_Alignof({c_type})"), &crate::types::size_t())?;
-        if size == 0 && align == 0 {
-            // The Recorder's placeholders (no compiler has run yet).
-            return Ok(crate::types::structure::<Tag>(c_type).opaque());
-        }
-        crate::types::StructBuilder::<Tag>::sized(c_type, self.model(), size, align)
+        // Both 0: the Recorder's placeholders (no compiler has run yet).
+        let measured = (size, align) != (0, 0);
+        crate::types::StructBuilder::<Tag>::sized(
+            c_type,
+            self.model(),
+            measured.then_some((size, align)),
+        )
     }
 
     /// A C function pointer of type `ty` that runs `f`. C may call it until

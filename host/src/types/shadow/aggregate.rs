@@ -123,14 +123,19 @@ impl<Tag: 'static> StructBuilder<Tag> {
     }
 
     /// Storage of `size` bytes aligned to `align`, as the C compiler laid
-    /// out `c_type` for a library of data model `model`: no fields. What
-    /// [`crate::Foreign::opaque_sized`] makes.
+    /// out `c_type` for a library of data model `model`: no fields, spelled
+    /// `c_type` in C. What [`crate::Foreign::opaque_sized`] makes; with no
+    /// size (`None`: the Recorder, before any compiler ran) it is incomplete.
     pub(crate) fn sized(
         c_type: &str,
         model: DataModel,
-        size: u64,
-        align: u64,
+        size_align: Option<(u64, u64)>,
     ) -> Result<Typ<Struct<Tag>>> {
+        let agg = Aggregate::new("", false);
+        let _ = agg.spelled.set(Spelling::Typedef(c_type.to_string()));
+        let Some((size, align)) = size_align else {
+            return Ok(Typ::new(CType::Aggregate(Arc::new(agg))));
+        };
         if !align.is_power_of_two() || align > 4096 || !size.is_multiple_of(align) {
             return Err(Error::Layout {
                 c_type: c_type.to_string(),
@@ -139,8 +144,6 @@ impl<Tag: 'static> StructBuilder<Tag> {
                 ),
             });
         }
-        let agg = Aggregate::new("", false);
-        let _ = agg.spelled.set(Spelling::Typedef(c_type.to_string()));
         let layout = Layout {
             size,
             align,
