@@ -195,31 +195,12 @@ fn analyse(module: &[u8]) -> Result<Option<Plan>, String> {
         .iter()
         .map(|t| func_type(*t)?.params().iter().map(|v| val(*v)).collect())
         .collect::<Result<Vec<Vec<ValType>>, String>>()?;
-    let mut plan = Plan {
-        types: Vec::new(),
-        added: Vec::new(),
-        added_index: BTreeMap::new(),
-        tags: tag_params,
-        bodies: Vec::new(),
-    };
-    let base = types.len() as u32;
     // Every multi-value block type the rewrite will use.
     let mut need = Vec::new();
     for b in &bodies {
         for t in &b.tries {
             for (tag, by_ref) in &t.clauses {
-                let mut results = match tag {
-                    Some(tag) => plan
-                        .tags
-                        .get(*tag as usize)
-                        .cloned()
-                        .ok_or_else(|| format!("tag {tag} does not exist"))?,
-                    None => Vec::new(),
-                };
-                if *by_ref {
-                    results.push(ValType::EXNREF);
-                }
-                need.push(results);
+                need.push(clause_results(&tag_params, *tag, *by_ref)?);
             }
         }
         if b.to_caller {
@@ -232,17 +213,43 @@ fn analyse(module: &[u8]) -> Result<Option<Plan>, String> {
             );
         }
     }
+    let base = types.len() as u32;
+    let mut added = Vec::new();
+    let mut added_index = BTreeMap::new();
     for results in need.into_iter().filter(|r| r.len() > 1) {
         let key = (Vec::new(), results);
-        if !plan.added_index.contains_key(&key) {
-            plan.added_index
-                .insert(key.clone(), base + plan.added.len() as u32);
-            plan.added.push(key);
+        if !added_index.contains_key(&key) {
+            added_index.insert(key.clone(), base + added.len() as u32);
+            added.push(key);
         }
     }
-    plan.types = types;
-    plan.bodies = bodies;
-    Ok(Some(plan))
+    Ok(Some(Plan {
+        types,
+        added,
+        added_index,
+        tags: tag_params,
+        bodies,
+    }))
+}
+
+/// What a catch clause's landing block receives: the tag's parameters
+/// (none for `catch_all`), then the `exnref` when its handler rethrows.
+fn clause_results(
+    tags: &[Vec<ValType>],
+    tag: Option<u32>,
+    by_ref: bool,
+) -> Result<Vec<ValType>, String> {
+    let mut results = match tag {
+        Some(tag) => tags
+            .get(tag as usize)
+            .cloned()
+            .ok_or_else(|| format!("tag {tag} does not exist"))?,
+        None => Vec::new(),
+    };
+    if by_ref {
+        results.push(ValType::EXNREF);
+    }
+    Ok(results)
 }
 
 fn analyse_body(body: &wasmparser::FunctionBody) -> Result<Body, String> {
@@ -269,7 +276,7 @@ fn analyse_body(body: &wasmparser::FunctionBody) -> Result<Body, String> {
             Operator::CatchAll => clause(&mut b, &mut stack, None)?,
             Operator::Rethrow { relative_depth } => {
                 b.legacy = true;
-                match frame(&stack, relative_depth)? {
+                match stack[from_top(stack.len(), relative_depth, "`rethrow`")?] {
                     Kind::Try(t, Some(c)) => b.tries[t].clauses[c].1 = true,
                     _ => return Err("`rethrow` names a label that is not a catch".into()),
                 }
@@ -278,10 +285,7 @@ fn analyse_body(body: &wasmparser::FunctionBody) -> Result<Body, String> {
                 let Some(Kind::Try(t, None)) = stack.pop() else {
                     return Err("`delegate` outside a `try` body".into());
                 };
-                let target = stack
-                    .len()
-                    .checked_sub(1 + relative_depth as usize)
-                    .ok_or("`delegate` to a label that does not exist")?;
+                let target = from_top(stack.len(), relative_depth, "`delegate`")?;
                 match stack[target] {
                     Kind::Func => b.to_caller = true,
                     Kind::Try(u, None) => b.tries[u].landing = true,
@@ -314,12 +318,11 @@ fn clause(b: &mut Body, stack: &mut [Kind], tag: Option<u32>) -> Result<(), Stri
     }
 }
 
-fn frame<T: Copy>(stack: &[T], depth: u32) -> Result<T, String> {
-    stack
-        .len()
-        .checked_sub(1 + depth as usize)
-        .map(|i| stack[i])
-        .ok_or_else(|| format!("branch depth {depth} is out of range"))
+/// The index, in a control stack of `len` frames, of the label `depth`
+/// levels up from the innermost.
+fn from_top(len: usize, depth: u32, what: &str) -> Result<usize, String> {
+    len.checked_sub(1 + depth as usize)
+        .ok_or_else(|| format!("{what} depth {depth} is out of range"))
 }
 
 struct Rewriter {
@@ -491,11 +494,7 @@ impl Rewriter {
             let op = reader.read().map_err(|e| e.to_string())?;
             // The new label a branch of original depth `d` targets.
             let target = |frames: &[Frame], d: u32| -> Result<Option<usize>, String> {
-                let i = frames
-                    .len()
-                    .checked_sub(1 + d as usize)
-                    .ok_or_else(|| format!("branch depth {d} is out of range"))?;
-                Ok(frames[i].target)
+                Ok(frames[from_top(frames.len(), d, "branch")?].target)
             };
             match op {
                 Operator::Block { .. } | Operator::Loop { .. } | Operator::If { .. } => {
@@ -567,13 +566,7 @@ impl Rewriter {
                         // The catch blocks, the first clause innermost.
                         let mut at = vec![0usize; info.clauses.len()];
                         for (k, (tag, by_ref)) in info.clauses.iter().enumerate().rev() {
-                            let mut results = match tag {
-                                Some(tag) => self.plan.tags[*tag as usize].clone(),
-                                None => Vec::new(),
-                            };
-                            if *by_ref {
-                                results.push(ValType::EXNREF);
-                            }
+                            let results = clause_results(&self.plan.tags, *tag, *by_ref)?;
                             f.instruction(&Instruction::Block(self.results_type(&results)?));
                             at[k] = labels;
                             labels += 1;
@@ -632,10 +625,7 @@ impl Rewriter {
                     labels -= 1;
                 }
                 Operator::Rethrow { relative_depth } => {
-                    let i = frames
-                        .len()
-                        .checked_sub(1 + relative_depth as usize)
-                        .ok_or("`rethrow` depth out of range")?;
+                    let i = from_top(frames.len(), relative_depth, "`rethrow`")?;
                     let local = frames[i].exn.ok_or("`rethrow` outside a catch")?;
                     f.instruction(&Instruction::LocalGet(local));
                     f.instruction(&Instruction::ThrowRef);
