@@ -54,22 +54,30 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     inputs.extend(lib.wasm_files.iter().cloned());
     inputs.extend(lib.exports_files.iter().cloned());
 
+    // What every wasm compile (and the stubs' wasm check) adds.
+    let wasm_only = wasm_only_flags(&out)?;
     // The stubs are checked first: a description that disagrees with the
     // headers is reported as such, not as a missing export at link time.
     let checked = match &lib.stubs {
-        Some(spec) => Some(check_stubs(lib, spec, &toolchain, &out)?),
+        Some(spec) => Some(check_stubs(lib, spec, &toolchain, &out, &wasm_only)?),
         None => None,
     };
 
     // The wasm module: the library, its wasm-only sources and the shim.
     let wasm_dir = out.join(format!("{}-wasm", lib.name));
     mkdir(&wasm_dir)?;
-    let shim = out.join("sandlink-guest-shim.c");
-    write_if_changed(&shim, SHIM_C)?;
-    let sjlj = out.join("sandlink-sjlj.c");
-    write_if_changed(&sjlj, SJLJ_C)?;
-    let gaps = out.join("sandlink-wasi-gaps.c");
-    write_if_changed(&gaps, GAPS_C)?;
+    // Sandlink's own C, in every module: the shim, the setjmp/longjmp
+    // runtime, WASI's gaps.
+    let mut ours = Vec::new();
+    for (name, text) in [
+        ("sandlink-guest-shim", SHIM_C),
+        ("sandlink-sjlj", SJLJ_C),
+        ("sandlink-wasi-gaps", GAPS_C),
+    ] {
+        let source = out.join(format!("{name}.c"));
+        write_if_changed(&source, text)?;
+        ours.push((source, wasm_dir.join(format!("{name}.o"))));
+    }
     // The constants a binding module reads are part of every build.
     let consts: Vec<PathBuf> = checked
         .as_ref()
@@ -84,23 +92,15 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
     for (name, value) in abi::SHIM_MACROS {
         shim_flags.push(format!("-D{name}=\"{value}\""));
     }
-    units.push(Unit {
-        source: shim.clone(),
-        object: wasm_dir.join("sandlink-guest-shim.o"),
-        extra: shim_flags.clone(),
-    });
-    units.push(Unit {
-        source: sjlj.clone(),
-        object: wasm_dir.join("sandlink-sjlj.o"),
-        extra: shim_flags.clone(),
-    });
-    units.push(Unit {
-        source: gaps.clone(),
-        object: wasm_dir.join("sandlink-wasi-gaps.o"),
-        extra: shim_flags,
-    });
+    for (source, object) in &ours {
+        units.push(Unit {
+            source: source.clone(),
+            object: object.clone(),
+            extra: shim_flags.clone(),
+        });
+    }
     let mut wasm_flags = common_flags(lib);
-    wasm_flags.extend(wasm_only_flags(&out)?);
+    wasm_flags.extend(wasm_only.iter().cloned());
     wasm_flags.extend(lib.wasm_flags.iter().cloned());
     let objects = compile_all(lib, WASM, &units, &|| toolchain.command(), &wasm_flags)?;
     let module = out.join(format!("{}.wasm", lib.name));
@@ -123,12 +123,9 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
         .arg(&module);
     run_link(lib, WASM, link)?;
     rewrite_exceptions(lib, &module)?;
-    let ours = [&shim, &sjlj, &gaps];
-    inputs.extend(
-        depfiles(&units)?
-            .into_iter()
-            .filter(|p| !ours.contains(&p) && !p.starts_with(out.join(INCLUDE_DIR))),
-    );
+    inputs.extend(depfiles(&units)?.into_iter().filter(|p| {
+        !ours.iter().any(|(source, _)| source == p) && !p.starts_with(out.join(INCLUDE_DIR))
+    }));
 
     // The library compiled natively, from the same sources and flags, once
     // for both the shared object and the stubs archive.
@@ -307,6 +304,7 @@ fn check_stubs(
     spec: &crate::StubSpec,
     toolchain: &Toolchain,
     out: &Path,
+    wasm_only: &[String],
 ) -> Result<CheckedStubs, Error> {
     let dir = out.join(format!("{}-stubs", lib.name));
     mkdir(&dir)?;
@@ -334,11 +332,10 @@ fn check_stubs(
         c.args(common_flags(lib));
         c
     };
-    let wasm_only = wasm_only_flags(out)?;
     let wasm_check = || {
         let mut c = toolchain.command();
         c.args(common_flags(lib))
-            .args(&wasm_only)
+            .args(wasm_only)
             .args(&lib.wasm_flags);
         c
     };
