@@ -7,6 +7,9 @@ use std::path::PathBuf;
 
 use sandlink_build::{Error, Library, StubSpec, Toolchain};
 
+/// Where the hostile initialiser's write act writes (`HI_PATH`).
+const HOSTILE_INIT_WRITES: &str = "/tmp/sandlink-hostile-init-write";
+
 #[path = "../expat/recipe.rs"]
 mod recipe;
 
@@ -54,6 +57,37 @@ fn main() -> Result<(), Error> {
         .native_compiler(toolchain.clang())
         .toolchain(toolchain.clone())
         .build()?;
+
+    // Libraries whose initialisers misbehave, one act each, for the Process
+    // worker's confinement before load (plain shared objects: nothing binds
+    // them but `hi_outcome`).
+    let init_src = dir.join("hostile-init/init.c");
+    println!("cargo:rerun-if-changed={}", init_src.display());
+    let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    for act in ["write", "read", "socket", "fork", "exec", "signal"] {
+        let so = out.join(format!("libhostile_init_{act}.so"));
+        let status = std::process::Command::new(toolchain.clang())
+            .args(["-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror"])
+            .arg(format!("-DACT_{}", act.to_uppercase()))
+            .arg(format!("-DHI_PATH=\"{HOSTILE_INIT_WRITES}\""))
+            .arg(&init_src)
+            .arg("-o")
+            .arg(&so)
+            .status()
+            .map_err(|source| Error::Io {
+                what: "running clang for hostile-init".into(),
+                source,
+            })?;
+        if !status.success() {
+            eprintln!("building {} ({act}) failed", init_src.display());
+            std::process::exit(1);
+        }
+    }
+    println!(
+        "cargo:rustc-env=SANDLINK_HOSTILE_INIT_DIR={}",
+        out.display()
+    );
+    println!("cargo:rustc-env=SANDLINK_HOSTILE_INIT_WRITES={HOSTILE_INIT_WRITES}");
 
     // The same maths user twice: with libm named as a link library, and
     // without (a worker cannot load that one).

@@ -30,6 +30,23 @@ pub const HOSTILE_WASM: &str = env!("SANDLINK_HOSTILE_WASM");
 /// only: loaded into the host (Dynamic), it would crash it.
 pub const HOSTILE_SO: &str = env!("SANDLINK_HOSTILE_SO");
 
+/// A shared object whose initialiser attempts one act a confined worker
+/// must refuse, before any function is called: `act` is one of `write` (a
+/// file at [`HOSTILE_INIT_WRITES`]), `read` (`/etc/passwd`), `socket`,
+/// `fork`, `exec` (`/bin/true`) and `signal` (signal 0 to its parent).
+/// Its one function, `int hi_outcome(void)`, returns 0 if the act
+/// succeeded, else its `errno`.
+pub fn hostile_init_so(act: &str) -> String {
+    format!(
+        "{}/libhostile_init_{act}.so",
+        env!("SANDLINK_HOSTILE_INIT_DIR")
+    )
+}
+
+/// The file the `write` act of [`hostile_init_so`] creates when nothing
+/// stops it.
+pub const HOSTILE_INIT_WRITES: &str = env!("SANDLINK_HOSTILE_INIT_WRITES");
+
 /// expat 2.5.0 built natively as a shared object (clang-19, same flags as the
 /// wasm build).
 pub const EXPAT_SO: &str = env!("SANDLINK_EXPAT_SO");

@@ -178,7 +178,7 @@ pub mod types;
 #[cfg(feature = "dynamic")]
 pub use backend::dynamic::Dynamic;
 #[cfg(feature = "process")]
-pub use backend::process::{Process, ProcessConfig};
+pub use backend::process::{landlock_abi, Process, ProcessConfig};
 #[cfg(feature = "sandbox")]
 pub use backend::sandbox::{CompiledModule, DirAccess, DirGrant, Sandbox, SandboxConfig};
 #[cfg(feature = "stubs")]

@@ -18,6 +18,7 @@
 #include <grp.h>
 #include <ffi.h>
 #include <linux/filter.h>
+#include <linux/landlock.h>
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
@@ -35,12 +36,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROTOCOL_VERSION 1u
+#define PROTOCOL_VERSION 2u
 /* Requests arrive on one pipe and replies leave on another: with one
  * bidirectional socket, every message the host reads also woke the worker
  * (the socket's write-space wakeup), doubling the cost of a round trip. */
 #define IN_FD 3
 #define OUT_FD 4
+/* The Landlock ruleset the host built, when it sent one (as stderr). */
+#define RULESET_FD 5
 
 /* Requests (host to worker). */
 enum {
@@ -584,7 +587,34 @@ static int drop_root(void) {
     return 0;
 }
 
+/* Installs a seccomp program of `len` bytes (no_new_privs is set). */
+static int install_filter(const uint8_t *prog, size_t len) {
+    if (len % sizeof(struct sock_filter) != 0 || len == 0) {
+        reply_error("the seccomp program is %zu bytes, not a whole number of instructions", len);
+        return -1;
+    }
+    struct sock_filter *filter = malloc(len);
+    if (!filter) {
+        reply_error("the worker is out of memory");
+        return -1;
+    }
+    memcpy(filter, prog, len);
+    struct sock_fprog fprog = {(unsigned short)(len / sizeof(struct sock_filter)), filter};
+    int r = prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0);
+    int saved = errno;
+    free(filter);
+    if (r != 0)
+        reply_error("cannot install the seccomp filter: %s", strerror(saved));
+    return r;
+}
+
+/* u8 Landlock flag (the ruleset is on RULESET_FD), u32 length and the
+ * first seccomp stage's program (none when empty), then the path. */
 static void do_load(void) {
+    uint8_t landlock = take_u8();
+    uint32_t prog_len;
+    memcpy(&prog_len, take(4), 4);
+    const uint8_t *prog = take(prog_len);
     char *path = take_string();
     char via[64];
     if (!path)
@@ -604,6 +634,24 @@ static void do_load(void) {
     }
     if (drop_root() != 0) {
         reply_error("cannot drop root privileges: %s", strerror(errno));
+        free(path);
+        return;
+    }
+    /* Confined before the library's first instruction: no privileges to
+     * regain, then the file system and signals (Landlock), then the system
+     * calls loading may make (seccomp, first stage). */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
+        reply_error("cannot set no_new_privs: %s", strerror(errno));
+        free(path);
+        return;
+    }
+    if (landlock && syscall(SYS_landlock_restrict_self, RULESET_FD, 0u) != 0) {
+        reply_error("cannot apply the Landlock ruleset: %s", strerror(errno));
+        free(path);
+        return;
+    }
+    close(RULESET_FD);
+    if (prog_len > 0 && install_filter(prog, prog_len) != 0) {
         free(path);
         return;
     }
@@ -643,8 +691,9 @@ static void do_symbol(void) {
     free(name);
 }
 
+/* u64 address-space limit (0: none), then the second seccomp stage,
+ * stacked on the first. */
 static void do_confine(void) {
-    /* u64 address-space limit (0: none), then the seccomp program. */
     uint64_t limit = take_u64();
     size_t len = req_len - req_pos;
     const uint8_t *prog = take(len);
@@ -655,25 +704,8 @@ static void do_confine(void) {
             return;
         }
     }
-    if (len % sizeof(struct sock_filter) != 0 || len == 0) {
-        reply_error("the seccomp program is %zu bytes, not a whole number of instructions", len);
-        return;
-    }
-    struct sock_filter *filter = malloc(len);
-    if (!filter) {
-        reply_error("the worker is out of memory");
-        return;
-    }
-    memcpy(filter, prog, len);
-    struct sock_fprog fprog = {(unsigned short)(len / sizeof(struct sock_filter)), filter};
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
-        prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fprog, 0, 0) != 0) {
-        reply_error("cannot install the seccomp filter: %s", strerror(errno));
-        free(filter);
-        return;
-    }
-    free(filter);
-    reply_ok();
+    if (install_filter(prog, len) == 0)
+        reply_ok();
 }
 
 static void serve(int in_callback, uint64_t *cb_result) {
@@ -739,13 +771,14 @@ static void serve(int in_callback, uint64_t *cb_result) {
 }
 
 int main(void) {
-    /* The host passes the request pipe as stdin and the reply pipe as
-     * stdout; they move out of the way of the library's own stdio, and
-     * every other descriptor is closed. */
-    if (dup2(0, IN_FD) != IN_FD || dup2(1, OUT_FD) != OUT_FD)
+    /* The host passes the request pipe as stdin, the reply pipe as stdout
+     * and the Landlock ruleset (or /dev/null) as stderr; they move out of
+     * the way of the library's own stdio, and every other descriptor is
+     * closed. */
+    if (dup2(0, IN_FD) != IN_FD || dup2(1, OUT_FD) != OUT_FD || dup2(2, RULESET_FD) != RULESET_FD)
         return 9;
     syscall(SYS_close_range, 0u, 2u, 0u);
-    syscall(SYS_close_range, OUT_FD + 1u, ~0u, 0u);
+    syscall(SYS_close_range, RULESET_FD + 1u, ~0u, 0u);
     fcntl(IN_FD, F_SETFL, fcntl(IN_FD, F_GETFL) | O_NONBLOCK);
     spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 50000 : 0;
     signal(SIGPIPE, SIG_IGN);

@@ -2,6 +2,7 @@
 
 pub mod conformance;
 pub mod hostile;
+pub mod protocol;
 pub mod xml;
 
 /// Unwraps a result that must succeed, panicking with the error's message

@@ -491,3 +491,41 @@ proptest! {
         });
     }
 }
+
+/// The `expat_diff` fuzz target's seed corpus (`fuzz/seeds/expat_diff`)
+/// holds every document of the differential corpus up to 64 KiB (all but
+/// the generated 1.9 MB one, whose constructs the small ones have), each as
+/// the target reads it: a flags byte (whole document, every event,
+/// namespaces as the corpus says), then the document.
+/// `SANDLINK_WRITE_SEEDS=1` writes them.
+#[test]
+fn the_fuzz_seed_corpus_holds_every_test_document() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/expat_diff");
+    let write = std::env::var_os("SANDLINK_WRITE_SEEDS").is_some();
+    if write {
+        std::fs::create_dir_all(&dir).expect("creating the seed directory");
+    }
+    for (name, doc, ns) in xml::corpus() {
+        if doc.len() > 64 << 10 {
+            continue;
+        }
+        // The target's flags: chunking `flags % 3` (0: whole), 0x80 every
+        // event, 0x40 namespace processing.
+        let mut seed = vec![0x80 | if ns { 0x40 } else { 0 }];
+        seed.extend_from_slice(&doc);
+        let file: String = name
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+            .collect();
+        let path = dir.join(file);
+        if write {
+            std::fs::write(&path, &seed).expect("writing a seed");
+        }
+        let have = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("seed for {name:?} ({}): {e}", path.display()));
+        assert_eq!(
+            have, seed,
+            "the seed for {name:?} is stale: rerun with SANDLINK_WRITE_SEEDS=1"
+        );
+    }
+}

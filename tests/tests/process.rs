@@ -48,3 +48,52 @@ fn link_libraries_reach_the_shared_object_and_a_missing_one_is_named() {
     assert!(text.contains(".link_lib"), "{text}");
     assert!(!text.contains("/proc/self/fd"), "{text}");
 }
+
+#[test]
+fn the_protocol_session_replays_from_a_recording_of_the_worker() {
+    // The worker-protocol fuzz target's session, on a real worker: every
+    // step succeeds, with the values testlib computes.
+    let mut config = sandlink::ProcessConfig::default();
+    config.record_replies = true;
+    let real = ok(config.open(sandlink_clibs::TESTLIB_SO));
+    let outcomes: Vec<String> = sandlink_tests::protocol::session(&real)
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("on a real worker: {e}")))
+        .collect();
+    assert_eq!(outcomes[0], "42");
+    assert_eq!(outcomes[4], "SHOUT");
+    assert_eq!(outcomes[8], "110", "fold(+) of 1..4 from 100");
+    assert_eq!(outcomes[10], "42", "the doubler, bound from its pointer");
+    let script = real.recorded_replies();
+    assert!(script.len() > 1000, "{} bytes recorded", script.len());
+
+    // Replayed by a scripted worker, the host sees the same session: the
+    // fuzz target starts from here.
+    let scripted = ok(sandlink::Process::scripted(
+        &script,
+        sandlink::ProcessConfig::default(),
+    ));
+    let replayed: Vec<String> = sandlink_tests::protocol::session(&scripted)
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("replayed: {e}")))
+        .collect();
+    assert_eq!(replayed, outcomes);
+
+    // `SANDLINK_WRITE_SEEDS=1` refreshes the fuzz target's seed.
+    if std::env::var_os("SANDLINK_WRITE_SEEDS").is_some() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/seeds/worker_protocol");
+        std::fs::create_dir_all(dir).expect("creating the seed directory");
+        std::fs::write(format!("{dir}/testlib-session"), &script).expect("writing the seed");
+    }
+
+    // A script cut short anywhere is an error, never a hang or a panic.
+    for cut in [0, 9, script.len() / 3, script.len() - 1] {
+        match sandlink::Process::scripted(&script[..cut], sandlink::ProcessConfig::default()) {
+            Err(e) => assert!(matches!(e, Error::Load { .. }), "cut at {cut}: {e}"),
+            Ok(p) => {
+                let outcomes = sandlink_tests::protocol::session(&p);
+                assert!(outcomes.iter().any(|r| r.is_err()), "cut at {cut}");
+            }
+        }
+    }
+}

@@ -1,17 +1,38 @@
-//! The worker's seccomp filter, compiled on the host with `seccompiler` and
-//! installed by the worker once the library is loaded.
+//! The worker's confinement, built on the host and applied by the worker:
+//! two seccomp stages (compiled with `seccompiler`) and a Landlock ruleset
+//! (built with the `landlock` crate).
 //!
-//! The allow-list is what serving requests and running ordinary library
-//! code needs: reading and writing its pipes, memory management, futexes,
-//! signals to itself (so `abort` works), the clock and `getrandom`, and
-//! `process_vm_readv`/`process_vm_writev` on its own pid (the worker copies
-//! memory through the kernel so that a bad address is an error, not a
-//! crash). Anything else, `open`, `socket`, `execve`, `fork`, `kill` of
-//! another process, `ptrace`, kills the worker with `SIGSYS`, which the host
-//! reports as a forbidden system call.
+//! **Before the library loads** (`Stage::Load`), the worker drops root,
+//! applies the Landlock ruleset and installs the first seccomp stage, so a
+//! library's initialisers run confined from their first instruction:
+//! - seccomp: files open only for reading (an open with `O_WRONLY`,
+//!   `O_RDWR`, `O_CREAT`, `O_TRUNC`, `O_APPEND` or `O_TMPFILE` kills the
+//!   worker), and no sockets, new processes, `execve`, `ptrace` or signals
+//!   to other processes: anything off the list kills the worker with
+//!   `SIGSYS`;
+//! - Landlock, where the kernel has it: reading and executing only beneath
+//!   the loader's directories (`/lib*`, `/usr/lib*`, `/usr/local/lib`,
+//!   `/etc/ld.so.cache`), the library's own directory (where its own
+//!   dependencies may be); no writing, creating or removing anywhere; no TCP
+//!   `bind`/`connect` (ABI 4); no signals out of the worker and no abstract
+//!   Unix sockets (ABI 6). A forbidden open fails with `EACCES`.
+//!
+//! **Once it is loaded** (`Stage::Run`), the second stage is stacked on the
+//! first: no `open` at all. The allow-list is what serving requests and
+//! running ordinary library code needs: reading and writing its pipes,
+//! memory management, futexes, signals to itself (so `abort` works), the
+//! clock and `getrandom`, and `process_vm_readv`/`process_vm_writev` on its
+//! own pid (the worker copies memory through the kernel so that a bad
+//! address is an error, not a crash).
 
 use std::collections::BTreeMap;
+use std::os::fd::OwnedFd;
+use std::path::Path;
 
+use landlock::{
+    path_beneath_rules, Access, AccessFs, AccessNet, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    Scope, ABI,
+};
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
     SeccompRule, TargetArch,
@@ -19,9 +40,41 @@ use seccompiler::{
 
 use crate::error::{Error, Result};
 
-/// The filter for a worker with process id `pid`, as the bytes of its
-/// `struct sock_filter` array.
-pub fn program(pid: u32) -> Result<Vec<u8>> {
+/// Which of the two seccomp stages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Installed before `dlopen`: what loading and the library's
+    /// initialisers may do.
+    Load,
+    /// Stacked on the first once the library is loaded: what calls may do.
+    Run,
+}
+
+/// What the loader reads: its cache and the system's library directories.
+const LOADER_PATHS: &[&str] = &[
+    "/etc/ld.so.cache",
+    "/lib",
+    "/lib32",
+    "/lib64",
+    "/libx32",
+    "/usr/lib",
+    "/usr/lib32",
+    "/usr/lib64",
+    "/usr/libx32",
+    "/usr/local/lib",
+];
+
+/// The open flags that create, truncate or write.
+const WRITING_FLAGS: u64 = (libc::O_WRONLY
+    | libc::O_RDWR
+    | libc::O_CREAT
+    | libc::O_TRUNC
+    | libc::O_APPEND
+    | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u64;
+
+/// The filter of `stage` for a worker with process id `pid`, as the bytes of
+/// its `struct sock_filter` array.
+pub fn program(pid: u32, stage: Stage) -> Result<Vec<u8>> {
     let fail = |e: &dyn std::fmt::Display| Error::Unsupported(format!("seccomp filter: {e}"));
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| fail(&e))?;
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
@@ -59,24 +112,67 @@ pub fn program(pid: u32) -> Result<Vec<u8>> {
     ] {
         rules.insert(nr, vec![]);
     }
+    let cond = |arg: u8, op: SeccompCmpOp, value: u64| {
+        SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value).map_err(|e| fail(&e))
+    };
+    let rule = |c: SeccompCondition| SeccompRule::new(vec![c]).map_err(|e| fail(&e));
     // Only on itself: `abort` raises SIGABRT with tgkill(getpid(), ...), and
     // the memory copies name the worker's own pid.
-    let own_pid = || {
-        SeccompRule::new(vec![SeccompCondition::new(
-            0,
-            SeccompCmpArgLen::Dword,
-            SeccompCmpOp::Eq,
-            u64::from(pid),
-        )
-        .map_err(|e| fail(&e))?])
-        .map_err(|e| fail(&e))
-    };
     for nr in [
         libc::SYS_tgkill,
         libc::SYS_process_vm_readv,
         libc::SYS_process_vm_writev,
     ] {
-        rules.insert(nr, vec![own_pid()?]);
+        rules.insert(nr, vec![rule(cond(0, SeccompCmpOp::Eq, u64::from(pid))?)?]);
+    }
+    if stage == Stage::Load {
+        // What the loader and ordinary initialisers use, reading only.
+        for nr in [
+            libc::SYS_pread64,
+            libc::SYS_statx,
+            libc::SYS_faccessat,
+            libc::SYS_faccessat2,
+            libc::SYS_readlinkat,
+            libc::SYS_getdents64,
+            libc::SYS_getcwd,
+            libc::SYS_fcntl,
+            libc::SYS_uname,
+            libc::SYS_getuid,
+            libc::SYS_geteuid,
+            libc::SYS_getgid,
+            libc::SYS_getegid,
+            libc::SYS_sysinfo,
+            libc::SYS_prlimit64,
+            libc::SYS_sched_getaffinity,
+        ] {
+            rules.insert(nr, vec![]);
+        }
+        // The worker stacks the second stage with prctl(PR_SET_SECCOMP):
+        // that only ever narrows what the process may do.
+        rules.insert(
+            libc::SYS_prctl,
+            vec![rule(cond(
+                0,
+                SeccompCmpOp::Eq,
+                libc::PR_SET_SECCOMP as u64,
+            )?)?],
+        );
+        let reading = || rule(cond(2, SeccompCmpOp::MaskedEq(WRITING_FLAGS), 0)?);
+        rules.insert(libc::SYS_openat, vec![reading()?]);
+        #[cfg(target_arch = "x86_64")]
+        {
+            for nr in [
+                libc::SYS_stat,
+                libc::SYS_lstat,
+                libc::SYS_access,
+                libc::SYS_readlink,
+            ] {
+                rules.insert(nr, vec![]);
+            }
+            // open(path, flags, mode): the flags are the second argument.
+            let reading = rule(cond(1, SeccompCmpOp::MaskedEq(WRITING_FLAGS), 0)?)?;
+            rules.insert(libc::SYS_open, vec![reading]);
+        }
     }
     let filter = SeccompFilter::new(
         rules,
@@ -94,4 +190,48 @@ pub fn program(pid: u32) -> Result<Vec<u8>> {
         bytes.extend_from_slice(&insn.k.to_ne_bytes());
     }
     Ok(bytes)
+}
+
+/// The Landlock ruleset for loading the library at `path` (a name without a
+/// slash is searched for in the loader's directories), as a descriptor the
+/// worker applies to itself; `None` where the kernel has no Landlock.
+pub fn landlock_ruleset(path: &Path) -> Result<Option<OwnedFd>> {
+    let fail = |e: &dyn std::fmt::Display| Error::Load {
+        library: path.display().to_string(),
+        reason: format!("cannot build the worker's Landlock ruleset: {e}"),
+    };
+    // The newest rights this crate knows; on an older kernel, best effort
+    // keeps what it supports (and nothing, without Landlock).
+    let abi = ABI::V6;
+    let mut readable: Vec<&Path> = LOADER_PATHS.iter().map(Path::new).collect();
+    if path.as_os_str().as_encoded_bytes().contains(&b'/') {
+        readable.push(path);
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            readable.push(dir);
+        }
+    }
+    let created = Ruleset::default()
+        .handle_access(AccessFs::from_all(abi))
+        .and_then(|r| r.handle_access(AccessNet::from_all(abi)))
+        .and_then(|r| r.scope(Scope::from_all(abi)))
+        .and_then(|r| r.create())
+        .and_then(|r| r.add_rules(path_beneath_rules(readable, AccessFs::from_read(abi))))
+        .map_err(|e| fail(&e))?;
+    Ok(created.into())
+}
+
+/// The Landlock ABI version this kernel offers, or `None` without Landlock
+/// (not built in, or not enabled among the kernel's security modules).
+pub fn landlock_abi() -> Option<u32> {
+    // SAFETY: landlock_create_ruleset(NULL, 0, LANDLOCK_CREATE_RULESET_VERSION)
+    // only returns the version (or fails); it reads no memory.
+    let v = unsafe {
+        libc::syscall(
+            libc::SYS_landlock_create_ruleset,
+            std::ptr::null::<u8>(),
+            0usize,
+            1u32, // LANDLOCK_CREATE_RULESET_VERSION
+        )
+    };
+    u32::try_from(v).ok().filter(|&v| v > 0)
 }

@@ -10,10 +10,13 @@
 //! sandlink's build script compiles and the host embeds; it is started from
 //! an in-memory file (`memfd`), so nothing needs installing or configuring.
 //! It gets its two pipes (requests in, replies out) as its only descriptors
-//! and an empty environment. It
-//! opens the library with the host's rights, drops root (to `nobody`)
-//! before the library's initialisers run, then takes an address-space
-//! limit and a seccomp filter (`confine`) before the first call. Calls go
+//! and an empty environment. It opens the library with the host's rights,
+//! then, before the library's initialisers run, drops root (to `nobody`),
+//! applies a Landlock ruleset (where the kernel has Landlock) and a first
+//! seccomp stage: the initialisers can read only what loading needs, and
+//! cannot write files, open sockets, start processes or signal others
+//! (`confine` has the details). Before the first call it takes an
+//! address-space limit and a second, stricter seccomp stage. Calls go
 //! through libffi; callbacks through libffi closures at a fixed address,
 //! each forwarded to the host, which may call back in before it answers.
 //!
@@ -28,7 +31,7 @@
 //!
 //! Files by concern: `worker` (the embedded executable, start-up, how a
 //! worker ended), `wire` (the protocol: framing, kinds, deadlines), `confine`
-//! (the seccomp filter), `memory` (memory by request, the read-ahead cache),
+//! (the seccomp stages and the Landlock ruleset), `memory` (memory by request, the read-ahead cache),
 //! `callbacks` (trampoline slots and upcalls); this file has the handle, its
 //! state, and calls.
 
@@ -42,7 +45,7 @@ use std::any::Any;
 use std::cell::{Cell, RefCell};
 use std::ffi::{OsStr, OsString};
 use std::marker::PhantomData;
-use std::os::unix::process::ExitStatusExt;
+use std::process::Child;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -56,7 +59,9 @@ use crate::types::{DataModel, FnSig, Raw};
 use callbacks::CallbackEntry;
 use memory::ReadCache;
 use wire::{frame, op, reply, Payload, WireError};
-use worker::{signal_name, spawn, wait_briefly, Conn};
+use worker::{ending, spawn, Conn, Ending};
+
+pub use confine::landlock_abi;
 
 /// The worker runs natively on this machine: the host's data model.
 const MODEL: DataModel = DataModel::host();
@@ -75,9 +80,20 @@ pub struct ProcessConfig {
     /// The worker's address-space limit (`RLIMIT_AS`), in bytes (default
     /// 1 GiB). Past it, `malloc` returns NULL in the library.
     pub memory_limit: u64,
-    /// Whether to install the seccomp filter (default true). Off only for
-    /// debugging a library that needs a system call the filter forbids.
+    /// Whether to install the two seccomp stages (default true): the first
+    /// before the library loads, the second before the first call. Off only
+    /// for debugging a library that needs a system call a filter forbids.
     pub seccomp: bool,
+    /// Whether to confine the worker's file system and signals with Landlock
+    /// (default true), where the kernel has it ([`landlock_abi`]). Off only
+    /// for debugging a library whose loading reads outside the loader's
+    /// directories and its own.
+    pub landlock: bool,
+    /// For `fuzz/` only (feature `fuzzing`): keep every frame the worker
+    /// sends, for [`Process::recorded_replies`]. Not an API.
+    #[cfg(feature = "fuzzing")]
+    #[doc(hidden)]
+    pub record_replies: bool,
 }
 
 impl Default for ProcessConfig {
@@ -86,6 +102,9 @@ impl Default for ProcessConfig {
             deadline: Duration::from_secs(10),
             memory_limit: 1 << 30,
             seccomp: true,
+            landlock: true,
+            #[cfg(feature = "fuzzing")]
+            record_replies: false,
         }
     }
 }
@@ -109,26 +128,19 @@ impl ProcessConfig {
         self
     }
 
+    /// Sets [`ProcessConfig::landlock`](#structfield.landlock).
+    pub fn landlock(mut self, on: bool) -> Self {
+        self.landlock = on;
+        self
+    }
+
     /// Starts a worker that loads the library at `path` (or, without a
     /// slash, by name as `dlopen` searches for it).
     pub fn open(&self, path: impl AsRef<OsStr>) -> Result<Process> {
         let path = path.as_ref().to_os_string();
         let name = path.to_string_lossy().into_owned();
         let conn = spawn(&path, &name, self)?;
-        Ok(Process {
-            shared: Arc::new(Shared {
-                name,
-                path,
-                config: self.clone(),
-                id: Identity::fresh(),
-                state: ReentrantMutex::new(State {
-                    conn: RefCell::new(Some(conn)),
-                    calls: CallState::default(),
-                    cache: RefCell::new(ReadCache::default()),
-                }),
-            }),
-            _not_sync: PhantomData,
-        })
+        Ok(Process::with_conn(conn, name, path, self.clone()))
     }
 }
 
@@ -233,6 +245,79 @@ impl SlotOwner for Shared {
 }
 
 impl Process {
+    fn with_conn(conn: Conn, name: String, path: OsString, config: ProcessConfig) -> Process {
+        Process {
+            shared: Arc::new(Shared {
+                name,
+                path,
+                config,
+                id: Identity::fresh(),
+                state: ReentrantMutex::new(State {
+                    conn: RefCell::new(Some(conn)),
+                    calls: CallState::default(),
+                    cache: RefCell::new(ReadCache::default()),
+                }),
+            }),
+            _not_sync: PhantomData,
+        }
+    }
+
+    /// **For the worker-protocol fuzz target only** (`fuzz/`): a handle
+    /// whose worker is a script. `replies` is everything the "worker" says,
+    /// from its handshake on (at most 64 KiB, a pipe's capacity); what the
+    /// host sends is read and dropped. The handshake runs as with a real
+    /// worker; then every call, callback and memory access is answered
+    /// from the script, which is how the target checks that nothing a
+    /// worker says can make the host panic, hang or allocate without bound.
+    /// A reset starts a real worker for a library named `scripted`, and
+    /// fails.
+    #[cfg(feature = "fuzzing")]
+    #[doc(hidden)]
+    pub fn scripted(replies: &[u8], config: ProcessConfig) -> Result<Process> {
+        use std::io::{Read, Write};
+        let fail = |reason: String| Error::Load {
+            library: "scripted".into(),
+            reason,
+        };
+        if replies.len() > 65536 {
+            return Err(fail("a script is at most 64 KiB".into()));
+        }
+        let (req_rx, req_tx) = std::io::pipe().map_err(|e| fail(e.to_string()))?;
+        let (rep_rx, mut rep_tx) = std::io::pipe().map_err(|e| fail(e.to_string()))?;
+        // Fits in the pipe: written whole before the host reads.
+        rep_tx.write_all(replies).map_err(|e| fail(e.to_string()))?;
+        drop(rep_tx);
+        std::thread::spawn(move || {
+            let mut rx = req_rx;
+            let mut sink = [0u8; 4096];
+            while matches!(rx.read(&mut sink), Ok(n) if n > 0) {}
+        });
+        let wire = wire::Wire::new(
+            std::fs::File::from(std::os::fd::OwnedFd::from(req_tx)),
+            std::fs::File::from(std::os::fd::OwnedFd::from(rep_rx)),
+            config.deadline,
+        )
+        .map_err(|e| fail(e.to_string()))?;
+        let conn = Conn { child: None, wire };
+        let path = OsString::from("scripted");
+        let conn = worker::handshake(conn, std::process::id(), &path, "scripted", false, &config)?;
+        Ok(Process::with_conn(conn, "scripted".into(), path, config))
+    }
+
+    /// For `fuzz/` only (feature `fuzzing`): every frame this worker sent
+    /// since it started, when [`ProcessConfig::record_replies`] is on: a
+    /// script for [`Process::scripted`] that replays this session. Not an
+    /// API.
+    #[cfg(feature = "fuzzing")]
+    #[doc(hidden)]
+    pub fn recorded_replies(&self) -> Vec<u8> {
+        let st = self.lock();
+        let conn = st.conn.borrow();
+        conn.as_ref()
+            .and_then(|c| c.wire.log.clone())
+            .unwrap_or_default()
+    }
+
     /// Starts a worker for the library at `path` with the default
     /// [`ProcessConfig`]. Safe: the library runs in another process, and
     /// nothing it does or says can reach this one's memory.
@@ -247,7 +332,11 @@ impl Process {
 
     /// The worker's process id (`None` while poisoned).
     pub fn worker_pid(&self) -> Option<u32> {
-        self.lock().conn.borrow().as_ref().map(|c| c.child.id())
+        self.lock()
+            .conn
+            .borrow()
+            .as_ref()
+            .and_then(|c| c.child.as_ref().map(Child::id))
     }
 
     /// [`Isolated::reset`]: a new worker.
@@ -283,61 +372,16 @@ impl Process {
         let conn = st.conn.borrow_mut().take();
         let err = match conn {
             None => self.gone(),
-            Some(mut conn) => {
-                let killed_for = match e {
-                    WireError::Closed(_) => None,
-                    WireError::Deadline => Some(format!(
-                        "ran past its deadline of {:?} and was killed",
-                        self.shared.config.deadline
-                    )),
-                    WireError::Violation(v) => {
-                        Some(format!("broke the protocol ({v}) and was killed"))
-                    }
-                };
-                let status = match killed_for {
-                    Some(_) => {
-                        let _ = conn.child.kill();
-                        conn.child.wait().ok()
-                    }
-                    None => wait_briefly(&mut conn.child),
-                };
-                match (killed_for, status) {
-                    (Some(reason), _) => Error::WorkerFailed {
-                        function: function.to_string(),
-                        reason,
-                    },
-                    (None, Some(s)) if s.code() == Some(wire::LOST_PIPE_EXIT) => {
-                        Error::WorkerFailed {
-                            function: function.to_string(),
-                            reason: format!(
-                                "lost its pipes to the host (the library closed or replaced \
-                                 the worker's descriptors) and exited with status {}",
-                                wire::LOST_PIPE_EXIT
-                            ),
-                        }
-                    }
-                    (None, Some(s)) if s.code().is_some() => Error::Exited {
-                        function: function.to_string(),
-                        code: s.code().unwrap_or_default(),
-                    },
-                    (None, Some(s)) => Error::WorkerFailed {
-                        function: function.to_string(),
-                        reason: match s.signal() {
-                            Some(libc::SIGSYS) => "made a system call its seccomp filter \
-                                                   forbids, and was killed (SIGSYS)"
-                                .to_string(),
-                            Some(sig) => {
-                                format!("was killed by signal {sig} ({})", signal_name(sig))
-                            }
-                            None => format!("ended ({s})"),
-                        },
-                    },
-                    (None, None) => Error::WorkerFailed {
-                        function: function.to_string(),
-                        reason: "closed its pipe and was killed".into(),
-                    },
-                }
-            }
+            Some(mut conn) => match ending(conn.child.as_mut(), e, self.shared.config.deadline) {
+                Ending::Exited(code) => Error::Exited {
+                    function: function.to_string(),
+                    code,
+                },
+                other => Error::WorkerFailed {
+                    function: function.to_string(),
+                    reason: other.describe(),
+                },
+            },
         };
         st.calls.poisoned.set(err)
     }

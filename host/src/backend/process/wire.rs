@@ -19,7 +19,7 @@ use crate::types::marshal::MAX_TRANSFER;
 use crate::types::{DataModel, Prim, WordClass};
 
 /// The protocol version both halves speak; the handshake checks it.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// The worker's exit status when its own pipes fail (a descriptor the
 /// library closed or replaced), as opposed to 0 when the host closed them:
@@ -30,9 +30,11 @@ pub const LOST_PIPE_EXIT: i32 = 125;
 pub mod op {
     /// `u32` version reply.
     pub const HELLO: u8 = 1;
-    /// Path bytes: `dlopen` the library (after dropping root).
+    /// `u8` Landlock flag (the ruleset is the worker's descriptor 5), `u32`
+    /// length and the first seccomp stage (none when empty), then the path
+    /// bytes: `dlopen` the library, after dropping root and confining.
     pub const LOAD: u8 = 2;
-    /// `u64` address-space limit, then the seccomp program.
+    /// `u64` address-space limit, then the second seccomp stage.
     pub const CONFINE: u8 = 3;
     /// Name bytes: `dlsym`.
     pub const SYMBOL: u8 = 4;
@@ -156,6 +158,9 @@ pub struct Wire {
     buf: Box<[u8]>,
     start: usize,
     end: usize,
+    /// Every frame received, when recording (`ProcessConfig::record_replies`).
+    #[cfg(feature = "fuzzing")]
+    pub log: Option<Vec<u8>>,
 }
 
 fn nonblocking(f: &File) -> std::io::Result<()> {
@@ -238,6 +243,8 @@ impl Wire {
             buf: vec![0u8; 64 << 10].into_boxed_slice(),
             start: 0,
             end: 0,
+            #[cfg(feature = "fuzzing")]
+            log: None,
         })
     }
 
@@ -270,8 +277,21 @@ impl Wire {
                 MAX_TRANSFER + 64
             )));
         }
-        let mut body = vec![0u8; (len - 1) as usize];
-        self.read_exact(&mut body, end)?;
+        // The body grows as its bytes arrive: a length the worker claims
+        // but does not send costs the host nothing.
+        let len = (len - 1) as usize;
+        let mut body = Vec::new();
+        while body.len() < len {
+            let have = body.len();
+            let piece = (len - have).min(self.buf.len());
+            body.resize(have + piece, 0);
+            self.read_exact(&mut body[have..], end)?;
+        }
+        #[cfg(feature = "fuzzing")]
+        if let Some(log) = &mut self.log {
+            log.extend_from_slice(&head);
+            log.extend_from_slice(&body);
+        }
         Ok((head[4], body))
     }
 

@@ -1,30 +1,37 @@
-//! Starting the worker: the embedded executable, the handshake, the load and
-//! the confinement; and telling what happened to a worker that ended.
+//! Starting the worker: the embedded executable, the handshake, the
+//! confined load and the confinement for calls; and telling what happened to a worker that ended.
 
 use std::ffi::OsStr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use super::confine::{self, Stage};
 use super::wire::{self, frame, op, reply, Wire, WireError};
-use super::{confine, ProcessConfig};
+use super::ProcessConfig;
 use crate::error::{Error, Result};
 
 /// The worker executable, compiled by the build script.
 static WORKER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sandlink-worker"));
 
 pub(super) struct Conn {
-    pub(super) child: Child,
+    /// The worker process; `None` for a scripted worker (the protocol fuzz
+    /// target's), which is not a process.
+    pub(super) child: Option<Child>,
     pub(super) wire: Wire,
 }
 
 impl Drop for Conn {
     fn drop(&mut self) {
         // The worker exits when its request pipe closes; killing it makes sure.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = &mut self.child {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 
@@ -56,8 +63,8 @@ fn worker_path() -> Result<&'static str> {
     }
 }
 
-/// Starts a worker and takes it through the handshake, the load and the
-/// confinement.
+/// Starts a worker and takes it through the handshake, the confined load
+/// and the confinement for calls.
 pub(super) fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<Conn> {
     let load_err = |reason: String| Error::Load {
         library: name.to_string(),
@@ -66,11 +73,19 @@ pub(super) fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<
     let pipe = |what: &str| std::io::pipe().map_err(|e| load_err(format!("{what} pipe: {e}")));
     let (req_rx, req_tx) = pipe("request")?;
     let (rep_rx, rep_tx) = pipe("reply")?;
+    // The Landlock ruleset travels as the worker's standard error, which
+    // the worker moves aside and applies to itself before loading.
+    let ruleset = if config.landlock {
+        confine::landlock_ruleset(Path::new(path))?
+    } else {
+        None
+    };
+    let landlocked = ruleset.is_some();
     let mut child = Command::new(worker_path()?)
         .env_clear()
         .stdin(Stdio::from(req_rx))
         .stdout(Stdio::from(rep_tx))
-        .stderr(Stdio::null())
+        .stderr(ruleset.map_or_else(Stdio::null, Stdio::from))
         .spawn()
         .map_err(|e| load_err(format!("cannot start the worker: {e}")))?;
     let pid = child.id();
@@ -87,20 +102,52 @@ pub(super) fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<
             return Err(load_err(format!("non-blocking pipes: {e}")));
         }
     };
-    // From here on, dropping `conn` kills the worker.
-    let mut conn = Conn { child, wire };
-    let mut step = |kind: u8, payload: &[&[u8]], what: &str| -> Result<(u8, Vec<u8>)> {
-        conn.wire
-            .send(&frame(kind, payload))
-            .and_then(|()| conn.wire.recv())
-            .map_err(|e| {
-                load_err(format!(
-                    "the worker failed during {what}: {}",
-                    wire_reason(e)
-                ))
-            })
+    #[cfg(feature = "fuzzing")]
+    let wire = {
+        let mut wire = wire;
+        wire.log = config.record_replies.then(Vec::new);
+        wire
     };
-    let (k, body) = step(op::HELLO, &[], "the handshake")?;
+    // From here on, dropping `conn` kills the worker.
+    let conn = Conn {
+        child: Some(child),
+        wire,
+    };
+    handshake(conn, pid, path, name, landlocked, config)
+}
+
+/// Takes a started worker through the handshake, the confined load and the
+/// confinement for calls.
+pub(super) fn handshake(
+    mut conn: Conn,
+    pid: u32,
+    path: &OsStr,
+    name: &str,
+    landlocked: bool,
+    config: &ProcessConfig,
+) -> Result<Conn> {
+    let load_err = |reason: String| Error::Load {
+        library: name.to_string(),
+        reason,
+    };
+    let mut step = |kind: u8, payload: &[&[u8]], what: &str| -> Result<(u8, Vec<u8>)> {
+        let r = conn
+            .wire
+            .send(&frame(kind, payload))
+            .and_then(|()| conn.wire.recv());
+        r.map_err(|e| {
+            let during = if kind == op::LOAD {
+                "while the library loaded (in the loader or the library's initialisers)"
+            } else {
+                what
+            };
+            load_err(format!(
+                "the worker {} {during}",
+                ending(conn.child.as_mut(), e, config.deadline).describe()
+            ))
+        })
+    };
+    let (k, body) = step(op::HELLO, &[], "during the handshake")?;
     if k != reply::VALUE || body.len() != 4 {
         return Err(load_err("the worker's handshake is malformed".into()));
     }
@@ -111,7 +158,26 @@ pub(super) fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<
             wire::VERSION
         )));
     }
-    let (k, body) = step(op::LOAD, &[path.as_bytes()], "loading")?;
+    let seccomp = |stage| {
+        if config.seccomp {
+            confine::program(pid, stage)
+        } else {
+            Ok(Vec::new())
+        }
+    };
+    let stage_one = seccomp(Stage::Load)?;
+    let stage_one_len = u32::try_from(stage_one.len())
+        .map_err(|_| load_err("the seccomp program is too long".into()))?;
+    let (k, body) = step(
+        op::LOAD,
+        &[
+            &[u8::from(landlocked)],
+            &stage_one_len.to_le_bytes(),
+            &stage_one,
+            path.as_bytes(),
+        ],
+        "loading",
+    )?;
     expect_ok(k, &body, "loading").map_err(|reason| {
         load_err(if reason.contains("undefined symbol") {
             format!(
@@ -123,21 +189,87 @@ pub(super) fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<
             reason
         })
     })?;
-    let prog = if config.seccomp {
-        confine::program(pid)?
-    } else {
+    let mut stage_two = seccomp(Stage::Run)?;
+    if stage_two.is_empty() {
         // One instruction: allow everything (SECCOMP_RET_ALLOW).
-        let mut allow = vec![0x06, 0x00, 0, 0];
-        allow.extend_from_slice(&0x7fff_0000u32.to_ne_bytes());
-        allow
-    };
+        stage_two = vec![0x06, 0x00, 0, 0];
+        stage_two.extend_from_slice(&0x7fff_0000u32.to_ne_bytes());
+    }
     let (k, body) = step(
         op::CONFINE,
-        &[&config.memory_limit.to_le_bytes(), &prog],
-        "confinement",
+        &[&config.memory_limit.to_le_bytes(), &stage_two],
+        "during confinement",
     )?;
     expect_ok(k, &body, "confinement").map_err(load_err)?;
     Ok(conn)
+}
+
+/// How a worker ended, once the host saw its pipe close or gave up on it.
+pub(super) enum Ending {
+    /// The host killed it, for this reason (a deadline, a protocol
+    /// violation).
+    Killed(String),
+    /// It exited with `LOST_PIPE_EXIT`: its own descriptors failed.
+    LostPipes,
+    /// It exited with this status: the library called `exit`.
+    Exited(i32),
+    /// A signal ended it (`SIGSYS`: its seccomp filter).
+    Signal(i32),
+    /// Its pipe closed (how, as the system said) but it did not end within
+    /// a second; the host killed it.
+    Unreaped(String),
+}
+
+impl Ending {
+    /// What happened, as the predicate of "the worker ...".
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Ending::Killed(reason) => reason.clone(),
+            Ending::LostPipes => format!(
+                "lost its pipes to the host (the library closed or replaced the worker's \
+                 descriptors) and exited with status {}",
+                wire::LOST_PIPE_EXIT
+            ),
+            Ending::Exited(code) => format!("exited with status {code} (the library called exit)"),
+            Ending::Signal(libc::SIGSYS) => "made a system call its seccomp filter forbids, and \
+                                             was killed (SIGSYS)"
+                .to_string(),
+            Ending::Signal(sig) => format!("was killed by signal {sig} ({})", signal_name(*sig)),
+            Ending::Unreaped(how) => format!("closed its pipe ({how}) and was killed"),
+        }
+    }
+}
+
+/// Ends the worker after `e` and tells how it ended.
+pub(super) fn ending(child: Option<&mut Child>, e: WireError, deadline: Duration) -> Ending {
+    let closed = match &e {
+        WireError::Closed(how) => how.clone(),
+        _ => String::new(),
+    };
+    let killed_for = match e {
+        WireError::Closed(_) => None,
+        WireError::Deadline => Some(format!(
+            "ran past its deadline of {deadline:?} and was killed"
+        )),
+        WireError::Violation(v) => Some(format!("broke the protocol ({v}) and was killed")),
+    };
+    let Some(child) = child else {
+        return killed_for.map_or(Ending::Unreaped(closed), Ending::Killed);
+    };
+    if let Some(reason) = killed_for {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Ending::Killed(reason);
+    }
+    match wait_briefly(child) {
+        None => Ending::Unreaped(closed),
+        Some(s) => match (s.code(), s.signal()) {
+            (Some(wire::LOST_PIPE_EXIT), _) => Ending::LostPipes,
+            (Some(code), _) => Ending::Exited(code),
+            (None, Some(sig)) => Ending::Signal(sig),
+            (None, None) => Ending::Unreaped(closed),
+        },
+    }
 }
 
 /// Checks an `OK` reply; an `ERROR` reply's message becomes the error.
@@ -146,14 +278,6 @@ pub(super) fn expect_ok(kind: u8, body: &[u8], what: &str) -> std::result::Resul
         reply::OK if body.is_empty() => Ok(()),
         reply::ERROR => Err(String::from_utf8_lossy(body).into_owned()),
         k => Err(format!("unexpected reply kind {k} to {what}")),
-    }
-}
-
-pub(super) fn wire_reason(e: WireError) -> String {
-    match e {
-        WireError::Closed(s) => format!("the connection closed ({s})"),
-        WireError::Deadline => "no reply within the deadline".into(),
-        WireError::Violation(s) => format!("protocol violation: {s}"),
     }
 }
 
