@@ -66,22 +66,16 @@ fn main() -> Result<(), Error> {
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     for act in ["write", "read", "socket", "fork", "exec", "signal"] {
         let so = out.join(format!("libhostile_init_{act}.so"));
-        let status = std::process::Command::new(toolchain.clang())
-            .args(["-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror"])
-            .arg(format!("-DACT_{}", act.to_uppercase()))
-            .arg(format!("-DHI_PATH=\"{HOSTILE_INIT_WRITES}\""))
-            .arg(&init_src)
-            .arg("-o")
-            .arg(&so)
-            .status()
-            .map_err(|source| Error::Io {
-                what: "running clang for hostile-init".into(),
-                source,
-            })?;
-        if !status.success() {
-            eprintln!("building {} ({act}) failed", init_src.display());
-            std::process::exit(1);
-        }
+        run_clang(
+            std::process::Command::new(toolchain.clang())
+                .args(["-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror"])
+                .arg(format!("-DACT_{}", act.to_uppercase()))
+                .arg(format!("-DHI_PATH=\"{HOSTILE_INIT_WRITES}\""))
+                .arg(&init_src)
+                .arg("-o")
+                .arg(&so),
+            &format!("{} ({act})", init_src.display()),
+        )?;
     }
     println!(
         "cargo:rustc-env=SANDLINK_HOSTILE_INIT_DIR={}",
@@ -129,23 +123,31 @@ fn main() -> Result<(), Error> {
     let exe = so_dir.join("c_tree");
     let source = dir.join("c-tree/c_tree.c");
     println!("cargo:rerun-if-changed={}", source.display());
-    let status = std::process::Command::new(&clang)
-        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-std=c11"])
-        .arg(format!("-I{}", lib.display()))
-        .arg(&source)
-        .arg(so)
-        .arg(format!("-Wl,-rpath,{}", so_dir.display()))
-        .arg("-o")
-        .arg(&exe)
-        .status()
-        .map_err(|source| Error::Io {
-            what: "running clang for c_tree".into(),
-            source,
-        })?;
+    run_clang(
+        std::process::Command::new(&clang)
+            .args(["-O2", "-Wall", "-Wextra", "-Werror", "-std=c11"])
+            .arg(format!("-I{}", lib.display()))
+            .arg(&source)
+            .arg(so)
+            .arg(format!("-Wl,-rpath,{}", so_dir.display()))
+            .arg("-o")
+            .arg(&exe),
+        &source.display().to_string(),
+    )?;
+    println!("cargo:rustc-env=SANDLINK_C_TREE={}", exe.display());
+    Ok(())
+}
+
+/// Runs a clang command that builds `what`; a failed build ends the build
+/// script (clang has printed why).
+fn run_clang(cmd: &mut std::process::Command, what: &str) -> Result<(), Error> {
+    let status = cmd.status().map_err(|source| Error::Io {
+        what: format!("running clang for {what}"),
+        source,
+    })?;
     if !status.success() {
-        eprintln!("building {} failed", source.display());
+        eprintln!("building {what} failed");
         std::process::exit(1);
     }
-    println!("cargo:rustc-env=SANDLINK_C_TREE={}", exe.display());
     Ok(())
 }

@@ -22,6 +22,16 @@ fn word(data: &[u8], at: usize) -> u32 {
     u32::from_le_bytes(b)
 }
 
+/// A reset re-runs `_initialize` under the 20 ms deadline: on a busy
+/// machine it may run out, as an error that says so; it is retried.
+fn reset(lib: &Sandbox) {
+    let mut tries = 0;
+    while let Err(e) = lib.reset() {
+        tries += 1;
+        assert!(tries < 20 && e.to_string().contains("ran past the deadline"), "reset: {e}");
+    }
+}
+
 fuzz_target!(|data: &[u8]| {
     LIB.with(|cell| {
         let lib = cell.get_or_init(|| {
@@ -29,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
             .open(sandlink_clibs::HOSTILE_WASM)
             .expect("open hostile")
         });
-        lib.reset().expect("reset");
+        reset(lib);
         let add = lib.function("h_add", &(int() >> int() >> returning(int()))).expect("bind");
         let write = lib.function("h_write_wild", &(uintptr_t() >> int() >> returning(int()))).expect("bind");
         let read = lib.function("h_read_wild", &(uintptr_t() >> returning(int()))).expect("bind");
@@ -65,12 +75,12 @@ fuzz_target!(|data: &[u8]| {
                             | Error::InteriorNul { .. }
                             | Error::OutOfBounds { .. }
                             | Error::Alloc { .. }
-                    ),
+                    ) || matches!(&e, Error::Load { reason, .. } if reason.contains("ran past the deadline")),
                     "unexpected error: {e}"
                 );
             }
         }
-        lib.reset().expect("reset");
+        reset(lib);
         assert_eq!(add.call((2, 2)).expect("add after reset"), 4);
     });
 });

@@ -12,8 +12,10 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[non_exhaustive]
 pub enum Error {
     /// The shared library (or module) could not be loaded.
-    #[error("cannot load library `{library}`: {reason}")]
+    #[error("{strategy}: cannot load library `{library}`: {reason}")]
     Load {
+        /// The strategy the library runs on.
+        strategy: StrategyKind,
         /// Path or name given.
         library: String,
         /// What the loader said.
@@ -21,8 +23,10 @@ pub enum Error {
     },
 
     /// A function or global is not in the library.
-    #[error("symbol `{symbol}` not found in `{library}`: {reason}")]
+    #[error("{strategy}: symbol `{symbol}` not found in `{library}`: {reason}")]
     MissingSymbol {
+        /// The strategy the library runs on.
+        strategy: StrategyKind,
         /// Library searched.
         library: String,
         /// Name asked for.
@@ -196,8 +200,9 @@ pub enum Error {
         address: u64,
     },
 
-    /// The sandboxed library trapped; the sandbox is now poisoned.
-    #[error("`{function}` trapped: {kind}; the sandbox is poisoned until reset(){}", if backtrace.is_empty() { String::new() } else { format!("\nwasm backtrace:\n{backtrace}") })]
+    /// The sandboxed library trapped; the sandbox is now poisoned (only the
+    /// Sandbox strategy traps).
+    #[error("Sandbox: `{function}` trapped: {kind}; the sandbox is poisoned until reset(){}", if backtrace.is_empty() { String::new() } else { format!("\nwasm backtrace:\n{backtrace}") })]
     Trap {
         /// The C function that was called.
         function: String,
@@ -207,12 +212,14 @@ pub enum Error {
         backtrace: String,
     },
 
-    /// The sandboxed library called `exit` (or `abort`-free `_Exit`); the
-    /// sandbox is now poisoned.
+    /// The library called `exit` (or `_Exit`) in the Sandbox or in a
+    /// Process worker; the library is now poisoned.
     #[error(
-        "`{function}` called exit({code}) in the library; the library is poisoned until reset()"
+        "{strategy}: `{function}` called exit({code}) in the library; the library is poisoned until reset()"
     )]
     Exited {
+        /// The strategy the library runs on.
+        strategy: StrategyKind,
         /// The C function that was called.
         function: String,
         /// The exit status.
@@ -222,7 +229,9 @@ pub enum Error {
     /// The Process strategy's worker crashed, was killed by its seccomp
     /// filter, ran past its deadline or broke the protocol; the handle is
     /// now poisoned.
-    #[error("`{function}`: the worker process {reason}; the library is poisoned until reset()")]
+    #[error(
+        "Process: `{function}`: the worker process {reason}; the library is poisoned until reset()"
+    )]
     WorkerFailed {
         /// The C function (or operation) in progress.
         function: String,
@@ -230,9 +239,12 @@ pub enum Error {
         reason: String,
     },
 
-    /// An earlier trap poisoned the sandbox; call `reset()` to get a fresh instance.
-    #[error("{}sandbox `{library}` is poisoned by an earlier failure ({reason}); call reset() first", call_prefix(.function))]
+    /// An earlier failure (a trap, an exit, a crashed worker) poisoned an
+    /// isolated library; call `reset()` to get a fresh instance.
+    #[error("{strategy}: {}`{library}` is poisoned by an earlier failure ({reason}); call reset() first", call_prefix(.function))]
     Poisoned {
+        /// The strategy the library runs on.
+        strategy: StrategyKind,
         /// The C function being called, when it happened in a call.
         function: Option<String>,
         /// The module.
@@ -268,9 +280,11 @@ pub enum Error {
         current: u64,
     },
 
-    /// A sandbox limit was reached: which one, and the setting that raises it.
-    #[error("{}sandbox `{library}`: {limit} reached; raise {setting} to allow more ({reason})", call_prefix(.function))]
+    /// A limit was reached: which one, and the setting that raises it.
+    #[error("{strategy}: {}`{library}`: {limit} reached; raise {setting} to allow more ({reason})", call_prefix(.function))]
     LimitReached {
+        /// The strategy the library runs on.
+        strategy: StrategyKind,
         /// The C function being called, when it happened in a call.
         function: Option<String>,
         /// The module.
@@ -278,7 +292,7 @@ pub enum Error {
         /// The limit, with its value.
         limit: String,
         /// The configuration setting that controls it.
-        setting: String,
+        setting: &'static str,
         /// What the runtime reported.
         reason: String,
     },
@@ -312,8 +326,10 @@ pub enum Error {
     /// The library's side refused an operation it should have carried out
     /// (the Process strategy's worker answering a call or a callback's
     /// creation with an error).
-    #[error("{}`{library}` refused {what}: {reason}", call_prefix(.function))]
+    #[error("{strategy}: {}`{library}` refused {what}: {reason}", call_prefix(.function))]
     Refused {
+        /// The strategy the library runs on.
+        strategy: StrategyKind,
         /// The C function being called, when it happened in a call.
         function: Option<String>,
         /// The library.
@@ -385,6 +401,35 @@ impl std::fmt::Display for TrapKind {
             ),
             TrapKind::Other(s) => f.write_str(s),
         }
+    }
+}
+
+/// The strategy an [`Error`] comes from ([`Error::strategy`]); its
+/// messages start with the name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum StrategyKind {
+    /// [`crate::Dynamic`]: `dlopen` and libffi, in the host's process.
+    Dynamic,
+    /// [`crate::Stubs`]: generated C wrappers linked into the host.
+    Stubs,
+    /// [`crate::Sandbox`]: wasm in wasmtime, in the host's process.
+    Sandbox,
+    /// [`crate::Process`]: a worker process.
+    Process,
+    /// The build-time [`crate::record::Recorder`], which runs nothing.
+    Recorder,
+}
+
+impl std::fmt::Display for StrategyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StrategyKind::Dynamic => "Dynamic",
+            StrategyKind::Stubs => "Stubs",
+            StrategyKind::Sandbox => "Sandbox",
+            StrategyKind::Process => "Process",
+            StrategyKind::Recorder => "Recorder",
+        })
     }
 }
 
@@ -486,6 +531,44 @@ impl Error {
         }
     }
 
+    /// The strategy this error comes from, where it comes from one (its
+    /// message starts with the name): `Dynamic`, `Stubs`, `Sandbox` or
+    /// `Process`. `None` for what the binding layer finds before any
+    /// strategy is involved, the same on all four: a value out of range, a
+    /// string with a NUL, a type that cannot be passed, a stale or foreign
+    /// pointer, a failed callback.
+    pub fn strategy(&self) -> Option<StrategyKind> {
+        match self {
+            Error::Load { strategy, .. }
+            | Error::MissingSymbol { strategy, .. }
+            | Error::Exited { strategy, .. }
+            | Error::Poisoned { strategy, .. }
+            | Error::LimitReached { strategy, .. }
+            | Error::Refused { strategy, .. } => Some(*strategy),
+            Error::Trap { .. } => Some(StrategyKind::Sandbox),
+            Error::WorkerFailed { .. } => Some(StrategyKind::Process),
+            Error::SignatureMismatch { .. }
+            | Error::NotPassable { .. }
+            | Error::Layout { .. }
+            | Error::OutOfRange { .. }
+            | Error::InteriorNul { .. }
+            | Error::NullPointer { .. }
+            | Error::InvalidUtf8 { .. }
+            | Error::Unterminated { .. }
+            | Error::OutOfBounds { .. }
+            | Error::InvalidValue { .. }
+            | Error::Alloc { .. }
+            | Error::Callback { .. }
+            | Error::CallbackPanicked { .. }
+            | Error::CallbackDropped { .. }
+            | Error::ForeignPointer { .. }
+            | Error::StalePointer { .. }
+            | Error::Busy { .. }
+            | Error::Usage { .. }
+            | Error::Unsupported(_) => None,
+        }
+    }
+
     /// Records that this error happened in a call to `name`: sets the
     /// `function` field where the variant has one and it is still empty.
     /// The variants with no such field happen before any call (binding,
@@ -531,6 +614,7 @@ mod tests {
         vec![
             (
                 Error::Load {
+                    strategy: StrategyKind::Sandbox,
                     library: s(),
                     reason: s(),
                 },
@@ -538,6 +622,7 @@ mod tests {
             ),
             (
                 Error::MissingSymbol {
+                    strategy: StrategyKind::Sandbox,
                     library: s(),
                     symbol: s(),
                     reason: s(),
@@ -669,6 +754,7 @@ mod tests {
             ),
             (
                 Error::Exited {
+                    strategy: StrategyKind::Sandbox,
                     function: s(),
                     code: 1,
                 },
@@ -683,6 +769,7 @@ mod tests {
             ),
             (
                 Error::Poisoned {
+                    strategy: StrategyKind::Sandbox,
                     function: f(),
                     library: s(),
                     reason: s(),
@@ -709,10 +796,11 @@ mod tests {
             ),
             (
                 Error::LimitReached {
+                    strategy: StrategyKind::Sandbox,
                     function: f(),
                     library: s(),
                     limit: s(),
-                    setting: s(),
+                    setting: "x",
                     reason: s(),
                 },
                 ErrorKind::Library,
@@ -735,6 +823,7 @@ mod tests {
             ),
             (
                 Error::Refused {
+                    strategy: StrategyKind::Sandbox,
                     function: f(),
                     library: s(),
                     what: s(),

@@ -79,6 +79,7 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
         let _ = ty;
         Ptr::from_library(st(self).symbol_addr(name)?, st(self).brand()).ok_or_else(|| {
             Error::MissingSymbol {
+                strategy: <Self as HasStrategy>::Strategy::NAME,
                 library: st(self).library_name(),
                 symbol: name.into(),
                 reason: "the symbol's address is NULL".into(),

@@ -183,7 +183,7 @@ pub use backend::process::{landlock_abi, Process, ProcessConfig};
 pub use backend::sandbox::{CompiledModule, DirAccess, DirGrant, Sandbox, SandboxConfig};
 #[cfg(feature = "stubs")]
 pub use backend::stubs::{StubTable, Stubs};
-pub use error::{Error, ErrorKind, Result, TrapKind};
+pub use error::{Error, ErrorKind, Result, StrategyKind, TrapKind};
 pub use foreign::{Callback, Foreign, Function, Owned};
 pub use strategy::Isolated;
 pub use types::{Ptr, Typ};

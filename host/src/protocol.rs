@@ -26,7 +26,7 @@ use std::sync::Arc;
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use smallvec::SmallVec;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StrategyKind};
 use crate::strategy::{CallbackFn, Memory, Pending};
 use crate::types::{Brand, DataModel, FnSig, Prim, Raw};
 
@@ -245,10 +245,12 @@ impl Identity {
 pub(crate) struct Poison(RefCell<Option<String>>);
 
 impl Poison {
-    /// Fails with [`Error::Poisoned`] naming `library` if poisoned.
-    pub fn check(&self, library: &str) -> Result<()> {
+    /// Fails with [`Error::Poisoned`] naming `library` (on `strategy`) if
+    /// poisoned.
+    pub fn check(&self, strategy: StrategyKind, library: &str) -> Result<()> {
         match &*self.0.borrow() {
             Some(reason) => Err(Error::Poisoned {
+                strategy,
                 function: None,
                 library: library.to_string(),
                 reason: reason.clone(),
@@ -440,11 +442,13 @@ impl<O: SlotOwner> Drop for SlotGuard<O> {
 /// A name with a NUL byte (which `dlsym` would cut short and so find
 /// another symbol) and a NULL address are errors too.
 pub(crate) fn lookup_symbol(
+    strategy: StrategyKind,
     library: &str,
     symbol: &str,
     find: impl FnOnce() -> Result<std::result::Result<u64, String>>,
 ) -> Result<u64> {
     let missing = |reason: String| Error::MissingSymbol {
+        strategy,
         library: library.to_string(),
         symbol: symbol.to_string(),
         reason,

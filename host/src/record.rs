@@ -33,7 +33,7 @@ use sandlink_guest_shim::spec::{
     Param, StubCallback, StubConstant, StubFunction, StubLayout, StubSpec, Word,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StrategyKind};
 use crate::strategy::{ErasedFn, Isolated, Strategy};
 use crate::types::{Aggregate, Brand, CType, DataModel, FnSig, Memory, Prim, Raw, WordClass};
 
@@ -391,6 +391,8 @@ unsafe impl Memory for Recorder {
 // it; nothing is ever called (`invoke` fails), no callback is ever run (the
 // erased closure is dropped unused), no value comes back from a library.
 unsafe impl Strategy for Recorder {
+    const NAME: StrategyKind = StrategyKind::Recorder;
+
     type Func = ();
 
     fn library_name(&self) -> String {

@@ -51,6 +51,10 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
     /// that holds it.
     type Func: Clone + Send + 'static;
 
+    /// The strategy's name, for messages: `Dynamic`, `Stubs`, `Sandbox`,
+    /// `Process`, or the build-time `Recorder` ([`Error::strategy`]).
+    const NAME: crate::StrategyKind;
+
     /// The library's name, for messages.
     fn library_name(&self) -> String;
 
@@ -128,7 +132,10 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
         })?;
         let symbol = sandlink_guest_shim::abi::const_symbol(name);
         let addr = self.symbol_addr(&symbol).map_err(|e| match e {
-            Error::MissingSymbol { library, .. } => Error::MissingSymbol {
+            Error::MissingSymbol {
+                library, strategy, ..
+            } => Error::MissingSymbol {
+                strategy,
                 library,
                 symbol: name.into(),
                 reason: format!(

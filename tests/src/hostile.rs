@@ -79,7 +79,7 @@ pub fn exit_ends_the_call_with_its_status<L: Foreign + Isolated>(h: &Hostile<L>)
     for code in [0, 1, 42] {
         let e = err(exit.call((code,)));
         assert!(
-            matches!(&e, Error::Exited { function, code: c } if *c == code && function == "h_exit"),
+            matches!(&e, Error::Exited { function, code: c, .. } if *c == code && function == "h_exit"),
             "{e}"
         );
         h.expect_library_failure(&e, "h_exit", "exit");

@@ -58,7 +58,7 @@ fn a_full_pool_names_the_limit_and_its_setting() {
     let e = err(config.open(sandlink_clibs::TESTLIB_WASM));
     match &e {
         Error::LimitReached { setting, limit, .. } => {
-            assert_eq!(setting, "SandboxConfig::max_instances");
+            assert_eq!(*setting, "SandboxConfig::max_instances");
             assert!(limit.contains('3'), "{e}");
         }
         other => panic!("expected LimitReached, got: {other}"),

@@ -20,7 +20,7 @@ fn unloadable_library_is_an_error() {
         Err(e) => e,
     };
     assert!(
-        matches!(&err, Error::Load { library, reason } if library.contains("libnothing") && reason.contains("No such file")),
+        matches!(&err, Error::Load { library, reason, strategy: sandlink::StrategyKind::Process } if library.contains("libnothing") && reason.contains("No such file")),
         "{err}"
     );
 }

@@ -158,7 +158,7 @@ fn memory_cap_holds() {
     let e = err(tiny.open(sandlink_clibs::HOSTILE_WASM));
     assert!(
         matches!(&e, Error::LimitReached { setting, limit, .. }
-            if setting == "SandboxConfig::memory_limit" && limit.contains("65536")),
+            if *setting == "SandboxConfig::memory_limit" && limit.contains("65536")),
         "{e}"
     );
 }
@@ -237,12 +237,7 @@ fn module_cache_compiles_once_and_rejects_corrupt_entries() {
     let dir = std::env::temp_dir().join(format!("sandlink-cache-test-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let config = SandboxConfig::default().cache_dir(Some(dir.clone()));
-    let wasm = ok(
-        std::fs::read(sandlink_clibs::TESTLIB_WASM).map_err(|e| Error::Load {
-            library: "testlib.wasm".into(),
-            reason: e.to_string(),
-        }),
-    );
+    let wasm = std::fs::read(sandlink_clibs::TESTLIB_WASM).expect("reading testlib.wasm");
     let cold = ok(config.compile(&wasm, "testlib"));
     assert!(!cold.from_cache());
     let warm = ok(config.compile(&wasm, "testlib"));

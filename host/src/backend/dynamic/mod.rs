@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use smallvec::SmallVec;
 
 use crate::backend::native::{self, errno_location, MODEL};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StrategyKind};
 use crate::protocol::{
     call_locked, callback_dropped, lookup_symbol, release, run_and_release, CallLock, Lowered,
     NativeCore,
@@ -83,6 +83,7 @@ impl Dynamic {
         let path = path.as_ref();
         // SAFETY: the caller trusts the library (see above).
         let lib = unsafe { Library::new(path) }.map_err(|e| Error::Load {
+            strategy: StrategyKind::Dynamic,
             library: path.to_string_lossy().into_owned(),
             reason: e.to_string(),
         })?;
@@ -116,7 +117,7 @@ impl Dynamic {
     }
 
     fn symbol(&self, name: &str) -> Result<u64> {
-        lookup_symbol(&self.inner.core.name, name, || {
+        lookup_symbol(Self::NAME, &self.inner.core.name, name, || {
             // SAFETY: the symbol is read as an address only, never as a
             // typed value.
             let sym = unsafe { self.inner.lib.get::<*mut c_void>(name.as_bytes()) };
@@ -237,6 +238,8 @@ native::native_memory!(Dynamic);
 // a slot whose handle was dropped runs nothing.
 unsafe impl Strategy for Dynamic {
     type Func = DynFunc;
+
+    const NAME: StrategyKind = StrategyKind::Dynamic;
 
     fn library_name(&self) -> String {
         self.inner.core.name.clone()

@@ -8,7 +8,7 @@ use smallvec::SmallVec;
 
 use super::wire::{self, frame, op, Payload, WireError};
 use super::{Process, State, WireSig, MODEL};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StrategyKind};
 use crate::protocol::{callback_dropped, SlotEntry};
 use crate::strategy::CallbackFn;
 use crate::types::{FnSig, Prim, Raw};
@@ -28,6 +28,7 @@ impl Process {
         match self.request_value(op::CLOSURE, &parts, "creating a callback")? {
             Ok(addr) => Ok(addr),
             Err(reason) => Err(Error::Refused {
+                strategy: StrategyKind::Process,
                 function: None,
                 library: self.shared.name.clone(),
                 what: format!("to create the callback `{}`", e.sig.c_prototype("(*)")),

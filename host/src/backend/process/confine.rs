@@ -38,7 +38,7 @@ use seccompiler::{
     SeccompRule, TargetArch,
 };
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StrategyKind};
 
 /// Which of the two seccomp stages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,6 +197,7 @@ pub fn program(pid: u32, stage: Stage) -> Result<Vec<u8>> {
 /// worker applies to itself; `None` where the kernel has no Landlock.
 pub fn landlock_ruleset(path: &Path) -> Result<Option<OwnedFd>> {
     let fail = |e: &dyn std::fmt::Display| Error::Load {
+        strategy: StrategyKind::Process,
         library: path.display().to_string(),
         reason: format!("cannot build the worker's Landlock ruleset: {e}"),
     };

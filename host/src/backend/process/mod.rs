@@ -52,7 +52,7 @@ use std::time::Duration;
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use smallvec::SmallVec;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StrategyKind};
 use crate::protocol::{finish, lookup_symbol, CallState, Identity, Lowered, SlotGuard, SlotOwner};
 use crate::strategy::{CallbackFn, ErasedFn, Isolated, Strategy};
 use crate::types::{DataModel, FnSig, Raw};
@@ -276,6 +276,7 @@ impl Process {
     pub fn scripted(replies: &[u8], config: ProcessConfig) -> Result<Process> {
         use std::io::{Read, Write};
         let fail = |reason: String| Error::Load {
+            strategy: StrategyKind::Process,
             library: "scripted".into(),
             reason,
         };
@@ -363,7 +364,7 @@ impl Process {
     }
 
     fn check_poisoned(&self, st: &State) -> Result<()> {
-        st.calls.poisoned.check(&self.shared.name)
+        st.calls.poisoned.check(Self::NAME, &self.shared.name)
     }
 
     /// Ends the worker after `e`, poisoning the handle, and describes what
@@ -374,6 +375,7 @@ impl Process {
             None => self.gone(),
             Some(mut conn) => match ending(conn.child.as_mut(), e, self.shared.config.deadline) {
                 Ending::Exited(code) => Error::Exited {
+                    strategy: StrategyKind::Process,
                     function: function.to_string(),
                     code,
                 },
@@ -420,6 +422,7 @@ impl Process {
 
     fn gone(&self) -> Error {
         Error::Poisoned {
+            strategy: StrategyKind::Process,
             function: None,
             library: self.shared.name.clone(),
             reason: "the worker is gone".into(),
@@ -524,6 +527,8 @@ impl Process {
 unsafe impl Strategy for Process {
     type Func = ProcessFunc;
 
+    const NAME: StrategyKind = StrategyKind::Process;
+
     fn library_name(&self) -> String {
         self.shared.name.clone()
     }
@@ -581,6 +586,7 @@ unsafe impl Strategy for Process {
                     reply::CALLBACK => self.serve_callback(&st, &body, name)?,
                     reply::ERROR => {
                         return Err(Error::Refused {
+                            strategy: StrategyKind::Process,
                             function: None,
                             library: self.shared.name.clone(),
                             what: "the call".into(),
@@ -598,7 +604,7 @@ unsafe impl Strategy for Process {
     }
 
     fn symbol_addr(&self, name: &str) -> Result<u64> {
-        lookup_symbol(&self.shared.name, name, || {
+        lookup_symbol(Self::NAME, &self.shared.name, name, || {
             self.request_value(op::SYMBOL, &[name.as_bytes()], "dlsym")
         })
     }
@@ -616,10 +622,11 @@ unsafe impl Strategy for Process {
         let st = self.lock();
         self.check_poisoned(&st)?;
         let full = || Error::LimitReached {
+            strategy: StrategyKind::Process,
             function: None,
             library: self.shared.name.clone(),
             limit: format!("{} live callbacks", wire::CALLBACK_SLOTS),
-            setting: "the number of live callbacks (drop unused ones)".into(),
+            setting: "the number of live callbacks (drop unused ones)",
             reason: "every trampoline slot of the worker is in use".into(),
         };
         let (slot, addr) = st.calls.add(entry, wire::CALLBACK_SLOTS, full, |slot, e| {

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use super::confine::{self, Stage};
 use super::wire::{self, frame, op, reply, Wire, WireError};
 use super::ProcessConfig;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StrategyKind};
 
 /// The worker executable, compiled by the build script.
 static WORKER: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/sandlink-worker"));
@@ -57,6 +57,7 @@ fn worker_path() -> Result<&'static str> {
     match made {
         Ok((_, path)) => Ok(path),
         Err(e) => Err(Error::Load {
+            strategy: StrategyKind::Process,
             library: "<sandlink worker>".into(),
             reason: format!("cannot prepare the worker executable: {e}"),
         }),
@@ -67,6 +68,7 @@ fn worker_path() -> Result<&'static str> {
 /// and the confinement for calls.
 pub(super) fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<Conn> {
     let load_err = |reason: String| Error::Load {
+        strategy: StrategyKind::Process,
         library: name.to_string(),
         reason,
     };
@@ -127,6 +129,7 @@ pub(super) fn handshake(
     config: &ProcessConfig,
 ) -> Result<Conn> {
     let load_err = |reason: String| Error::Load {
+        strategy: StrategyKind::Process,
         library: name.to_string(),
         reason,
     };

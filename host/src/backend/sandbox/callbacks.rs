@@ -12,7 +12,7 @@ use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, ValRaw};
 use super::engine::TABLE_ELEMENTS;
 use super::value::{describe, from_raw, to_raw, wasm_signature, zero_raw};
 use super::{CallerPtr, Sandbox, Shared, State};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StrategyKind};
 use crate::protocol::{callback_dropped, SlotEntry, SlotGuard};
 use crate::strategy::{CallbackFn, ErasedFn};
 use crate::types::{FnSig, Prim, Raw};
@@ -60,10 +60,11 @@ impl Sandbox {
         let inner = self.lock();
         let max = TABLE_ELEMENTS.saturating_sub(self.shared.table_base as usize);
         let full = || Error::LimitReached {
+            strategy: StrategyKind::Sandbox,
             function: None,
             library: self.shared.module.name.clone(),
             limit: format!("{max} live callbacks"),
-            setting: "the number of live callbacks (drop unused ones)".into(),
+            setting: "the number of live callbacks (drop unused ones)",
             reason: format!("the function table holds at most {TABLE_ELEMENTS} entries"),
         };
         let (idx, ()) = inner

@@ -16,7 +16,7 @@ use wasmtime::{
 };
 
 use super::State;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StrategyKind};
 
 /// How often the epoch advances: the granularity of execution deadlines.
 pub const EPOCH_TICK: Duration = Duration::from_millis(5);
@@ -26,6 +26,7 @@ pub(crate) const TABLE_ELEMENTS: usize = 100_000;
 
 fn engine_error(what: &str, e: impl std::fmt::Display) -> Error {
     Error::Load {
+        strategy: StrategyKind::Sandbox,
         library: "<wasmtime engine>".into(),
         reason: format!("{what}: {e}"),
     }
@@ -198,6 +199,7 @@ pub(crate) fn load_path(
     static OPENED: OnceLock<PathCache> = OnceLock::new();
     let name = path.display().to_string();
     let io = |e: std::io::Error| Error::Load {
+        strategy: StrategyKind::Sandbox,
         library: name.clone(),
         reason: e.to_string(),
     };
@@ -292,6 +294,7 @@ fn compile_digested(
 
 pub(crate) fn load_error(name: &str, what: &str, e: impl std::fmt::Display) -> Error {
     Error::Load {
+        strategy: StrategyKind::Sandbox,
         library: name.to_string(),
         reason: format!("{what}: {e:#}"),
     }

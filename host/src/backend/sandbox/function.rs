@@ -8,7 +8,7 @@ use wasmtime::{Func, Val, ValRaw, ValType};
 
 use super::value::{describe, from_raw, to_raw, wasm_signature};
 use super::Sandbox;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StrategyKind};
 use crate::protocol::{finish, Lowered};
 use crate::types::{FnSig, Prim, Raw};
 
@@ -53,6 +53,7 @@ impl Sandbox {
         let library = &self.shared.module.name;
         self.with_ctx(|mut ctx, live| {
             let missing = |reason: String| Error::MissingSymbol {
+                strategy: StrategyKind::Sandbox,
                 library: library.clone(),
                 symbol: name.to_string(),
                 reason,
@@ -118,6 +119,7 @@ impl Sandbox {
         let words = Lowered::new(sig)?;
         if errno && self.lock().live.borrow().errno_get.is_none() {
             return Err(Error::MissingSymbol {
+                strategy: StrategyKind::Sandbox,
                 library: self.shared.module.name.clone(),
                 symbol: name.into(),
                 reason: "it is bound with `returning_errno`, but the module lacks the guest \
@@ -191,6 +193,7 @@ impl Sandbox {
         let library = &self.shared.module.name;
         self.with_ctx(|mut ctx, live| {
             let missing = |reason: &str| Error::MissingSymbol {
+                strategy: StrategyKind::Sandbox,
                 library: library.clone(),
                 symbol: name.to_string(),
                 reason: reason.to_string(),

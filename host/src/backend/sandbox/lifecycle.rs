@@ -16,8 +16,9 @@ use super::config::DirAccess;
 use super::engine::{self, CompiledModule, EPOCH_TICK};
 use super::trap::{instantiation_error, trap_kind};
 use super::{abi, Inner, Live, Sandbox, SandboxConfig, Shared, State};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StrategyKind};
 use crate::protocol::{CallState, Identity};
+use crate::strategy::Strategy;
 
 impl Sandbox {
     fn new_store(module: &CompiledModule, config: &SandboxConfig) -> Result<(Store<State>, Live)> {
@@ -45,6 +46,7 @@ impl Sandbox {
             builder
                 .preopened_dir(&d.host, &d.guest, perms)
                 .map_err(|e| Error::Load {
+                    strategy: StrategyKind::Sandbox,
                     library: module.name.clone(),
                     reason: format!(
                         "cannot grant the directory {} as {}: {e:#}",
@@ -88,8 +90,21 @@ impl Sandbox {
         let errno_get = instance.get_typed_func(&mut store, abi::ERRNO_GET).ok();
         let errno_set = instance.get_typed_func(&mut store, abi::ERRNO_SET).ok();
         if let Ok(init) = instance.get_typed_func::<(), ()>(&mut store, abi::INITIALIZE) {
-            init.call(&mut store, ())
-                .map_err(|e| err("the module's `_initialize` failed", e))?;
+            init.call(&mut store, ()).map_err(|e| {
+                // Its time counts against the deadline, like a call's.
+                if trap_kind(&e) == crate::TrapKind::Deadline {
+                    engine::load_error(
+                        name,
+                        "the module's `_initialize` failed",
+                        format!(
+                            "it ran past the deadline of {:?} (SandboxConfig::deadline)",
+                            config.deadline
+                        ),
+                    )
+                } else {
+                    err("the module's `_initialize` failed", e)
+                }
+            })?;
         }
         Ok((
             store,
@@ -193,6 +208,7 @@ impl Sandbox {
     fn trapped(&self, inner: &Inner, e: wasmtime::Error, function: &str) -> Error {
         let err = if let Some(exit) = e.downcast_ref::<I32Exit>() {
             Error::Exited {
+                strategy: StrategyKind::Sandbox,
                 function: function.to_string(),
                 code: exit.0,
             }
@@ -236,7 +252,10 @@ impl Sandbox {
         function: &str,
         f: impl FnOnce(&mut StoreContextMut<'_, State>, &Live) -> wasmtime::Result<R>,
     ) -> Result<R> {
-        inner.calls.poisoned.check(&self.shared.module.name)?;
+        inner
+            .calls
+            .poisoned
+            .check(<Self as Strategy>::NAME, &self.shared.module.name)?;
         let depth = inner.calls.depth.get();
         let started = self.ticks();
         inner.calls.depth.set(depth + 1);

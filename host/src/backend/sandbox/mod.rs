@@ -204,6 +204,8 @@ impl Sandbox {
 unsafe impl Strategy for Sandbox {
     type Func = SandboxFunc;
 
+    const NAME: crate::StrategyKind = crate::StrategyKind::Sandbox;
+
     fn library_name(&self) -> String {
         self.shared.module.name.clone()
     }

@@ -4,7 +4,7 @@ use wasmtime::Trap;
 
 use super::engine::{self, CompiledModule};
 use super::SandboxConfig;
-use crate::error::{Error, TrapKind};
+use crate::error::{Error, StrategyKind, TrapKind};
 
 pub(super) fn trap_kind(e: &wasmtime::Error) -> TrapKind {
     if e.is::<wasmtime::ThrownException>() {
@@ -36,32 +36,35 @@ pub(super) fn instantiation_error(
     let library = module.name.clone();
     if let Some(pool) = e.downcast_ref::<wasmtime::PoolConcurrencyLimitError>() {
         return Error::LimitReached {
+            strategy: StrategyKind::Sandbox,
             function: None,
             library,
             limit: format!(
                 "the limit of {} live sandboxes in this process",
                 config.max_instances
             ),
-            setting: "SandboxConfig::max_instances".into(),
+            setting: "SandboxConfig::max_instances",
             reason: pool.to_string(),
         };
     }
     let text = format!("{e:#}");
     if text.contains("memory") && (text.contains("limit") || text.contains("exceeds")) {
         return Error::LimitReached {
+            strategy: StrategyKind::Sandbox,
             function: None,
             library,
             limit: format!("the memory cap of {} bytes", config.memory_limit),
-            setting: "SandboxConfig::memory_limit".into(),
+            setting: "SandboxConfig::memory_limit",
             reason: format!("the module's initial memory does not fit: {text}"),
         };
     }
     if text.contains("mmap") || text.contains("Cannot allocate memory") {
         return Error::LimitReached {
+            strategy: StrategyKind::Sandbox,
             function: None,
             library,
             limit: "the process's address space".into(),
-            setting: "SandboxConfig::max_instances (each slot reserves 4 GiB + 32 MiB)".into(),
+            setting: "SandboxConfig::max_instances (each slot reserves 4 GiB + 32 MiB)",
             reason: text,
         };
     }

@@ -34,7 +34,7 @@ use smallvec::SmallVec;
 pub use sandlink_guest_shim::abi::stubs::StubTable;
 
 use crate::backend::native::{self, MODEL};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StrategyKind};
 use crate::protocol::{
     call_locked, dead_callback_called, release, run_and_release, Lowered, NativeCore,
 };
@@ -107,6 +107,7 @@ impl std::fmt::Debug for Stubs {
 unsafe fn table_str(p: *const c_char, what: &str) -> Result<String> {
     if p.is_null() {
         return Err(Error::Load {
+            strategy: StrategyKind::Stubs,
             library: "<stub table>".into(),
             reason: format!("the table's {what} is NULL"),
         });
@@ -141,6 +142,7 @@ impl Stubs {
         let name = unsafe { table_str(table.library, "library name") }?;
         if table.version != abi::VERSION {
             return Err(Error::Load {
+                strategy: StrategyKind::Stubs,
                 library: name,
                 reason: format!(
                     "the stub table has ABI version {}, this Sandlink reads version {}: \
@@ -238,6 +240,8 @@ native::native_memory!(Stubs);
 unsafe impl Strategy for Stubs {
     type Func = StubFunc;
 
+    const NAME: StrategyKind = StrategyKind::Stubs;
+
     fn library_name(&self) -> String {
         self.inner.core.name.clone()
     }
@@ -246,6 +250,7 @@ unsafe impl Strategy for Stubs {
         let words = Lowered::new(sig)?;
         let Some(candidates) = self.inner.fns.get(name) else {
             return Err(Error::MissingSymbol {
+                strategy: StrategyKind::Stubs,
                 library: self.inner.core.name.clone(),
                 symbol: name.into(),
                 reason: "no stub was generated for it: the binding module evaluated in \
@@ -298,6 +303,7 @@ unsafe impl Strategy for Stubs {
         let words = Lowered::new(sig)?;
         let Some(pool) = self.inner.pools.get(&callback_key(sig)) else {
             return Err(Error::MissingSymbol {
+                strategy: StrategyKind::Stubs,
                 library: self.inner.core.name.clone(),
                 symbol: name.into(),
                 reason: "no caller was generated for this function pointer type: the binding \
@@ -350,6 +356,7 @@ unsafe impl Strategy for Stubs {
         match self.inner.globals.get(name) {
             Some(&addr) if addr != 0 => Ok(addr),
             _ => Err(Error::MissingSymbol {
+                strategy: StrategyKind::Stubs,
                 library: self.inner.core.name.clone(),
                 symbol: name.into(),
                 reason: "no stub table entry was generated for it: the binding module \
@@ -392,6 +399,7 @@ unsafe impl Strategy for Stubs {
             .or_insert_with(|| vec![false; pool.n]);
         let Some(index) = used.iter().position(|u| !u) else {
             return Err(Error::LimitReached {
+                strategy: StrategyKind::Stubs,
                 function: None,
                 library: self.inner.core.name.clone(),
                 limit: format!(
@@ -399,7 +407,7 @@ unsafe impl Strategy for Stubs {
                     pool.n,
                     sig.c_prototype("(*)")
                 ),
-                setting: "sandlink_build::Library::callback_slots".into(),
+                setting: "sandlink_build::Library::callback_slots",
                 reason: "every generated trampoline of this type is in use".into(),
             });
         };
@@ -407,6 +415,7 @@ unsafe impl Strategy for Stubs {
         let code = unsafe { *pool.codes.add(index) };
         let Some(code) = code else {
             return Err(Error::Load {
+                strategy: StrategyKind::Stubs,
                 library: self.inner.core.name.clone(),
                 reason: format!(
                     "trampoline {index} of `{}` is NULL in the stub table",
