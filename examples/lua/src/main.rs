@@ -75,14 +75,21 @@ fn run_all<L: Foreign>(lib: &L) -> Result<Vec<String>> {
     SCRIPTS.iter().map(|s| run(&lua, s)).collect()
 }
 
-/// The limits, on a sandbox of its own: a deadline of half a second and a
-/// memory cap of 64 MiB.
-fn limits() -> std::result::Result<Vec<String>, String> {
-    let sb = SandboxConfig::default()
-        .deadline(Duration::from_millis(500))
+/// A sandbox of its own for the limits: a memory cap of 64 MiB and
+/// `deadline`.
+fn limited(deadline: Duration) -> std::result::Result<Sandbox, String> {
+    SandboxConfig::default()
+        .deadline(deadline)
         .memory_limit(64 << 20)
         .open_bytes(include_bytes!(env!("SANDLINK_LUA_WASM")), "lua")
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
+
+/// The limits: a deadline of half a second stops an endless loop; the
+/// memory cap of 64 MiB stops a memory bomb, on a sandbox whose deadline
+/// (a minute) no busy machine reaches first.
+fn limits() -> std::result::Result<Vec<String>, String> {
+    let sb = limited(Duration::from_millis(500))?;
     let lua = Lua::bind(&sb).map_err(|e| e.to_string())?;
     let mut report = Vec::new();
     // An endless loop: the deadline stops it; the sandbox is poisoned (the
@@ -96,6 +103,10 @@ fn limits() -> std::result::Result<Vec<String>, String> {
         other => return Err(format!("endless loop: expected the deadline, got {other:?}")),
     }
     sb.reset().map_err(|e| e.to_string())?;
+    let after = run(&lua, SCRIPTS[0]).map_err(|e| format!("after the reset: {e}"))?;
+    report.push(format!("after the reset: {after}"));
+    let sb = limited(Duration::from_secs(60))?;
+    let lua = Lua::bind(&sb).map_err(|e| e.to_string())?;
     // Endless allocation: Lua's allocator gets NULL at the cap, and Lua
     // raises its "not enough memory" error, which lua_pcall returns.
     let bomb = "local t = {} while true do t[#t + 1] = string.rep('x', 1 << 20) .. #t end";
