@@ -100,7 +100,11 @@ fn limits() -> std::result::Result<Vec<String>, String> {
             function,
             ..
         }) => report.push(format!("endless loop: deadline exceeded in {function}")),
-        other => return Err(format!("endless loop: expected the deadline, got {other:?}")),
+        other => {
+            return Err(format!(
+                "endless loop: expected the deadline, got {other:?}"
+            ))
+        }
     }
     sb.reset().map_err(|e| e.to_string())?;
     let after = run(&lua, SCRIPTS[0]).map_err(|e| format!("after the reset: {e}"))?;
@@ -150,7 +154,10 @@ fn main() -> ExitCode {
             Ok(lines) => {
                 println!("== {name} ==");
                 for (script, line) in SCRIPTS.iter().zip(lines) {
-                    println!("{}\n  -> {line}", script.split_whitespace().collect::<Vec<_>>().join(" "));
+                    println!(
+                        "{}\n  -> {line}",
+                        script.split_whitespace().collect::<Vec<_>>().join(" ")
+                    );
                 }
             }
             Err(e) => println!("== {name} ==\nerror: {e}"),
