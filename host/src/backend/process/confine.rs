@@ -157,8 +157,9 @@ pub fn program(pid: u32, stage: Stage) -> Result<Vec<u8>> {
                 libc::PR_SET_SECCOMP as u64,
             )?)?],
         );
-        let reading = || rule(cond(2, SeccompCmpOp::MaskedEq(WRITING_FLAGS), 0)?);
-        rules.insert(libc::SYS_openat, vec![reading()?]);
+        // An open whose flags (argument `arg`) neither write nor create.
+        let reading = |arg: u8| rule(cond(arg, SeccompCmpOp::MaskedEq(WRITING_FLAGS), 0)?);
+        rules.insert(libc::SYS_openat, vec![reading(2)?]);
         #[cfg(target_arch = "x86_64")]
         {
             for nr in [
@@ -170,8 +171,7 @@ pub fn program(pid: u32, stage: Stage) -> Result<Vec<u8>> {
                 rules.insert(nr, vec![]);
             }
             // open(path, flags, mode): the flags are the second argument.
-            let reading = rule(cond(1, SeccompCmpOp::MaskedEq(WRITING_FLAGS), 0)?)?;
-            rules.insert(libc::SYS_open, vec![reading]);
+            rules.insert(libc::SYS_open, vec![reading(1)?]);
         }
     }
     let filter = SeccompFilter::new(

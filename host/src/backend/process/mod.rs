@@ -275,11 +275,7 @@ impl Process {
     #[doc(hidden)]
     pub fn scripted(replies: &[u8], config: ProcessConfig) -> Result<Process> {
         use std::io::{Read, Write};
-        let fail = |reason: String| Error::Load {
-            strategy: StrategyKind::Process,
-            library: "scripted".into(),
-            reason,
-        };
+        let fail = |reason: String| worker::load_error("scripted", reason);
         if replies.len() > 65536 {
             return Err(fail("a script is at most 64 KiB".into()));
         }

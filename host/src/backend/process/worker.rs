@@ -64,14 +64,19 @@ fn worker_path() -> Result<&'static str> {
     }
 }
 
-/// Starts a worker and takes it through the handshake, the confined load
-/// and the confinement for calls.
-pub(super) fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<Conn> {
-    let load_err = |reason: String| Error::Load {
+/// A worker for the library `name` could not be started or loaded.
+pub(super) fn load_error(name: &str, reason: String) -> Error {
+    Error::Load {
         strategy: StrategyKind::Process,
         library: name.to_string(),
         reason,
-    };
+    }
+}
+
+/// Starts a worker and takes it through the handshake, the confined load
+/// and the confinement for calls.
+pub(super) fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<Conn> {
+    let load_err = |reason: String| load_error(name, reason);
     let pipe = |what: &str| std::io::pipe().map_err(|e| load_err(format!("{what} pipe: {e}")));
     let (req_rx, req_tx) = pipe("request")?;
     let (rep_rx, rep_tx) = pipe("reply")?;
@@ -128,24 +133,15 @@ pub(super) fn handshake(
     landlocked: bool,
     config: &ProcessConfig,
 ) -> Result<Conn> {
-    let load_err = |reason: String| Error::Load {
-        strategy: StrategyKind::Process,
-        library: name.to_string(),
-        reason,
-    };
+    let load_err = |reason: String| load_error(name, reason);
     let mut step = |kind: u8, payload: &[&[u8]], what: &str| -> Result<(u8, Vec<u8>)> {
         let r = conn
             .wire
             .send(&frame(kind, payload))
             .and_then(|()| conn.wire.recv());
         r.map_err(|e| {
-            let during = if kind == op::LOAD {
-                "while the library loaded (in the loader or the library's initialisers)"
-            } else {
-                what
-            };
             load_err(format!(
-                "the worker {} {during}",
+                "the worker {} {what}",
                 ending(conn.child.as_mut(), e, config.deadline).describe()
             ))
         })
@@ -179,7 +175,7 @@ pub(super) fn handshake(
             &stage_one,
             path.as_bytes(),
         ],
-        "loading",
+        "while the library loaded (in the loader or the library's initialisers)",
     )?;
     expect_ok(k, &body, "loading").map_err(|reason| {
         load_err(if reason.contains("undefined symbol") {
@@ -245,25 +241,25 @@ impl Ending {
 
 /// Ends the worker after `e` and tells how it ended.
 pub(super) fn ending(child: Option<&mut Child>, e: WireError, deadline: Duration) -> Ending {
-    let closed = match &e {
-        WireError::Closed(how) => how.clone(),
-        _ => String::new(),
-    };
     let killed_for = match e {
-        WireError::Closed(_) => None,
-        WireError::Deadline => Some(format!(
+        WireError::Closed(how) => Err(how),
+        WireError::Deadline => Ok(format!(
             "ran past its deadline of {deadline:?} and was killed"
         )),
-        WireError::Violation(v) => Some(format!("broke the protocol ({v}) and was killed")),
+        WireError::Violation(v) => Ok(format!("broke the protocol ({v}) and was killed")),
     };
-    let Some(child) = child else {
-        return killed_for.map_or(Ending::Unreaped(closed), Ending::Killed);
+    // Closed: how the pipe closed, for a worker that does not end.
+    let (closed, child) = match (killed_for, child) {
+        (Ok(reason), child) => {
+            if let Some(child) = child {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
+            return Ending::Killed(reason);
+        }
+        (Err(how), None) => return Ending::Unreaped(how),
+        (Err(how), Some(child)) => (how, child),
     };
-    if let Some(reason) = killed_for {
-        let _ = child.kill();
-        let _ = child.wait();
-        return Ending::Killed(reason);
-    }
     match wait_briefly(child) {
         None => Ending::Unreaped(closed),
         Some(s) => match (s.code(), s.signal()) {
