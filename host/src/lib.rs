@@ -167,6 +167,7 @@
 //! ```
 
 mod backend;
+mod bindings;
 mod error;
 mod foreign;
 pub mod prelude;

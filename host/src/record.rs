@@ -141,6 +141,20 @@ impl Recorder {
         Ok(spec)
     }
 
+    /// Records the function `name` with erased argument and result
+    /// descriptions (`ret` `None` for `void`), as binding it with the typed
+    /// descriptions they were erased from would: what `sandlink-build`'s
+    /// header generator calls for each function it generates, so that the
+    /// stubs it asks for are keyed exactly as the generated bindings bind.
+    pub fn declare(
+        &self,
+        name: &str,
+        args: &[crate::types::Typ<crate::types::Erased>],
+        ret: Option<&crate::types::Typ<crate::types::Erased>>,
+    ) -> Result<()> {
+        self.resolve(name, &crate::types::shadow_erased_sig(args, ret), false)
+    }
+
     fn no_library(&self, what: &str) -> Error {
         Error::Unsupported(format!(
             "{what} on the recorder for `{}`: it records declarations at build time and \
@@ -190,6 +204,9 @@ fn reachable(
         | CType::Typedef(_, t)
         | CType::View(t)
         | CType::Const(t) => reachable(t, sigs, aggs, visited),
+        // An incomplete declaration (a struct pointing at itself) has no
+        // layout to check and must not hide the complete one met later.
+        CType::Aggregate(a) if a.layout(DataModel::Lp64).is_err() => {}
         CType::Aggregate(a) => {
             if visited.insert(a.c_name()) {
                 for (_, f) in a.fields() {
