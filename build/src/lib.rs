@@ -64,12 +64,16 @@
 
 mod compile;
 mod eh;
+#[cfg(feature = "generate")]
+mod generate;
 mod stubs;
 mod toolchain;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+#[cfg(feature = "generate")]
+pub use generate::{Bindings, GenerateError, Generated, Skipped};
 pub use sandlink_guest_shim::spec::StubSpec;
 pub use toolchain::{Toolchain, COMPILER_VARS};
 

@@ -111,8 +111,8 @@ pub trait Named: 'static {
 ///   struct of its field handles; `Tag::describe()` gives the sealed
 ///   description and the handles. A field whose C name is not a Rust
 ///   identifier is written `rust_name = "c_name": type`.
-/// - **An incomplete struct**, `pub struct Tag = "c_tag";`: usable behind
-///   pointers only.
+/// - **An incomplete struct or union**, `pub struct Tag = "c_tag";`
+///   (`union`): usable behind pointers only.
 /// - **A type alias**, `pub type name = type;`: usually a `typedef`
 ///   (`typedef("uLong", ulong)`) or a callback type (`funptr(fn(…) -> …)`).
 ///
@@ -191,6 +191,22 @@ macro_rules! bindings {
             type Shadow = $crate::types::Struct<$T>;
             fn typ() -> $crate::Result<$crate::types::Typ<Self::Shadow>> {
                 Ok($crate::types::structure::<$T>($c).opaque())
+            }
+        }
+        $crate::bindings!($($rest)*);
+    };
+    (
+        $(#[$m:meta])*
+        $v:vis union $T:ident = $c:literal ;
+        $($rest:tt)*
+    ) => {
+        $(#[$m])*
+        #[allow(non_camel_case_types)]
+        $v enum $T {}
+        impl $crate::types::Named for $T {
+            type Shadow = $crate::types::Struct<$T>;
+            fn typ() -> $crate::Result<$crate::types::Typ<Self::Shadow>> {
+                Ok($crate::types::union::<$T>($c).opaque())
             }
         }
         $crate::bindings!($($rest)*);

@@ -1,0 +1,358 @@
+//! The generator's model of a header: C types in the `bindings!` grammar,
+//! and their erased descriptions for the stub spec.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use sandlink::record::Recorder;
+use sandlink::types::{self as t, Erased, Typ};
+use sandlink_guest_shim::spec::StubSpec;
+
+use super::{GenerateError, Module};
+
+/// A C type as the `bindings!` grammar spells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Ty {
+    Void,
+    /// A scalar, by its constructor's name (`int`, `ulong`, `size_t`).
+    Scalar(&'static str),
+    String {
+        opt: bool,
+    },
+    OwnedStr(Box<Ty>),
+    /// A `(pointer, length)` pair; the length's type.
+    Buffer {
+        len: Box<Ty>,
+        mutable: bool,
+    },
+    Ptr {
+        opt: bool,
+        to: Box<Ty>,
+    },
+    Const(Box<Ty>),
+    Typedef(String, Box<Ty>),
+    Array(u64, Box<Ty>),
+    FunPtr {
+        opt: bool,
+        args: Vec<Ty>,
+        ret: Box<Ty>,
+    },
+    /// A generated item, by Rust identifier.
+    Named(String),
+}
+
+/// Where a type sits: as in the macro's modes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Full,
+    Field,
+    Behind,
+}
+
+impl Mode {
+    fn under_pointer(self) -> Mode {
+        match self {
+            Mode::Full => Mode::Full,
+            _ => Mode::Behind,
+        }
+    }
+}
+
+impl Ty {
+    /// The `bindings!` grammar's text.
+    pub(crate) fn text(&self) -> String {
+        match self {
+            Ty::Void => "void".into(),
+            Ty::Scalar(s) => (*s).into(),
+            Ty::String { opt: false } => "string".into(),
+            Ty::String { opt: true } => "string_opt".into(),
+            Ty::OwnedStr(p) => format!("str_owned_opt({})", p.text()),
+            Ty::Buffer { len, mutable } => format!(
+                "{}({})",
+                if *mutable {
+                    "buffer_mut_len"
+                } else {
+                    "buffer_len"
+                },
+                len.text()
+            ),
+            Ty::Ptr { opt, to } => {
+                format!("{}({})", if *opt { "ptr_opt" } else { "ptr" }, to.text())
+            }
+            Ty::Const(t) => format!("const_({})", t.text()),
+            Ty::Typedef(n, t) => format!("typedef({n:?}, {})", t.text()),
+            Ty::Array(n, t) => format!("array({n}, {})", t.text()),
+            Ty::FunPtr { opt, args, ret } => format!(
+                "{}(fn({}) -> {})",
+                if *opt { "funptr_opt" } else { "funptr" },
+                args.iter().map(Ty::text).collect::<Vec<_>>().join(", "),
+                ret.text()
+            ),
+            Ty::Named(n) => n.clone(),
+        }
+    }
+
+    /// The description, erased, as the macro would build it in `mode`.
+    pub(crate) fn erased(
+        &self,
+        mode: Mode,
+        items: &BTreeMap<String, Item>,
+    ) -> Result<Typ<Erased>, GenerateError> {
+        let err = |e: sandlink::Error| GenerateError(format!("describing `{}`: {e}", self.text()));
+        Ok(match self {
+            Ty::Void => Typ::<()>::from(t::void()).erase(),
+            Ty::Scalar(s) => scalar(s)
+                .ok_or_else(|| GenerateError(format!("unknown scalar constructor `{s}`")))?,
+            Ty::String { .. } => t::string().erase(),
+            Ty::OwnedStr(_) => t::str_owned_opt(t::ptr_opt(t::char())).erase(),
+            Ty::Buffer { len, mutable } => buffer(len, *mutable, items)?,
+            Ty::Ptr { to, .. } => t::ptr(to.erased(mode.under_pointer(), items)?).erase(),
+            Ty::Const(x) => t::const_(x.erased(mode, items)?).erase(),
+            Ty::Typedef(n, x) => t::typedef(x.erased(mode, items)?, n).erase(),
+            Ty::Array(n, x) => t::array(*n, x.erased(mode, items)?).erase(),
+            Ty::FunPtr { args, ret, .. } => {
+                let m = mode.under_pointer();
+                let args = args
+                    .iter()
+                    .map(|a| a.erased(m, items))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let ret = match &**ret {
+                    Ty::Void => None,
+                    r => Some(r.erased(m, items)?),
+                };
+                t::funptr_erased(&args, ret.as_ref())
+            }
+            Ty::Named(n) => {
+                let item = items
+                    .get(n)
+                    .ok_or_else(|| GenerateError(format!("no item `{n}`")))?;
+                match (&item.kind, mode) {
+                    (ItemKind::Alias(x), m) => x.erased(m, items)?,
+                    (ItemKind::Opaque { union }, _) => opaque(&item.c_name, *union),
+                    (ItemKind::Aggregate { union, .. }, Mode::Behind) => {
+                        opaque(&item.c_name, *union)
+                    }
+                    (ItemKind::Aggregate { union, fields }, _) => {
+                        let mut s = if *union {
+                            t::union::<Erased>(&item.c_name)
+                        } else {
+                            t::structure::<Erased>(&item.c_name)
+                        };
+                        for f in fields {
+                            let ft = f.ty.erased(Mode::Field, items)?;
+                            s.field(&f.c_name, ft);
+                        }
+                        s.seal().map_err(err)?.erase()
+                    }
+                }
+            }
+        })
+    }
+
+    /// Without typedefs, aliases and `const`.
+    pub(crate) fn strip(&self, items: &BTreeMap<String, Item>) -> Ty {
+        match self {
+            Ty::Const(x) | Ty::Typedef(_, x) => x.strip(items),
+            Ty::Named(n) => match items.get(n).map(|i| &i.kind) {
+                Some(ItemKind::Alias(x)) => x.strip(items),
+                _ => self.clone(),
+            },
+            other => other.clone(),
+        }
+    }
+}
+
+/// The erased description of a scalar constructor.
+fn scalar(s: &str) -> Option<Typ<Erased>> {
+    Some(match s {
+        "bool" => t::bool().erase(),
+        "char" => t::char().erase(),
+        "schar" => t::schar().erase(),
+        "uchar" => t::uchar().erase(),
+        "short" => t::short().erase(),
+        "ushort" => t::ushort().erase(),
+        "int" => t::int().erase(),
+        "uint" => t::uint().erase(),
+        "long" => t::long().erase(),
+        "ulong" => t::ulong().erase(),
+        "llong" => t::llong().erase(),
+        "ullong" => t::ullong().erase(),
+        "int8_t" => t::int8_t().erase(),
+        "int16_t" => t::int16_t().erase(),
+        "int32_t" => t::int32_t().erase(),
+        "int64_t" => t::int64_t().erase(),
+        "uint8_t" => t::uint8_t().erase(),
+        "uint16_t" => t::uint16_t().erase(),
+        "uint32_t" => t::uint32_t().erase(),
+        "uint64_t" => t::uint64_t().erase(),
+        "size_t" => t::size_t().erase(),
+        "ssize_t" => t::ssize_t().erase(),
+        "intptr_t" => t::intptr_t().erase(),
+        "uintptr_t" => t::uintptr_t().erase(),
+        "ptrdiff_t" => t::ptrdiff_t().erase(),
+        "float" => t::float().erase(),
+        "double" => t::double().erase(),
+        _ => return None,
+    })
+}
+
+/// A `(pointer, length)` pair whose length has type `len`.
+fn buffer(
+    len: &Ty,
+    mutable: bool,
+    items: &BTreeMap<String, Item>,
+) -> Result<Typ<Erased>, GenerateError> {
+    macro_rules! with_len {
+        ($c:ident) => {
+            if mutable {
+                t::buffer_mut().len_type(&t::$c()).erase()
+            } else {
+                t::buffer().len_type(&t::$c()).erase()
+            }
+        };
+    }
+    let stripped = len.strip(items);
+    Ok(match &stripped {
+        Ty::Scalar("char") => with_len!(char),
+        Ty::Scalar("schar") => with_len!(schar),
+        Ty::Scalar("uchar") => with_len!(uchar),
+        Ty::Scalar("short") => with_len!(short),
+        Ty::Scalar("ushort") => with_len!(ushort),
+        Ty::Scalar("int") => with_len!(int),
+        Ty::Scalar("uint") => with_len!(uint),
+        Ty::Scalar("long") => with_len!(long),
+        Ty::Scalar("ulong") => with_len!(ulong),
+        Ty::Scalar("llong") => with_len!(llong),
+        Ty::Scalar("ullong") => with_len!(ullong),
+        Ty::Scalar("int8_t") => with_len!(int8_t),
+        Ty::Scalar("int16_t") => with_len!(int16_t),
+        Ty::Scalar("int32_t") => with_len!(int32_t),
+        Ty::Scalar("int64_t") => with_len!(int64_t),
+        Ty::Scalar("uint8_t") => with_len!(uint8_t),
+        Ty::Scalar("uint16_t") => with_len!(uint16_t),
+        Ty::Scalar("uint32_t") => with_len!(uint32_t),
+        Ty::Scalar("uint64_t") => with_len!(uint64_t),
+        Ty::Scalar("size_t") => with_len!(size_t),
+        Ty::Scalar("ssize_t") => with_len!(ssize_t),
+        other => {
+            return Err(GenerateError(format!(
+                "`{}` cannot be a buffer's length",
+                other.text()
+            )))
+        }
+    })
+}
+
+fn opaque(c_name: &str, union: bool) -> Typ<Erased> {
+    if union {
+        t::union::<Erased>(c_name).opaque().erase()
+    } else {
+        t::structure::<Erased>(c_name).opaque().erase()
+    }
+}
+
+/// A named type the module declares.
+#[derive(Clone, Debug)]
+pub(crate) struct Item {
+    /// The C tag or typedef name (empty for an untagged struct).
+    pub(crate) c_name: String,
+    pub(crate) kind: ItemKind,
+    /// Where it is declared, `file:line`.
+    pub(crate) at: String,
+    /// Why it is incomplete though C defines it (a bit-field, say).
+    pub(crate) note: Option<String>,
+}
+
+impl Item {
+    /// The type as C spells it.
+    pub(crate) fn c_spelling(&self) -> String {
+        match &self.kind {
+            ItemKind::Alias(_) => self.c_name.clone(),
+            ItemKind::Opaque { union } | ItemKind::Aggregate { union, .. } => {
+                format!(
+                    "{} {}",
+                    if *union { "union" } else { "struct" },
+                    self.c_name
+                )
+            }
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub(crate) enum ItemKind {
+    Alias(Ty),
+    Opaque { union: bool },
+    Aggregate { union: bool, fields: Vec<FieldDecl> },
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct FieldDecl {
+    pub(crate) rust_name: String,
+    pub(crate) c_name: String,
+    pub(crate) ty: Ty,
+    /// The C declaration, for the docs.
+    pub(crate) c_decl: String,
+}
+
+/// A function the module binds.
+#[derive(Clone, Debug)]
+pub(crate) struct Function {
+    pub(crate) c_name: String,
+    pub(crate) args: Vec<Ty>,
+    pub(crate) ret: Ty,
+    /// The C prototype, for the docs.
+    pub(crate) prototype: String,
+    pub(crate) at: String,
+    /// The defaults and overrides taken, for the docs.
+    pub(crate) choices: Vec<String>,
+}
+
+/// A constant: a literal macro or an enum value.
+#[derive(Clone, Debug)]
+pub(crate) struct Constant {
+    pub(crate) name: String,
+    /// The Rust type (`i32`, `u64`, `&str`).
+    pub(crate) rust_type: &'static str,
+    /// The Rust literal, or another constant's name.
+    pub(crate) value: String,
+    pub(crate) at: String,
+}
+
+/// A declaration left out, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// What it is: "function `gzprintf`", "macro `deflateInit`".
+    pub what: String,
+    /// Where, `file:line`.
+    pub at: String,
+    /// Why.
+    pub reason: String,
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({}): {}", self.what, self.at, self.reason)
+    }
+}
+
+/// The stub spec of `module`'s functions, recorded as the generated
+/// bindings will bind them.
+pub(crate) fn record(name: &str, module: &Module) -> Result<StubSpec, GenerateError> {
+    let rec = Recorder::new(name);
+    for f in &module.functions {
+        let args = f
+            .args
+            .iter()
+            .map(|a| a.erased(Mode::Full, &module.items))
+            .collect::<Result<Vec<_>, _>>()?;
+        let ret = match &f.ret {
+            Ty::Void => None,
+            r => Some(r.erased(Mode::Full, &module.items)?),
+        };
+        rec.declare(&f.c_name, &args, ret.as_ref())
+            .map_err(|e| GenerateError(format!("recording `{}`: {e}", f.c_name)))?;
+    }
+    rec.spec()
+        .map_err(|e| GenerateError(format!("the stub spec: {e}")))
+}
