@@ -76,11 +76,15 @@ done
 #   the expat embedded in it, sandboxed, checking every event;
 # - lua builds Lua 5.4 from Debian's source, unmodified, and runs scripts
 #   whose errors are setjmp/longjmp through all four strategies (which must
-#   agree), then an endless loop and a memory bomb on the Sandbox.
+#   agree), then an endless loop and a memory bomb on the Sandbox;
+# - zlib generates its bindings from zlib.h (sandlink-build's generator,
+#   libclang) and runs deflate/inflate, compress2/uncompress, crc32 and
+#   adler32 through all four strategies, checking each against Python's zlib.
 export CARGO_TARGET_DIR="$PWD/target/standalone"
 cargo run --release --locked --manifest-path examples/own-library/Cargo.toml
 cargo run --release --locked --manifest-path examples/outside-expat/Cargo.toml
 cargo run --release --locked --manifest-path examples/lua/Cargo.toml
+cargo run --release --locked --manifest-path examples/zlib/Cargo.toml
 # The fuzz targets (their own workspace) must keep compiling: an API change
 # that breaks one fails here, not months later (running them is
 # scripts/fuzz.sh's job).

@@ -645,7 +645,7 @@ impl Reader<'_> {
         let union = decl.get_kind() == EntityKind::UnionDecl;
         let tag = decl
             .get_name()
-            .filter(|n| !decl.is_anonymous() && !n.is_empty());
+            .filter(|n| !n.is_empty() && !decl.is_anonymous() && !untagged(&decl));
         let (ident, c_name) = match (&tag, hint) {
             (Some(tag), _) => (tag.clone(), tag.clone()),
             (None, Some(h)) => (h.to_string(), String::new()),
@@ -826,6 +826,14 @@ impl Reader<'_> {
             }
         }
     }
+}
+
+/// Whether a struct or union declaration has no tag (`struct { … }`):
+/// libclang names such a record after its typedef, which C does not.
+fn untagged(decl: &Entity) -> bool {
+    let tokens = decl.get_range().map(|r| r.tokenize()).unwrap_or_default();
+    let spelled: Vec<String> = tokens.iter().take(2).map(|t| t.get_spelling()).collect();
+    matches!(spelled.as_slice(), [kw, brace] if (kw == "struct" || kw == "union") && brace == "{")
 }
 
 /// Whether `t` is an integer (for a buffer's length): `Some(true)` if so.
