@@ -206,7 +206,8 @@ fn allowlists_and_blocklists_filter() {
     let g = generate(&b);
     assert_eq!(g.functions, ["fix_sum"]);
     assert!(skipped_reason(&g, "function `fix_name`").contains("blocked"));
-    assert_eq!(g.constants, ["FIX_ANSWER", "FIX_ALIAS", "FIX_A"]);
+    // A macro naming another constant comes after every literal one.
+    assert_eq!(g.constants, ["FIX_ANSWER", "FIX_A", "FIX_ALIAS"]);
 }
 
 #[test]

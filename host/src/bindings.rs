@@ -272,7 +272,7 @@ macro_rules! __sandlink_aggregate {
         }
     ) => {
         $(#[$m])*
-        #[allow(non_camel_case_types)]
+        #[allow(non_camel_case_types, non_snake_case)]
         $v struct $T {
             $(
                 $(#[$fm])*

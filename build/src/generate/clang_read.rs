@@ -121,6 +121,7 @@ pub(crate) fn read(
         overrides,
         used_overrides: HashSet::new(),
         enums_done: HashSet::new(),
+        pending: Vec::new(),
     };
     let mut seen_fns = HashSet::new();
     let mut seen_macros = HashSet::new();
@@ -176,6 +177,19 @@ pub(crate) fn read(
             }
         }
     }
+    for (name, other, at) in std::mem::take(&mut r.pending) {
+        match r.module.constants.iter().find(|c| c.name == other) {
+            Some(c) => {
+                let ty = c.rust_type;
+                r.push_constant(name, ty, other, at);
+            }
+            None => r.module.skipped.push(Skipped {
+                what: format!("macro `{name}`"),
+                at,
+                reason: format!("names `{other}`, which is not a generated constant"),
+            }),
+        }
+    }
     for (i, (_, o)) in overrides.iter().enumerate() {
         if !r.used_overrides.contains(&i) {
             r.module.warnings.push(format!(
@@ -217,6 +231,8 @@ struct Reader<'a> {
     overrides: &'a [(Regex, Override)],
     used_overrides: HashSet<usize>,
     enums_done: HashSet<String>,
+    /// Macros naming another constant: (name, the other, where).
+    pending: Vec<(String, String, String)>,
 }
 
 impl Reader<'_> {
@@ -573,13 +589,11 @@ impl Reader<'_> {
             if f.is_variadic() {
                 return Err("a pointer to a variadic function".into());
             }
+            // The argument and result types through the pointee as written,
+            // which keeps their typedefs (libclang looks through the sugar).
             let mut args = Vec::new();
-            for (i, a) in f
-                .get_argument_types()
-                .unwrap_or_default()
-                .into_iter()
-                .enumerate()
-            {
+            let written = pointee.get_argument_types().unwrap_or_default();
+            for (i, a) in written.into_iter().enumerate() {
                 let a = self
                     .value(a, Site::CallbackArg, Policy::default(), None)
                     .map_err(|why| format!("callback argument {}: {why}", i + 1))?;
@@ -588,7 +602,7 @@ impl Reader<'_> {
             if args.len() > MAX_PARAMS {
                 return Err(format!("a callback of {} parameters", args.len()));
             }
-            let ret = match f.get_result_type() {
+            let ret = match pointee.get_result_type() {
                 Some(r) => self.value(r, Site::CallbackResult, Policy::default(), None)?,
                 None => Ty::Void,
             };
@@ -811,12 +825,14 @@ impl Reader<'_> {
             // A flag (`#define ZLIB_H`): it has no value to generate.
             return;
         }
-        // Another constant by name (`#define Z_ASCII Z_TEXT`).
+        // Another constant by name (`#define Z_ASCII Z_TEXT`), resolved
+        // once every constant is known; `#define X X` (an enum constant
+        // made testable by `#ifdef`) adds nothing.
         if let [(TokenKind::Identifier, other)] = body {
-            if let Some(c) = self.module.constants.iter().find(|c| c.name == *other) {
-                let ty = c.rust_type;
-                return self.push_constant(name.to_string(), ty, other.clone(), at(e));
+            if other != name {
+                self.pending.push((name.to_string(), other.clone(), at(e)));
             }
+            return;
         }
         match literal(body) {
             Some((ty, value)) => self.push_constant(name.to_string(), ty, value, at(e)),
@@ -849,7 +865,10 @@ fn by_value_aggregate(t: &Ty, items: &BTreeMap<String, Item>) -> Option<String> 
     match t.strip(items) {
         Ty::Named(n) => Some(format!(
             "`{}` passed by value (Sandlink passes structs and unions by pointer)",
-            items.get(&n).map(|i| i.c_spelling()).unwrap_or(n)
+            match items.get(&n) {
+                Some(i) if !i.c_name.is_empty() => i.c_spelling(),
+                _ => n,
+            }
         )),
         Ty::Array(..) => Some("an array passed by value".into()),
         _ => None,

@@ -120,12 +120,10 @@ pub(crate) fn module(name: &str, headers: &[PathBuf], module: &Module) -> String
     o.push_str("    }\n}\n");
     for c in &module.constants {
         let _ = writeln!(o, "\n/// `{}` ({}).", c.name, c.at);
-        let ty = if c.rust_type == "&str" {
-            "&str"
-        } else {
-            c.rust_type
-        };
-        let _ = writeln!(o, "pub const {}: {ty} = {};", c.name, c.value);
+        if c.name.chars().any(|ch| ch.is_ascii_lowercase()) {
+            o.push_str("#[allow(non_upper_case_globals)]\n");
+        }
+        let _ = writeln!(o, "pub const {}: {} = {};", c.name, c.rust_type, c.value);
     }
     o
 }

@@ -86,6 +86,7 @@ pub struct Bindings {
     allow_constants: Vec<String>,
     block: Vec<String>,
     overrides: Vec<Override>,
+    cargo_warnings: bool,
 }
 
 /// What an override makes of a parameter or result.
@@ -166,6 +167,7 @@ impl Bindings {
             allow_constants: Vec::new(),
             block: Vec::new(),
             overrides: Vec::new(),
+            cargo_warnings: true,
         }
     }
 
@@ -271,6 +273,15 @@ impl Bindings {
         self.choose(function, "return", Choice::Owned)
     }
 
+    /// Whether [`Bindings::generate_to_out_dir`] prints a `cargo:warning`
+    /// per skipped declaration and per warning (on by default). Off, they
+    /// are still listed in the generated file's header and in
+    /// [`Generated`], for a crate that checks them itself.
+    pub fn cargo_warnings(&mut self, yes: bool) -> &mut Bindings {
+        self.cargo_warnings = yes;
+        self
+    }
+
     /// Reads the headers and generates the module and its stub spec.
     pub fn generate(&self) -> Result<Generated, GenerateError> {
         if self.headers.is_empty() {
@@ -330,11 +341,13 @@ impl Bindings {
             println!("cargo:rerun-if-changed={}", h.display());
         }
         println!("cargo:rerun-if-env-changed=LIBCLANG_PATH");
-        for s in &generated.skipped {
-            println!("cargo:warning=sandlink-build: skipped {s}");
-        }
-        for w in &generated.warnings {
-            println!("cargo:warning=sandlink-build: {w}");
+        if self.cargo_warnings {
+            for s in &generated.skipped {
+                println!("cargo:warning=sandlink-build: skipped {s}");
+            }
+            for w in &generated.warnings {
+                println!("cargo:warning=sandlink-build: {w}");
+            }
         }
         if let Err(e) = generated.write(out.join(file)) {
             eprintln!("sandlink-build: writing {}: {e}", out.join(file).display());

@@ -1,0 +1,27 @@
+//! Generates expat's bindings from `expat.h` with sandlink-build's header
+//! generator, for `tests/generated_expat.rs`, which compares them with
+//! `sandlink-expat`'s hand-written ones.
+
+use std::path::PathBuf;
+
+fn main() {
+    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").unwrap_or_default());
+    let src = std::env::var_os("SANDLINK_EXPAT_SRC")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join("../.deps/expat"));
+    println!("cargo:rerun-if-env-changed=SANDLINK_EXPAT_SRC");
+    let lib = src.join("lib");
+    // No override: the header's defaults, so the test sees every choice
+    // the hand-written bindings make differently.
+    // The headers the stubs check expat against, in the same order: the
+    // configuration decides which functions expat.h declares (`XML_DTD`).
+    sandlink_build::Bindings::new("GeneratedExpat")
+        .header(dir.join("../expat/c/expat_config.h"))
+        .header(lib.join("expat.h"))
+        .include(&lib)
+        .include(dir.join("../expat/c"))
+        .define("HAVE_EXPAT_CONFIG_H", "1")
+        // The test checks what is skipped; no warning on every build.
+        .cargo_warnings(false)
+        .generate_to_out_dir("expat_generated.rs");
+}
