@@ -571,7 +571,7 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
     fn install_handlers(&mut self) -> Result<(), ExpatError> {
         let events = lock(&self.handler).events();
         let ex = self.expat.clone();
-        let t = &ex.types;
+        let t = &ex;
         let lib = &ex.lib;
         let raw = self.raw;
         let mut keep: Vec<Box<dyn Any + Send>> = Vec::new();

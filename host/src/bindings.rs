@@ -65,8 +65,15 @@ pub trait Named: 'static {
 ///     /// `struct handle;`: incomplete, used only behind pointers.
 ///     pub struct Handle = "handle";
 ///
+///     /// `void (*)(void *, int)`: a callback type.
+///     pub type visitor = funptr(fn(ptr_opt(void), int) -> void);
+///
 ///     /// The library's functions.
 ///     pub struct Lib<L> {
+///         type {
+///             /// The callback type, to make callbacks with.
+///             visitor = visitor;
+///         }
 ///         /// `size_t strlen(const char *)`.
 ///         pub fn strlen(string) -> size_t;
 ///         /// `int abs(int)`, bound under another Rust name.
@@ -75,6 +82,8 @@ pub trait Named: 'static {
 ///         pub fn move_point(point_p, int, int) -> void;
 ///         /// `void each(void (*f)(void *, int), void *)`.
 ///         pub fn each(funptr(fn(ptr_opt(void), int) -> void), ptr_opt(void)) -> void;
+///         /// `void set_visitor(void (*f)(void *, int))`, NULL to clear.
+///         pub fn set_visitor(funptr_opt(visitor)) -> void;
 ///     }
 /// }
 ///
@@ -82,6 +91,7 @@ pub trait Named: 'static {
 /// let rec = sandlink::record::Recorder::new("lib");
 /// // The Rust types were derived from the C ones:
 /// let _: &Function<_, (String,), u64> = &Lib::bind(&rec)?.strlen;
+/// let _: &Typ<FunPtr<(Option<Ptr<()>>, i32), ()>> = &Lib::bind(&rec)?.visitor;
 /// let _: &Function<_, (Ptr<Struct<Point>>, i32, i32), ()> = &Lib::bind(&rec)?.move_point;
 /// let (point, fields) = Point::describe()?;
 /// assert_eq!(point.size_align(DataModel::Lp64)?, (8, 4));
@@ -104,7 +114,11 @@ pub trait Named: 'static {
 ///   a struct generic over `L: Foreign` with a `lib: L` field and one
 ///   [`Function`](crate::Function) field per function, and
 ///   `Name::bind(&lib)`, which binds them all and fails on the first
-///   missing or mismatched one.
+///   missing or mismatched one. It is `Clone` (a clone shares the bound
+///   functions); `#[derive]` cannot be used on it, as its field types are
+///   macro-expanded. Before the functions, a
+///   `type { name = type; … }` block adds `Typ` fields: the callback types
+///   a user makes callbacks with, say.
 /// - **A struct or union**, `pub struct Tag = "c_tag" { field: type, … }`
 ///   (`union` for a union; `"c_tag"` empty for an untagged one named by a
 ///   `typedef`). `Tag` is both the struct's tag (`Ptr<Struct<Tag>>`) and a
@@ -126,7 +140,8 @@ pub trait Named: 'static {
 /// `bytes_ref`, `bytes_ref_int`, `ptr(t)`, `ptr_opt(t)`, `const_(t)`,
 /// `typedef("name", t)`, `array(n, t)`, `str_ref(t)`, `str_ref_opt(t)`,
 /// `str_owned(t)`, `str_owned_opt(t)`, `str_array_ref(t)`,
-/// `funptr(fn(args) -> result)`, `funptr_opt(…)`, and a named item (or any
+/// `funptr(fn(args) -> result)`, `funptr_opt(…)` (also of a named callback
+/// type: `funptr_opt(handler)`), and a named item (or any
 /// type implementing [`Named`]) by its name. Each means what the
 /// constructor of the same name in [`crate::types`] means.
 #[macro_export]
@@ -136,8 +151,16 @@ macro_rules! bindings {
         $(#[$m:meta])*
         $v:vis struct $S:ident < $L:ident > {
             $(
+                type {
+                    $(
+                        $(#[$tm:meta])*
+                        $t:ident = $tk:ident $(( $($ti:tt)* ))? ;
+                    )*
+                }
+            )?
+            $(
                 $(#[$fm:meta])*
-                $fv:vis fn $f:ident $(= $c:literal)?
+                pub fn $f:ident $(= $c:literal)?
                     ( $($ak:ident $(( $($ai:tt)* ))?),* $(,)? )
                     -> $rk:ident $(( $($ri:tt)* ))? ;
             )*
@@ -149,14 +172,28 @@ macro_rules! bindings {
         $v struct $S<$L: $crate::Foreign> {
             /// The library the functions are bound in.
             pub lib: $L,
+            $($(
+                $(#[$tm])*
+                pub $t: $crate::types::Typ<$crate::__sandlink_ty!($tk $(($($ti)*))?)>,
+            )*)?
             $(
                 $(#[$fm])*
-                $fv $f: $crate::Function<
+                pub $f: $crate::Function<
                     $L,
                     ($($crate::__sandlink_ty!($ak $(($($ai)*))?),)*),
                     $crate::__sandlink_ty!($rk $(($($ri)*))?),
                 >,
             )*
+        }
+
+        impl<$L: $crate::Foreign> ::std::clone::Clone for $S<$L> {
+            fn clone(&self) -> Self {
+                $S {
+                    lib: self.lib.clone(),
+                    $($($t: self.$t.clone(),)*)?
+                    $($f: self.$f.clone(),)*
+                }
+            }
         }
 
         impl<$L: $crate::Foreign> $S<$L> {
@@ -166,6 +203,9 @@ macro_rules! bindings {
             pub fn bind(lib: &$L) -> $crate::Result<Self> {
                 use $crate::types::Named as _;
                 Ok($S {
+                    $($(
+                        $t: $crate::__sandlink_val!(full; $tk $(($($ti)*))?),
+                    )*)?
                     $(
                         $f: lib.function(
                             [$($c,)? stringify!($f)][0],
@@ -282,7 +322,8 @@ macro_rules! __sandlink_aggregate {
         impl $T {
             /// The sealed description, and a handle per field.
             #[allow(unused_imports)]
-            pub fn describe() -> $crate::Result<($crate::types::Typ<$crate::types::Struct<$T>>, $T)> {
+            pub fn describe(
+            ) -> $crate::Result<($crate::types::Typ<$crate::types::Struct<$T>>, $T)> {
                 use $crate::types::Named as _;
                 let mut s = $crate::types::$ctor::<$T>($c);
                 let fields = $T {
@@ -367,9 +408,10 @@ macro_rules! __sandlink_ty {
             $crate::__sandlink_ty!($rk $(($($ri)*))?),
         >
     };
-    (funptr_opt($($t:tt)*)) => {
-        ::std::option::Option<$crate::__sandlink_ty!(funptr($($t)*))>
+    (funptr_opt(fn $($t:tt)*)) => {
+        ::std::option::Option<$crate::__sandlink_ty!(funptr(fn $($t)*))>
     };
+    (funptr_opt($n:ident)) => { ::std::option::Option<<$n as $crate::types::Named>::Shadow> };
     ($n:ident) => { <$n as $crate::types::Named>::Shadow };
 }
 
@@ -432,7 +474,9 @@ macro_rules! __sandlink_val {
     };
     ($m:ident; bytes_ref) => { $crate::types::bytes_ref() };
     ($m:ident; bytes_ref_int) => { $crate::types::bytes_ref_int() };
-    ($m:ident; str_ref($($t:tt)*)) => { $crate::types::str_ref($crate::__sandlink_val!($m; $($t)*)) };
+    ($m:ident; str_ref($($t:tt)*)) => {
+        $crate::types::str_ref($crate::__sandlink_val!($m; $($t)*))
+    };
     ($m:ident; str_ref_opt($($t:tt)*)) => {
         $crate::types::str_ref_opt($crate::__sandlink_val!($m; $($t)*))
     };
@@ -465,6 +509,12 @@ macro_rules! __sandlink_val {
     };
     ($m:ident; funptr_opt(fn $($sig:tt)*)) => {
         $crate::types::funptr_opt($crate::__sandlink_val!(@under $m; @fn_sig $($sig)*))
+    };
+    // A named callback type, NULL allowed where it is used.
+    ($m:ident; funptr_opt($n:ident)) => {
+        $crate::types::funptr_opt(
+            $crate::__sandlink_val!(@under $m; $n).fn_type().clone()
+        )
     };
     ($m:ident; @fn_sig $($sig:tt)*) => { $crate::__sandlink_val!(@fn $m; $($sig)*) };
     (full; $n:ident) => { <$n as $crate::types::Named>::typ()? };

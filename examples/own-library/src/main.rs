@@ -11,7 +11,7 @@ mod bindings;
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use bindings::{CJsonLib, Item};
+use bindings::{CJson, CJsonLib, Item};
 use sandlink::{Dynamic, Foreign, Result, Sandbox, Stubs};
 
 // `stub_table()`: cJSON's generated stubs, linked into this binary.
@@ -77,7 +77,8 @@ fn describe<L: Foreign>(lib: &L, json: &str) -> Result<String> {
 /// Writes one line per item, indented by depth, following `child` and
 /// `next` with an explicit stack (no recursion, whatever the nesting).
 fn outline<L: Foreign>(cj: &CJsonLib<L>, root: Item, out: &mut String) -> Result<()> {
-    let (lib, f) = (&cj.lib, &cj.fields);
+    let lib = &cj.lib;
+    let (_, f) = CJson::describe()?;
     let mut stack = vec![(root, 0usize)];
     while let Some((item, depth)) = stack.pop() {
         let kind = lib.read_field(item, &f.kind)?;
