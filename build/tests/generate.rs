@@ -198,6 +198,48 @@ fn overrides_change_the_defaults_and_say_so() {
 }
 
 #[test]
+fn callback_arguments_take_overrides_by_the_typedef_s_parameter_names() {
+    let defaults = generate(&fixture());
+    assert_eq!(
+        function_line(&defaults, "fix_on_chunk"),
+        "pub fn fix_on_chunk(typedef(\"fix_chunk\", funptr_opt(fn(ptr_opt(void), string_opt, \
+         int) -> void)), ptr_opt(void)) -> void;"
+    );
+    let mut b = fixture();
+    b.buffer("fix_chunk", "data", "len")
+        .borrowed("fix_open_tag", "name|atts")
+        .non_null("fix_open_tag", "name");
+    let g = generate(&b);
+    assert_eq!(
+        function_line(&g, "fix_on_chunk"),
+        "pub fn fix_on_chunk(typedef(\"fix_chunk\", funptr_opt(fn(ptr_opt(void), bytes_ref_int) \
+         -> void)), ptr_opt(void)) -> void;"
+    );
+    assert_eq!(
+        function_line(&g, "fix_on_tag"),
+        "pub fn fix_on_tag(typedef(\"fix_open_tag\", funptr_opt(fn(ptr_opt(void), \
+         str_ref(ptr(const_(char))), str_array_ref(ptr(ptr_opt(const_(char))))) -> void))) \
+         -> void;"
+    );
+    // The callback type's alias takes them too, to make callbacks with.
+    assert!(g.source.contains(
+        "pub type fix_chunk = typedef(\"fix_chunk\", funptr(fn(ptr_opt(void), bytes_ref_int) \
+         -> void));"
+    ));
+    assert!(
+        !g.warnings.iter().any(|w| w.contains("fix_chunk")),
+        "{:?}",
+        g.warnings
+    );
+    // A pair must be two neighbours: the function that takes a callback
+    // whose override cannot apply is skipped, saying why.
+    let mut bad = fixture();
+    bad.buffer("fix_visit", "ctx", "value");
+    let g = generate(&bad);
+    assert!(skipped_reason(&g, "function `fix_walk`").contains("right after"));
+}
+
+#[test]
 fn allowlists_and_blocklists_filter() {
     let mut b = fixture();
     b.allow_function("fix_(sum|name)")

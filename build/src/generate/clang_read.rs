@@ -69,13 +69,14 @@ struct Policy {
     string: Option<bool>,
     nullable: Option<bool>,
     owned: bool,
+    borrowed: bool,
 }
 
 pub(crate) fn read(
     headers: &[PathBuf],
     args: &[String],
     filters: &Filters,
-    overrides: &[(Regex, Override)],
+    overrides: &[(Regex, Regex, Override)],
 ) -> Result<Module, GenerateError> {
     let clang = Clang::new().map_err(|e| {
         GenerateError(format!(
@@ -122,6 +123,7 @@ pub(crate) fn read(
         used_overrides: HashSet::new(),
         enums_done: HashSet::new(),
         pending: Vec::new(),
+        callback: None,
     };
     let mut seen_fns = HashSet::new();
     let mut seen_macros = HashSet::new();
@@ -190,7 +192,7 @@ pub(crate) fn read(
             }),
         }
     }
-    for (i, (_, o)) in overrides.iter().enumerate() {
+    for (i, (_, _, o)) in overrides.iter().enumerate() {
         if !r.used_overrides.contains(&i) {
             r.module.warnings.push(format!(
                 "the override {:?} for `{}` of functions matching `{}` matched no generated parameter",
@@ -228,11 +230,14 @@ fn at(e: &Entity) -> String {
 struct Reader<'a> {
     module: Module,
     filters: &'a Filters,
-    overrides: &'a [(Regex, Override)],
+    overrides: &'a [(Regex, Regex, Override)],
     used_overrides: HashSet<usize>,
     enums_done: HashSet<String>,
     /// Macros naming another constant: (name, the other, where).
     pending: Vec<(String, String, String)>,
+    /// The callback typedef whose function type is read next, and its
+    /// parameters' names: overrides name them so.
+    callback: Option<(String, Vec<String>)>,
 }
 
 impl Reader<'_> {
@@ -378,8 +383,8 @@ impl Reader<'_> {
         self.overrides
             .iter()
             .enumerate()
-            .filter(|(_, (re, o))| o.param == param && re.is_match(f))
-            .map(|(i, (_, o))| (i, o.choice.clone()))
+            .filter(|(_, (re, p, _))| p.is_match(param) && re.is_match(f))
+            .map(|(i, (_, _, o))| (i, o.choice.clone()))
             .collect()
     }
 
@@ -392,11 +397,56 @@ impl Reader<'_> {
                 Choice::Nullable => p.nullable = Some(true),
                 Choice::NonNull => p.nullable = Some(false),
                 Choice::Owned => p.owned = true,
+                Choice::Borrowed => p.borrowed = true,
                 Choice::Buffer(_) => continue,
             }
             self.used_overrides.insert(i);
         }
         p
+    }
+
+    /// A callback's `(pointer, length)` pair, when an override makes one of
+    /// parameter `pname` of callback `cb` and the next parameter: a
+    /// borrowed `BytesRef`, whose length C gives as `int` or `size_t`.
+    fn callback_pair(
+        &mut self,
+        cb: &str,
+        pname: &str,
+        len_name: Option<String>,
+        len_type: Option<&Type>,
+    ) -> Result<Option<Ty>, String> {
+        let Some((k, len)) = self
+            .overrides_for(cb, pname)
+            .into_iter()
+            .find_map(|(k, c)| match c {
+                Choice::Buffer(len) => Some((k, len)),
+                _ => None,
+            })
+        else {
+            return Ok(None);
+        };
+        if len_name.as_deref() != Some(len.as_str()) {
+            return Err(format!(
+                "the buffer override pairs `{pname}` with `{len}`, which is not the parameter \
+                 right after it"
+            ));
+        }
+        let Some(lt) = len_type else {
+            return Err(format!("`{len}` has no type"));
+        };
+        let int = match lt.get_canonical_type().get_kind() {
+            TypeKind::Int => true,
+            TypeKind::ULong if lt.get_display_name().contains("size_t") => false,
+            _ => {
+                return Err(format!(
+                    "a callback's `(pointer, length)` pair is lent as `int` or `size_t`, and \
+                     `{len}` is `{}`",
+                    lt.get_display_name()
+                ))
+            }
+        };
+        self.used_overrides.insert(k);
+        Ok(Some(Ty::BytesRef { int }))
     }
 
     /// The `bindings!` type of `t` at `site`; `hint` names an untagged
@@ -505,9 +555,18 @@ impl Reader<'_> {
                     .is_some_and(|p| p.get_kind() == TypeKind::FunctionPrototype)
             {
                 // A callback type: also an alias, to make callbacks with.
+                // Its parameters' names (for overrides) are the typedef's.
+                let params: Vec<String> = decl
+                    .get_children()
+                    .iter()
+                    .filter(|c| c.get_kind() == EntityKind::ParmDecl)
+                    .map(|c| c.get_name().unwrap_or_default())
+                    .collect();
                 if !self.module.items.contains_key(&name) {
-                    let inner = self.value(under, Site::Inner, Policy::default(), None)?;
-                    let alias = match inner {
+                    self.callback = Some((name.clone(), params.clone()));
+                    let inner = self.value(under, Site::Inner, Policy::default(), None);
+                    self.callback = None;
+                    let alias = match inner? {
                         Ty::FunPtr { args, ret, .. } => Ty::FunPtr {
                             opt: false,
                             args,
@@ -525,9 +584,11 @@ impl Reader<'_> {
                         },
                     );
                 }
+                self.callback = Some((name.clone(), params));
             }
-            let inner = self.value(under, site, policy, None)?;
-            return Ok(Ty::Typedef(name, Box::new(inner)));
+            let inner = self.value(under, site, policy, None);
+            self.callback = None;
+            return Ok(Ty::Typedef(name, Box::new(inner?)));
         }
         // A typedef of a struct or union: `typedef struct x_s x;`, or of an
         // untagged one, which the typedef names.
@@ -591,13 +652,31 @@ impl Reader<'_> {
             }
             // The argument and result types through the pointee as written,
             // which keeps their typedefs (libclang looks through the sugar).
-            let mut args = Vec::new();
+            // A callback typedef's overrides apply by its parameters' names.
+            let callback = self.callback.take();
             let written = pointee.get_argument_types().unwrap_or_default();
-            for (i, a) in written.into_iter().enumerate() {
+            let mut args = Vec::new();
+            let mut i = 0;
+            while i < written.len() {
+                let a = written[i];
+                let named = callback
+                    .as_ref()
+                    .and_then(|(cb, names)| Some((cb.clone(), names.get(i)?.clone())));
+                let mut policy = Policy::default();
+                if let Some((cb, pname)) = &named {
+                    let len_name = callback.as_ref().and_then(|(_, n)| n.get(i + 1).cloned());
+                    if let Some(t) = self.callback_pair(cb, pname, len_name, written.get(i + 1))? {
+                        args.push(t);
+                        i += 2;
+                        continue;
+                    }
+                    policy = self.policy(cb, pname);
+                }
                 let a = self
-                    .value(a, Site::CallbackArg, Policy::default(), None)
+                    .value(a, Site::CallbackArg, policy, None)
                     .map_err(|why| format!("callback argument {}: {why}", i + 1))?;
                 args.push(a);
+                i += 1;
             }
             if args.len() > MAX_PARAMS {
                 return Err(format!("a callback of {} parameters", args.len()));
@@ -631,6 +710,42 @@ impl Reader<'_> {
                 opt: true,
                 to: Box::new(inner),
             })));
+        }
+        if policy.borrowed {
+            // What C lends: read when the Rust side asks, not copied.
+            let opt = policy.nullable.unwrap_or(site != Site::Param);
+            let inner = self.value(pointee, Site::Inner, Policy::default(), None)?;
+            let inner = if is_const {
+                Ty::Const(Box::new(inner))
+            } else {
+                inner
+            };
+            if is_char {
+                return Ok(Ty::StrRef(Box::new(Ty::Ptr {
+                    opt,
+                    to: Box::new(inner),
+                })));
+            }
+            let strings = canonical.get_kind() == TypeKind::Pointer
+                && canonical
+                    .get_pointee_type()
+                    .is_some_and(|p| p.get_canonical_type().get_kind() == TypeKind::CharS);
+            if strings {
+                // `const char **`: a NULL-terminated array of strings.
+                let inner = match inner {
+                    Ty::Ptr { to, .. } => Ty::Ptr { opt: true, to },
+                    Ty::Const(x) => match *x {
+                        Ty::Ptr { to, .. } => Ty::Const(Box::new(Ty::Ptr { opt: true, to })),
+                        other => Ty::Const(Box::new(other)),
+                    },
+                    other => other,
+                };
+                return Ok(Ty::StrArray(Box::new(Ty::Ptr {
+                    opt: false,
+                    to: Box::new(inner),
+                })));
+            }
+            return Err("`borrowed` applies to `char *` and `char **`".into());
         }
         if is_char && policy.string.unwrap_or(default_string) {
             let opt = policy.nullable.unwrap_or(site != Site::Param);
@@ -890,6 +1005,16 @@ fn describe_choice(t: &Ty, policy: Policy) -> Option<String> {
                 ", never NULL"
             },
             how(overridden)
+        )),
+        Ty::StrRef(_) | Ty::StrArray(_) => Some(format!(
+            "`{}`, lent by C and read on demand ({})",
+            t.text(),
+            how(true)
+        )),
+        Ty::BytesRef { .. } => Some(format!(
+            "`{}`, a `(pointer, length)` pair lent by C ({})",
+            t.text(),
+            how(true)
         )),
         Ty::OwnedStr(_) => Some(format!(
             "`{}`, a string the caller frees ({})",

@@ -38,11 +38,14 @@
 //! | function pointer | `funptr_opt` | `funptr_opt` | `funptr_opt` | `funptr_opt` |
 //!
 //! Overrides change them per function (a regular expression over function
-//! names) and parameter (by its C name, or `"return"` for the result):
+//! names, or over callback typedef names for a callback's arguments) and
+//! parameter (a regular expression over its C name, `"return"` for the
+//! result):
 //! [`Bindings::string`], [`Bindings::pointer`], [`Bindings::nullable`],
 //! [`Bindings::non_null`], [`Bindings::buffer`] (a `(pointer, length)` pair
-//! as one slice) and [`Bindings::owned`] (a returned `char *` the caller
-//! frees). Each generated function's documentation says which defaults and
+//! as one slice; in a callback, a lent `BytesRef`),
+//! [`Bindings::borrowed`] (a lent string, read on demand) and
+//! [`Bindings::owned`] (a returned `char *` the caller frees). Each generated function's documentation says which defaults and
 //! overrides it took. An override that matches nothing is a warning.
 //!
 //! # What is skipped
@@ -105,6 +108,8 @@ pub(crate) enum Choice {
     Buffer(String),
     /// A returned `char *` the caller frees.
     Owned,
+    /// A `char *` (or `char **`) C lends: read on demand, not copied.
+    Borrowed,
 }
 
 #[derive(Clone, Debug)]
@@ -282,6 +287,14 @@ impl Bindings {
         self
     }
 
+    /// The `char *` parameter (or result) is lent by C and read on demand
+    /// (`str_ref`: no copy until `lib.read_str_into`), and a `const char **`
+    /// one is a NULL-terminated array of such strings (`str_array_ref`):
+    /// for callback arguments, which are valid only during the call.
+    pub fn borrowed(&mut self, function: &str, param: &str) -> &mut Bindings {
+        self.choose(function, param, Choice::Borrowed)
+    }
+
     /// Reads the headers and generates the module and its stub spec.
     pub fn generate(&self) -> Result<Generated, GenerateError> {
         if self.headers.is_empty() {
@@ -295,8 +308,9 @@ impl Bindings {
         };
         let mut overrides = Vec::new();
         for o in &self.overrides {
-            let re = whole(&o.function, "override")?;
-            overrides.push((re, o.clone()));
+            let function = whole(&o.function, "an override's functions")?;
+            let param = whole(&o.param, "an override's parameters")?;
+            overrides.push((function, param, o.clone()));
         }
         let module = {
             let _turn = match CLANG.lock() {

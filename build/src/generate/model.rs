@@ -19,7 +19,16 @@ pub(crate) enum Ty {
     String {
         opt: bool,
     },
+    /// A returned `char *` the caller frees; the pointer.
     OwnedStr(Box<Ty>),
+    /// A lent `char *`, read on demand; the pointer.
+    StrRef(Box<Ty>),
+    /// A lent NULL-terminated `char **`; the pointer.
+    StrArray(Box<Ty>),
+    /// A lent `(pointer, length)` pair, its length `int` or `size_t`.
+    BytesRef {
+        int: bool,
+    },
     /// A `(pointer, length)` pair; the length's type.
     Buffer {
         len: Box<Ty>,
@@ -67,6 +76,13 @@ impl Ty {
             Ty::String { opt: false } => "string".into(),
             Ty::String { opt: true } => "string_opt".into(),
             Ty::OwnedStr(p) => format!("str_owned_opt({})", p.text()),
+            Ty::StrRef(p) => match &**p {
+                Ty::Ptr { opt: true, .. } => format!("str_ref_opt({})", p.text()),
+                _ => format!("str_ref({})", p.text()),
+            },
+            Ty::StrArray(p) => format!("str_array_ref({})", p.text()),
+            Ty::BytesRef { int: true } => "bytes_ref_int".into(),
+            Ty::BytesRef { int: false } => "bytes_ref".into(),
             Ty::Buffer { len, mutable } => format!(
                 "{}({})",
                 if *mutable {
@@ -104,7 +120,10 @@ impl Ty {
             Ty::Scalar(s) => scalar(s)
                 .ok_or_else(|| GenerateError(format!("unknown scalar constructor `{s}`")))?,
             Ty::String { .. } => t::string().erase(),
-            Ty::OwnedStr(_) => t::str_owned_opt(t::ptr_opt(t::char())).erase(),
+            // A string view keeps its pointer's description.
+            Ty::OwnedStr(p) | Ty::StrRef(p) | Ty::StrArray(p) => p.erased(mode, items)?,
+            Ty::BytesRef { int: true } => t::bytes_ref_int().erase(),
+            Ty::BytesRef { int: false } => t::bytes_ref().erase(),
             Ty::Buffer { len, mutable } => buffer(len, *mutable, items)?,
             Ty::Ptr { to, .. } => t::ptr(to.erased(mode.under_pointer(), items)?).erase(),
             Ty::Const(x) => t::const_(x.erased(mode, items)?).erase(),

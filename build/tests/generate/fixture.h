@@ -43,6 +43,8 @@ struct fix_handle;
 enum fix_kind { FIX_A, FIX_B = 5, FIX_C };
 
 typedef int (*fix_visit)(void *ctx, const char *label, int value);
+typedef void (*fix_chunk)(void *ctx, const char *data, int len);
+typedef void (*fix_open_tag)(void *ctx, const char *name, const char **atts);
 
 int fix_sum(const unsigned char *buf, fix_len len);
 const char *fix_name(void);
@@ -61,5 +63,7 @@ fix_point fix_origin(void);
 int fix_eleven(int a, int b, int c, int d, int e, int f, int g, int h, int i, int j, int k);
 static inline int fix_inline(int x) { return x + 1; }
 int fix_internal_helper(void);
+void fix_on_chunk(fix_chunk cb, void *ctx);
+void fix_on_tag(fix_open_tag cb);
 
 #endif
