@@ -11,17 +11,32 @@ fn main() {
         .unwrap_or_else(|| dir.join("../.deps/expat"));
     println!("cargo:rerun-if-env-changed=SANDLINK_EXPAT_SRC");
     let lib = src.join("lib");
-    // No override: the header's defaults, so the test sees every choice
-    // the hand-written bindings make differently.
     // The headers the stubs check expat against, in the same order: the
     // configuration decides which functions expat.h declares (`XML_DTD`).
-    sandlink_build::Bindings::new("GeneratedExpat")
-        .header(dir.join("../expat/c/expat_config.h"))
-        .header(lib.join("expat.h"))
-        .include(&lib)
-        .include(dir.join("../expat/c"))
-        .define("HAVE_EXPAT_CONFIG_H", "1")
-        // The test checks what is skipped; no warning on every build.
-        .cargo_warnings(false)
-        .generate_to_out_dir("expat_generated.rs");
+    let generator = |name: &str| {
+        let mut b = sandlink_build::Bindings::new(name);
+        b.header(dir.join("../expat/c/expat_config.h"))
+            .header(lib.join("expat.h"))
+            .include(&lib)
+            .include(dir.join("../expat/c"))
+            .define("HAVE_EXPAT_CONFIG_H", "1")
+            // The test checks what is skipped; no warning on every build.
+            .cargo_warnings(false);
+        b
+    };
+    // No override: the header's defaults, so the test sees every choice
+    // the hand-written bindings make differently.
+    generator("GeneratedExpat").generate_to_out_dir("expat_generated.rs");
+    // With the overrides that say what the header cannot, as the
+    // hand-written bindings do: the test sees what is left.
+    generator("OverriddenExpat")
+        .nullable("XML_ParserCreate(NS)?|XML_ParserReset", "encoding")
+        .non_null("XML_ExpatVersion", "return")
+        .buffer("XML_Parse", "s", "len")
+        .buffer("XML_CharacterDataHandler|XML_DefaultHandler", "s", "len")
+        .borrowed("XML_(Start|End)ElementHandler", "name|atts")
+        .non_null("XML_(Start|End)ElementHandler", "name")
+        .non_null("XML_ProcessingInstructionHandler", "target|data")
+        .non_null("XML_CommentHandler", "data")
+        .generate_to_out_dir("expat_overridden.rs");
 }
