@@ -1,6 +1,7 @@
 //! Generates expat's bindings from `expat.h` with sandlink-build's header
 //! generator, for `tests/generated_expat.rs`, which compares them with
-//! `sandlink-expat`'s hand-written ones.
+//! `sandlink-expat`'s hand-written ones; and the generator's test header's,
+//! for `tests/generated_fixture.rs`.
 
 use std::path::PathBuf;
 
@@ -39,4 +40,11 @@ fn main() {
         .non_null("XML_ProcessingInstructionHandler", "target|data")
         .non_null("XML_CommentHandler", "data")
         .generate_to_out_dir("expat_overridden.rs");
+    // sandlink-build's test header (one of everything the generator
+    // generates or skips), compiled here: the generated module must build
+    // and bind (tests/generated_fixture.rs).
+    sandlink_build::Bindings::new("Fixture")
+        .header(dir.join("../build/tests/generate/fixture.h"))
+        .cargo_warnings(false)
+        .generate_to_out_dir("fixture_generated.rs");
 }
