@@ -224,15 +224,7 @@ macro_rules! bindings {
         $v:vis struct $T:ident = $c:literal ;
         $($rest:tt)*
     ) => {
-        $(#[$m])*
-        #[allow(non_camel_case_types)]
-        $v enum $T {}
-        impl $crate::types::Named for $T {
-            type Shadow = $crate::types::Struct<$T>;
-            fn typ() -> $crate::Result<$crate::types::Typ<Self::Shadow>> {
-                Ok($crate::types::structure::<$T>($c).opaque())
-            }
-        }
+        $crate::__sandlink_incomplete!(structure; $(#[$m])* $v $T = $c);
         $crate::bindings!($($rest)*);
     };
     (
@@ -240,15 +232,7 @@ macro_rules! bindings {
         $v:vis union $T:ident = $c:literal ;
         $($rest:tt)*
     ) => {
-        $(#[$m])*
-        #[allow(non_camel_case_types)]
-        $v enum $T {}
-        impl $crate::types::Named for $T {
-            type Shadow = $crate::types::Struct<$T>;
-            fn typ() -> $crate::Result<$crate::types::Typ<Self::Shadow>> {
-                Ok($crate::types::union::<$T>($c).opaque())
-            }
-        }
+        $crate::__sandlink_incomplete!(union; $(#[$m])* $v $T = $c);
         $crate::bindings!($($rest)*);
     };
     (
@@ -294,6 +278,23 @@ macro_rules! bindings {
             }
         }
         $crate::bindings!($($rest)*);
+    };
+}
+
+/// [`bindings!`]'s incomplete structs and unions.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __sandlink_incomplete {
+    ($ctor:ident; $(#[$m:meta])* $v:vis $T:ident = $c:literal) => {
+        $(#[$m])*
+        #[allow(non_camel_case_types)]
+        $v enum $T {}
+        impl $crate::types::Named for $T {
+            type Shadow = $crate::types::Struct<$T>;
+            fn typ() -> $crate::Result<$crate::types::Typ<Self::Shadow>> {
+                Ok($crate::types::$ctor::<$T>($c).opaque())
+            }
+        }
     };
 }
 

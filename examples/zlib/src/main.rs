@@ -9,7 +9,7 @@
 use std::process::{Command, ExitCode, Stdio};
 
 use sandlink::prelude::*;
-use sandlink::{Dynamic, Process, Sandbox, Stubs};
+use sandlink::{Dynamic, Owned, Process, Sandbox, Stubs};
 
 /// The generated bindings (`OUT_DIR/zlib.rs`, written by build.rs): all of
 /// zlib.h, of which this program uses a part.
@@ -86,8 +86,12 @@ fn run<L: Foreign>(lib: &L, data: &[u8]) -> Result<Outcome> {
     // Streaming, 16 KiB at a time, through a z_stream in the library's memory.
     let (stream_type, f) = z_stream_s::describe()?;
     let size = stream_type.size_align(lib.model())?.0 as i32;
-    let input = lib.alloc(&uchar(), CHUNK as u64)?;
-    let output = lib.alloc(&uchar(), CHUNK as u64)?;
+    let io = Io {
+        lib,
+        f: &f,
+        input: lib.alloc(&uchar(), CHUNK as u64)?,
+        output: lib.alloc(&uchar(), CHUNK as u64)?,
+    };
     let chunks: Vec<&[u8]> = if data.is_empty() {
         vec![&[]]
     } else {
@@ -105,49 +109,27 @@ fn run<L: Foreign>(lib: &L, data: &[u8]) -> Result<Outcome> {
         } else {
             Z_NO_FLUSH
         };
-        input.write_bytes(0, chunk)?;
-        lib.write_field(s, &f.next_in, Some(input.ptr()))?;
-        lib.write_field(s, &f.avail_in, chunk.len() as u32)?;
-        loop {
-            lib.write_field(s, &f.next_out, Some(output.ptr()))?;
-            lib.write_field(s, &f.avail_out, CHUNK as u32)?;
+        io.pump(s, chunk, &mut deflate_stream, || {
             let r = z.deflate.call((s, flush))?;
             check(&z, "deflate", r, &[Z_OK, Z_STREAM_END, zlib::Z_BUF_ERROR])?;
-            let left = lib.read_field(s, &f.avail_out)?;
-            deflate_stream.extend(output.read_bytes(0, CHUNK as u64 - u64::from(left))?);
-            if left != 0 {
-                break;
-            }
-        }
+            Ok(r)
+        })?;
     }
     check(&z, "deflateEnd", z.deflateEnd.call((s,))?, &[Z_OK])?;
 
     let strm = lib.alloc(&stream_type, 1)?;
     let s = strm.ptr();
-    check(
-        &z,
-        "inflateInit_",
-        z.inflateInit_.call((s, ZLIB_VERSION, size))?,
-        &[Z_OK],
-    )?;
+    let r = z.inflateInit_.call((s, ZLIB_VERSION, size))?;
+    check(&z, "inflateInit_", r, &[Z_OK])?;
     let mut inflated = Vec::new();
     let mut ended = false;
     for chunk in deflate_stream.chunks(CHUNK) {
-        input.write_bytes(0, chunk)?;
-        lib.write_field(s, &f.next_in, Some(input.ptr()))?;
-        lib.write_field(s, &f.avail_in, chunk.len() as u32)?;
-        loop {
-            lib.write_field(s, &f.next_out, Some(output.ptr()))?;
-            lib.write_field(s, &f.avail_out, CHUNK as u32)?;
+        let r = io.pump(s, chunk, &mut inflated, || {
             let r = z.inflate.call((s, Z_NO_FLUSH))?;
             check(&z, "inflate", r, &[Z_OK, Z_STREAM_END])?;
-            let left = lib.read_field(s, &f.avail_out)?;
-            inflated.extend(output.read_bytes(0, CHUNK as u64 - u64::from(left))?);
-            ended = r == Z_STREAM_END;
-            if left != 0 || ended {
-                break;
-            }
-        }
+            Ok(r)
+        })?;
+        ended = r == Z_STREAM_END;
     }
     check(&z, "inflateEnd", z.inflateEnd.call((s,))?, &[Z_OK])?;
     if !ended || inflated != data {
@@ -159,6 +141,42 @@ fn run<L: Foreign>(lib: &L, data: &[u8]) -> Result<Outcome> {
         compress2: compressed,
         deflate_stream,
     })
+}
+
+/// A stream's input and output buffers in the library's memory.
+struct Io<'a, L: Foreign> {
+    lib: &'a L,
+    f: &'a z_stream_s,
+    input: Owned<L, u8>,
+    output: Owned<L, u8>,
+}
+
+impl<L: Foreign> Io<'_, L> {
+    /// Gives the stream at `s` `chunk` as input, then runs `step` (one
+    /// `deflate` or `inflate`) until it leaves output room or ends the
+    /// stream, appending what it wrote to `out`. The last result.
+    fn pump(
+        &self,
+        s: Ptr<Struct<z_stream_s>>,
+        chunk: &[u8],
+        out: &mut Vec<u8>,
+        mut step: impl FnMut() -> Result<i32>,
+    ) -> Result<i32> {
+        let (lib, f) = (self.lib, self.f);
+        self.input.write_bytes(0, chunk)?;
+        lib.write_field(s, &f.next_in, Some(self.input.ptr()))?;
+        lib.write_field(s, &f.avail_in, chunk.len() as u32)?;
+        loop {
+            lib.write_field(s, &f.next_out, Some(self.output.ptr()))?;
+            lib.write_field(s, &f.avail_out, CHUNK as u32)?;
+            let r = step()?;
+            let left = lib.read_field(s, &f.avail_out)?;
+            out.extend(self.output.read_bytes(0, CHUNK as u64 - u64::from(left))?);
+            if left != 0 || r == Z_STREAM_END {
+                return Ok(r);
+            }
+        }
+    }
 }
 
 fn mismatch(what: &str) -> Error {
