@@ -38,8 +38,10 @@ pub(crate) fn module(name: &str, headers: &[PathBuf], module: &Module) -> String
     for w in &module.warnings {
         let _ = writeln!(o, "// warning: {w}");
     }
-    o.push_str("\nsandlink::bindings! {\n");
+    // One invocation per item: the macro takes one recursion step per item
+    // it is given, and a large header has more than the recursion limit.
     for (ident, item) in &module.items {
+        o.push_str("\nsandlink::bindings! {\n");
         match &item.kind {
             ItemKind::Alias(ty) => {
                 let _ = writeln!(o, "    /// `{}` ({}).", item.c_name, item.at);
@@ -89,10 +91,11 @@ pub(crate) fn module(name: &str, headers: &[PathBuf], module: &Module) -> String
                 o.push_str("    }\n");
             }
         }
+        o.push_str("}\n");
     }
     let _ = writeln!(
         o,
-        "\n    /// The functions of {headers}, bound with strategy `L`."
+        "\nsandlink::bindings! {{\n    /// The functions of {headers}, bound with strategy `L`."
     );
     let _ = writeln!(o, "    pub struct {name}<L> {{");
     for f in &module.functions {
