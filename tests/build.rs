@@ -1,7 +1,8 @@
 //! Generates expat's bindings from `expat.h` with sandlink-build's header
 //! generator, for `tests/generated_expat.rs`, which compares them with
 //! `sandlink-expat`'s hand-written ones; and the generator's test header's,
-//! for `tests/generated_fixture.rs`.
+//! cJSON's and Lua's, for `tests/generated_fixture.rs`, which compiles and
+//! binds them.
 
 use std::path::PathBuf;
 
@@ -47,4 +48,29 @@ fn main() {
         .header(dir.join("../build/tests/generate/fixture.h"))
         .cargo_warnings(false)
         .generate_to_out_dir("fixture_generated.rs");
+    // Two more real headers, as Debian ships them (scripts/setup.sh fetches
+    // both): cJSON's and Lua's, which has many macros that are expressions.
+    let examples = dir.join("../examples");
+    let cjson = examples.join("own-library/.deps/cjson");
+    sandlink_build::Bindings::new("GeneratedCJson")
+        .header(cjson.join("cJSON.h"))
+        .include(&cjson)
+        .cargo_warnings(false)
+        .generate_to_out_dir("cjson_generated.rs");
+    let lua = examples.join("lua/.deps/lua5.4/src");
+    // luaconf.h includes the header Debian's packaging generates.
+    let out = PathBuf::from(std::env::var_os("OUT_DIR").unwrap_or_default());
+    std::fs::write(
+        out.join("lua5.4-deb-multiarch.h"),
+        "#define DEB_HOST_MULTIARCH \"x86_64-linux-gnu\"\n",
+    )
+    .expect("write lua5.4-deb-multiarch.h");
+    sandlink_build::Bindings::new("GeneratedLua")
+        .header(lua.join("lua.h"))
+        .header(lua.join("lauxlib.h"))
+        .header(lua.join("lualib.h"))
+        .include(&lua)
+        .include(&out)
+        .cargo_warnings(false)
+        .generate_to_out_dir("lua_generated.rs");
 }

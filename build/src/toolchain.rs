@@ -131,6 +131,12 @@ impl Toolchain {
         })
     }
 
+    /// The flags every wasm32-wasi compile takes (the header search path).
+    #[cfg_attr(not(feature = "generate"), allow(dead_code))]
+    pub(crate) fn wasm_flags(&self) -> &[String] {
+        &self.flags
+    }
+
     /// The compiler.
     pub fn clang(&self) -> &Path {
         &self.clang

@@ -124,6 +124,7 @@ pub(crate) fn read(
         enums_done: HashSet::new(),
         pending: Vec::new(),
         callback: None,
+        expressions: Vec::new(),
     };
     let mut seen_fns = HashSet::new();
     let mut seen_macros = HashSet::new();
@@ -179,17 +180,51 @@ pub(crate) fn read(
             }
         }
     }
+    // Macros naming another constant: the constant's name when it is
+    // generated, else the compiler's value (`#define X LLONG_MAX`).
     for (name, other, at) in std::mem::take(&mut r.pending) {
         match r.module.constants.iter().find(|c| c.name == other) {
             Some(c) => {
                 let ty = c.rust_type;
                 r.push_constant(name, ty, other, at);
             }
-            None => r.module.skipped.push(Skipped {
+            None => r.expressions.push((name, other, at)),
+        }
+    }
+    let expressions = std::mem::take(&mut r.expressions);
+    if !expressions.is_empty() {
+        let names: Vec<&str> = expressions.iter().map(|(n, _, _)| n.as_str()).collect();
+        let host = probe(&index, &wrapper, &wrapper_path, &full_args, &names);
+        let wasm =
+            wasm_args(&full_args).map(|args| probe(&index, &wrapper, &wrapper_path, &args, &names));
+        for (i, (name, text, at)) in expressions.into_iter().enumerate() {
+            let reason = match (&host[i], wasm.as_ref().map(|w| &w[i])) {
+                (Some(h), Some(Some(w))) if h == w => {
+                    r.push_constant(name, h.rust_type, h.value.clone(), at);
+                    continue;
+                }
+                (Some(h), Some(Some(w))) => format!(
+                    "`{text}` differs by data model (x86-64: {}, wasm32: {}): read it with \
+                     `lib.constant`",
+                    h.value, w.value
+                ),
+                (Some(_), Some(None)) => {
+                    format!("`{text}` is not a constant expression for wasm32-wasi")
+                }
+                (Some(_), None) => format!(
+                    "`{text}` could not be checked for wasm32-wasi (no wasm toolchain: {})",
+                    crate::Toolchain::find()
+                        .err()
+                        .map(|e| e.to_string())
+                        .unwrap_or_default()
+                ),
+                (None, _) => format!("not a constant expression (`{text}`)"),
+            };
+            r.module.skipped.push(Skipped {
                 what: format!("macro `{name}`"),
                 at,
-                reason: format!("names `{other}`, which is not a generated constant"),
-            }),
+                reason,
+            });
         }
     }
     for (i, (_, _, o)) in overrides.iter().enumerate() {
@@ -238,6 +273,8 @@ struct Reader<'a> {
     /// The callback typedef whose function type is read next, and its
     /// parameters' names: overrides name them so.
     callback: Option<(String, Vec<String>)>,
+    /// Macros whose body is an expression: (name, its tokens, where).
+    expressions: Vec<(String, String, String)>,
 }
 
 impl Reader<'_> {
@@ -952,10 +989,116 @@ impl Reader<'_> {
         match literal(body) {
             Some((ty, value)) => self.push_constant(name.to_string(), ty, value, at(e)),
             None => {
+                // An expression (`(1 << 3)`, `(-LUAI_MAXSTACK - 1000)`):
+                // the compiler evaluates it once every macro is read.
                 let text: Vec<&str> = body.iter().map(|(_, s)| s.as_str()).collect();
-                self.skip(what, e, format!("not one literal (`{}`)", text.join(" ")))
+                self.expressions
+                    .push((name.to_string(), text.join(" "), at(e)));
             }
         }
+    }
+}
+
+/// A macro's value as the compiler evaluated it.
+#[derive(Debug, PartialEq)]
+struct Value {
+    rust_type: &'static str,
+    value: String,
+}
+
+/// The clang arguments that parse the headers for wasm32-wasi as
+/// `sandlink-build` compiles the library, if the toolchain is there.
+fn wasm_args(host: &[String]) -> Option<Vec<String>> {
+    let toolchain = crate::Toolchain::find().ok()?;
+    let mut args = vec!["--target=wasm32-wasi".to_string()];
+    args.extend(toolchain.wasm_flags().iter().cloned());
+    args.extend(host.iter().cloned());
+    Some(args)
+}
+
+/// Evaluates each macro in `names` with the compiler, the headers parsed
+/// with `args`: one `static const __auto_type` per macro, read back through
+/// libclang's evaluator. `None` for what is not a constant expression.
+fn probe(
+    index: &Index,
+    wrapper: &str,
+    path: &std::path::Path,
+    args: &[String],
+    names: &[&str],
+) -> Vec<Option<Value>> {
+    let mut src = wrapper.to_string();
+    for (i, n) in names.iter().enumerate() {
+        // A number or a string: whichever compiles is evaluated.
+        src.push_str(&format!(
+            "\nstatic const __auto_type sandlink_probe_{i} = ({n});\n\
+             static const char sandlink_probe_str_{i}[] = {n};\n"
+        ));
+    }
+    let mut out: Vec<Option<Value>> = names.iter().map(|_| None).collect();
+    let mut parser = index.parser(path);
+    parser
+        .arguments(args)
+        .skip_function_bodies(true)
+        .unsaved(&[Unsaved::new(path, &src)]);
+    let Ok(tu) = parser.parse() else {
+        return out;
+    };
+    for e in tu.get_entity().get_children() {
+        if e.get_kind() != EntityKind::VarDecl {
+            continue;
+        }
+        let Some(name) = e.get_name() else { continue };
+        let (index, string) = match name.strip_prefix("sandlink_probe_str_") {
+            Some(i) => (i, true),
+            None => match name.strip_prefix("sandlink_probe_") {
+                Some(i) => (i, false),
+                None => continue,
+            },
+        };
+        let Some(i) = index.parse::<usize>().ok().filter(|i| *i < out.len()) else {
+            continue;
+        };
+        let kind = e.get_type().map(|t| t.get_canonical_type().get_kind());
+        let v = e.evaluate().and_then(|v| value(v, kind));
+        if v.is_some() && (string || out[i].is_none()) {
+            out[i] = v;
+        }
+    }
+    out
+}
+
+/// A Rust constant for an evaluated macro of C type `kind`.
+fn value(v: clang::EvaluationResult, kind: Option<TypeKind>) -> Option<Value> {
+    use clang::EvaluationResult as E;
+    let int = |n: i128| -> Option<Value> {
+        let (rust_type, fits) = match kind? {
+            TypeKind::CharS | TypeKind::SChar => ("i8", i8::try_from(n).is_ok()),
+            TypeKind::UChar | TypeKind::CharU | TypeKind::Bool => ("u8", u8::try_from(n).is_ok()),
+            TypeKind::Short => ("i16", i16::try_from(n).is_ok()),
+            TypeKind::UShort => ("u16", u16::try_from(n).is_ok()),
+            TypeKind::Int => ("i32", i32::try_from(n).is_ok()),
+            TypeKind::UInt => ("u32", u32::try_from(n).is_ok()),
+            TypeKind::Long | TypeKind::LongLong => ("i64", i64::try_from(n).is_ok()),
+            TypeKind::ULong | TypeKind::ULongLong => ("u64", u64::try_from(n).is_ok()),
+            _ => return None,
+        };
+        fits.then(|| Value {
+            rust_type,
+            value: n.to_string(),
+        })
+    };
+    match v {
+        E::SignedInteger(n) => int(i128::from(n)),
+        E::UnsignedInteger(n) => int(i128::from(n)),
+        E::Float(f) if f.is_finite() => Some(Value {
+            rust_type: "f64",
+            value: format!("{f:?}"),
+        }),
+        E::String(s) => Some(Value {
+            rust_type: "&str",
+            value: format!("{:?}", s.into_string().ok()?),
+        }),
+        _ => None,
     }
 }
 

@@ -53,7 +53,11 @@
 //! Variadic functions, functions with more than ten parameters, `static`
 //! functions, parameters or results of a type Sandlink cannot pass (a
 //! struct by value, `long double`, `va_list`, …), function-like macros and
-//! macros that are not one literal. Each is named, with the reason, in
+//! macros that are not constant expressions. A macro that is an expression
+//! is evaluated by the compiler (through libclang), for the host and for
+//! wasm32-wasi; one whose value differs between the two (`sizeof(void *)`)
+//! is skipped with both values: `lib.constant` reads it from the library's
+//! own build. Each is named, with the reason, in
 //! [`Generated::skipped`], in a `cargo:warning` and in the generated file's
 //! header. A struct with a bit-field, or with a field whose type cannot be
 //! described, is generated as an incomplete struct (usable behind pointers),

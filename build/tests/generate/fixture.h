@@ -13,6 +13,11 @@
 #define FIX_ALIAS FIX_ANSWER
 #define FIX_EXPR (FIX_ANSWER + 1)
 #define FIX_MAX(a, b) ((a) > (b) ? (a) : (b))
+#define FIX_SHIFTED (1 << 5)
+#define FIX_GREETING "fix" "ture" " " FIX_NAME
+#define FIX_PTR_SIZE sizeof(void *)
+#define FIX_TYPE unsigned long
+#define FIX_RATIO (FIX_ANSWER / 8.0)
 
 typedef unsigned int fix_len;
 typedef struct fix_node fix_node;
