@@ -72,6 +72,9 @@ struct Policy {
     borrowed: bool,
 }
 
+/// Parses `headers` (with clang arguments `args`) and reads every
+/// declaration of the library's own headers that the filters let through,
+/// with the overrides applied: (function pattern, parameter pattern, what).
 pub(crate) fn read(
     headers: &[PathBuf],
     args: &[String],
@@ -340,7 +343,7 @@ impl Reader<'_> {
                     Ok(t) => t,
                     Err(why) => return self.skip(what, e, format!("parameter `{len}`: {why}")),
                 };
-                if !matches!(len_ty_kind(&len_ty, &self.module.items), Some(true)) {
+                if !is_integer(&len_ty, &self.module.items) {
                     return self.skip(
                         what,
                         e,
@@ -840,13 +843,9 @@ impl Reader<'_> {
         let mut fields = Vec::new();
         let mut incomplete = None;
         for f in def.get_children() {
+            // A nested struct's declaration comes before the field of its
+            // type, which names it.
             if f.get_kind() != EntityKind::FieldDecl {
-                if matches!(f.get_kind(), EntityKind::StructDecl | EntityKind::UnionDecl)
-                    && f.is_anonymous()
-                    && f.get_name().is_none()
-                {
-                    // A nested declaration; its field comes next.
-                }
                 continue;
             }
             let fname = f.get_name().unwrap_or_default();
@@ -1110,12 +1109,9 @@ fn untagged(decl: &Entity) -> bool {
     matches!(spelled.as_slice(), [kw, brace] if (kw == "struct" || kw == "union") && brace == "{")
 }
 
-/// Whether `t` is an integer (for a buffer's length): `Some(true)` if so.
-fn len_ty_kind(t: &Ty, items: &BTreeMap<String, Item>) -> Option<bool> {
-    match t.strip(items) {
-        Ty::Scalar(s) => Some(!matches!(s, "float" | "double" | "bool")),
-        _ => Some(false),
-    }
+/// Whether `t` is an integer (a buffer's length must be).
+fn is_integer(t: &Ty, items: &BTreeMap<String, Item>) -> bool {
+    matches!(t.strip(items), Ty::Scalar(s) if !matches!(s, "float" | "double" | "bool"))
 }
 
 /// Why `t` cannot be passed by value, if it is a struct or union.

@@ -329,7 +329,15 @@ impl Bindings {
             source,
             spec,
             functions: module.functions.iter().map(|f| f.c_name.clone()).collect(),
-            types: module.items.values().map(|i| i.c_spelling()).collect(),
+            types: module
+                .items
+                .iter()
+                .map(|(ident, i)| match i.c_name.is_empty() {
+                    // An untagged struct is named by its typedef.
+                    true => ident.clone(),
+                    false => i.c_spelling(),
+                })
+                .collect(),
             constants: module.constants.iter().map(|c| c.name.clone()).collect(),
             skipped: module.skipped,
             warnings: module.warnings,
