@@ -65,7 +65,7 @@
 mod compile;
 mod eh;
 #[cfg(feature = "generate")]
-mod generate;
+pub mod generate;
 mod stubs;
 mod toolchain;
 
