@@ -108,9 +108,10 @@ pub trait Named: 'static {
 ///
 /// # Items
 ///
-/// - **A binding struct**, `pub struct Name<L> { … }`: one `fn` per C
-///   function, `fn rust_name = "c_name"(arg types) -> result type;` (the
-///   C name defaults to the Rust one), at most ten arguments. It becomes
+/// - **A binding struct**, `pub struct Name<L> { … }`: one `pub fn` per C
+///   function, `pub fn rust_name = "c_name"(arg types) -> result type;`
+///   (the C name defaults to the Rust one; every field is public), at most
+///   ten arguments. It becomes
 ///   a struct generic over `L: Foreign` with a `lib: L` field and one
 ///   [`Function`](crate::Function) field per function, and
 ///   `Name::bind(&lib)`, which binds them all and fails on the first
