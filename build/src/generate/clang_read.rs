@@ -202,24 +202,21 @@ pub(crate) fn read(
             wasm_args(&full_args).map(|args| probe(&index, &wrapper, &wrapper_path, &args, &names));
         for (i, (name, text, at)) in expressions.into_iter().enumerate() {
             let reason = match (&host[i], wasm.as_ref().map(|w| &w[i])) {
-                (Some(h), Some(Some(w))) if h == w => {
+                (Some(h), Ok(Some(w))) if h == w => {
                     r.push_constant(name, h.rust_type, h.value.clone(), at);
                     continue;
                 }
-                (Some(h), Some(Some(w))) => format!(
+                (Some(h), Ok(Some(w))) => format!(
                     "`{text}` differs by data model (x86-64: {}, wasm32: {}): read it with \
                      `lib.constant`",
                     h.value, w.value
                 ),
-                (Some(_), Some(None)) => {
+                (Some(_), Ok(None)) => {
                     format!("`{text}` is not a constant expression for wasm32-wasi")
                 }
-                (Some(_), None) => format!(
-                    "`{text}` could not be checked for wasm32-wasi (no wasm toolchain: {})",
-                    crate::Toolchain::find()
-                        .err()
-                        .map(|e| e.to_string())
-                        .unwrap_or_default()
+                (Some(_), Err(no_toolchain)) => format!(
+                    "`{text}` could not be checked for wasm32-wasi (no wasm toolchain: \
+                     {no_toolchain})"
                 ),
                 (None, _) => format!("not a constant expression (`{text}`)"),
             };
@@ -315,28 +312,15 @@ impl Reader<'_> {
                 return self.skip(what, e, format!("parameter `{pname}` has no type"));
             };
             // A `(pointer, length)` pair?
-            let pair = self
-                .overrides_for(name, &pname)
-                .into_iter()
-                .find_map(|(k, c)| match c {
-                    Choice::Buffer(len) => Some((k, len)),
-                    _ => None,
-                });
-            if let Some((k, len)) = pair {
-                let Some(next) = params.get(i + 1) else {
-                    return self.skip(what, e, format!(
-                        "the buffer override pairs `{pname}` with `{len}`, but `{pname}` is the last parameter"
-                    ));
-                };
-                if next.get_name().as_deref() != Some(len.as_str()) {
-                    return self.skip(what, e, format!(
-                        "the buffer override pairs `{pname}` with `{len}`, which is not the parameter right after it"
-                    ));
+            if let Some((k, len)) = self.buffer_override(name, &pname) {
+                let next = params.get(i + 1);
+                if let Err(why) = neighbour(&pname, &len, next.and_then(|n| n.get_name())) {
+                    return self.skip(what, e, why);
                 }
                 let Some(pointee) = pty.get_canonical_type().get_pointee_type() else {
                     return self.skip(what, e, format!("the buffer `{pname}` is not a pointer"));
                 };
-                let Some(lty) = next.get_type() else {
+                let Some(lty) = next.and_then(|n| n.get_type()) else {
                     return self.skip(what, e, format!("parameter `{len}` has no type"));
                 };
                 let len_ty = match self.value(lty, Site::Param, Policy::default(), None) {
@@ -418,6 +402,17 @@ impl Reader<'_> {
         });
     }
 
+    /// The buffer override of parameter `param` of function `f`: its index
+    /// and the length parameter's name.
+    fn buffer_override(&self, f: &str, param: &str) -> Option<(usize, String)> {
+        self.overrides_for(f, param)
+            .into_iter()
+            .find_map(|(k, c)| match c {
+                Choice::Buffer(len) => Some((k, len)),
+                _ => None,
+            })
+    }
+
     /// The overrides of parameter `param` of function `f`, by index.
     fn overrides_for(&self, f: &str, param: &str) -> Vec<(usize, Choice)> {
         self.overrides
@@ -455,22 +450,10 @@ impl Reader<'_> {
         len_name: Option<String>,
         len_type: Option<&Type>,
     ) -> Result<Option<Ty>, String> {
-        let Some((k, len)) = self
-            .overrides_for(cb, pname)
-            .into_iter()
-            .find_map(|(k, c)| match c {
-                Choice::Buffer(len) => Some((k, len)),
-                _ => None,
-            })
-        else {
+        let Some((k, len)) = self.buffer_override(cb, pname) else {
             return Ok(None);
         };
-        if len_name.as_deref() != Some(len.as_str()) {
-            return Err(format!(
-                "the buffer override pairs `{pname}` with `{len}`, which is not the parameter \
-                 right after it"
-            ));
-        }
+        neighbour(pname, &len, len_name)?;
         let Some(lt) = len_type else {
             return Err(format!("`{len}` has no type"));
         };
@@ -740,12 +723,7 @@ impl Reader<'_> {
             Site::CallbackResult | Site::Inner => false,
         };
         if is_char && policy.owned && site == Site::Result {
-            let inner = self.value(pointee, Site::Inner, Policy::default(), None)?;
-            let inner = if is_const {
-                Ty::Const(Box::new(inner))
-            } else {
-                inner
-            };
+            let inner = self.pointee(pointee)?;
             return Ok(Ty::OwnedStr(Box::new(Ty::Ptr {
                 opt: true,
                 to: Box::new(inner),
@@ -754,12 +732,7 @@ impl Reader<'_> {
         if policy.borrowed {
             // What C lends: read when the Rust side asks, not copied.
             let opt = policy.nullable.unwrap_or(site != Site::Param);
-            let inner = self.value(pointee, Site::Inner, Policy::default(), None)?;
-            let inner = if is_const {
-                Ty::Const(Box::new(inner))
-            } else {
-                inner
-            };
+            let inner = self.pointee(pointee)?;
             if is_char {
                 return Ok(Ty::StrRef(Box::new(Ty::Ptr {
                     opt,
@@ -791,12 +764,7 @@ impl Reader<'_> {
             let opt = policy.nullable.unwrap_or(site != Site::Param);
             return Ok(Ty::String { opt });
         }
-        let inner = self.value(pointee, Site::Inner, Policy::default(), None)?;
-        let inner = if is_const {
-            Ty::Const(Box::new(inner))
-        } else {
-            inner
-        };
+        let inner = self.pointee(pointee)?;
         let default_opt = match site {
             Site::Param => canonical.get_kind() == TypeKind::Void,
             _ => true,
@@ -804,6 +772,16 @@ impl Reader<'_> {
         Ok(Ty::Ptr {
             opt: policy.nullable.unwrap_or(default_opt),
             to: Box::new(inner),
+        })
+    }
+
+    /// What a pointer points at, `const` as the header says.
+    fn pointee(&mut self, pointee: Type) -> Result<Ty, String> {
+        let inner = self.value(pointee, Site::Inner, Policy::default(), None)?;
+        Ok(if pointee.is_const_qualified() {
+            Ty::Const(Box::new(inner))
+        } else {
+            inner
         })
     }
 
@@ -929,15 +907,9 @@ impl Reader<'_> {
                 continue;
             };
             let (rust_type, value) = if unsigned {
-                if uns <= u32::MAX as u64 {
-                    ("u32", uns.to_string())
-                } else {
-                    ("u64", uns.to_string())
-                }
-            } else if i32::try_from(signed).is_ok() {
-                ("i32", signed.to_string())
+                int_constant(i128::from(uns), true)
             } else {
-                ("i64", signed.to_string())
+                int_constant(i128::from(signed), false)
             };
             self.push_constant(name, rust_type, value, at(&c));
         }
@@ -1006,13 +978,13 @@ struct Value {
 }
 
 /// The clang arguments that parse the headers for wasm32-wasi as
-/// `sandlink-build` compiles the library, if the toolchain is there.
-fn wasm_args(host: &[String]) -> Option<Vec<String>> {
-    let toolchain = crate::Toolchain::find().ok()?;
+/// `sandlink-build` compiles the library; why not, without a toolchain.
+fn wasm_args(host: &[String]) -> Result<Vec<String>, String> {
+    let toolchain = crate::Toolchain::find().map_err(|e| e.to_string())?;
     let mut args = vec!["--target=wasm32-wasi".to_string()];
     args.extend(toolchain.wasm_flags().iter().cloned());
     args.extend(host.iter().cloned());
-    Some(args)
+    Ok(args)
 }
 
 /// Evaluates each macro in `names` with the compiler, the headers parsed
@@ -1107,6 +1079,21 @@ fn untagged(decl: &Entity) -> bool {
     let tokens = decl.get_range().map(|r| r.tokenize()).unwrap_or_default();
     let spelled: Vec<String> = tokens.iter().take(2).map(|t| t.get_spelling()).collect();
     matches!(spelled.as_slice(), [kw, brace] if (kw == "struct" || kw == "union") && brace == "{")
+}
+
+/// Checks that the parameter after the pointer `ptr` (named `next`, `None`
+/// when `ptr` is the last) is the length `len` its buffer override names.
+fn neighbour(ptr: &str, len: &str, next: Option<String>) -> Result<(), String> {
+    match next {
+        None => Err(format!(
+            "the buffer override pairs `{ptr}` with `{len}`, but `{ptr}` is the last parameter"
+        )),
+        Some(n) if n != len => Err(format!(
+            "the buffer override pairs `{ptr}` with `{len}`, which is not the parameter right \
+             after it"
+        )),
+        Some(_) => Ok(()),
+    }
 }
 
 /// Whether `t` is an integer (a buffer's length must be).
@@ -1257,20 +1244,23 @@ fn literal(body: &[(TokenKind, String)]) -> Option<(&'static str, String)> {
         digits.parse().ok()?
     };
     if unsigned {
-        if neg {
-            return None;
-        }
-        return Some(if value <= u32::MAX as u64 {
-            ("u32", value.to_string())
-        } else {
-            ("u64", value.to_string())
-        });
+        return (!neg).then(|| int_constant(i128::from(value), true));
     }
     let signed = i64::try_from(value).ok()?;
-    let signed = if neg { -signed } else { signed };
-    Some(if i32::try_from(signed).is_ok() {
-        ("i32", signed.to_string())
-    } else {
-        ("i64", signed.to_string())
-    })
+    Some(int_constant(
+        i128::from(if neg { -signed } else { signed }),
+        false,
+    ))
+}
+
+/// An integer constant's Rust type and literal: the narrowest of `i32`/`i64`
+/// (`u32`/`u64` when `unsigned`) that holds `n`, as C types a literal.
+fn int_constant(n: i128, unsigned: bool) -> (&'static str, String) {
+    let rust_type = match (unsigned, i32::try_from(n).is_ok(), u32::try_from(n).is_ok()) {
+        (true, _, true) => "u32",
+        (true, _, false) => "u64",
+        (false, true, _) => "i32",
+        (false, false, _) => "i64",
+    };
+    (rust_type, n.to_string())
 }

@@ -124,7 +124,11 @@ impl Ty {
             Ty::OwnedStr(p) | Ty::StrRef(p) | Ty::StrArray(p) => p.erased(mode, items)?,
             Ty::BytesRef { int: true } => t::bytes_ref_int().erase(),
             Ty::BytesRef { int: false } => t::bytes_ref().erase(),
-            Ty::Buffer { len, mutable } => buffer(len, *mutable, items)?,
+            Ty::Buffer { len, .. } => {
+                t::buffer_erased(&len.erased(mode, items)?).ok_or_else(|| {
+                    GenerateError(format!("`{}` cannot be a buffer's length", len.text()))
+                })?
+            }
             Ty::Ptr { to, .. } => t::ptr(to.erased(mode.under_pointer(), items)?).erase(),
             Ty::Const(x) => t::const_(x.erased(mode, items)?).erase(),
             Ty::Typedef(n, x) => t::typedef(x.erased(mode, items)?, n).erase(),
@@ -212,53 +216,6 @@ fn scalar(s: &str) -> Option<Typ<Erased>> {
         "float" => t::float().erase(),
         "double" => t::double().erase(),
         _ => return None,
-    })
-}
-
-/// A `(pointer, length)` pair whose length has type `len`.
-fn buffer(
-    len: &Ty,
-    mutable: bool,
-    items: &BTreeMap<String, Item>,
-) -> Result<Typ<Erased>, GenerateError> {
-    macro_rules! with_len {
-        ($c:ident) => {
-            if mutable {
-                t::buffer_mut().len_type(&t::$c()).erase()
-            } else {
-                t::buffer().len_type(&t::$c()).erase()
-            }
-        };
-    }
-    let stripped = len.strip(items);
-    Ok(match &stripped {
-        Ty::Scalar("char") => with_len!(char),
-        Ty::Scalar("schar") => with_len!(schar),
-        Ty::Scalar("uchar") => with_len!(uchar),
-        Ty::Scalar("short") => with_len!(short),
-        Ty::Scalar("ushort") => with_len!(ushort),
-        Ty::Scalar("int") => with_len!(int),
-        Ty::Scalar("uint") => with_len!(uint),
-        Ty::Scalar("long") => with_len!(long),
-        Ty::Scalar("ulong") => with_len!(ulong),
-        Ty::Scalar("llong") => with_len!(llong),
-        Ty::Scalar("ullong") => with_len!(ullong),
-        Ty::Scalar("int8_t") => with_len!(int8_t),
-        Ty::Scalar("int16_t") => with_len!(int16_t),
-        Ty::Scalar("int32_t") => with_len!(int32_t),
-        Ty::Scalar("int64_t") => with_len!(int64_t),
-        Ty::Scalar("uint8_t") => with_len!(uint8_t),
-        Ty::Scalar("uint16_t") => with_len!(uint16_t),
-        Ty::Scalar("uint32_t") => with_len!(uint32_t),
-        Ty::Scalar("uint64_t") => with_len!(uint64_t),
-        Ty::Scalar("size_t") => with_len!(size_t),
-        Ty::Scalar("ssize_t") => with_len!(ssize_t),
-        other => {
-            return Err(GenerateError(format!(
-                "`{}` cannot be a buffer's length",
-                other.text()
-            )))
-        }
     })
 }
 

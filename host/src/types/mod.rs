@@ -30,11 +30,12 @@ pub(crate) use marshal::{read_vec, Brand, Frame, Memory, Site};
 pub(crate) use shadow::erased_sig as shadow_erased_sig;
 pub(crate) use shadow::Direct;
 pub use shadow::{
-    array, bool, buffer, buffer_int, buffer_mut, bytes_ref, bytes_ref_int, char, const_, double,
-    float, funptr, funptr_erased, funptr_opt, int, int16_t, int32_t, int64_t, int8_t, intptr_t,
-    llong, long, ptr, ptr_opt, ptrdiff_t, schar, short, size_t, ssize_t, str_array_ref, str_owned,
-    str_owned_opt, str_ref, str_ref_opt, string, string_opt, structure, typedef, uchar, uint,
-    uint16_t, uint32_t, uint64_t, uint8_t, uintptr_t, ullong, ulong, union, ushort, view, void,
-    Array, Buffer, BufferMut, BytesRef, CodePtr, Erased, Field, FunPtr, Integer, OwnedStr, Ptr,
-    Scalar, Shadow, StrArrayRef, StrRef, Struct, StructBuilder, Typ, View, ViewMeta, Void,
+    array, bool, buffer, buffer_erased, buffer_int, buffer_mut, bytes_ref, bytes_ref_int, char,
+    const_, double, float, funptr, funptr_erased, funptr_opt, int, int16_t, int32_t, int64_t,
+    int8_t, intptr_t, llong, long, ptr, ptr_opt, ptrdiff_t, schar, short, size_t, ssize_t,
+    str_array_ref, str_owned, str_owned_opt, str_ref, str_ref_opt, string, string_opt, structure,
+    typedef, uchar, uint, uint16_t, uint32_t, uint64_t, uint8_t, uintptr_t, ullong, ulong, union,
+    ushort, view, void, Array, Buffer, BufferMut, BytesRef, CodePtr, Erased, Field, FunPtr,
+    Integer, OwnedStr, Ptr, Scalar, Shadow, StrArrayRef, StrRef, Struct, StructBuilder, Typ, View,
+    ViewMeta, Void,
 };

@@ -42,6 +42,17 @@ pub fn funptr_erased(args: &[Typ<Erased>], ret: Option<&Typ<Erased>>) -> Typ<Era
     Typ::new(CType::FunPtr(erased_sig(args, ret)))
 }
 
+/// A `(pointer, length)` pair whose length has the erased type `len`, as
+/// `buffer().len_type(..)` (or `buffer_mut`, `bytes_ref`: the description
+/// is the same, only the Rust type differs) makes it. `None` when `len` is
+/// not an integer.
+pub fn buffer_erased(len: &Typ<Erased>) -> Option<Typ<Erased>> {
+    match len.desc.scalar()? {
+        Prim::Bool | Prim::Float | Prim::Double | Prim::Pointer => None,
+        prim => Some(Typ::new(CType::Buffer(prim))),
+    }
+}
+
 /// The signature of erased argument and result descriptions.
 pub(crate) fn erased_sig(args: &[Typ<Erased>], ret: Option<&Typ<Erased>>) -> Arc<FnSig> {
     Arc::new(FnSig {
