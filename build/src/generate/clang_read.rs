@@ -856,7 +856,7 @@ impl Reader<'_> {
         let item = self.module.items.get_mut(&ident).ok_or("lost item")?;
         match incomplete {
             Some(why) => {
-                let spelled = item.c_spelling();
+                let spelled = item.c_spelling(&ident);
                 item.note = Some(why.clone());
                 self.module.warnings.push(format!(
                     "`{spelled}` ({}) is generated incomplete, usable behind pointers only: {why}",
@@ -1106,10 +1106,9 @@ fn by_value_aggregate(t: &Ty, items: &BTreeMap<String, Item>) -> Option<String> 
     match t.strip(items) {
         Ty::Named(n) => Some(format!(
             "`{}` passed by value (Sandlink passes structs and unions by pointer)",
-            match items.get(&n) {
-                Some(i) if !i.c_name.is_empty() => i.c_spelling(),
-                _ => n,
-            }
+            items
+                .get(&n)
+                .map_or_else(|| n.clone(), |i| i.c_spelling(&n))
         )),
         Ty::Array(..) => Some("an array passed by value".into()),
         _ => None,

@@ -45,7 +45,7 @@ pub(crate) fn module(name: &str, headers: &[PathBuf], module: &Module) -> String
         match &item.kind {
             ItemKind::Alias(ty) => {
                 let _ = writeln!(o, "    /// `{}` ({}).", item.c_name, item.at);
-                if matches!(strip_typedef(ty), Ty::FunPtr { .. }) {
+                if matches!(ty.strip(&module.items), Ty::FunPtr { .. }) {
                     let _ = writeln!(
                         o,
                         "    ///\n    /// A callback type: make a callback with \
@@ -58,7 +58,7 @@ pub(crate) fn module(name: &str, headers: &[PathBuf], module: &Module) -> String
                 let _ = writeln!(
                     o,
                     "    /// `{}` ({}), incomplete: used behind pointers only.",
-                    item.c_spelling(),
+                    item.c_spelling(ident),
                     item.at
                 );
                 if let Some(note) = &item.note {
@@ -71,12 +71,7 @@ pub(crate) fn module(name: &str, headers: &[PathBuf], module: &Module) -> String
                 let _ = writeln!(o, "    pub {kw} {ident} = {:?};", item.c_name);
             }
             ItemKind::Aggregate { union, fields } => {
-                let _ = writeln!(
-                    o,
-                    "    /// `{}` ({}).",
-                    spelled(item.c_spelling(), ident),
-                    item.at
-                );
+                let _ = writeln!(o, "    /// `{}` ({}).", item.c_spelling(ident), item.at);
                 let kw = if *union { "union" } else { "struct" };
                 let _ = writeln!(o, "    pub {kw} {ident} = {:?} {{", item.c_name);
                 for f in fields {
@@ -129,21 +124,4 @@ pub(crate) fn module(name: &str, headers: &[PathBuf], module: &Module) -> String
         let _ = writeln!(o, "pub const {}: {} = {};", c.name, c.rust_type, c.value);
     }
     o
-}
-
-fn strip_typedef(t: &Ty) -> &Ty {
-    match t {
-        Ty::Typedef(_, x) => strip_typedef(x),
-        other => other,
-    }
-}
-
-/// An untagged struct is spelled by its Rust name (its typedef's or
-/// field's).
-fn spelled(c: String, ident: &str) -> String {
-    if c.ends_with(' ') {
-        format!("{c}/* {ident} */")
-    } else {
-        c
-    }
 }

@@ -332,11 +332,7 @@ impl Bindings {
             types: module
                 .items
                 .iter()
-                .map(|(ident, i)| match i.c_name.is_empty() {
-                    // An untagged struct is named by its typedef.
-                    true => ident.clone(),
-                    false => i.c_spelling(),
-                })
+                .map(|(ident, i)| i.c_spelling(ident))
                 .collect(),
             constants: module.constants.iter().map(|c| c.name.clone()).collect(),
             skipped: module.skipped,

@@ -240,9 +240,11 @@ pub(crate) struct Item {
 }
 
 impl Item {
-    /// The type as C spells it.
-    pub(crate) fn c_spelling(&self) -> String {
+    /// The type as C spells it; an untagged struct (empty `c_name`) by
+    /// the name it is generated under, `ident` (its typedef's or field's).
+    pub(crate) fn c_spelling(&self, ident: &str) -> String {
         match &self.kind {
+            _ if self.c_name.is_empty() => ident.to_string(),
             ItemKind::Alias(_) => self.c_name.clone(),
             ItemKind::Opaque { union } | ItemKind::Aggregate { union, .. } => {
                 format!(
