@@ -230,8 +230,8 @@ impl Bindings {
         self
     }
 
-    /// Leaves out every function, type or constant whose name matches
-    /// (listed in [`Generated::skipped`] as blocked).
+    /// Leaves out every function, type or constant whose name matches (a
+    /// blocked function is listed in [`Generated::skipped`] as blocked).
     pub fn block(&mut self, pattern: &str) -> &mut Bindings {
         self.block.push(pattern.to_string());
         self
