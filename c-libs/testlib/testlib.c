@@ -306,6 +306,20 @@ void tl_visit(void (*f)(void *ud, const char *name, const char **attrs), void *u
     f(ud, "second", a2);
 }
 
+int tl_count(int n, void (*f)(void *ud, const char *s), int (*g)(int), int every, void *ud) {
+    char buf[16];
+    int sum = 0;
+    for (int i = 0; i < n; i++) {
+        snprintf(buf, sizeof buf, "%d", i);
+        f(ud, buf);
+        if (every > 0 && (i + 1) % every == 0)
+            sum += g(i);
+    }
+    /* The buffer is gone once this returns: a callback must have read it. */
+    memset(buf, 'x', sizeof buf);
+    return sum;
+}
+
 static int doubler(int x) { return 2 * x; }
 tl_int_fn tl_get_doubler(void) { return doubler; }
 int tl_call_fnptr(uintptr_t f, int x) { return ((tl_int_fn)f)(x); }

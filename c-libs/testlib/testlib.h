@@ -119,6 +119,10 @@ int tl_fold(int (*f)(int acc, int x), const int *xs, size_t n, int init);
 double tl_apply_float(double (*f)(double, float), double x);
 void tl_each_word(const char *s, void (*f)(void *ud, const char *word, int len), void *ud);
 void tl_visit(void (*f)(void *ud, const char *name, const char **attrs), void *ud);
+/* Calls f(ud, "0"), f(ud, "1"), ... f(ud, "n-1"), each number written into
+ * the same buffer; when `every` > 0, also g(i) after every `every`-th one.
+ * Returns the sum of g's results. */
+int tl_count(int n, void (*f)(void *ud, const char *s), int (*g)(int), int every, void *ud);
 tl_int_fn tl_get_doubler(void);
 /* What tl_store_int_fn stored (NULL before). */
 tl_int_fn tl_get_stored(void);

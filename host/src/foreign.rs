@@ -149,6 +149,57 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
         })
     }
 
+    /// A `void` C function pointer of type `ty` whose calls may be
+    /// **batched**: recorded on the library's side of the boundary and
+    /// delivered to `f` later, in one crossing for many calls. On a
+    /// strategy where each callback is a costly crossing (a worker
+    /// process), this is what makes a callback-heavy library (a parser's
+    /// event handlers) cheap; elsewhere each call is delivered at once, as
+    /// [`Foreign::callback`] does.
+    ///
+    /// What is guaranteed:
+    /// - Every call C makes reaches `f`, in the order C made them, and
+    ///   before anything that crosses after it: a call of another,
+    ///   unbatched callback, the end of the call into the library that made
+    ///   it (nested calls included), or a batch filling up.
+    /// - The strings, byte pairs and string arrays the type declares
+    ///   ([`crate::types::string`], [`crate::types::str_ref`],
+    ///   [`crate::types::bytes_ref`], [`crate::types::str_array_ref`],
+    ///   [`crate::types::buffer`]) are copied when C makes the call, so
+    ///   `f` reads them as they were then; every value is validated as for
+    ///   any callback.
+    /// - An error from `f` (or from lifting its arguments) is the error of
+    ///   the call into the library during which it is delivered, and later
+    ///   calls of that call run no Rust code, as with
+    ///   [`Foreign::callback`].
+    ///
+    /// What `f` cannot do, because C has moved on by the time it runs:
+    /// - return anything to C (the type returns `void`);
+    /// - stop or steer the library at that point: a call it makes into the
+    ///   library (expat's `XML_StopParser`, a position query) sees the
+    ///   library as it is at delivery, after later calls of the batch;
+    /// - read other library memory as it was: a plain pointer argument
+    ///   ([`crate::types::ptr`]) points at memory as it is at delivery.
+    ///
+    /// A call whose copied arguments do not fit in a batch is delivered at
+    /// once, after the calls recorded before it.
+    fn callback_batched<A, F>(&self, ty: &Typ<FunPtr<A, ()>>, f: F) -> Result<Callback<A, ()>>
+    where
+        A: Params,
+        F: FnMut(A::Out) -> Result<()> + Send + 'static,
+    {
+        let fn_ty = ty.fn_type();
+        let captures = A::captures(&fn_ty.args);
+        let erased = erase(fn_ty.clone(), f);
+        let (addr, guard) = st(self).make_batched_callback(fn_ty.sig(), &captures, erased)?;
+        Ok(Callback {
+            addr,
+            brand: st(self).brand(),
+            _guard: guard,
+            _t: PhantomData,
+        })
+    }
+
     /// Reads the `T` at `p` (ctypes' `!@`).
     fn read<T: Shadow>(&self, ty: &Typ<T>, p: Ptr<T>) -> Result<T::Out> {
         let addr = p.addr_in(st(self), || "read".into())?;

@@ -160,6 +160,22 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
         sig: &Arc<FnSig>,
         f: ErasedFn,
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)>;
+
+    /// [`Strategy::make_callback`] for a `void` callback whose calls the
+    /// library's side may record and deliver later, in order, in one
+    /// crossing (`Foreign::callback_batched`'s contract). `captures` says,
+    /// per argument word, what the recorder copies at the call. A strategy
+    /// whose callback is no costlier than a recorded one delivers each call
+    /// at once: the default.
+    fn make_batched_callback(
+        &self,
+        sig: &Arc<FnSig>,
+        captures: &[crate::types::Capture],
+        f: ErasedFn,
+    ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
+        let _ = captures;
+        self.make_callback(sig, f)
+    }
 }
 
 /// A value only this crate can make. A method that takes one cannot be

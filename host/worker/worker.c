@@ -22,6 +22,7 @@
 #include <linux/seccomp.h>
 #include <poll.h>
 #include <sched.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -36,7 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PROTOCOL_VERSION 2u
+#define PROTOCOL_VERSION 3u
 /* Requests arrive on one pipe and replies leave on another: with one
  * bidirectional socket, every message the host reads also woke the worker
  * (the socket's write-space wakeup), doubling the cost of a round trip. */
@@ -72,6 +73,7 @@ enum {
     RE_DATA = 67,
     RE_RESULT = 68,
     RE_CALLBACK = 69,
+    RE_BATCH = 70,
 };
 
 /* Scalar type codes, shared with the host. */
@@ -429,6 +431,7 @@ static void do_cstr(void) {
 /* ---- calls -------------------------------------------------------------- */
 
 static void serve(int in_callback, uint64_t *cb_result);
+static void flush_batch(void);
 
 /* Prepares `cif` for `n` arguments of the given type codes (filling
  * `atypes`, which the cif keeps pointing at) and return code `ret`; on a bad
@@ -473,6 +476,8 @@ static void do_call(void) {
         errno = 0;
     ffi_call(&cif, FFI_FN((void (*)(void))(uintptr_t)addr), &result, ptrs);
     int32_t e = want_errno ? errno : 0;
+    /* The calls it recorded reach the host before it returns. */
+    flush_batch();
     send_frame(RE_RESULT, &result, 8, &e, 4);
 }
 
@@ -485,6 +490,10 @@ struct closure_data {
     uint8_t ret;
     uint8_t n;
     uint64_t key;
+    /* A batched callback: its calls are recorded (batch_record) and each
+     * argument word copies what `captures` says (enum capture). */
+    uint8_t batched;
+    uint8_t captures[MAX_ARGS];
 };
 
 static struct closure_data *slot_data[SLOT_COUNT];
@@ -494,8 +503,182 @@ static struct closure_data *slot_data[SLOT_COUNT];
  * need no round trip. */
 #define PREFETCH 256
 
+/* ---- batched callbacks --------------------------------------------------
+ *
+ * A batched callback's calls are appended to `batch` instead of crossing
+ * one by one: a record per call, the argument words, and a copy of what the
+ * declared strings, byte pairs and string arrays point at, with those
+ * arguments rewritten to point at their copies here. The batch goes to the
+ * host in one RE_BATCH upcall (answered like a callback) when it is full,
+ * before any other upcall, and before a call's result; the host's lifts then
+ * read the copies out of that message. Record layout (little-endian): u32
+ * size (a multiple of 8, the header included), u32 key, one u64 per
+ * argument word, the copies. */
+
+enum capture { CAP_WORD = 0, CAP_STRING = 1, CAP_BYTES = 2, CAP_STRARRAY = 3 };
+
+#define BATCH_CAP (64u << 10)
+static _Alignas(8) uint8_t batch[BATCH_CAP];
+static size_t batch_len;
+
+/* A fault while copying what an argument points at ends the copy, not the
+ * worker: the call is then delivered at once, and the host reads (and
+ * reports) the bad pointer as it does for any callback. */
+static sigjmp_buf capture_env;
+static volatile sig_atomic_t capturing;
+
+static void on_fault(int sig, siginfo_t *info, void *uc) {
+    (void)info;
+    (void)uc;
+    if (capturing) {
+        capturing = 0;
+        siglongjmp(capture_env, 1);
+    }
+    /* Not a copy: returning re-runs the faulting instruction with the
+     * default action, as if no handler were installed. */
+    signal(sig, SIG_DFL);
+}
+
+/* Sends the recorded calls and waits until the host has run them (it may
+ * call into the library meanwhile; those calls record afresh). */
+static void flush_batch(void) {
+    if (batch_len == 0)
+        return;
+    uint64_t base = (uint64_t)(uintptr_t)batch;
+    size_t len = batch_len;
+    batch_len = 0;
+    send_frame(RE_BATCH, &base, 8, batch, len);
+    uint64_t unused;
+    serve(1, &unused);
+}
+
+/* A length word of type code `t` as a byte count, or -1 when negative. */
+static int64_t count_of(uint8_t t, uint64_t v) {
+    switch (t) {
+    case T_I8: return (int8_t)v;
+    case T_I16: return (int16_t)v;
+    case T_I32: return (int32_t)v;
+    case T_I64: return (int64_t)v < 0 ? -1 : (int64_t)v;
+    case T_U64: case T_PTR: return v > (uint64_t)INT64_MAX ? -1 : (int64_t)v;
+    default: return (int64_t)v;
+    }
+}
+
+/* Copies `n` bytes from `src` to batch[*pos..], leaving *pos past them;
+ * 0 when they do not fit. */
+static int put(size_t *pos, const void *src, size_t n) {
+    if (n > BATCH_CAP - *pos)
+        return 0;
+    memcpy(batch + *pos, src, n);
+    *pos += n;
+    return 1;
+}
+
+/* Copies the NUL-terminated string at `s` (and its NUL); its new address,
+ * or 0 when it does not fit. */
+static uint64_t put_string(size_t *pos, const char *s) {
+    size_t at = *pos;
+    size_t len = strnlen(s, BATCH_CAP - at);
+    if (!put(pos, s, len) || !put(pos, "", 1))
+        return 0;
+    return (uint64_t)(uintptr_t)(batch + at);
+}
+
+/* Copies what `d`'s arguments point at after the record's words, from
+ * batch[*pos], rewriting `words` to point at the copies: 1 when all fit. */
+static int capture(const struct closure_data *d, uint64_t *words, size_t *pos) {
+    for (unsigned i = 0; i < d->n; i++) {
+        uint64_t a = words[i];
+        if (a == 0 || d->types[i] != T_PTR)
+            continue;
+        switch (d->captures[i]) {
+        case CAP_STRING:
+            words[i] = put_string(pos, (const char *)(uintptr_t)a);
+            if (!words[i])
+                return 0;
+            break;
+        case CAP_BYTES: {
+            if (i + 1 >= d->n)
+                break;
+            int64_t len = count_of(d->types[i + 1], words[i + 1]);
+            if (len < 0)
+                break; /* left as it is: the host reports it */
+            words[i] = (uint64_t)(uintptr_t)(batch + *pos);
+            if ((uint64_t)len > BATCH_CAP || !put(pos, (const void *)(uintptr_t)a, (size_t)len))
+                return 0;
+            break;
+        }
+        case CAP_STRARRAY: {
+            const char *const *arr = (const char *const *)(uintptr_t)a;
+            size_t k = 0;
+            while (arr[k] && (k + 1) * 8 <= BATCH_CAP)
+                k++;
+            size_t table = (*pos + 7) & ~(size_t)7;
+            if (arr[k] || table > BATCH_CAP || (k + 1) * 8 > BATCH_CAP - table)
+                return 0;
+            *pos = table + (k + 1) * 8;
+            uint64_t *copies = (uint64_t *)(void *)(batch + table);
+            for (size_t j = 0; j < k; j++) {
+                copies[j] = put_string(pos, arr[j]);
+                if (!copies[j])
+                    return 0;
+            }
+            copies[k] = 0;
+            words[i] = (uint64_t)(uintptr_t)(batch + table);
+            break;
+        }
+        default: break;
+        }
+    }
+    return 1;
+}
+
+/* `capture` with a fault caught: 1 copied, 0 does not fit, -1 a fault. */
+static int capture_guarded(const struct closure_data *d, uint64_t *words, size_t *pos) {
+    capturing = 1;
+    if (sigsetjmp(capture_env, 0) != 0)
+        return -1;
+    int r = capture(d, words, pos);
+    capturing = 0;
+    return r;
+}
+
+/* Records one call of `d`: 1 when recorded, 0 when it must cross at once
+ * (it does not fit in an empty batch, or an argument cannot be read). */
+static int batch_record(struct closure_data *d, void **args) {
+    for (int attempt = 0; attempt < 2; attempt++) {
+        size_t at = batch_len, pos = at + 8 + 8 * (size_t)d->n;
+        uint64_t words[MAX_ARGS];
+        for (unsigned i = 0; i < d->n; i++) {
+            words[i] = 0;
+            memcpy(&words[i], args[i], size_of(d->types[i]));
+        }
+        int r = pos <= BATCH_CAP ? capture_guarded(d, words, &pos) : 0;
+        if (r < 0)
+            return 0; /* the partial record is dropped */
+        pos = (pos + 7) & ~(size_t)7;
+        if (r == 0 || pos > BATCH_CAP) {
+            if (at == 0)
+                return 0;
+            flush_batch();
+            continue;
+        }
+        uint32_t size = (uint32_t)(pos - at), key = (uint32_t)d->key;
+        memcpy(batch + at, &size, 4);
+        memcpy(batch + at + 4, &key, 4);
+        memcpy(batch + at + 8, words, 8 * (size_t)d->n);
+        batch_len = pos;
+        return 1;
+    }
+    return 0;
+}
+
 static void trampoline(ffi_cif *cif, void *ret, void **args, void *ud) {
     struct closure_data *d = ud;
+    if (d->batched && batch_record(d, args))
+        return;
+    /* Recorded calls come first. */
+    flush_batch();
     uint8_t head[9];
     /* The argument words, then per pointer argument a u16 count and that
      * many bytes from where it points. */
@@ -537,8 +720,12 @@ static void do_closure(void) {
     uint64_t slot = take_u64(), key = take_u64();
     uint8_t ret = take_u8(), n = take_u8();
     const uint8_t *types = take(n);
-    if (slot >= SLOT_COUNT || n > MAX_ARGS) {
-        reply_error("bad callback slot %llu or argument count %u", (unsigned long long)slot, n);
+    uint8_t batched = take_u8();
+    const uint8_t *captures = batched ? take(n) : NULL;
+    if (slot >= SLOT_COUNT || n > MAX_ARGS || (batched && ret != T_VOID)) {
+        reply_error("bad callback slot %llu, argument count %u, or a batched callback returning "
+                    "type %u",
+                    (unsigned long long)slot, n, ret);
         return;
     }
     if (!slots_region) {
@@ -559,6 +746,9 @@ static void do_closure(void) {
     d->n = n;
     d->key = key;
     memcpy(d->types, types, n);
+    d->batched = batched;
+    if (batched)
+        memcpy(d->captures, captures, n);
     if (prep_cif(&d->cif, d->atypes, ret, n, types, "callback") != 0)
         return;
     ffi_closure *c = (ffi_closure *)((char *)slots_region + slot * SLOT_SIZE);
@@ -782,6 +972,11 @@ int main(void) {
     fcntl(IN_FD, F_SETFL, fcntl(IN_FD, F_GETFL) | O_NONBLOCK);
     spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 50000 : 0;
     signal(SIGPIPE, SIG_IGN);
+    struct sigaction fault = {0};
+    fault.sa_sigaction = on_fault;
+    fault.sa_flags = SA_SIGINFO | SA_NODEFER;
+    sigaction(SIGSEGV, &fault, NULL);
+    sigaction(SIGBUS, &fault, NULL);
     self_pid = getpid();
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core); /* a crashing library leaves no core file */

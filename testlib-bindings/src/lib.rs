@@ -157,6 +157,8 @@ pub type VisitFn = FunPtr<(Option<Ptr<()>>, String, Ptr<Option<Ptr<i8>>>), ()>;
 pub type WordRefFn = FunPtr<(Option<Ptr<()>>, BytesRef), ()>;
 /// [`VisitFn`] with the name and the array borrowed: read on demand.
 pub type VisitRefFn = FunPtr<(Option<Ptr<()>>, StrRef, StrArrayRef), ()>;
+/// `void (*)(void *ud, const char *s)`, the string borrowed.
+pub type CountFn = FunPtr<(Option<Ptr<()>>, StrRef), ()>;
 
 /// A one-argument function of `T` returning `T`.
 pub type Unary<L, T> = Function<L, (T,), T>;
@@ -173,6 +175,7 @@ pub struct Testlib<L: Foreign> {
     pub visit_fn: Typ<VisitFn>,
     pub word_ref_fn: Typ<WordRefFn>,
     pub visit_ref_fn: Typ<VisitRefFn>,
+    pub count_fn: Typ<CountFn>,
     // Scalars.
     pub not: Unary<L, bool>,
     pub char_succ: Unary<L, i8>,
@@ -257,6 +260,7 @@ pub struct Testlib<L: Foreign> {
     pub visit: Function<L, (VisitFn, Option<Ptr<()>>), ()>,
     pub each_word_ref: Function<L, (String, WordRefFn, Option<Ptr<()>>), ()>,
     pub visit_ref: Function<L, (VisitRefFn, Option<Ptr<()>>), ()>,
+    pub count: Function<L, (i32, CountFn, IntFn, i32, Option<Ptr<()>>), i32>,
     pub get_doubler: Function<L, (), IntFn>,
     pub get_stored: Function<L, (), Option<IntFn>>,
     pub call_fnptr: Function<L, (u64, i32), i32>,
@@ -292,6 +296,7 @@ impl<L: Foreign> Testlib<L> {
             ptr_opt(void()) >> string() >> ptr(ptr_opt(const_(char()))) >> returning(void()),
         );
         let word_ref_fn = funptr(ptr_opt(void()) >> bytes_ref_int() >> returning(void()));
+        let count_fn = funptr(ptr_opt(void()) >> str_ref(ptr(const_(char()))) >> returning(void()));
         let visit_ref_fn = funptr(
             ptr_opt(void())
                 >> str_ref(ptr(const_(char())))
@@ -433,6 +438,15 @@ impl<L: Foreign> Testlib<L> {
                 &f("visit"),
                 &(visit_ref_fn.clone() >> ptr_opt(void()) >> returning(void())),
             )?,
+            count: lib.function(
+                &f("count"),
+                &(int()
+                    >> count_fn.clone()
+                    >> int_fn.clone()
+                    >> int()
+                    >> ptr_opt(void())
+                    >> returning(int())),
+            )?,
             get_doubler: lib.function(&f("get_doubler"), &(void() >> returning(int_fn.clone())))?,
             get_stored: lib.function(
                 &f("get_stored"),
@@ -469,6 +483,7 @@ impl<L: Foreign> Testlib<L> {
             visit_fn,
             word_ref_fn,
             visit_ref_fn,
+            count_fn,
             record_t,
             num_t,
             lib: lib.clone(),

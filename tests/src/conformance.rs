@@ -784,6 +784,105 @@ pub fn borrowed_strings_buffers_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
     Ok(())
 }
 
+/// Batched callbacks (`Foreign::callback_batched`): every call reaches the
+/// closure, in order, before the next unbatched callback and before the call
+/// into the library returns; the string each one lent is read as it was
+/// when C made the call, though C rewrote its buffer since; byte pairs and
+/// string arrays arrive whole; a closure may call into the library; an
+/// error ends the call that made it and later recorded calls run nothing.
+pub fn callback_batched<L: Foreign>(lib: &L) -> Result<()> {
+    let t = Testlib::bind(lib)?;
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (l2, lib2) = (log.clone(), lib.clone());
+    let mut text = String::new();
+    let numbers = lib.callback_batched(&t.count_fn, move |(_ud, s)| {
+        text.clear();
+        lib2.read_str_into(s, &mut text)?;
+        lock(&l2).push(text.clone());
+        Ok(())
+    })?;
+    let l3 = log.clone();
+    let every = lib.callback(&t.int_fn, move |(i,)| {
+        lock(&l3).push(format!("g{i}"));
+        Ok(i + 1)
+    })?;
+    // 5,000 calls are more than one batch holds on a strategy that
+    // batches: deliveries when it fills, before each of `every`'s calls,
+    // and at the return.
+    let n = 5000;
+    let sum = t.count.call((n, &numbers, &every, 1000, None))?;
+    assert_eq!(sum, 1000 + 2000 + 3000 + 4000 + 5000);
+    let mut want = Vec::new();
+    for i in 0..n {
+        want.push(i.to_string());
+        if (i + 1) % 1000 == 0 {
+            want.push(format!("g{i}"));
+        }
+    }
+    assert_eq!(*lock(&log), want);
+
+    // Byte pairs and string arrays, with a call into the library from the
+    // closure (it sees the library after the calls recorded so far):
+    // `tl_apply(f, x)` is `f(x) + 1`.
+    let words = Arc::new(Mutex::new(Vec::new()));
+    let (w2, lib2) = (words.clone(), lib.clone());
+    let apply = t.apply.clone();
+    let double = lib.callback(&t.int_fn, |(x,)| Ok(2 * x))?;
+    let cb = lib.callback_batched(&t.word_ref_fn, move |(_ud, word)| {
+        let mut buf = Vec::new();
+        lib2.read_bytes_ref_into(word, &mut buf)?;
+        let doubled = apply.call((&double, word.len() as i32))?;
+        lock(&w2).push((String::from_utf8_lossy(&buf).into_owned(), doubled));
+        Ok(())
+    })?;
+    t.each_word_ref
+        .call(("  the quick  brown fox ", &cb, None))?;
+    assert_eq!(
+        *lock(&words),
+        [
+            ("the".to_string(), 7),
+            ("quick".into(), 11),
+            ("brown".into(), 11),
+            ("fox".into(), 7)
+        ]
+    );
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let (s2, lib2) = (seen.clone(), lib.clone());
+    let cb = lib.callback_batched(&t.visit_ref_fn, move |(_ud, tag, attrs)| {
+        let mut all = vec![lib2.read_str(tag)?];
+        lib2.for_each_str(attrs, 64, |s| {
+            all.push(lib2.read_str(s)?);
+            Ok(())
+        })?;
+        lock(&s2).push(all.join(" "));
+        Ok(())
+    })?;
+    t.visit_ref.call((&cb, None))?;
+    assert_eq!(*lock(&seen), ["first id 1 class x", "second"]);
+
+    // An error ends the call; the calls recorded after it run nothing.
+    let runs = Arc::new(AtomicI32::new(0));
+    let (r2, lib2) = (runs.clone(), lib.clone());
+    let failing = lib.callback_batched(&t.count_fn, move |(_ud, s)| {
+        r2.fetch_add(1, Ordering::Relaxed);
+        if lib2.read_str(s)? == "7" {
+            return Err(Error::Unsupported("the closure refuses 7".into()));
+        }
+        Ok(())
+    })?;
+    expect_err(
+        t.count.call((100, &failing, &every, 0, None)),
+        "a failing batched callback",
+        |e| matches!(e, Error::Callback { source, .. } if source.to_string().contains("refuses 7")),
+    );
+    assert_eq!(runs.load(Ordering::Relaxed), 8);
+    // The library is usable afterwards, and the callback again.
+    runs.store(0, Ordering::Relaxed);
+    assert_eq!(t.count.call((5, &failing, &every, 0, None))?, 0);
+    assert_eq!(runs.load(Ordering::Relaxed), 5);
+    Ok(())
+}
+
 /// A failing or panicking callback ends the C call with an error naming it;
 /// the library stays usable.
 pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
@@ -892,7 +991,7 @@ macro_rules! conformance_tests {
             callback_reentrant, callback_dropped_while_running,
             callback_called_after_its_handle_dropped, callback_strings_and_arrays,
             borrowed_strings_buffers_and_arrays,
-            callback_errors,
+            callback_batched, callback_errors,
             returned_function_pointer, binding_errors);
     };
     (@each $open:expr; $($name:ident),* $(,)?) => {$(

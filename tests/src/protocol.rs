@@ -89,5 +89,40 @@ pub fn session<L: Foreign + Isolated + Clone + Send + 'static>(lib: &L) -> Vec<R
         let doubler = lib.function_at(&code)?;
         Ok(doubler.call((21,))?.to_string())
     })());
+    step((|| {
+        // Batched callbacks: recorded calls arrive in `BATCH` upcalls, one
+        // before the unbatched callback and one before the result, each
+        // with the strings it copied.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let (s2, l2) = (seen.clone(), lib.clone());
+        let cb = lib.callback_batched(&t.visit_ref_fn, move |(_ud, tag, attrs)| {
+            let mut names = vec![l2.read_str(tag)?];
+            l2.for_each_str(attrs, 16, |s| {
+                names.push(l2.read_str(s)?);
+                Ok(())
+            })?;
+            s2.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(names.join(" "));
+            Ok(())
+        })?;
+        t.visit_ref.call((&cb, None))?;
+        let (s3, l2) = (seen.clone(), lib.clone());
+        let numbers = lib.callback_batched(&t.count_fn, move |(_ud, s)| {
+            let s = l2.read_str(s)?;
+            s3.lock().unwrap_or_else(|p| p.into_inner()).push(s);
+            Ok(())
+        })?;
+        let s4 = seen.clone();
+        let every = lib.callback(&t.int_fn, move |(i,)| {
+            s4.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(format!("g{i}"));
+            Ok(i)
+        })?;
+        t.count.call((4, &numbers, &every, 2, None))?;
+        let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(seen.join(","))
+    })());
     out
 }

@@ -64,6 +64,10 @@ fn the_protocol_session_replays_from_a_recording_of_the_worker() {
     assert_eq!(outcomes[4], "SHOUT");
     assert_eq!(outcomes[8], "110", "fold(+) of 1..4 from 100");
     assert_eq!(outcomes[10], "42", "the doubler, bound from its pointer");
+    assert_eq!(
+        outcomes[11], "first id 1 class x,second,0,1,g1,2,3,g3",
+        "batched callbacks"
+    );
     let script = real.recorded_replies();
     assert!(script.len() > 1000, "{} bytes recorded", script.len());
 

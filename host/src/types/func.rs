@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::error::{Error, Result};
 use crate::types::desc::{CType, DataModel, FnSig, Raw};
 use crate::types::marshal::{Frame, Memory, Site};
-use crate::types::shadow::{Direct, Shadow, Typ, Void};
+use crate::types::shadow::{Capture, Direct, Shadow, Typ, Void};
 
 /// A tuple of argument shadow types, e.g. `(String, i32)`. Implemented for
 /// tuples of up to ten [`Shadow`] types, and `()` for no arguments.
@@ -22,6 +22,9 @@ pub trait Params: crate::types::sealed::Params + Sized + 'static {
     /// The run-time descriptions, in order.
     #[doc(hidden)]
     fn descs(t: &Self::Typs) -> Vec<Arc<CType>>;
+    /// What a batched callback's recorder copies for each argument word.
+    #[doc(hidden)]
+    fn captures(t: &Self::Typs) -> Vec<Capture>;
     /// Lowers every argument onto the frame.
     #[doc(hidden)]
     fn lower<'a>(t: &Self::Typs, v: Self::In<'a>, f: &mut Frame<'_, 'a>) -> Result<()>;
@@ -64,6 +67,9 @@ impl Params for () {
     type In<'a> = ();
     type Out = ();
     fn descs(_: &()) -> Vec<Arc<CType>> {
+        Vec::new()
+    }
+    fn captures(_: &()) -> Vec<Capture> {
         Vec::new()
     }
     fn lower<'a>(_: &(), _: (), _: &mut Frame<'_, 'a>) -> Result<()> {
@@ -123,6 +129,17 @@ macro_rules! params_tuple {
             type Out = ($($T::Out,)+);
             fn descs(t: &Self::Typs) -> Vec<Arc<CType>> {
                 vec![$(t.$n.desc().clone()),+]
+            }
+            fn captures(t: &Self::Typs) -> Vec<Capture> {
+                let mut v = Vec::new();
+                $(
+                    // The first word is the one a capture rewrites (a
+                    // pair's pointer); the rest go as they are.
+                    for i in 0..t.$n.nwords() {
+                        v.push(if i == 0 { $T::CAPTURE } else { Capture::Word });
+                    }
+                )+
+                v
             }
             fn lower<'a>(t: &Self::Typs, v: Self::In<'a>, f: &mut Frame<'_, 'a>) -> Result<()> {
                 $(

@@ -28,6 +28,8 @@ pub use desc::{DataModel, Layout};
 pub use func::{returning, returning_errno, FnType, ParamList, Params, Returning};
 pub(crate) use marshal::{read_vec, Brand, Frame, Memory, Site};
 pub(crate) use shadow::erased_sig as shadow_erased_sig;
+#[doc(hidden)]
+pub use shadow::Capture;
 pub(crate) use shadow::Direct;
 pub use shadow::{
     array, bool, buffer, buffer_erased, buffer_int, buffer_mut, bytes_ref, bytes_ref_int, char,

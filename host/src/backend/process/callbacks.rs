@@ -17,6 +17,8 @@ pub(super) struct CallbackEntry {
     pub(super) sig: Arc<FnSig>,
     pub(super) words: WireSig,
     pub(super) f: CallbackFn,
+    /// For a batched callback, the capture code of each argument word.
+    pub(super) captures: Option<Vec<u8>>,
 }
 
 impl Process {
@@ -24,7 +26,16 @@ impl Process {
         let w = &e.words;
         let slot = (slot as u64).to_le_bytes();
         // The slot is also the key the worker's upcalls name.
-        let parts: [&[u8]; 4] = [&slot, &slot, &[w.ret_code, w.codes.len() as u8], &w.codes];
+        let batched = [u8::from(e.captures.is_some())];
+        let captures = e.captures.as_deref().unwrap_or_default();
+        let parts: [&[u8]; 6] = [
+            &slot,
+            &slot,
+            &[w.ret_code, w.codes.len() as u8],
+            &w.codes,
+            &batched,
+            captures,
+        ];
         match self.request_value(op::CLOSURE, &parts, "creating a callback")? {
             Ok(addr) => Ok(addr),
             Err(reason) => Err(Error::Refused {
@@ -35,6 +46,98 @@ impl Process {
                 reason,
             }),
         }
+    }
+
+    /// Serves one `BATCH` upcall: runs the recorded calls in order, each as
+    /// its own upcall would have run, then answers the worker. The batch
+    /// stays pinned in the read cache meanwhile, so the rewritten pointer
+    /// arguments read their copies whatever the closures do in between.
+    pub(super) fn serve_batch(&self, st: &State, body: Vec<u8>, function: &str) -> Result<()> {
+        let violation = |s: String| self.fail(st, function, WireError::Violation(s));
+        if body.len() < 8 || body.len() - 8 > wire::BATCH_CAP {
+            return Err(violation(format!(
+                "a batch of {} bytes (8 to {} allowed)",
+                body.len(),
+                wire::BATCH_CAP + 8
+            )));
+        }
+        let (base, records) = body.split_at(8);
+        let base = u64::from_le_bytes(base.try_into().unwrap_or_default());
+        let records: Arc<[u8]> = records.into();
+        st.cache.borrow_mut().pin(base, records.clone());
+        let r = self.run_batch(st, &records, function);
+        st.cache.borrow_mut().unpin();
+        r?;
+        self.send(
+            st,
+            &frame(op::CALLBACK_RETURN, &[&0u64.to_le_bytes()]),
+            function,
+        )
+    }
+
+    fn run_batch(&self, st: &State, records: &[u8], function: &str) -> Result<()> {
+        let violation = |s: String| self.fail(st, function, WireError::Violation(s));
+        let mut at = 0;
+        while at < records.len() {
+            let Some(head) = records.get(at..at + 8) else {
+                return Err(violation(format!("a batch record cut short at byte {at}")));
+            };
+            let size = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+            let key = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+            if size < 8 || !size.is_multiple_of(8) || size > records.len() - at {
+                return Err(violation(format!(
+                    "a batch record of {size} bytes at byte {at} of {}",
+                    records.len()
+                )));
+            }
+            let record = &records[at + 8..at + size];
+            at += size;
+            let entry = match st.calls.lookup(u64::from(key)) {
+                // SAFETY: as in `serve_callback`: the entry leaves its slot
+                // only through `CallState::remove` under this lock, which
+                // retires it while a callback runs; it is released by
+                // `take_retired` below, after the last use of the reference.
+                SlotEntry::Live(p) => unsafe { &*p },
+                SlotEntry::Unknown => {
+                    return Err(violation(format!(
+                        "a batched call of callback {key}, which does not exist"
+                    )));
+                }
+                SlotEntry::Dropped => {
+                    st.calls
+                        .pending
+                        .record(callback_dropped(wire::slot_addr(u64::from(key))));
+                    continue;
+                }
+            };
+            let prims = &entry.words.words.args;
+            if entry.captures.is_none() || record.len() < 8 * prims.len() {
+                return Err(violation(format!(
+                    "a batched call of `{}`, which {}",
+                    entry.sig.c_prototype("(*)"),
+                    if entry.captures.is_none() {
+                        "is not batched".to_string()
+                    } else {
+                        format!("takes {} argument words", prims.len())
+                    }
+                )));
+            }
+            let raws: SmallVec<[Raw; 8]> = prims
+                .iter()
+                .zip(record.chunks_exact(8))
+                .map(|(prim, w)| {
+                    let bits = u64::from_le_bytes(w.try_into().unwrap_or_default());
+                    prim.widen(bits, MODEL)
+                })
+                .collect();
+            // SAFETY: this thread holds the worker's lock (`st`) for the
+            // whole run, the lock every callback of this worker runs under;
+            // `entry` stays alive even if the closure drops its handle
+            // (`Pending::retire`).
+            unsafe { st.calls.pending.run(&entry.f, &entry.sig, self, Ok(raws)) };
+            drop(st.calls.pending.take_retired());
+        }
+        Ok(())
     }
 
     /// Serves one upcall: runs the callback and answers the worker.

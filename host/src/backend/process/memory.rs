@@ -1,6 +1,8 @@
 //! The library's memory, by request: reads, writes, allocation, and the
 //! read-ahead cache that saves round trips.
 
+use std::sync::Arc;
+
 use super::wire::{frame, op, reply, WireError};
 use super::worker::expect_ok;
 use super::{Process, MODEL};
@@ -11,10 +13,15 @@ use crate::types::{Brand, DataModel, Memory};
 /// A few windows of library memory, as last read. Any request that can
 /// change the library's memory (a call, a callback's return, a write, an
 /// allocation) empties it first, so a hit gives what a round trip would.
+///
+/// A batch of recorded callbacks is *pinned* while its closures run: the
+/// copies its records point at stay readable across requests (a closure may
+/// call into the library), and a nested batch shadows it until it ends.
 #[derive(Default)]
 pub(super) struct ReadCache {
     windows: Vec<(u64, Vec<u8>)>,
     next: usize,
+    pinned: Vec<(u64, Arc<[u8]>)>,
 }
 
 /// How many bytes past a small read the worker sends along.
@@ -39,12 +46,32 @@ impl ReadCache {
         }
     }
 
-    /// The cached bytes from `addr` to the end of its window.
+    /// Keeps `bytes`, the worker's memory at `addr` when a batch was sent,
+    /// until the matching [`ReadCache::unpin`].
+    pub(super) fn pin(&mut self, addr: u64, bytes: Arc<[u8]>) {
+        self.pinned.push((addr, bytes));
+    }
+
+    /// Drops the batch pinned last.
+    pub(super) fn unpin(&mut self) {
+        self.pinned.pop();
+    }
+
+    /// The cached bytes from `addr` to the end of its window: the innermost
+    /// pinned batch first.
     pub(super) fn from(&self, addr: u64) -> Option<&[u8]> {
-        self.windows.iter().find_map(|(start, bytes)| {
-            let off = addr.checked_sub(*start)?;
-            (off < bytes.len() as u64).then(|| &bytes[off as usize..])
-        })
+        let within = |start: u64, bytes: &[u8]| {
+            let off = addr.checked_sub(start)?;
+            (off < bytes.len() as u64).then_some(off as usize)
+        };
+        if let Some((start, bytes)) = self.pinned.last() {
+            if let Some(off) = within(*start, bytes) {
+                return Some(&bytes[off..]);
+            }
+        }
+        self.windows
+            .iter()
+            .find_map(|(start, bytes)| Some(&bytes[within(*start, bytes)?..]))
     }
 }
 

@@ -55,7 +55,7 @@ use smallvec::SmallVec;
 use crate::error::{Error, Result, StrategyKind};
 use crate::protocol::{finish, lookup_symbol, CallState, Identity, Lowered, SlotGuard, SlotOwner};
 use crate::strategy::{CallbackFn, ErasedFn, Isolated, Strategy};
-use crate::types::{DataModel, FnSig, Raw};
+use crate::types::{Capture, DataModel, FnSig, Raw};
 use callbacks::CallbackEntry;
 use memory::ReadCache;
 use wire::{frame, op, reply, Payload, WireError};
@@ -580,6 +580,7 @@ unsafe impl Strategy for Process {
                         ));
                     }
                     reply::CALLBACK => self.serve_callback(&st, &body, name)?,
+                    reply::BATCH => self.serve_batch(&st, body, name)?,
                     reply::ERROR => {
                         return Err(Error::Refused {
                             strategy: StrategyKind::Process,
@@ -610,10 +611,32 @@ unsafe impl Strategy for Process {
         sig: &Arc<FnSig>,
         f: ErasedFn,
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
+        self.add_callback(sig, None, f)
+    }
+
+    fn make_batched_callback(
+        &self,
+        sig: &Arc<FnSig>,
+        captures: &[Capture],
+        f: ErasedFn,
+    ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
+        self.add_callback(sig, Some(captures.iter().map(|c| *c as u8).collect()), f)
+    }
+}
+
+impl Process {
+    /// A callback in a free trampoline slot; batched with `captures`.
+    fn add_callback(
+        &self,
+        sig: &Arc<FnSig>,
+        captures: Option<Vec<u8>>,
+        f: ErasedFn,
+    ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
         let entry = Arc::new(CallbackEntry {
             sig: sig.clone(),
             words: WireSig::new(sig, "(*)")?,
             f: CallbackFn::new(f),
+            captures,
         });
         let st = self.lock();
         self.check_poisoned(&st)?;

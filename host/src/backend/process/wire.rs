@@ -19,7 +19,7 @@ use crate::types::marshal::MAX_TRANSFER;
 use crate::types::{DataModel, Prim, WordClass};
 
 /// The protocol version both halves speak; the handshake checks it.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 /// The worker's exit status when its own pipes fail (a descriptor the
 /// library closed or replaced), as opposed to 0 when the host closed them:
@@ -52,11 +52,13 @@ pub mod op {
     pub const WRITE: u8 = 9;
     /// `u64` address, `u64` limit: the bytes before the NUL.
     pub const CSTR: u8 = 10;
-    /// `u64` slot, `u64` key, `u8` return type, `u8` count, argument types.
+    /// `u64` slot, `u64` key, `u8` return type, `u8` count, argument types,
+    /// `u8` batched flag, and for a batched callback one capture code per
+    /// argument (`types::Capture`).
     pub const CLOSURE: u8 = 11;
     // 12 was CLOSURE_FREE: a dropped callback's trampoline now stays in
     // place, so that a call through it is an upcall the host answers.
-    /// `u64` result bits, ending the innermost callback.
+    /// `u64` result bits, ending the innermost callback or batch.
     pub const CALLBACK_RETURN: u8 = 13;
     /// `u8` NUL flag, then the bytes: a block holding them (and a NUL).
     pub const ALLOC_COPY: u8 = 14;
@@ -78,7 +80,18 @@ pub mod reply {
     /// each pointer argument a `u16` count and at most [`super::PREFETCH`]
     /// bytes from where it points (none for NULL or unreadable memory).
     pub const CALLBACK: u8 = 69;
+    /// Recorded calls of batched callbacks, answered like an upcall: the
+    /// `u64` address of the worker's batch buffer, then the records as they
+    /// lie there (see [`super::BATCH_CAP`] and `worker.c`): each a `u32`
+    /// size (a multiple of 8, at least its header and words), a `u32` key,
+    /// one `u64` per argument word, then the copies its rewritten pointer
+    /// arguments point at.
+    pub const BATCH: u8 = 70;
 }
+
+/// The size of the worker's batch buffer (`BATCH_CAP` in worker.c): the
+/// most a `BATCH` upcall carries.
+pub const BATCH_CAP: usize = 64 << 10;
 
 /// Bytes the worker sends along with each pointer argument of an upcall.
 pub const PREFETCH: usize = 256;

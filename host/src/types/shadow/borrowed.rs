@@ -180,13 +180,14 @@ fn lower_addr(addr: u64, brand: Brand, f: &mut Frame<'_, '_>) -> Result<()> {
 /// The shadow of a borrowed, never-NULL address (`StrRef`, `StrArrayRef`):
 /// lowered back after its library is checked, lifted without reading.
 macro_rules! borrowed_address {
-    ($t:ident) => {
+    ($t:ident, $capture:ident) => {
         impl crate::types::sealed::Shadow for $t {}
         impl Shadow for $t {
             type In<'a> = $t;
             type Out = $t;
             type Meta = ();
             type Direct = NoDirect;
+            const CAPTURE: Capture = Capture::$capture;
             fn lower<'a>(_: &Typ<Self>, v: $t, f: &mut Frame<'_, 'a>) -> Result<()> {
                 lower_addr(v.addr, v.brand, f)
             }
@@ -208,9 +209,10 @@ macro_rules! borrowed_address {
     };
 }
 
-borrowed_address!(StrRef);
-borrowed_address!(StrArrayRef);
-borrowed_address!(OwnedStr);
+borrowed_address!(StrRef, String);
+borrowed_address!(StrArrayRef, StrArray);
+// The callee owns it: its address must reach the closure as it is.
+borrowed_address!(OwnedStr, Word);
 
 macro_rules! address_ptr {
     ($($t:ident),*) => {$(
@@ -228,13 +230,14 @@ address_ptr!(StrRef, StrArrayRef);
 
 /// The shadow of a borrowed address that may be NULL (`None`).
 macro_rules! borrowed_address_opt {
-    ($t:ident) => {
+    ($t:ident, $capture:ident) => {
         impl crate::types::sealed::Shadow for Option<$t> {}
         impl Shadow for Option<$t> {
             type In<'a> = Option<$t>;
             type Out = Option<$t>;
             type Meta = ();
             type Direct = NoDirect;
+            const CAPTURE: Capture = Capture::$capture;
             fn lower<'a>(_: &Typ<Self>, v: Option<$t>, f: &mut Frame<'_, 'a>) -> Result<()> {
                 match v {
                     Some(s) => lower_addr(s.addr, s.brand, f),
@@ -262,8 +265,8 @@ macro_rules! borrowed_address_opt {
     };
 }
 
-borrowed_address_opt!(StrRef);
-borrowed_address_opt!(OwnedStr);
+borrowed_address_opt!(StrRef, String);
+borrowed_address_opt!(OwnedStr, Word);
 
 impl crate::types::sealed::Shadow for BytesRef {}
 impl Shadow for BytesRef {
@@ -271,6 +274,7 @@ impl Shadow for BytesRef {
     type Out = BytesRef;
     type Meta = ();
     type Direct = NoDirect;
+    const CAPTURE: Capture = Capture::Bytes;
     fn lower<'a>(t: &Typ<Self>, v: BytesRef, f: &mut Frame<'_, 'a>) -> Result<()> {
         lower_addr(v.addr, v.brand, f)?;
         super::string::lower_len(v.len as usize, &t.desc, f)

@@ -33,6 +33,12 @@ pub trait Shadow: crate::types::sealed::Shadow + Sized + 'static {
     #[doc(hidden)]
     type Direct: Direct;
 
+    /// What a batched callback's recorder copies for this type's first
+    /// word when C makes the call ([`crate::Foreign::callback_batched`]):
+    /// the bytes its lift reads later, so that it reads them as they were.
+    #[doc(hidden)]
+    const CAPTURE: Capture = Capture::Word;
+
     /// Lowers `v` into scalars pushed onto `f`.
     #[doc(hidden)]
     fn lower<'a>(t: &Typ<Self>, v: Self::In<'a>, f: &mut Frame<'_, 'a>) -> Result<()>;
@@ -85,6 +91,26 @@ pub trait Shadow: crate::types::sealed::Shadow + Sized + 'static {
         // SAFETY: the words of a `t` stored in the library's memory.
         unsafe { Self::lift(t, &[raw], mem, site) }
     }
+}
+
+/// What the recorder of a batched callback copies for one argument word
+/// at the moment C makes the call, so that the closure, run later, reads
+/// it as it was then. The recorder rewrites a copied argument's pointer to
+/// its copy in the batch; the codes are shared with the C recorders.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Capture {
+    /// The word alone (a number, or a pointer the closure reads as the
+    /// library's memory is when the batch is delivered).
+    Word = 0,
+    /// The NUL-terminated string the word points at (NULL: nothing).
+    String = 1,
+    /// The bytes the word points at, as many as the next word (the pair's
+    /// length) says.
+    Bytes = 2,
+    /// The NULL-terminated array of NUL-terminated strings it points at.
+    StrArray = 3,
 }
 
 /// A shadow type whose results can be passed straight back in: numbers,

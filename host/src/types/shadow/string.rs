@@ -70,6 +70,7 @@ impl Shadow for String {
     type Out = String;
     type Meta = ();
     type Direct = NoDirect;
+    const CAPTURE: Capture = Capture::String;
     fn lower<'a>(_: &Typ<Self>, v: &'a str, f: &mut Frame<'_, 'a>) -> Result<()> {
         let a = lower_str(v, f)?;
         f.push(Raw(a));
@@ -96,6 +97,7 @@ impl Shadow for Option<String> {
     type Out = Option<String>;
     type Meta = ();
     type Direct = NoDirect;
+    const CAPTURE: Capture = Capture::String;
     fn lower<'a>(_: &Typ<Self>, v: Option<&'a str>, f: &mut Frame<'_, 'a>) -> Result<()> {
         let a = match v {
             Some(s) => lower_str(s, f)?,
@@ -205,6 +207,7 @@ impl Shadow for Buffer {
     type Out = Vec<u8>;
     type Meta = ();
     type Direct = NoDirect;
+    const CAPTURE: Capture = Capture::Bytes;
     fn lower<'a>(t: &Typ<Self>, v: &'a [u8], f: &mut Frame<'_, 'a>) -> Result<()> {
         let a = f.temp(v, false)?;
         f.push(Raw(a));
