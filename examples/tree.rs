@@ -66,6 +66,13 @@ impl<W: Write> Handler for Tree<W> {
         Events::ELEMENT_NAMES
     }
 
+    /// The printer never stops expat at an event: a write failure aborts,
+    /// and with batched events that abort is the feed's error, checked
+    /// after the write failure it stands for.
+    fn batched(&self) -> bool {
+        true
+    }
+
     fn handle(&mut self, event: Event<'_>) -> Flow {
         match event {
             Event::StartElement { name, .. } => {

@@ -6,8 +6,8 @@ use std::io::Read;
 use std::ops::BitOr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use sandlink::types::{BytesRef, StrArrayRef, StrRef};
-use sandlink::{Error, Foreign, Function};
+use sandlink::types::{BytesRef, FunPtr, Params, StrArrayRef, StrRef, Typ};
+use sandlink::{Callback, Error, Foreign, Function};
 
 use crate::bindings::{Expat, XmlParser};
 
@@ -476,6 +476,23 @@ pub trait Handler {
     /// Handles one event. Its strings are borrowed for this call only:
     /// [`Event::into_owned`] keeps one.
     fn handle(&mut self, event: Event<'_>) -> Flow;
+
+    /// Whether events may reach [`Handler::handle`] in batches
+    /// ([`sandlink::Foreign::callback_batched`]): expat's calls are
+    /// recorded where it runs and delivered together, in order, with their
+    /// strings as they were. Where a callback is a costly crossing (the
+    /// `Process` strategy) this is many times faster; elsewhere events are
+    /// delivered one by one as before.
+    ///
+    /// A batched handler promises to return [`Flow::Continue`] only: by
+    /// the time it sees an event, expat has parsed past it, so it cannot
+    /// suspend or abort there. [`Flow::Suspend`] or [`Flow::Abort`] from
+    /// it fails the `feed` with an error instead. A handler that asks expat
+    /// where it is (`XML_GetCurrentLineNumber` through the bindings) gets
+    /// the answer for a later point.
+    fn batched(&self) -> bool {
+        false
+    }
 }
 
 /// Any `FnMut(Event) -> Flow` is a handler for the standard events.
@@ -569,7 +586,10 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
 
     /// Registers one callback per subscribed event kind.
     fn install_handlers(&mut self) -> Result<(), ExpatError> {
-        let events = lock(&self.handler).events();
+        let (events, batched) = {
+            let h = lock(&self.handler);
+            (h.events(), h.batched())
+        };
         let ex = self.expat.clone();
         let t = &ex;
         let lib = &ex.lib;
@@ -580,6 +600,7 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
             stop_parser: self.expat.stop_parser.clone(),
             handler: self.handler.clone(),
             raw,
+            batched,
         };
 
         if events.contains(Events::ELEMENTS) || events.contains(Events::ELEMENT_NAMES) {
@@ -590,31 +611,32 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
                 }))
             });
             let mut name_buf = String::new();
-            let start = lib.callback(&t.start_element, move |(_, name, atts)| {
-                let name = d.name(name, &mut name_buf)?;
-                let Some(source) = &attributes else {
-                    return d.send(Event::StartElement {
+            let start =
+                handler_callback(lib, batched, &t.start_element, move |(_, name, atts)| {
+                    let name = d.name(name, &mut name_buf)?;
+                    let Some(source) = &attributes else {
+                        return d.send(Event::StartElement {
+                            name,
+                            attributes: Attributes::NONE,
+                        });
+                    };
+                    source.reset(atts);
+                    let sent = d.send(Event::StartElement {
                         name,
-                        attributes: Attributes::NONE,
+                        attributes: Attributes {
+                            source: Some(source),
+                        },
                     });
-                };
-                source.reset(atts);
-                let sent = d.send(Event::StartElement {
-                    name,
-                    attributes: Attributes {
-                        source: Some(source),
-                    },
-                });
-                // A malformed list the handler ran into fails the parse,
-                // even if the handler carried on.
-                match source.finish() {
-                    Some(e) => Err(e),
-                    None => sent,
-                }
-            })?;
+                    // A malformed list the handler ran into fails the parse,
+                    // even if the handler carried on.
+                    match source.finish() {
+                        Some(e) => Err(e),
+                        None => sent,
+                    }
+                })?;
             let d = ctx();
             let mut name_buf = String::new();
-            let end = lib.callback(&t.end_element, move |(_, name)| {
+            let end = handler_callback(lib, batched, &t.end_element, move |(_, name)| {
                 let name = d.name(name, &mut name_buf)?;
                 d.send(Event::EndElement { name })
             })?;
@@ -626,7 +648,7 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         if events.contains(Events::CHARACTERS) {
             let d = ctx();
             let mut text_buf = Vec::new();
-            let cb = lib.callback(&t.text, move |(_, s)| {
+            let cb = handler_callback(lib, batched, &t.text, move |(_, s)| {
                 let text = d.text(s, &mut text_buf, "character data")?;
                 d.send(Event::Characters(text))
             })?;
@@ -635,7 +657,7 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         }
         if events.contains(Events::PROCESSING_INSTRUCTIONS) {
             let d = ctx();
-            let cb = lib.callback(&t.pi, move |(_, target, data)| {
+            let cb = handler_callback(lib, batched, &t.pi, move |(_, target, data)| {
                 d.send(Event::ProcessingInstruction {
                     target: &target,
                     data: &data,
@@ -647,15 +669,18 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         }
         if events.contains(Events::COMMENTS) {
             let d = ctx();
-            let cb = lib.callback(&t.comment, move |(_, data)| d.send(Event::Comment(&data)))?;
+            let cb = handler_callback(lib, batched, &t.comment, move |(_, data)| {
+                d.send(Event::Comment(&data))
+            })?;
             ex.set_comment_handler.call((raw, Some(&cb)))?;
             keep.push(Box::new(cb));
         }
         if events.contains(Events::CDATA) {
             let d = ctx();
-            let start = lib.callback(&t.cdata, move |_| d.send(Event::StartCdata))?;
+            let start =
+                handler_callback(lib, batched, &t.cdata, move |_| d.send(Event::StartCdata))?;
             let d = ctx();
-            let end = lib.callback(&t.cdata, move |_| d.send(Event::EndCdata))?;
+            let end = handler_callback(lib, batched, &t.cdata, move |_| d.send(Event::EndCdata))?;
             ex.set_start_cdata_section_handler
                 .call((raw, Some(&start)))?;
             ex.set_end_cdata_section_handler.call((raw, Some(&end)))?;
@@ -665,7 +690,7 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         if events.contains(Events::DEFAULT) {
             let d = ctx();
             let mut text_buf = Vec::new();
-            let cb = lib.callback(&t.text, move |(_, s)| {
+            let cb = handler_callback(lib, batched, &t.text, move |(_, s)| {
                 let text = d.text(s, &mut text_buf, "default handler data")?;
                 d.send(Event::Default(text))
             })?;
@@ -674,26 +699,31 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
         }
         if events.contains(Events::XML_DECL) {
             let d = ctx();
-            let cb = lib.callback(&t.xml_decl, move |(_, version, encoding, standalone)| {
-                d.send(Event::XmlDecl {
-                    version: version.as_deref(),
-                    encoding: encoding.as_deref(),
-                    standalone,
-                })
-            })?;
+            let cb = handler_callback(
+                lib,
+                batched,
+                &t.xml_decl,
+                move |(_, version, encoding, standalone)| {
+                    d.send(Event::XmlDecl {
+                        version: version.as_deref(),
+                        encoding: encoding.as_deref(),
+                        standalone,
+                    })
+                },
+            )?;
             ex.set_xml_decl_handler.call((raw, Some(&cb)))?;
             keep.push(Box::new(cb));
         }
         if events.contains(Events::NAMESPACES) {
             let d = ctx();
-            let start = lib.callback(&t.start_ns, move |(_, prefix, uri)| {
+            let start = handler_callback(lib, batched, &t.start_ns, move |(_, prefix, uri)| {
                 d.send(Event::StartNamespace {
                     prefix: prefix.as_deref(),
                     uri: uri.as_deref(),
                 })
             })?;
             let d = ctx();
-            let end = lib.callback(&t.end_ns, move |(_, prefix)| {
+            let end = handler_callback(lib, batched, &t.end_ns, move |(_, prefix)| {
                 d.send(Event::EndNamespace {
                     prefix: prefix.as_deref(),
                 })
@@ -889,6 +919,28 @@ struct Dispatch<L: Foreign, H: Handler> {
     stop_parser: Function<L, (XmlParser, u8), i32>,
     handler: Arc<Mutex<H>>,
     raw: XmlParser,
+    /// The handler said [`Handler::batched`].
+    batched: bool,
+}
+
+/// A callback for one of expat's handler slots: batched when the handler
+/// allows it.
+fn handler_callback<L, A, F>(
+    lib: &L,
+    batched: bool,
+    ty: &Typ<FunPtr<A, ()>>,
+    f: F,
+) -> sandlink::Result<Callback<A, ()>>
+where
+    L: Foreign,
+    A: Params,
+    F: FnMut(A::Out) -> sandlink::Result<()> + Send + 'static,
+{
+    if batched {
+        lib.callback_batched(ty, f)
+    } else {
+        lib.callback(ty, f)
+    }
 }
 
 impl<L: Foreign, H: Handler> Dispatch<L, H> {
@@ -925,6 +977,14 @@ impl<L: Foreign, H: Handler> Dispatch<L, H> {
         };
         match flow {
             Flow::Continue => {}
+            Flow::Suspend | Flow::Abort if self.batched => {
+                return Err(Error::Unsupported(format!(
+                    "the handler returned Flow::{flow:?} with batched events \
+                     (Handler::batched): expat has parsed past the event by the time \
+                     the handler sees it, so it cannot stop there; return \
+                     Flow::Continue, or do not batch"
+                )));
+            }
             Flow::Suspend => {
                 self.stop_parser.call((self.raw, 1))?;
             }

@@ -9,6 +9,8 @@ use sandlink_expat::{
 /// Records every event it is sent.
 pub struct Recorder {
     events: Events,
+    /// Whether it takes its events batched (`Handler::batched`).
+    batched: bool,
     /// What was recorded.
     pub log: Vec<OwnedEvent>,
 }
@@ -16,6 +18,9 @@ pub struct Recorder {
 impl Handler for Recorder {
     fn events(&self) -> Events {
         self.events
+    }
+    fn batched(&self) -> bool {
+        self.batched
     }
     fn handle(&mut self, event: Event<'_>) -> Flow {
         match event.into_owned() {
@@ -96,8 +101,32 @@ pub fn run<L: Foreign>(
     events: Events,
     opts: &ParserOptions,
 ) -> Outcome {
+    run_with(expat, doc, chunking, events, opts, false)
+}
+
+/// [`run`] with the events batched (`Handler::batched`): the outcome must
+/// be the same.
+pub fn run_batched<L: Foreign>(
+    expat: &Expat<L>,
+    doc: &[u8],
+    chunking: &Chunking,
+    events: Events,
+    opts: &ParserOptions,
+) -> Outcome {
+    run_with(expat, doc, chunking, events, opts, true)
+}
+
+fn run_with<L: Foreign>(
+    expat: &Expat<L>,
+    doc: &[u8],
+    chunking: &Chunking,
+    events: Events,
+    opts: &ParserOptions,
+    batched: bool,
+) -> Outcome {
     let recorder = Recorder {
         events,
+        batched,
         log: Vec::new(),
     };
     let mut parser = match Parser::with_options(expat, recorder, opts) {
