@@ -146,6 +146,59 @@ fn corpus_is_identical_native_and_sandboxed() {
     }
 }
 
+/// Stops at the `stop_at`-th start tag, counting what it saw.
+struct StopAt {
+    stop_at: usize,
+    flow: Flow,
+    seen: usize,
+}
+
+impl Handler for StopAt {
+    fn events(&self) -> Events {
+        Events::ELEMENT_NAMES
+    }
+    fn batched(&self) -> bool {
+        true
+    }
+    fn handle(&mut self, event: Event<'_>) -> Flow {
+        if let Event::StartElement { .. } = event {
+            self.seen += 1;
+            if self.seen == self.stop_at {
+                return self.flow;
+            }
+        }
+        Flow::Continue
+    }
+}
+
+/// A batched handler cannot stop expat at an event (expat is past it):
+/// `Suspend` or `Abort` from it fails the parse with an error saying so,
+/// and no later event reaches it.
+fn batched_stop_fails<L: Foreign>(expat: &Expat<L>, name: &str) {
+    let doc = b"<r><a/><b/><c/><d/></r>";
+    for flow in [Flow::Abort, Flow::Suspend] {
+        let h = StopAt {
+            stop_at: 3,
+            flow,
+            seen: 0,
+        };
+        let mut p = Parser::new(expat, h).unwrap_or_else(|e| panic!("{e}"));
+        let r = p.parse(doc);
+        let err = r.expect_err(name).to_string();
+        assert!(err.contains("batched"), "{name}, {flow:?}: {err}");
+        assert_eq!(p.handler().seen, 3, "{name}, {flow:?}");
+    }
+}
+
+#[test]
+fn a_batched_handler_that_stops_fails_the_parse() {
+    let b = backends();
+    batched_stop_fails(&b.process, "process");
+    batched_stop_fails(&b.native, "dynamic");
+    batched_stop_fails(&b.sandbox, "sandbox");
+    batched_stop_fails(&b.stubs, "stubs");
+}
+
 #[test]
 fn errors_carry_message_line_and_column() {
     let b = backends();
