@@ -200,6 +200,33 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
         })
     }
 
+    /// Holds the library for the calling thread until the returned guard
+    /// drops: the single-owner fast path. Every call into the library (and
+    /// every callback, and every memory access) takes the library's call
+    /// lock, two atomic read-modify-writes when the lock is free; while a
+    /// [`Hold`] lives, this thread's calls re-enter the lock instead, with
+    /// plain loads and stores. Calls from other threads (through clones of
+    /// the handle) wait until the hold ends, so hold the library for a
+    /// batch of work, not forever. Calls from callbacks on this thread work
+    /// as always. [`Hold`] cannot leave its thread.
+    ///
+    /// ```
+    /// # use sandlink::{Foreign, Result};
+    /// fn sum<L: Foreign>(lib: &L, add: &sandlink::Function<L, (i32, i32), i32>) -> Result<i32> {
+    ///     let _held = lib.hold();
+    ///     let mut acc = 0;
+    ///     for i in 0..1000 {
+    ///         acc = add.call((acc, i))?; // no atomic RMW per call
+    ///     }
+    ///     Ok(acc)
+    /// }
+    /// ```
+    fn hold(&self) -> Hold<'_> {
+        Hold {
+            _lock: Strategy::hold(st(self)),
+        }
+    }
+
     /// Reads the `T` at `p` (ctypes' `!@`).
     fn read<T: Shadow>(&self, ty: &Typ<T>, p: Ptr<T>) -> Result<T::Out> {
         let addr = p.addr_in(st(self), || "read".into())?;
@@ -680,6 +707,28 @@ where
         R::lower(&ty.ret, R::to_in(r), &mut frame)?;
         Ok(frame.words().first().copied())
     })
+}
+
+/// The library held by one thread ([`Foreign::hold`]); released when
+/// dropped. It is neither `Send` nor `Sync`: the lock belongs to the thread
+/// that took it.
+///
+/// ```compile_fail,E0277
+/// # use sandlink::{Dynamic, Foreign};
+/// fn elsewhere(lib: &'static Dynamic) {
+///     let held = lib.hold();
+///     std::thread::spawn(move || drop(held)); // error: `Hold` is not `Send`
+/// }
+/// ```
+#[must_use = "the library is held only while the guard lives"]
+pub struct Hold<'a> {
+    _lock: Box<dyn crate::strategy::HeldLock + 'a>,
+}
+
+impl std::fmt::Debug for Hold<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Hold")
+    }
 }
 
 /// Memory allocated in a library by [`Foreign::alloc`], freed when dropped.

@@ -185,6 +185,6 @@ pub use backend::sandbox::{CompiledModule, DirAccess, DirGrant, Sandbox, Sandbox
 #[cfg(feature = "stubs")]
 pub use backend::stubs::{StubTable, Stubs};
 pub use error::{Error, ErrorKind, Result, StrategyKind, TrapKind};
-pub use foreign::{Callback, Foreign, Function, Owned};
+pub use foreign::{Callback, Foreign, Function, Hold, Owned};
 pub use strategy::Isolated;
 pub use types::{Ptr, Typ};

@@ -454,6 +454,11 @@ unsafe impl Strategy for Recorder {
         Ok(Raw(0))
     }
 
+    fn hold(&self) -> Box<dyn crate::strategy::HeldLock + '_> {
+        // Nothing runs: nothing to hold.
+        Box::new(())
+    }
+
     fn make_callback(
         &self,
         sig: &Arc<FnSig>,

@@ -161,6 +161,11 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
         f: ErasedFn,
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)>;
 
+    /// Takes the library's call lock for the calling thread until the
+    /// guard drops ([`crate::Foreign::hold`]): calls on this thread then
+    /// re-enter it, with no atomic read-modify-write.
+    fn hold(&self) -> Box<dyn HeldLock + '_>;
+
     /// [`Strategy::make_callback`] for a `void` callback whose calls the
     /// library's side may record and deliver later, in order, in one
     /// crossing (`Foreign::callback_batched`'s contract). `captures` says,
@@ -177,6 +182,10 @@ pub unsafe trait Strategy: Memory + Clone + Send + 'static {
         self.make_callback(sig, f)
     }
 }
+
+/// A strategy's call lock, held for [`crate::Foreign::hold`]: any guard.
+pub trait HeldLock {}
+impl<T> HeldLock for T {}
 
 /// A value only this crate can make. A method that takes one cannot be
 /// called from outside, even on a type parameter whose bounds reach it.

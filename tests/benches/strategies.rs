@@ -42,6 +42,11 @@ fn calls<L: Foreign>(c: &mut Criterion, name: &str, lib: &L) {
     g.bench_function(BenchmarkId::new("int_add", name), |b| {
         b.iter(|| add.call((std::hint::black_box(1), 2)))
     });
+    // The single-owner path: the library held by this thread.
+    g.bench_function(BenchmarkId::new("int_add_held", name), |b| {
+        let _held = lib.hold();
+        b.iter(|| add.call((std::hint::black_box(1), 2)))
+    });
     let strlen = lib
         .function("tl_strlen", &(string() >> returning(size_t())))
         .unwrap_or_else(|e| panic!("{e}"));
@@ -101,6 +106,46 @@ fn calls<L: Foreign>(c: &mut Criterion, name: &str, lib: &L) {
         .unwrap_or_else(|e| panic!("{e}"));
     g.bench_function(BenchmarkId::new("fold_1000_callbacks", name), |b| {
         b.iter(|| fold.call((&cb, xs, 1000, 0)))
+    });
+    // 1,000 calls of a `void` callback lending a string (`tl_count`, each
+    // number written into one reused buffer), batched: recorded where the
+    // library runs, delivered together, each string read by the closure.
+    let count_fn = funptr(ptr_opt(void()) >> str_ref(ptr(const_(char()))) >> returning(void()));
+    let count = lib
+        .function(
+            "tl_count",
+            &(int()
+                >> count_fn.clone()
+                >> int_fn.clone()
+                >> int()
+                >> ptr_opt(void())
+                >> returning(int())),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    let reader = lib.clone();
+    let mut text = String::new();
+    let events = lib
+        .callback_batched(&count_fn, move |(_, s)| {
+            text.clear();
+            reader.read_str_into(s, &mut text)?;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    g.bench_function(BenchmarkId::new("batched_1000_events", name), |b| {
+        b.iter(|| count.call((1000, &events, &twice, 0, None)))
+    });
+    // The same events, each its own callback.
+    let reader = lib.clone();
+    let mut text = String::new();
+    let events = lib
+        .callback(&count_fn, move |(_, s)| {
+            text.clear();
+            reader.read_str_into(s, &mut text)?;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    g.bench_function(BenchmarkId::new("unbatched_1000_events", name), |b| {
+        b.iter(|| count.call((1000, &events, &twice, 0, None)))
     });
     g.finish();
 }

@@ -883,6 +883,53 @@ pub fn callback_batched<L: Foreign>(lib: &L) -> Result<()> {
     Ok(())
 }
 
+/// `Foreign::hold`, the single-owner path: calls on the holding thread work
+/// (callbacks calling back in too), while a clone on another thread waits
+/// for the hold to end and then calls as usual.
+pub fn hold_for_one_thread<L: Foreign>(lib: &L) -> Result<()> {
+    let t = Testlib::bind(lib)?;
+    let (started_tx, started) = std::sync::mpsc::channel();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let held = lib.hold();
+    let mut acc = 0;
+    for i in 0..100 {
+        acc = t.int_add.call((acc, i))?;
+    }
+    assert_eq!(acc, 4950);
+    // A callback that calls back in, under the hold.
+    let add = t.int_add.clone();
+    let cb = lib.callback(&t.step_fn, move |(a, x)| add.call((a, x)))?;
+    let xs = lib.alloc(&int(), 3)?;
+    for k in 0..3 {
+        lib.write(&int(), xs.elem(k)?, 10 * (k as i32 + 1))?;
+    }
+    assert_eq!(t.fold.call((&cb, xs.ptr(), 3, 1))?, 61);
+    // A clone on another thread waits for the hold.
+    let other = std::thread::spawn({
+        let add = t.int_add.clone();
+        move || {
+            let _ = started_tx.send(());
+            let r = add.call((20, 22));
+            let _ = done_tx.send(());
+            r
+        }
+    });
+    started
+        .recv()
+        .map_err(|e| Error::Unsupported(e.to_string()))?;
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    assert!(
+        done.try_recv().is_err(),
+        "a call on another thread ran while the library was held"
+    );
+    drop(held);
+    let r = other
+        .join()
+        .map_err(|_| Error::Unsupported("the other thread panicked".into()))?;
+    assert_eq!(r?, 42);
+    Ok(())
+}
+
 /// A failing or panicking callback ends the C call with an error naming it;
 /// the library stays usable.
 pub fn callback_errors<L: Foreign>(lib: &L) -> Result<()> {
@@ -991,7 +1038,7 @@ macro_rules! conformance_tests {
             callback_reentrant, callback_dropped_while_running,
             callback_called_after_its_handle_dropped, callback_strings_and_arrays,
             borrowed_strings_buffers_and_arrays,
-            callback_batched, callback_errors,
+            callback_batched, callback_errors, hold_for_one_thread,
             returned_function_pointer, binding_errors);
     };
     (@each $open:expr; $($name:ident),* $(,)?) => {$(

@@ -315,6 +315,10 @@ unsafe impl Strategy for Dynamic {
         self.symbol(name)
     }
 
+    fn hold(&self) -> Box<dyn crate::strategy::HeldLock + '_> {
+        Box::new(self.inner.core.calls.lock())
+    }
+
     fn make_callback(
         &self,
         sig: &Arc<FnSig>,

@@ -606,6 +606,10 @@ unsafe impl Strategy for Process {
         })
     }
 
+    fn hold(&self) -> Box<dyn crate::strategy::HeldLock + '_> {
+        Box::new(self.lock())
+    }
+
     fn make_callback(
         &self,
         sig: &Arc<FnSig>,

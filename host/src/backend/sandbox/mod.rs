@@ -234,6 +234,10 @@ unsafe impl Strategy for Sandbox {
         self.global_addr(name)
     }
 
+    fn hold(&self) -> Box<dyn crate::strategy::HeldLock + '_> {
+        Box::new(self.lock())
+    }
+
     fn make_callback(
         &self,
         sig: &Arc<FnSig>,

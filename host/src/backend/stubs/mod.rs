@@ -366,6 +366,10 @@ unsafe impl Strategy for Stubs {
         }
     }
 
+    fn hold(&self) -> Box<dyn crate::strategy::HeldLock + '_> {
+        Box::new(self.inner.core.calls.lock())
+    }
+
     fn make_callback(
         &self,
         sig: &Arc<FnSig>,
