@@ -27,6 +27,13 @@ sandlink::bindings! {
         str_ref(ptr(const_(char))),
         str_array_ref(ptr(ptr_opt(const_(char)))),
     ) -> void);
+    /// [`StartElement`] for a handler that never reads attributes: `atts`
+    /// as a plain pointer, so a batched callback copies no attribute.
+    pub type StartElementNames = funptr(fn(
+        ptr_opt(void),
+        str_ref(ptr(const_(char))),
+        ptr_opt(ptr_opt(const_(char))),
+    ) -> void);
     /// `XML_EndElementHandler`: `(void *ud, const XML_Char *name)`.
     pub type EndElement = funptr(fn(ptr_opt(void), str_ref(ptr(const_(char)))) -> void);
     /// `XML_CharacterDataHandler` and `XML_DefaultHandler`: `(void *ud, const
@@ -53,6 +60,8 @@ sandlink::bindings! {
         type {
             /// See [`StartElement`].
             start_element = StartElement;
+            /// See [`StartElementNames`].
+            start_element_names = StartElementNames;
             /// See [`EndElement`].
             end_element = EndElement;
             /// See [`Text`].
@@ -84,6 +93,13 @@ sandlink::bindings! {
         pub fn set_element_handler = "XML_SetElementHandler"(
             XML_Parser,
             funptr_opt(StartElement),
+            funptr_opt(EndElement),
+        ) -> void;
+        /// `XML_SetElementHandler` with a start handler that takes no
+        /// attributes ([`StartElementNames`]).
+        pub fn set_element_handler_names = "XML_SetElementHandler"(
+            XML_Parser,
+            funptr_opt(StartElementNames),
             funptr_opt(EndElement),
         ) -> void;
         /// `XML_SetCharacterDataHandler`.

@@ -605,44 +605,52 @@ impl<L: Foreign, H: Handler + Send + 'static> Parser<L, H> {
 
         if events.contains(Events::ELEMENTS) || events.contains(Events::ELEMENT_NAMES) {
             let d = ctx();
-            let attributes = events.contains(Events::ELEMENTS).then(|| {
-                AttributeSource::new(Box::new(ReadAtts {
-                    lib: self.expat.lib.clone(),
-                }))
-            });
-            let mut name_buf = String::new();
-            let start =
-                handler_callback(lib, batched, &t.start_element, move |(_, name, atts)| {
-                    let name = d.name(name, &mut name_buf)?;
-                    let Some(source) = &attributes else {
-                        return d.send(Event::StartElement {
-                            name,
-                            attributes: Attributes::NONE,
-                        });
-                    };
-                    source.reset(atts);
-                    let sent = d.send(Event::StartElement {
-                        name,
-                        attributes: Attributes {
-                            source: Some(source),
-                        },
-                    });
-                    // A malformed list the handler ran into fails the parse,
-                    // even if the handler carried on.
-                    match source.finish() {
-                        Some(e) => Err(e),
-                        None => sent,
-                    }
-                })?;
-            let d = ctx();
             let mut name_buf = String::new();
             let end = handler_callback(lib, batched, &t.end_element, move |(_, name)| {
                 let name = d.name(name, &mut name_buf)?;
                 d.send(Event::EndElement { name })
             })?;
-            ex.set_element_handler
-                .call((raw, Some(&start), Some(&end)))?;
-            keep.push(Box::new(start));
+            let d = ctx();
+            let mut name_buf = String::new();
+            if events.contains(Events::ELEMENTS) {
+                let source = AttributeSource::new(Box::new(ReadAtts {
+                    lib: self.expat.lib.clone(),
+                }));
+                let start =
+                    handler_callback(lib, batched, &t.start_element, move |(_, name, atts)| {
+                        let name = d.name(name, &mut name_buf)?;
+                        source.reset(atts);
+                        let sent = d.send(Event::StartElement {
+                            name,
+                            attributes: Attributes {
+                                source: Some(&source),
+                            },
+                        });
+                        // A malformed list the handler ran into fails the
+                        // parse, even if the handler carried on.
+                        match source.finish() {
+                            Some(e) => Err(e),
+                            None => sent,
+                        }
+                    })?;
+                ex.set_element_handler
+                    .call((raw, Some(&start), Some(&end)))?;
+                keep.push(Box::new(start));
+            } else {
+                // Names only: the attributes' pointer is not even looked
+                // at (a batched callback copies none of them).
+                let start =
+                    handler_callback(lib, batched, &t.start_element_names, move |(_, name, _)| {
+                        let name = d.name(name, &mut name_buf)?;
+                        d.send(Event::StartElement {
+                            name,
+                            attributes: Attributes::NONE,
+                        })
+                    })?;
+                ex.set_element_handler_names
+                    .call((raw, Some(&start), Some(&end)))?;
+                keep.push(Box::new(start));
+            }
             keep.push(Box::new(end));
         }
         if events.contains(Events::CHARACTERS) {
