@@ -93,6 +93,12 @@ void h_negative_buffer_callback(void (*f)(void *, const char *, int), void *ud) 
     f(ud, "tiny", -5);
 }
 
+/* A string argument that points nowhere: a batched callback's copy of it
+ * faults where the library runs. */
+void h_wild_string_callback(void (*f)(void *, const char *), void *ud) {
+    f(ud, (const char *)(uintptr_t)-16);
+}
+
 static volatile int spin_counter;
 void h_spin(void) {
     for (;;) spin_counter++;

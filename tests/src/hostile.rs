@@ -188,30 +188,67 @@ pub fn bad_values_from_the_library_are_rejected<L: Foreign + Isolated>(h: &Hosti
     assert_eq!(e.kind(), ErrorKind::Library, "{e}");
     assert_eq!(bytes, b"kept");
 
+    // Bad buffers and strings lent to a callback, batched or not: a
+    // batched copy that does not fit or faults is delivered on its own, and
+    // the host rejects it as for any callback.
     let text_fn = funptr(ptr_opt(void()) >> buffer_int() >> returning(void()));
+    let string_fn = funptr(ptr_opt(void()) >> string() >> returning(void()));
     let seen = Arc::new(AtomicUsize::new(0));
-    let s2 = seen.clone();
-    let cb = ok(h.lib.callback(&text_fn, move |(_, bytes)| {
-        s2.fetch_add(bytes.len(), Ordering::Relaxed);
-        Ok(())
-    }));
-    for name in ["h_huge_buffer_callback", "h_negative_buffer_callback"] {
-        let f = ok(h.lib.function(
-            name,
-            &(text_fn.clone() >> ptr_opt(void()) >> returning(void())),
-        ));
-        let e = err(f.call((&cb, None)));
-        match &e {
-            Error::Callback { source, .. } => {
-                assert_eq!(source.kind(), ErrorKind::Library, "{name}: {source}")
+    for batched in [false, true] {
+        let s2 = seen.clone();
+        let f = move |(_, bytes): (Option<Ptr<()>>, Vec<u8>)| {
+            s2.fetch_add(bytes.len(), Ordering::Relaxed);
+            Ok(())
+        };
+        let cb = ok(if batched {
+            h.lib.callback_batched(&text_fn, f)
+        } else {
+            h.lib.callback(&text_fn, f)
+        });
+        let s2 = seen.clone();
+        let g = move |(_, s): (Option<Ptr<()>>, String)| {
+            s2.fetch_add(s.len() + 1, Ordering::Relaxed);
+            Ok(())
+        };
+        let string_cb = ok(if batched {
+            h.lib.callback_batched(&string_fn, g)
+        } else {
+            h.lib.callback(&string_fn, g)
+        });
+        for name in ["h_huge_buffer_callback", "h_negative_buffer_callback"] {
+            let f = ok(h.lib.function(
+                name,
+                &(text_fn.clone() >> ptr_opt(void()) >> returning(void())),
+            ));
+            let e = err(f.call((&cb, None)));
+            match &e {
+                Error::Callback { source, .. } => {
+                    assert_eq!(
+                        source.kind(),
+                        ErrorKind::Library,
+                        "{name}, batched {batched}: {source}"
+                    )
+                }
+                other => panic!("{name}, batched {batched}: {other}"),
             }
-            other => panic!("{name}: {other}"),
+        }
+        let wild = ok(h.lib.function(
+            "h_wild_string_callback",
+            &(string_fn.clone() >> ptr_opt(void()) >> returning(void())),
+        ));
+        match &err(wild.call((&string_cb, None))) {
+            Error::Callback { source, .. } => assert_eq!(
+                source.kind(),
+                ErrorKind::Library,
+                "wild string, batched {batched}: {source}"
+            ),
+            other => panic!("wild string, batched {batched}: {other}"),
         }
     }
     assert_eq!(
         seen.load(Ordering::Relaxed),
         0,
-        "the closure saw a bad buffer"
+        "the closure saw a bad buffer or string"
     );
     h.expect_healthy("bad values");
 }
