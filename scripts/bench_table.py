@@ -66,6 +66,13 @@ idle = root / "idle_rss.json"
 if idle.exists():
     data = json.loads(idle.read_text())
     print(f"\n| memory | value |\n|---|---|\n| resident memory per idle expat sandbox ({data['sandboxes']} alive) | {data['bytes_per_sandbox'] / 1024:.1f} KiB |")
+cpu = root / "expat_tree_cpu.json"
+if cpu.exists():
+    data = json.loads(cpu.read_text())
+    print("\n| `expat_tree` 15MB, whole process, 7 runs | wall (median) | CPU, user + system (median) | CPU / wall |")
+    print("|---|---|---|---|")
+    for name, v in data.items():
+        print(f"| {name} | {v['wall_ms']:.0f} ms | {v['cpu_ms']:.0f} ms | {v['cpu_ms'] / v['wall_ms']:.2f} |")
 levers = pathlib.Path("scripts/bench_levers.md")
 if levers.exists():
     print()

@@ -294,6 +294,31 @@ fn expat_tree(c: &mut Criterion) {
                 b.iter(|| run(Command::new(&bin).args(["--backend", backend]).arg(&doc)))
             });
         }
+        // CPU time beside wall time (a Process run is two processes, both
+        // counted: the worker is `expat_tree`'s child, reaped by it).
+        let mut cpu = String::from("{");
+        let programs: [(&str, Vec<&std::ffi::OsStr>); 3] = [
+            ("c_program", vec![]),
+            ("process", vec!["--backend".as_ref(), "process".as_ref()]),
+            ("sandbox", vec!["--backend".as_ref(), "sandbox".as_ref()]),
+        ];
+        for (i, (name, args)) in programs.iter().enumerate() {
+            let program: &std::ffi::OsStr = if *name == "c_program" {
+                sandlink_clibs::C_TREE.as_ref()
+            } else {
+                &bin
+            };
+            let (wall, cpu_time) =
+                wall_and_cpu(7, || run(Command::new(program).args(args).arg(&doc)));
+            let sep = if i == 0 { "" } else { ", " };
+            cpu.push_str(&format!(
+                "{sep}\"{name}\": {{\"wall_ms\": {:.1}, \"cpu_ms\": {:.1}}}",
+                wall * 1e3,
+                cpu_time * 1e3
+            ));
+        }
+        cpu.push('}');
+        let _ = std::fs::write(criterion_dir().join("expat_tree_cpu.json"), cpu + "\n");
     }
     // The same job with the pure-Rust parsers a user would otherwise pick,
     // in this process (no process start, about a millisecond less), reading
@@ -322,6 +347,94 @@ fn expat_tree(c: &mut Criterion) {
     }
     g.finish();
     let _ = std::fs::remove_file(&doc);
+    first_open(c);
+}
+
+/// The first open of expat in a fresh process: `expat_tree` on a
+/// one-element document, its embedded module compiled (an empty module
+/// cache, `XDG_CACHE_HOME`) or loaded from the disk cache (a warm one);
+/// Dynamic for the process start and `dlopen` alone.
+fn first_open(c: &mut Criterion) {
+    use std::process::{Command, Stdio};
+    let Some(bin) = std::env::var_os("SANDLINK_EXPAT_TREE_BIN") else {
+        return;
+    };
+    let root = std::env::temp_dir().join(format!("sandlink-bench-open-{}", std::process::id()));
+    let tiny = root.join("tiny.xml");
+    std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&tiny, "<a/>").unwrap_or_else(|e| panic!("{e}"));
+    let run = |backend: &str, cache: &std::path::Path| {
+        let ok = Command::new(&bin)
+            .env("XDG_CACHE_HOME", cache)
+            .args(["--backend", backend])
+            .arg(&tiny)
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "expat_tree --backend {backend} failed");
+    };
+    let warm = root.join("warm");
+    run("sandbox", &warm);
+    let mut g = c.benchmark_group("first_open");
+    g.sample_size(10);
+    let mut n = 0u64;
+    g.bench_function(BenchmarkId::new("expat", "sandbox_cold_cache"), |b| {
+        b.iter_batched(
+            || {
+                n += 1;
+                root.join(format!("cold-{n}"))
+            },
+            |dir| {
+                run("sandbox", &dir);
+                let _ = std::fs::remove_dir_all(&dir);
+            },
+            criterion::BatchSize::PerIteration,
+        )
+    });
+    g.bench_function(BenchmarkId::new("expat", "sandbox_warm_cache"), |b| {
+        b.iter(|| run("sandbox", &warm))
+    });
+    g.bench_function(BenchmarkId::new("expat", "dynamic_baseline"), |b| {
+        b.iter(|| run("dynamic", &warm))
+    });
+    g.finish();
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Runs `f` (which runs a child process to completion) `n` times: the
+/// medians of its wall time and of the CPU time (user and system) of the
+/// children it waited for, in seconds.
+fn wall_and_cpu(n: usize, mut f: impl FnMut()) -> (f64, f64) {
+    let children_cpu = || {
+        // SAFETY: `getrusage` fills the struct it is given, nothing else.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: as above; RUSAGE_CHILDREN is a valid `who`.
+        unsafe { libc::getrusage(libc::RUSAGE_CHILDREN, &mut u) };
+        let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 * 1e-6;
+        t(u.ru_utime) + t(u.ru_stime)
+    };
+    let (mut walls, mut cpus) = (Vec::new(), Vec::new());
+    for _ in 0..n {
+        let (c0, t0) = (children_cpu(), std::time::Instant::now());
+        f();
+        walls.push(t0.elapsed().as_secs_f64());
+        cpus.push(children_cpu() - c0);
+    }
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    (median(walls), median(cpus))
+}
+
+/// Where criterion writes, for the figures it does not take.
+fn criterion_dir() -> std::path::PathBuf {
+    let dir = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("criterion");
+    let _ = std::fs::create_dir_all(&dir);
+    dir
 }
 
 /// One line per start tag, indented three spaces per level: `expat_tree`
@@ -533,13 +646,8 @@ fn idle_rss(_: &mut Criterion) {
     drop((first, live));
     let per = after.saturating_sub(before) as f64 / N as f64;
     // Beside criterion's own output, which scripts/bench_table.py reads.
-    let dir = std::env::var_os("CARGO_TARGET_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("criterion");
-    let _ = std::fs::create_dir_all(&dir);
     let _ = std::fs::write(
-        dir.join("idle_rss.json"),
+        criterion_dir().join("idle_rss.json"),
         format!("{{\"sandboxes\": {N}, \"bytes_per_sandbox\": {per:.0}}}\n"),
     );
 }
