@@ -182,7 +182,10 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
     ///   ([`crate::types::ptr`]) points at memory as it is at delivery.
     ///
     /// A call whose copied arguments do not fit in a batch is delivered at
-    /// once, after the calls recorded before it.
+    /// once, after the calls recorded before it. Calls recorded while the
+    /// handle lived reach `f` even if a closure of the same delivery drops
+    /// the handle; a call C makes after the drop fails as for any callback
+    /// ([`Error::CallbackDropped`]).
     fn callback_batched<A, F>(&self, ty: &Typ<FunPtr<A, ()>>, f: F) -> Result<Callback<A, ()>>
     where
         A: Params,

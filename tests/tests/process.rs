@@ -101,3 +101,43 @@ fn the_protocol_session_replays_from_a_recording_of_the_worker() {
         }
     }
 }
+
+#[test]
+fn a_batched_callback_dropped_by_its_own_closure_still_gets_the_calls_c_made_before() {
+    // On Process the ten calls are recorded before the first is delivered:
+    // the closure drops its own handle at "3", and the calls C made before
+    // that (4 to 9) still reach it, in order, with no error: each queued
+    // record holds the entry that was live when C made the call.
+    use std::sync::{Arc, Mutex};
+    type CountCallback = sandlink::Callback<(Option<Ptr<()>>, StrRef), ()>;
+    let lib = open();
+    let t = ok(sandlink_testlib::Testlib::bind(&lib));
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let own: Arc<Mutex<Option<CountCallback>>> = Arc::new(Mutex::new(None));
+    let (s2, o2, l2) = (seen.clone(), own.clone(), lib.clone());
+    let cb = ok(lib.callback_batched(&t.count_fn, move |(_, s)| {
+        let s = l2.read_str(s)?;
+        if s == "3" {
+            let mine = o2.lock().unwrap_or_else(|p| p.into_inner()).take();
+            drop(mine);
+        }
+        s2.lock().unwrap_or_else(|p| p.into_inner()).push(s);
+        Ok(())
+    }));
+    let never = ok(lib.callback(&t.int_fn, |(x,)| Ok(x)));
+    // `tl_count` bound with its function pointers as addresses, so that
+    // the call does not borrow the handle the closure drops.
+    let count = ok(lib.function(
+        "tl_count",
+        &(int() >> uintptr_t() >> uintptr_t() >> int() >> ptr_opt(void()) >> returning(int())),
+    ));
+    let addr = cb.addr();
+    *own.lock().unwrap_or_else(|p| p.into_inner()) = Some(cb);
+    assert_eq!(ok(count.call((10, addr, never.addr(), 0, None))), 0);
+    assert!(own.lock().unwrap_or_else(|p| p.into_inner()).is_none());
+    let want: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    assert_eq!(*seen.lock().unwrap_or_else(|p| p.into_inner()), want);
+    // Dropped now: a further call through the address is the usual error.
+    let e = count.call((1, addr, never.addr(), 0, None));
+    assert!(matches!(e, Err(Error::CallbackDropped { .. })), "{e:?}");
+}

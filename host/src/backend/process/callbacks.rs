@@ -75,8 +75,15 @@ impl Process {
         )
     }
 
+    /// Checks every record and resolves its callback before any closure
+    /// runs, then runs them. Resolving first means each record reaches the
+    /// callback that was live when C made the call: a closure of this batch
+    /// may drop a handle whose calls are queued here, and a new callback
+    /// may take its slot meanwhile.
     fn run_batch(&self, st: &State, records: &[u8], function: &str) -> Result<()> {
         let violation = |s: String| self.fail(st, function, WireError::Violation(s));
+        // (words, the entry, or the key of a dropped slot)
+        let mut calls: Vec<(&[u8], std::result::Result<*const CallbackEntry, u32>)> = Vec::new();
         let mut at = 0;
         while at < records.len() {
             let Some(head) = records.get(at..at + 8) else {
@@ -92,37 +99,57 @@ impl Process {
             }
             let record = &records[at + 8..at + size];
             at += size;
-            let entry = match st.calls.lookup(u64::from(key)) {
-                // SAFETY: as in `serve_callback`: the entry leaves its slot
-                // only through `CallState::remove` under this lock, which
-                // retires it while a callback runs; it is released by
-                // `take_retired` below, after the last use of the reference.
-                SlotEntry::Live(p) => unsafe { &*p },
+            let p = match st.calls.lookup(u64::from(key)) {
+                SlotEntry::Live(p) => p,
                 SlotEntry::Unknown => {
                     return Err(violation(format!(
                         "a batched call of callback {key}, which does not exist"
                     )));
                 }
                 SlotEntry::Dropped => {
-                    st.calls
-                        .pending
-                        .record(callback_dropped(wire::slot_addr(u64::from(key))));
+                    calls.push((record, Err(key)));
                     continue;
                 }
             };
-            let prims = &entry.words.words.args;
-            if entry.captures.is_none() || record.len() < 8 * prims.len() {
+            // SAFETY: live in its slot just now, under this lock; no user
+            // code has run since the lookup.
+            let entry = unsafe { &*p };
+            let words = entry.words.words.args.len();
+            if entry.captures.is_none() || record.len() < 8 * words {
                 return Err(violation(format!(
                     "a batched call of `{}`, which {}",
                     entry.sig.c_prototype("(*)"),
                     if entry.captures.is_none() {
                         "is not batched".to_string()
                     } else {
-                        format!("takes {} argument words", prims.len())
+                        format!("takes {words} argument words")
                     }
                 )));
             }
-            let raws: SmallVec<[Raw; 8]> = prims
+            calls.push((record, Ok(p)));
+        }
+        for (record, entry) in calls {
+            let entry = match entry {
+                // SAFETY: resolved above while live in its slot, under this
+                // lock, held since. An entry leaves its slot only through
+                // `CallState::remove` under this lock; user code runs only
+                // inside `Pending::run` below, so a handle dropped by it (or
+                // by anything it calls) is retired, not freed, and is
+                // released by the one `take_retired` after this loop, which
+                // nothing else empties while this batch runs (a nested run
+                // finds a callback still running).
+                Ok(p) => unsafe { &*p },
+                Err(key) => {
+                    st.calls
+                        .pending
+                        .record(callback_dropped(wire::slot_addr(u64::from(key))));
+                    continue;
+                }
+            };
+            let raws: SmallVec<[Raw; 8]> = entry
+                .words
+                .words
+                .args
                 .iter()
                 .zip(record.chunks_exact(8))
                 .map(|(prim, w)| {
@@ -132,11 +159,10 @@ impl Process {
                 .collect();
             // SAFETY: this thread holds the worker's lock (`st`) for the
             // whole run, the lock every callback of this worker runs under;
-            // `entry` stays alive even if the closure drops its handle
-            // (`Pending::retire`).
+            // `entry` stays alive until after the loop (above).
             unsafe { st.calls.pending.run(&entry.f, &entry.sig, self, Ok(raws)) };
-            drop(st.calls.pending.take_retired());
         }
+        drop(st.calls.pending.take_retired());
         Ok(())
     }
 
