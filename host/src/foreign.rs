@@ -140,13 +140,8 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
         let fn_ty = ty.fn_type();
         // `make_callback` lowers the signature and rejects what cannot pass.
         let erased = erase(fn_ty.clone(), f);
-        let (addr, guard) = st(self).make_callback(fn_ty.sig(), erased)?;
-        Ok(Callback {
-            addr,
-            brand: st(self).brand(),
-            _guard: guard,
-            _t: PhantomData,
-        })
+        let made = st(self).make_callback(fn_ty.sig(), erased)?;
+        Ok(Callback::made(st(self), made))
     }
 
     /// A `void` C function pointer of type `ty` whose calls may be
@@ -194,13 +189,8 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
         let fn_ty = ty.fn_type();
         let captures = A::captures(&fn_ty.args);
         let erased = erase(fn_ty.clone(), f);
-        let (addr, guard) = st(self).make_batched_callback(fn_ty.sig(), &captures, erased)?;
-        Ok(Callback {
-            addr,
-            brand: st(self).brand(),
-            _guard: guard,
-            _t: PhantomData,
-        })
+        let made = st(self).make_batched_callback(fn_ty.sig(), &captures, erased)?;
+        Ok(Callback::made(st(self), made))
     }
 
     /// Holds the library for the calling thread until the returned guard
@@ -1040,6 +1030,17 @@ pub struct Callback<A, R> {
 }
 
 impl<A, R> Callback<A, R> {
+    /// The handle of what `make_callback` (or `make_batched_callback`) of
+    /// library `mem` made: its address and the guard that releases it.
+    fn made(mem: &dyn Memory, (addr, guard): (u64, Box<dyn Any + Send + Sync>)) -> Self {
+        Callback {
+            addr,
+            brand: mem.brand(),
+            _guard: guard,
+            _t: PhantomData,
+        }
+    }
+
     /// The function pointer C calls, in the library's address space.
     pub fn addr(&self) -> u64 {
         self.addr

@@ -539,6 +539,15 @@ static void on_fault(int sig, siginfo_t *info, void *uc) {
     signal(sig, SIG_DFL);
 }
 
+/* The argument words of a call of `d`, each widened to a u64 as the host
+ * reads it (an upcall's words, or a record's). */
+static void arg_words(const struct closure_data *d, void **args, uint64_t *words) {
+    for (unsigned i = 0; i < d->n; i++) {
+        words[i] = 0;
+        memcpy(&words[i], args[i], size_of(d->types[i]));
+    }
+}
+
 /* Sends the recorded calls and waits until the host has run them (it may
  * call into the library meanwhile; those calls record afresh). */
 static void flush_batch(void) {
@@ -646,13 +655,13 @@ static int capture_guarded(const struct closure_data *d, uint64_t *words, size_t
 /* Records one call of `d`: 1 when recorded, 0 when it must cross at once
  * (it does not fit in an empty batch, or an argument cannot be read). */
 static int batch_record(struct closure_data *d, void **args) {
+    uint64_t args_in[MAX_ARGS];
+    arg_words(d, args, args_in);
     for (int attempt = 0; attempt < 2; attempt++) {
         size_t at = batch_len, pos = at + 8 + 8 * (size_t)d->n;
+        /* `capture` rewrites copied pointers: a retry starts afresh. */
         uint64_t words[MAX_ARGS];
-        for (unsigned i = 0; i < d->n; i++) {
-            words[i] = 0;
-            memcpy(&words[i], args[i], size_of(d->types[i]));
-        }
+        memcpy(words, args_in, 8 * (size_t)d->n);
         int r = pos <= BATCH_CAP ? capture_guarded(d, words, &pos) : 0;
         if (r < 0)
             return 0; /* the partial record is dropped */
@@ -687,17 +696,14 @@ static void trampoline(ffi_cif *cif, void *ret, void **args, void *ud) {
     (void)cif;
     memcpy(head, &d->key, 8);
     head[8] = d->n;
-    for (unsigned i = 0; i < d->n; i++) {
-        uint64_t v = 0;
-        memcpy(&v, args[i], size_of(d->types[i]));
-        memcpy(body + used, &v, 8);
-        used += 8;
-    }
+    uint64_t words[MAX_ARGS];
+    arg_words(d, args, words);
+    memcpy(body, words, 8 * (size_t)d->n);
+    used = 8 * (size_t)d->n;
     for (unsigned i = 0; i < d->n; i++) {
         if (d->types[i] != T_PTR)
             continue;
-        uint64_t addr = 0;
-        memcpy(&addr, args[i], 8);
+        uint64_t addr = words[i];
         uint16_t n = addr ? (uint16_t)rest_of_page(addr, PREFETCH) : 0;
         if (n && copy_self(body + used + 2, (const void *)(uintptr_t)addr, n, 0) != 0)
             n = 0;
