@@ -110,42 +110,29 @@ fn calls<L: Foreign>(c: &mut Criterion, name: &str, lib: &L) {
     // 1,000 calls of a `void` callback lending a string (`tl_count`, each
     // number written into one reused buffer), batched: recorded where the
     // library runs, delivered together, each string read by the closure.
-    let count_fn = funptr(ptr_opt(void()) >> str_ref(ptr(const_(char()))) >> returning(void()));
-    let count = lib
-        .function(
-            "tl_count",
-            &(int()
-                >> count_fn.clone()
-                >> int_fn.clone()
-                >> int()
-                >> ptr_opt(void())
-                >> returning(int())),
-        )
-        .unwrap_or_else(|e| panic!("{e}"));
-    let reader = lib.clone();
-    let mut text = String::new();
-    let events = lib
-        .callback_batched(&count_fn, move |(_, s)| {
+    let t = sandlink_tests::conformance::Testlib::bind(lib).unwrap_or_else(|e| panic!("{e}"));
+    // Each event's closure reads its string into a buffer it reuses.
+    let read_each = || {
+        let reader = lib.clone();
+        let mut text = String::new();
+        move |(_, s): (Option<Ptr<()>>, StrRef)| {
             text.clear();
             reader.read_str_into(s, &mut text)?;
             Ok(())
-        })
+        }
+    };
+    let events = lib
+        .callback_batched(&t.count_fn, read_each())
         .unwrap_or_else(|e| panic!("{e}"));
     g.bench_function(BenchmarkId::new("batched_1000_events", name), |b| {
-        b.iter(|| count.call((1000, &events, &twice, 0, None)))
+        b.iter(|| t.count.call((1000, &events, &twice, 0, None)))
     });
     // The same events, each its own callback.
-    let reader = lib.clone();
-    let mut text = String::new();
     let events = lib
-        .callback(&count_fn, move |(_, s)| {
-            text.clear();
-            reader.read_str_into(s, &mut text)?;
-            Ok(())
-        })
+        .callback(&t.count_fn, read_each())
         .unwrap_or_else(|e| panic!("{e}"));
     g.bench_function(BenchmarkId::new("unbatched_1000_events", name), |b| {
-        b.iter(|| count.call((1000, &events, &twice, 0, None)))
+        b.iter(|| t.count.call((1000, &events, &twice, 0, None)))
     });
     g.finish();
 }

@@ -784,6 +784,22 @@ pub fn borrowed_strings_buffers_and_arrays<L: Foreign>(lib: &L) -> Result<()> {
     Ok(())
 }
 
+/// The tag and then every string of the array that `tl_visit` lends a
+/// callback, each read out of the library (at most `limit` strings).
+pub fn visit_strings<L: Foreign>(
+    lib: &L,
+    tag: StrRef,
+    attrs: StrArrayRef,
+    limit: u64,
+) -> Result<Vec<String>> {
+    let mut all = vec![lib.read_str(tag)?];
+    lib.for_each_str(attrs, limit, |s| {
+        all.push(lib.read_str(s)?);
+        Ok(())
+    })?;
+    Ok(all)
+}
+
 /// Batched callbacks (`Foreign::callback_batched`): every call reaches the
 /// closure, in order, before the next unbatched callback and before the call
 /// into the library returns; the string each one lent is read as it was
@@ -849,12 +865,7 @@ pub fn callback_batched<L: Foreign>(lib: &L) -> Result<()> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let (s2, lib2) = (seen.clone(), lib.clone());
     let cb = lib.callback_batched(&t.visit_ref_fn, move |(_ud, tag, attrs)| {
-        let mut all = vec![lib2.read_str(tag)?];
-        lib2.for_each_str(attrs, 64, |s| {
-            all.push(lib2.read_str(s)?);
-            Ok(())
-        })?;
-        lock(&s2).push(all.join(" "));
+        lock(&s2).push(visit_strings(&lib2, tag, attrs, 64)?.join(" "));
         Ok(())
     })?;
     t.visit_ref.call((&cb, None))?;

@@ -15,6 +15,8 @@ use sandlink::types::*;
 use sandlink::{Foreign, Isolated, Result};
 use sandlink_testlib::Testlib;
 
+use crate::conformance::visit_strings;
+
 /// Each step's outcome, in order: its value as text, or its error. A step
 /// runs whatever earlier steps returned.
 pub fn session<L: Foreign + Isolated + Clone + Send + 'static>(lib: &L) -> Vec<Result<String>> {
@@ -72,11 +74,7 @@ pub fn session<L: Foreign + Isolated + Clone + Send + 'static>(lib: &L) -> Vec<R
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (s2, l2) = (seen.clone(), lib.clone());
         let cb = lib.callback(&t.visit_ref_fn, move |(_ud, tag, attrs)| {
-            let mut names = vec![l2.read_str(tag)?];
-            l2.for_each_str(attrs, 16, |s| {
-                names.push(l2.read_str(s)?);
-                Ok(())
-            })?;
+            let names = visit_strings(&l2, tag, attrs, 16)?;
             s2.lock().unwrap_or_else(|p| p.into_inner()).push(names);
             Ok(())
         })?;
@@ -96,14 +94,8 @@ pub fn session<L: Foreign + Isolated + Clone + Send + 'static>(lib: &L) -> Vec<R
         let seen = Arc::new(Mutex::new(Vec::new()));
         let (s2, l2) = (seen.clone(), lib.clone());
         let cb = lib.callback_batched(&t.visit_ref_fn, move |(_ud, tag, attrs)| {
-            let mut names = vec![l2.read_str(tag)?];
-            l2.for_each_str(attrs, 16, |s| {
-                names.push(l2.read_str(s)?);
-                Ok(())
-            })?;
-            s2.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(names.join(" "));
+            let names = visit_strings(&l2, tag, attrs, 16)?.join(" ");
+            s2.lock().unwrap_or_else(|p| p.into_inner()).push(names);
             Ok(())
         })?;
         t.visit_ref.call((&cb, None))?;
