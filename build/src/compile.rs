@@ -174,8 +174,12 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
         None => None,
     };
 
+    let precompiled = precompile(lib, &module, &out)?;
+
     let stem = lib.env_stem();
     let built = Built {
+        precompiled_env: precompiled.as_ref().map(|_| format!("{stem}_CWASM")),
+        precompiled,
         stubs_env: stubs.as_ref().map(|_| format!("{stem}_STUBS")),
         stubs: stubs.as_ref().map(|s| s.rust.clone()),
         wasm: module,
@@ -202,6 +206,9 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
         if let (Some(var), Some(so)) = (&built.native_env, &built.native) {
             println!("cargo:rustc-env={var}={}", so.display());
         }
+        if let (Some(var), Some(code)) = (&built.precompiled_env, &built.precompiled) {
+            println!("cargo:rustc-env={var}={}", code.display());
+        }
         if let (Some(var), Some(s)) = (&built.stubs_env, &stubs) {
             println!("cargo:rustc-env={var}={}", s.rust.display());
             println!("cargo:rustc-link-search=native={}", s.dir.display());
@@ -212,6 +219,51 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
         }
     }
     Ok(built)
+}
+
+/// When [`Library::precompile`] asked for it: the module's machine code,
+/// compiled by the sandbox's own engine settings
+/// (`sandlink::SandboxConfig::precompile`), in `<name>.cwasm`; an empty
+/// file when cargo builds for another target than the machine running this
+/// build script (code for one CPU does not run on another).
+#[cfg(feature = "precompile")]
+fn precompile(lib: &Library, module: &Path, out: &Path) -> Result<Option<PathBuf>, Error> {
+    if !lib.precompile {
+        return Ok(None);
+    }
+    let path = out.join(format!("{}.cwasm", lib.name));
+    let io = |what: &str, path: &Path, source| Error::Io {
+        what: format!("{what} {}", path.display()),
+        source,
+    };
+    let (host, target) = (env::var("HOST").ok(), env::var("TARGET").ok());
+    let code = if host != target {
+        if lib.cargo_metadata {
+            println!(
+                "cargo:warning=sandlink-build: `{}` is not compiled ahead of time: the target \
+                 ({}) is not this machine ({}); the sandbox compiles it when first opened",
+                lib.name,
+                target.as_deref().unwrap_or("?"),
+                host.as_deref().unwrap_or("?"),
+            );
+        }
+        Vec::new()
+    } else {
+        let wasm = std::fs::read(module).map_err(|e| io("reading", module, e))?;
+        sandlink::SandboxConfig::precompile(&wasm, &lib.name).map_err(|e| Error::Module {
+            library: lib.name.clone(),
+            module: module.to_path_buf(),
+            problem: format!("compiling it to machine code ahead of time failed: {e}"),
+        })?
+    };
+    std::fs::write(&path, code).map_err(|e| io("writing", &path, e))?;
+    Ok(Some(path))
+}
+
+/// Without the `precompile` feature there is no `Library::precompile`.
+#[cfg(not(feature = "precompile"))]
+fn precompile(_: &Library, _: &Path, _: &Path) -> Result<Option<PathBuf>, Error> {
+    Ok(None)
 }
 
 fn missing(lib: &Library, what: &'static str, path: &Path) -> Error {

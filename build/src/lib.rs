@@ -102,6 +102,8 @@ pub struct Library {
     stubs: Option<StubSpec>,
     stub_headers: Vec<String>,
     callback_slots: u32,
+    #[cfg_attr(not(feature = "precompile"), allow(dead_code))]
+    precompile: bool,
 }
 
 /// What [`Library::build`] produced.
@@ -124,6 +126,11 @@ pub struct Built {
     pub stubs: Option<PathBuf>,
     /// The environment variable naming that file (`SANDLINK_<NAME>_STUBS`).
     pub stubs_env: Option<String>,
+    /// The module's machine code compiled ahead of time, when
+    /// [`Library::precompile`] asked for it (empty when cross-compiling).
+    pub precompiled: Option<PathBuf>,
+    /// The environment variable naming that file (`SANDLINK_<NAME>_CWASM`).
+    pub precompiled_env: Option<String>,
 }
 
 impl Library {
@@ -155,6 +162,7 @@ impl Library {
             stubs: None,
             stub_headers: Vec::new(),
             callback_slots: 128,
+            precompile: false,
         }
     }
 
@@ -316,6 +324,34 @@ impl Library {
     /// Stubs strategy (each is a C trampoline; default 128).
     pub fn callback_slots(&mut self, slots: u32) -> &mut Library {
         self.callback_slots = slots.max(1);
+        self
+    }
+
+    /// Also compiles the wasm module to machine code now, at build time
+    /// (the `precompile` feature, which builds wasmtime into the build
+    /// script): the file `SANDLINK_<NAME>_CWASM` names, for
+    /// `sandlink::Precompiled` with the module, so that the first sandbox
+    /// in a process compiles nothing:
+    ///
+    /// ```text
+    /// // SAFETY: both files are what sandlink-build wrote for this build.
+    /// const EXPAT: sandlink::Precompiled<'static> = unsafe {
+    ///     sandlink::Precompiled::new(
+    ///         include_bytes!(env!("SANDLINK_EXPAT_WASM")),
+    ///         include_bytes!(env!("SANDLINK_EXPAT_CWASM")),
+    ///     )
+    /// };
+    /// let lib = sandlink::Sandbox::open_precompiled(EXPAT, "expat")?;
+    /// ```
+    ///
+    /// The code is for the build machine's CPU and this build's wasmtime
+    /// and sandbox settings; where it does not fit at run time (another
+    /// CPU, another wasmtime), the sandbox compiles the module instead.
+    /// When cross-compiling (cargo's `TARGET` is not `HOST`) the file is
+    /// empty, which means the same.
+    #[cfg(feature = "precompile")]
+    pub fn precompile(&mut self, yes: bool) -> &mut Library {
+        self.precompile = yes;
         self
     }
 

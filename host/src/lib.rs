@@ -181,7 +181,9 @@ pub use backend::dynamic::Dynamic;
 #[cfg(feature = "process")]
 pub use backend::process::{landlock_abi, Process, ProcessConfig};
 #[cfg(feature = "sandbox")]
-pub use backend::sandbox::{CompiledModule, DirAccess, DirGrant, Sandbox, SandboxConfig};
+pub use backend::sandbox::{
+    CompiledModule, DirAccess, DirGrant, Precompiled, Sandbox, SandboxConfig,
+};
 #[cfg(feature = "stubs")]
 pub use backend::stubs::{StubTable, Stubs};
 pub use error::{Error, ErrorKind, Result, StrategyKind, TrapKind};

@@ -50,6 +50,45 @@ pub struct SandboxConfig {
     pub dirs: Vec<DirGrant>,
 }
 
+/// A wasm module with its machine code compiled ahead of time, for
+/// [`SandboxConfig::open_precompiled`]: both as `sandlink-build` wrote them
+/// (`Library::precompile`: the files `SANDLINK_<NAME>_WASM` and
+/// `SANDLINK_<NAME>_CWASM` name), usually embedded with `include_bytes!`.
+#[derive(Clone, Copy, Debug)]
+pub struct Precompiled<'a> {
+    wasm: &'a [u8],
+    code: &'a [u8],
+}
+
+impl<'a> Precompiled<'a> {
+    /// The module `wasm` with the code compiled from it ahead of time.
+    ///
+    /// Loading checks that `code` was compiled from this `wasm` (a
+    /// SHA-256 in its header) and lets wasmtime check that it was compiled
+    /// by this wasmtime, with these code settings, for this CPU; code that
+    /// fails a check is not used and `wasm` is compiled instead. Empty
+    /// `code` means "none": `wasm` is compiled (sandlink-build writes an
+    /// empty file when it cannot compile for the target, as when
+    /// cross-compiling).
+    ///
+    /// # Safety
+    ///
+    /// `code` is empty, or exactly the bytes [`SandboxConfig::precompile`]
+    /// returned (the file `sandlink-build` wrote), unmodified: from this
+    /// build or any other, on any machine (the module, the wasmtime
+    /// version, the settings and the CPU are what loading checks). Machine
+    /// code itself cannot be checked: code from anywhere else, or altered,
+    /// runs with the host's privileges and can do anything.
+    pub const unsafe fn new(wasm: &'a [u8], code: &'a [u8]) -> Precompiled<'a> {
+        Precompiled { wasm, code }
+    }
+
+    /// The wasm module.
+    pub fn wasm(&self) -> &'a [u8] {
+        self.wasm
+    }
+}
+
 /// A host directory granted to a sandboxed library: see
 /// [`SandboxConfig::grant_dir`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -152,6 +191,48 @@ impl SandboxConfig {
     pub fn open_bytes(&self, wasm: &[u8], name: &str) -> Result<Sandbox> {
         let module = engine::load(wasm, name, self.engine_key(), self.cache_dir.as_deref())?;
         Sandbox::instantiate(module, self.clone())
+    }
+
+    /// Instantiates a module whose machine code was compiled ahead of time
+    /// (`sandlink-build`'s `Library::precompile`, embedded in the binary):
+    /// the first sandbox in a process then compiles nothing. When the code
+    /// does not fit (another wasmtime version or CPU, say), the module's
+    /// wasm is compiled instead, as [`SandboxConfig::open_bytes`] would;
+    /// [`CompiledModule::precompiled`] tells which happened.
+    pub fn open_precompiled(&self, module: Precompiled<'_>, name: &str) -> Result<Sandbox> {
+        let module = self.module_precompiled(module, name)?;
+        Sandbox::instantiate(module, self.clone())
+    }
+
+    /// The compiled module for a [`Precompiled`] one (through the in-process
+    /// cache), to instantiate once per input with
+    /// [`SandboxConfig::instantiate`].
+    pub fn module_precompiled(
+        &self,
+        module: Precompiled<'_>,
+        name: &str,
+    ) -> Result<Arc<CompiledModule>> {
+        // SAFETY: `Precompiled::new`'s caller promised that `code` is
+        // `precompile`'s output (or empty), which is `load_precompiled`'s
+        // contract.
+        unsafe {
+            engine::load_precompiled(
+                module.wasm,
+                module.code,
+                name,
+                self.engine_key(),
+                self.cache_dir.as_deref(),
+            )
+        }
+    }
+
+    /// Compiles `wasm` ahead of time for [`Precompiled::new`]: machine code
+    /// for this host's CPU and this build of wasmtime, with the code
+    /// settings every sandbox uses (whatever its limits), tagged with the
+    /// module's SHA-256. `sandlink-build` calls this at build time
+    /// (`Library::precompile`); errors are those of compiling `wasm`.
+    pub fn precompile(wasm: &[u8], name: &str) -> Result<Vec<u8>> {
+        engine::precompile(wasm, name)
     }
 
     /// Compiles `wasm` through the disk cache only, bypassing the in-process

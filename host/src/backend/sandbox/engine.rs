@@ -78,18 +78,9 @@ pub(crate) fn engine(key: EngineKey) -> Result<(Engine, Ticks)> {
         .max_tables_per_module(1)
         .table_elements(TABLE_ELEMENTS)
         .max_memory_size(1 << 32);
-    let mut config = Config::new();
+    let mut config = code_config();
     config
-        .epoch_interruption(true)
         .max_wasm_stack(max_wasm_stack)
-        .memory_init_cow(true)
-        // setjmp/longjmp, as sandlink-build compiles them. The exception
-        // objects live in a GC heap (the `gc` feature); the GC proposal
-        // itself (structs and arrays a module could allocate without the
-        // linear-memory cap) stays off.
-        .wasm_exceptions(true)
-        .wasm_gc(false)
-        .cranelift_opt_level(OptLevel::Speed)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     let engine = Engine::new(&config).map_err(|e| {
         engine_error(
@@ -116,6 +107,26 @@ pub(crate) fn engine(key: EngineKey) -> Result<(Engine, Ticks)> {
     Ok((engine, ticks))
 }
 
+/// The settings that shape compiled code, shared by every engine and by
+/// [`precompile`]: what wasmtime checks when it loads code compiled
+/// elsewhere. The pooling allocator and the stack limit are run-time
+/// settings (wasmtime's `check_compatible` ignores them), so code compiled
+/// once runs in every engine [`engine`] makes.
+fn code_config() -> Config {
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        // setjmp/longjmp, as sandlink-build compiles them. The exception
+        // objects live in a GC heap (the `gc` feature); the GC proposal
+        // itself (structs and arrays a module could allocate without the
+        // linear-memory cap) stays off.
+        .wasm_exceptions(true)
+        .wasm_gc(false)
+        .cranelift_opt_level(OptLevel::Speed);
+    config
+}
+
 /// A module compiled for one engine and pre-linked against WASI: each
 /// instantiation only allocates a store and copies nothing it need not
 /// (copy-on-write memory images, pooled slots).
@@ -125,8 +136,19 @@ pub struct CompiledModule {
     pub(crate) key: EngineKey,
     pub(crate) pre: InstancePre<State>,
     pub(crate) name: String,
-    /// Whether this load came from the on-disk cache.
-    pub(crate) from_cache: bool,
+    /// Where the machine code came from.
+    pub(crate) origin: Origin,
+}
+
+/// Where a [`CompiledModule`]'s machine code came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Origin {
+    /// Compiled in this process.
+    Compiled,
+    /// Loaded from the on-disk cache.
+    DiskCache,
+    /// Compiled ahead of time ([`precompile`]) and handed in with the wasm.
+    Precompiled,
 }
 
 impl std::fmt::Debug for CompiledModule {
@@ -138,7 +160,15 @@ impl std::fmt::Debug for CompiledModule {
 impl CompiledModule {
     /// Whether the compiled code came from the on-disk cache.
     pub fn from_cache(&self) -> bool {
-        self.from_cache
+        self.origin == Origin::DiskCache
+    }
+
+    /// Whether the compiled code is the one compiled ahead of time and
+    /// handed in with the module ([`Precompiled`](super::Precompiled)), as
+    /// opposed to compiled in this process or taken from the disk cache
+    /// because that code did not fit this build.
+    pub fn precompiled(&self) -> bool {
+        self.origin == Origin::Precompiled
     }
 }
 
@@ -237,19 +267,91 @@ pub(crate) fn load(
     engine_key: EngineKey,
     cache_dir: Option<&Path>,
 ) -> Result<Arc<CompiledModule>> {
-    static PROCESS: OnceLock<ProcessCache> = OnceLock::new();
     let digest: [u8; 32] = Sha256::digest(wasm).into();
-    let key = (digest, engine_key);
+    through_process_cache(digest, engine_key, || {
+        compile_digested(wasm, &digest, name, engine_key, cache_dir)
+    })
+}
+
+/// The module for (`digest`, `key`) this process already has, else what
+/// `make` makes, kept for next time.
+fn through_process_cache(
+    digest: [u8; 32],
+    key: EngineKey,
+    make: impl FnOnce() -> Result<Arc<CompiledModule>>,
+) -> Result<Arc<CompiledModule>> {
+    static PROCESS: OnceLock<ProcessCache> = OnceLock::new();
     let process = PROCESS.get_or_init(Default::default);
-    if let Some(m) = process.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+    if let Some(m) = process
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&(digest, key))
+    {
         return Ok(m.clone());
     }
-    let compiled = compile_digested(wasm, &digest, name, engine_key, cache_dir)?;
+    let compiled = make()?;
     process
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(key, compiled.clone());
+        .insert((digest, key), compiled.clone());
     Ok(compiled)
+}
+
+/// The header of what [`precompile`] makes: this format's name and version,
+/// then the SHA-256 of the wasm module the code was compiled from, then the
+/// code as wasmtime serialises it.
+const AOT_MAGIC: &[u8; 16] = b"sandlink aot v1\n";
+
+/// Compiles `wasm` ahead of time, with the settings every sandbox engine
+/// uses, for this host's CPU and this wasmtime: the bytes to hand to
+/// [`Precompiled::new`](super::Precompiled::new) with the same `wasm`.
+pub(crate) fn precompile(wasm: &[u8], name: &str) -> Result<Vec<u8>> {
+    let engine = Engine::new(&code_config())
+        .map_err(|e| engine_error("cannot create an engine to compile with", e))?;
+    let code = engine
+        .precompile_module(wasm)
+        .map_err(|e| load_error(name, "invalid wasm module", e))?;
+    let mut out = Vec::with_capacity(AOT_MAGIC.len() + 32 + code.len());
+    out.extend_from_slice(AOT_MAGIC);
+    out.extend_from_slice(&Sha256::digest(wasm));
+    out.extend_from_slice(&code);
+    Ok(out)
+}
+
+/// Loads a module compiled ahead of time: its code when that code was
+/// compiled from this `wasm` and fits this wasmtime, these settings and
+/// this CPU (wasmtime checks the last three); else `wasm` compiled through
+/// the disk cache, as [`load`] does.
+///
+/// # Safety
+///
+/// `code` is empty, or bytes [`precompile`] returned, unmodified: wasmtime
+/// runs the machine code in them as it finds it.
+pub(crate) unsafe fn load_precompiled(
+    wasm: &[u8],
+    code: &[u8],
+    name: &str,
+    engine_key: EngineKey,
+    cache_dir: Option<&Path>,
+) -> Result<Arc<CompiledModule>> {
+    let digest: [u8; 32] = Sha256::digest(wasm).into();
+    through_process_cache(digest, engine_key, || {
+        let (engine, ticks) = engine(engine_key)?;
+        let payload = code
+            .strip_prefix(AOT_MAGIC)
+            .and_then(|rest| rest.strip_prefix(&digest[..]));
+        // SAFETY: the caller promises `code` is what `precompile` wrote, so
+        // the payload is `Engine::precompile_module`'s output; the digest
+        // ties it to this `wasm`. wasmtime checks its version, the code
+        // settings and the CPU features before using it, and an `Err` (a
+        // different build) falls back to compiling.
+        let module = payload.and_then(|p| unsafe { Module::deserialize(&engine, p) }.ok());
+        let (module, origin) = match module {
+            Some(m) => (m, Origin::Precompiled),
+            None => compile_cached(&engine, wasm, &digest, name, cache_dir)?,
+        };
+        prepare(engine, ticks, engine_key, module, name, origin)
+    })
 }
 
 /// Like [`load`], through the disk cache only.
@@ -271,7 +373,19 @@ fn compile_digested(
     cache_dir: Option<&Path>,
 ) -> Result<Arc<CompiledModule>> {
     let (engine, ticks) = engine(key)?;
-    let (module, from_cache) = compile_cached(&engine, wasm, digest, name, cache_dir)?;
+    let (module, origin) = compile_cached(&engine, wasm, digest, name, cache_dir)?;
+    prepare(engine, ticks, key, module, name, origin)
+}
+
+/// Links WASI into `module` and prepares its instantiation.
+fn prepare(
+    engine: Engine,
+    ticks: Ticks,
+    key: EngineKey,
+    module: Module,
+    name: &str,
+    origin: Origin,
+) -> Result<Arc<CompiledModule>> {
     let mut linker: Linker<State> = Linker::new(&engine);
     wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
         .map_err(|e| load_error(name, "cannot link WASI", e))?;
@@ -288,7 +402,7 @@ fn compile_digested(
         key,
         pre,
         name: name.to_string(),
-        from_cache,
+        origin,
     }))
 }
 
@@ -313,11 +427,11 @@ fn compile_cached(
     digest: &[u8; 32],
     name: &str,
     cache_dir: Option<&Path>,
-) -> Result<(Module, bool)> {
+) -> Result<(Module, Origin)> {
     let compile =
         || Module::new(engine, wasm).map_err(|e| load_error(name, "invalid wasm module", e));
     let Some(dir) = cache_dir else {
-        return Ok((compile()?, false));
+        return Ok((compile()?, Origin::Compiled));
     };
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
@@ -329,7 +443,7 @@ fn compile_cached(
             // an engine with this compatibility hash (checksum verified);
             // wasmtime re-checks the engine settings on deserialize.
             if let Ok(m) = unsafe { Module::deserialize(engine, payload) } {
-                return Ok((m, true));
+                return Ok((m, Origin::DiskCache));
             }
         }
     }
@@ -338,7 +452,7 @@ fn compile_cached(
     if let Ok(ser) = module.serialize() {
         let _ = write_entry(dir, &path, &ser);
     }
-    Ok((module, false))
+    Ok((module, Origin::Compiled))
 }
 
 fn verified_payload(bytes: &[u8]) -> Option<&[u8]> {

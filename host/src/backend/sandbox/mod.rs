@@ -40,7 +40,7 @@ use wasmtime::{Caller, Func, Instance, Store, StoreLimits, Table, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
-pub use config::{DirAccess, DirGrant, SandboxConfig};
+pub use config::{DirAccess, DirGrant, Precompiled, SandboxConfig};
 pub use engine::CompiledModule;
 use function::{SandboxFunc, Target};
 
@@ -162,6 +162,12 @@ impl Sandbox {
     /// messages.
     pub fn open_bytes(wasm: &[u8], name: &str) -> Result<Sandbox> {
         SandboxConfig::default().open_bytes(wasm, name)
+    }
+
+    /// Instantiates a module compiled ahead of time with the default
+    /// [`SandboxConfig`]: see [`SandboxConfig::open_precompiled`].
+    pub fn open_precompiled(module: Precompiled<'_>, name: &str) -> Result<Sandbox> {
+        SandboxConfig::default().open_precompiled(module, name)
     }
 
     /// The configuration this sandbox runs under.
