@@ -3,7 +3,8 @@
 //! stubs generated from this crate's own binding module, so that the module
 //! can be embedded in the crate (`sandlink_expat::sandboxed()`). With the
 //! `native` feature: the shared object and the Stubs strategy's wrappers
-//! too, from the same sources and flags.
+//! too, from the same sources and flags. With `precompiled`: the module's
+//! machine code as well, compiled now.
 
 use std::path::PathBuf;
 
@@ -35,6 +36,8 @@ fn main() {
         // One clang for both copies, so native and sandboxed expat match.
         library.native(true).native_compiler(toolchain.clang());
     }
+    #[cfg(feature = "precompiled")]
+    library.precompile(true);
     if let Err(e) = library.toolchain(toolchain).build() {
         fail(e.to_string());
     }

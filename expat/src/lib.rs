@@ -59,12 +59,28 @@ pub mod stubs {
     include!(env!("SANDLINK_EXPAT_STUBS"));
 }
 
+/// [`MODULE`] with its machine code, compiled when this crate was built
+/// (the `precompiled` feature): `config.open_precompiled(PRECOMPILED,
+/// "expat")` compiles nothing when the code fits this machine, and compiles
+/// [`MODULE`] when it does not (another CPU than the build machine's).
+#[cfg(feature = "precompiled")]
+// SAFETY: the code is the file this crate's build script had sandlink-build
+// write for `MODULE` (`SandboxConfig::precompile`'s output), unmodified:
+// `Precompiled::new`'s contract.
+pub const PRECOMPILED: sandlink::Precompiled<'static> =
+    unsafe { sandlink::Precompiled::new(MODULE, include_bytes!(env!("SANDLINK_EXPAT_CWASM"))) };
+
 /// The embedded expat ([`MODULE`]) in a new sandbox with the default
 /// limits, bound: ready for [`Parser::new`]. Each call is a new, separate
-/// instance (the compiled code is shared, so only the first call compiles).
+/// instance (the compiled code is shared, so only the first call compiles;
+/// with the `precompiled` feature, none does).
 #[cfg(feature = "embedded")]
 pub fn sandboxed() -> sandlink::Result<Expat<sandlink::Sandbox>> {
-    Expat::bind(&sandlink::Sandbox::open_bytes(MODULE, "expat")?)
+    #[cfg(feature = "precompiled")]
+    let lib = sandlink::Sandbox::open_precompiled(PRECOMPILED, "expat")?;
+    #[cfg(not(feature = "precompiled"))]
+    let lib = sandlink::Sandbox::open_bytes(MODULE, "expat")?;
+    Expat::bind(&lib)
 }
 pub use parser::{
     AttributeError, AttributeList, Attributes, Event, Events, ExpatError, Flow, Handler,

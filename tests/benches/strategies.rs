@@ -338,9 +338,10 @@ fn expat_tree(c: &mut Criterion) {
 }
 
 /// The first open of expat in a fresh process: `expat_tree` on a
-/// one-element document, its embedded module compiled (an empty module
-/// cache, `XDG_CACHE_HOME`) or loaded from the disk cache (a warm one);
-/// Dynamic for the process start and `dlopen` alone.
+/// one-element document, with the machine code compiled at build time
+/// (the default), or with `--compile`: its embedded module compiled (an
+/// empty module cache, `XDG_CACHE_HOME`) or loaded from the disk cache (a
+/// warm one); Dynamic for the process start and `dlopen` alone.
 fn first_open(c: &mut Criterion) {
     use std::process::{Command, Stdio};
     let Some(bin) = std::env::var_os("SANDLINK_EXPAT_TREE_BIN") else {
@@ -351,9 +352,14 @@ fn first_open(c: &mut Criterion) {
     std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(&tiny, "<a/>").unwrap_or_else(|e| panic!("{e}"));
     let run = |backend: &str, cache: &std::path::Path| {
+        let (backend, compile) = match backend.strip_suffix("+compile") {
+            Some(b) => (b, true),
+            None => (backend, false),
+        };
         let ok = Command::new(&bin)
             .env("XDG_CACHE_HOME", cache)
             .args(["--backend", backend])
+            .args(compile.then_some("--compile"))
             .arg(&tiny)
             .stdout(Stdio::null())
             .status()
@@ -361,25 +367,32 @@ fn first_open(c: &mut Criterion) {
         assert!(ok, "expat_tree --backend {backend} failed");
     };
     let warm = root.join("warm");
-    run("sandbox", &warm);
+    run("sandbox+compile", &warm);
     let mut g = c.benchmark_group("first_open");
     g.sample_size(10);
     let mut n = 0u64;
-    g.bench_function(BenchmarkId::new("expat", "sandbox_cold_cache"), |b| {
+    // Every run starts with an empty cache directory.
+    let mut cold = |b: &mut criterion::Bencher, backend: &str| {
         b.iter_batched(
             || {
                 n += 1;
                 root.join(format!("cold-{n}"))
             },
             |dir| {
-                run("sandbox", &dir);
+                run(backend, &dir);
                 let _ = std::fs::remove_dir_all(&dir);
             },
             criterion::BatchSize::PerIteration,
         )
+    };
+    g.bench_function(BenchmarkId::new("expat", "sandbox_precompiled"), |b| {
+        cold(b, "sandbox")
+    });
+    g.bench_function(BenchmarkId::new("expat", "sandbox_cold_cache"), |b| {
+        cold(b, "sandbox+compile")
     });
     g.bench_function(BenchmarkId::new("expat", "sandbox_warm_cache"), |b| {
-        b.iter(|| run("sandbox", &warm))
+        b.iter(|| run("sandbox+compile", &warm))
     });
     g.bench_function(BenchmarkId::new("expat", "dynamic_baseline"), |b| {
         b.iter(|| run("dynamic", &warm))
