@@ -127,7 +127,7 @@ pub struct Built {
     /// The environment variable naming that file (`SANDLINK_<NAME>_STUBS`).
     pub stubs_env: Option<String>,
     /// The module's machine code compiled ahead of time, when
-    /// [`Library::precompile`] asked for it (empty when cross-compiling).
+    /// `Library::precompile` (feature `precompile`) asked for it (empty when cross-compiling).
     pub precompiled: Option<PathBuf>,
     /// The environment variable naming that file (`SANDLINK_<NAME>_CWASM`).
     pub precompiled_env: Option<String>,
