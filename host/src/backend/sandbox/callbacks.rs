@@ -187,7 +187,10 @@ fn host_call(
             .record(callback_dropped(sandbox.shared.table_base + idx as u64));
         return Ok(());
     };
-    if *entry.key != *made || space.len() < entry.args.len().max(usize::from(entry.ret.is_some())) {
+    // The slot's host function was made for this entry's own key in the
+    // common case (the same `Arc`): compare addresses before contents.
+    let same_type = std::ptr::eq(&*entry.key, made) || *entry.key == *made;
+    if !same_type || space.len() < entry.args.len().max(usize::from(entry.ret.is_some())) {
         return Err(wasmtime::Error::msg(format!(
             "callback slot {} holds a callback of type {} but was called as {made}",
             sandbox.shared.table_base + idx as u64,
