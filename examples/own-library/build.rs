@@ -38,5 +38,8 @@ fn main() {
         .stub_header("cJSON.h")
         .stubs(spec)
         .native(true)
+        // The module's machine code too (sandlink-build's `precompile`
+        // feature), so the program's first sandbox compiles nothing.
+        .precompile(true)
         .compile();
 }

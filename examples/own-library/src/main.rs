@@ -1,7 +1,7 @@
 //! Parses a JSON document with cJSON three times: natively (Dynamic),
 //! through stubs generated from the same bindings and checked against
-//! cJSON.h (Stubs), and sandboxed (Sandbox, the module embedded in this
-//! binary). Walks the tree cJSON built through its `child`/`next` fields,
+//! cJSON.h (Stubs), and sandboxed (Sandbox, the module and its machine code,
+//! compiled by build.rs, embedded in this binary). Walks the tree cJSON built through its `child`/`next` fields,
 //! and checks all three agree.
 //!
 //! `cargo run --release -- [FILE]` (default: an embedded sample).
@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::process::ExitCode;
 
 use bindings::{CJson, CJsonLib, Item};
-use sandlink::{Dynamic, Foreign, Result, Sandbox, Stubs};
+use sandlink::{Dynamic, Foreign, Precompiled, Result, SandboxConfig, Stubs};
 
 // `stub_table()`: cJSON's generated stubs, linked into this binary.
 include!(env!("SANDLINK_CJSON_STUBS"));
@@ -141,9 +141,22 @@ fn main() -> ExitCode {
     // SAFETY: as above (the same sources, linked into this binary); the
     // declarations and the struct layout were checked against cJSON.h.
     let stubbed = unsafe { Stubs::open(stub_table()) }.and_then(|l| describe(&l, &json));
-    // The module is part of this binary: nothing is read from disk.
-    let sandboxed = Sandbox::open_bytes(include_bytes!(env!("SANDLINK_CJSON_WASM")), "cjson")
-        .and_then(|l| describe(&l, &json));
+    // The module is part of this binary, with its machine code compiled by
+    // build.rs: nothing is read from disk and nothing is compiled.
+    // SAFETY: both files are what sandlink-build wrote for this build.
+    let cjson = unsafe {
+        Precompiled::new(
+            include_bytes!(env!("SANDLINK_CJSON_WASM")),
+            include_bytes!(env!("SANDLINK_CJSON_CWASM")),
+        )
+    };
+    let config = SandboxConfig::default();
+    let sandboxed = config.module_precompiled(cjson, "cjson").and_then(|m| {
+        if !m.precompiled() {
+            eprintln!("own-library: the code compiled at build time did not fit; compiled now");
+        }
+        config.instantiate(&m).and_then(|l| describe(&l, &json))
+    });
     let results = [
         ("Dynamic", native),
         ("Stubs", stubbed),
