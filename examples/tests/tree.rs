@@ -254,3 +254,33 @@ fn a_copied_binary_runs_with_the_target_dir_gone() {
         String::from_utf8_lossy(&expected.stdout)
     );
 }
+
+/// `expat_tree`'s sandbox runs expat's machine code compiled at build time:
+/// a first run with an empty module cache compiles nothing (so it writes no
+/// cache entry), `--compile` compiles (and caches), and both print what the
+/// native expat prints.
+#[test]
+fn the_sandbox_starts_with_code_compiled_at_build_time() {
+    let cache = std::env::temp_dir().join(format!("expat_tree_aot_{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let run = |args: &[&str]| {
+        let out = Command::new(expat_tree())
+            .env("SANDLINK_CACHE_DIR", &cache)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("run expat_tree: {e}"));
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let native = run(&["--backend", "dynamic"]);
+    assert_eq!(run(&["--backend", "sandbox"]), native);
+    assert!(
+        !cache.exists(),
+        "the sandbox compiled expat at start: {} was written",
+        cache.display()
+    );
+    assert_eq!(run(&["--backend", "sandbox", "--compile"]), native);
+    let entries = std::fs::read_dir(&cache).map(|d| d.count()).unwrap_or(0);
+    let _ = std::fs::remove_dir_all(&cache);
+    assert_eq!(entries, 1, "--compile did not compile (no cache entry)");
+}
