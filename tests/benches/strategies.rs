@@ -351,51 +351,50 @@ fn first_open(c: &mut Criterion) {
     let tiny = root.join("tiny.xml");
     std::fs::create_dir_all(&root).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(&tiny, "<a/>").unwrap_or_else(|e| panic!("{e}"));
-    let run = |backend: &str, cache: &std::path::Path| {
-        let (backend, compile) = match backend.strip_suffix("+compile") {
-            Some(b) => (b, true),
-            None => (backend, false),
-        };
+    // `expat_tree` with these options on the tiny document.
+    const SANDBOX: &[&str] = &["--backend", "sandbox"];
+    const COMPILE: &[&str] = &["--backend", "sandbox", "--compile"];
+    const DYNAMIC: &[&str] = &["--backend", "dynamic"];
+    let run = |options: &[&str], cache: &std::path::Path| {
         let ok = Command::new(&bin)
             .env("XDG_CACHE_HOME", cache)
-            .args(["--backend", backend])
-            .args(compile.then_some("--compile"))
+            .args(options)
             .arg(&tiny)
             .stdout(Stdio::null())
             .status()
             .is_ok_and(|s| s.success());
-        assert!(ok, "expat_tree --backend {backend} failed");
+        assert!(ok, "expat_tree {options:?} failed");
     };
     let warm = root.join("warm");
-    run("sandbox+compile", &warm);
+    run(COMPILE, &warm);
     let mut g = c.benchmark_group("first_open");
     g.sample_size(10);
     let mut n = 0u64;
     // Every run starts with an empty cache directory.
-    let mut cold = |b: &mut criterion::Bencher, backend: &str| {
+    let mut cold = |b: &mut criterion::Bencher, options: &[&str]| {
         b.iter_batched(
             || {
                 n += 1;
                 root.join(format!("cold-{n}"))
             },
             |dir| {
-                run(backend, &dir);
+                run(options, &dir);
                 let _ = std::fs::remove_dir_all(&dir);
             },
             criterion::BatchSize::PerIteration,
         )
     };
     g.bench_function(BenchmarkId::new("expat", "sandbox_precompiled"), |b| {
-        cold(b, "sandbox")
+        cold(b, SANDBOX)
     });
     g.bench_function(BenchmarkId::new("expat", "sandbox_cold_cache"), |b| {
-        cold(b, "sandbox+compile")
+        cold(b, COMPILE)
     });
     g.bench_function(BenchmarkId::new("expat", "sandbox_warm_cache"), |b| {
-        b.iter(|| run("sandbox+compile", &warm))
+        b.iter(|| run(COMPILE, &warm))
     });
     g.bench_function(BenchmarkId::new("expat", "dynamic_baseline"), |b| {
-        b.iter(|| run("dynamic", &warm))
+        b.iter(|| run(DYNAMIC, &warm))
     });
     g.finish();
     let _ = std::fs::remove_dir_all(&root);

@@ -1,8 +1,9 @@
 //! Parses a JSON document with cJSON three times: natively (Dynamic),
 //! through stubs generated from the same bindings and checked against
-//! cJSON.h (Stubs), and sandboxed (Sandbox, the module and its machine code,
-//! compiled by build.rs, embedded in this binary). Walks the tree cJSON built through its `child`/`next` fields,
-//! and checks all three agree.
+//! cJSON.h (Stubs), and sandboxed (Sandbox, the module and its machine
+//! code, compiled by build.rs, embedded in this binary). Walks the tree
+//! cJSON built through its `child`/`next` fields, and checks all three
+//! agree.
 //!
 //! `cargo run --release -- [FILE]` (default: an embedded sample).
 

@@ -345,12 +345,10 @@ pub(crate) unsafe fn load_precompiled(
         // ties it to this `wasm`. wasmtime checks its version, the code
         // settings and the CPU features before using it, and an `Err` (a
         // different build) falls back to compiling.
-        let module = payload.and_then(|p| unsafe { Module::deserialize(&engine, p) }.ok());
-        let (module, origin) = match module {
-            Some(m) => (m, Origin::Precompiled),
-            None => compile_cached(&engine, wasm, &digest, name, cache_dir)?,
-        };
-        prepare(engine, ticks, engine_key, module, name, origin)
+        match payload.and_then(|p| unsafe { Module::deserialize(&engine, p) }.ok()) {
+            Some(m) => prepare(engine, ticks, engine_key, m, name, Origin::Precompiled),
+            None => compile_digested(wasm, &digest, name, engine_key, cache_dir),
+        }
     })
 }
 
