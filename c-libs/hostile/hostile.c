@@ -99,6 +99,14 @@ void h_wild_string_callback(void (*f)(void *, const char *), void *ud) {
     f(ud, (const char *)(uintptr_t)-16);
 }
 
+/* Calls f, then writes value at addr: a library that overwrites what was
+ * recorded of the call (a batched callback's record) before the host has
+ * it. */
+void h_call_then_write(void (*f)(void *, const char *), void *ud, uintptr_t addr, int value) {
+    f(ud, "recorded");
+    *(volatile int *)addr = value;
+}
+
 static volatile int spin_counter;
 void h_spin(void) {
     for (;;) spin_counter++;

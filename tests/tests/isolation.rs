@@ -411,3 +411,51 @@ fn many_longjmps_do_not_grow_the_sandbox() {
         "RSS grew by {grown} bytes over 200,000 longjmps"
     );
 }
+
+/// A batched callback's calls are recorded in the library's memory until
+/// the host takes them. A library that overwrites a record first (here at
+/// the address its copied string had the last time) fails the call with an
+/// error naming the records; no closure runs on the damaged batch, and the
+/// sandbox keeps working.
+#[test]
+fn a_batch_record_the_library_overwrites_is_an_error_not_a_call() {
+    let h = hostile();
+    let string_fn = funptr(ptr_opt(void()) >> str_ref(ptr(const_(char()))) >> returning(void()));
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (s2, lib) = (seen.clone(), h.lib.clone());
+    let cb = ok(h
+        .lib
+        .callback_batched(&string_fn, move |(_, s): (_, StrRef)| {
+            let text = lib.read_str(s)?;
+            s2.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push((s.addr(), text));
+            Ok(())
+        }));
+    let call_then_write = ok(h.lib.function(
+        "h_call_then_write",
+        &(string_fn >> ptr_opt(void()) >> uintptr_t() >> int() >> returning(void())),
+    ));
+    let scratch = ok(h.lib.alloc(&int(), 1));
+    let harmless = scratch.ptr().addr();
+    // Once with a write elsewhere: the call is delivered, its string from
+    // the recorder's copy.
+    ok(call_then_write.call((&cb, None, harmless, 7)));
+    let copy = {
+        let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+        assert_eq!(seen.len(), 1);
+        assert_eq!(seen[0].1, "recorded");
+        seen[0].0
+    };
+    // The next record goes where that one went: its size field is 24 bytes
+    // before its string's copy (two argument words and the head).
+    for value in [-1, 0, 12] {
+        let e = err(call_then_write.call((&cb, None, copy - 24, value)));
+        assert_eq!(e.kind(), sandlink::ErrorKind::Library, "{e}");
+        assert!(e.to_string().contains("wrote over them"), "{e}");
+        assert_eq!(seen.lock().unwrap_or_else(|p| p.into_inner()).len(), 1);
+        assert!(h.lib.poisoned().is_none());
+    }
+    ok(call_then_write.call((&cb, None, harmless, 7)));
+    assert_eq!(seen.lock().unwrap_or_else(|p| p.into_inner()).len(), 2);
+}

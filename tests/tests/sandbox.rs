@@ -137,3 +137,52 @@ fn a_missing_or_relative_grant_is_an_error_at_open() {
     );
     assert!(e.to_string().contains("not absolute"), "{e}");
 }
+
+/// A batched callback's calls are recorded inside the instance and
+/// delivered when the call returns: a plain pointer argument (not copied)
+/// then shows the library's memory as it is at delivery. `tl_count` writes
+/// each number into one stack buffer, so every closure sees the last
+/// number; delivered at once, each would see its own. More batched
+/// callbacks than the store has recorders for are delivered at once, and
+/// the declared copies are right either way.
+#[test]
+fn batched_calls_are_recorded_in_the_instance_and_delivered_at_the_return() {
+    use sandlink::types::*;
+    use sandlink::Foreign;
+    use std::sync::{Arc, Mutex};
+    let sb = open();
+    let t = ok(sandlink_testlib::Testlib::bind(&sb));
+    let int_fn = funptr(int() >> returning(int()));
+    let raw_fn = funptr(ptr_opt(void()) >> ptr(char()) >> returning(void()));
+    let count = ok(sb.function(
+        "tl_count",
+        &(int() >> raw_fn.clone() >> int_fn >> int() >> ptr_opt(void()) >> returning(int())),
+    ));
+    let never = ok(sb.callback(&t.int_fn, |(x,)| Ok(x)));
+    let mut seen = Vec::new();
+    let mut keep = Vec::new();
+    for _ in 0..40 {
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (l2, lib) = (log.clone(), sb.clone());
+        let cb = ok(sb.callback_batched(&raw_fn, move |(_, p): (_, Ptr<i8>)| {
+            let mut bytes = Vec::new();
+            lib.read_bytes_into(p, 3, &mut bytes)?;
+            l2.lock().unwrap_or_else(|p| p.into_inner()).push(bytes);
+            Ok(())
+        }));
+        ok(count.call((3, &cb, &never, 0, None)));
+        let got = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        seen.push(got);
+        keep.push(cb);
+    }
+    // The first 32 callbacks have recorders; the rest run at once.
+    for (i, s) in seen.iter().enumerate() {
+        assert_eq!(s.len(), 3, "callback {i}");
+        for (k, bytes) in s.iter().enumerate() {
+            let digit = if i < 32 { b'2' } else { b'0' + k as u8 };
+            assert_eq!(&bytes[..2], &[digit, 0], "callback {i}: {s:?}");
+        }
+    }
+    // The declared copies are right on both kinds.
+    ok(sandlink_tests::conformance::callback_batched(&sb));
+}

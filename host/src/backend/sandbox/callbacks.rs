@@ -11,26 +11,49 @@ use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, ValRaw};
 
 use super::engine::TABLE_ELEMENTS;
 use super::value::{describe, from_raw, to_raw, wasm_signature, zero_raw};
-use super::{CallerPtr, Sandbox, Shared, State};
+use super::{CallerPtr, Inner, Sandbox, Shared, State};
 use crate::error::{Error, Result, StrategyKind};
 use crate::protocol::{callback_dropped, SlotEntry, SlotGuard};
 use crate::strategy::{CallbackFn, ErasedFn};
-use crate::types::{FnSig, Prim, Raw};
+use crate::types::{Capture, FnSig, Prim, Raw};
 
 /// A callback in a table slot.
 pub(super) struct CallbackEntry {
-    sig: Arc<FnSig>,
-    args: Vec<Prim>,
+    pub(super) sig: Arc<FnSig>,
+    pub(super) args: Vec<Prim>,
     ret: Option<Prim>,
     /// Its wasm signature, `describe`d: the host function in its slot must
     /// have been made for exactly this.
-    key: Arc<str>,
-    f: CallbackFn,
+    pub(super) key: Arc<str>,
+    pub(super) f: CallbackFn,
+    /// For a batched callback, what its recorder copies per argument word.
+    pub(super) captures: Option<Vec<Capture>>,
 }
 
 /// `*const Shared` made sendable for wasmtime's host-function closures.
 #[derive(Clone, Copy)]
-struct SharedPtr(*const Shared);
+pub(super) struct SharedPtr(*const Shared);
+
+impl SharedPtr {
+    /// The pointer for `sandbox`'s host functions.
+    pub(super) fn of(sandbox: &Sandbox) -> SharedPtr {
+        SharedPtr(Arc::as_ptr(&sandbox.shared))
+    }
+
+    /// The handle, borrowed by a host function of the store for the length
+    /// of its call.
+    pub(super) fn borrow(self) -> ManuallyDrop<Sandbox> {
+        // SAFETY: see `SharedPtr`: the `Shared` is alive while its store
+        // runs, kept so by the `Sandbox` making the guest call below us on
+        // this thread. The handle borrows that reference: `ManuallyDrop`
+        // never releases it, so the count needs no atomic update either way
+        // (closures see only `&dyn Memory` and cannot take ownership).
+        ManuallyDrop::new(Sandbox {
+            shared: unsafe { Arc::from_raw(self.0) },
+            _not_sync: PhantomData,
+        })
+    }
+}
 
 // SAFETY: a `SharedPtr` is dereferenced only by a host function of the
 // store inside that `Shared`, and host functions run only during a guest
@@ -42,9 +65,12 @@ unsafe impl Send for SharedPtr {}
 unsafe impl Sync for SharedPtr {}
 
 impl Sandbox {
+    /// Adds callback `f` of type `sig` in a free table slot; batched, with
+    /// what its recorder copies, if `captures` is given.
     pub(super) fn add_callback(
         &self,
         sig: &Arc<FnSig>,
+        captures: Option<&[Capture]>,
         f: ErasedFn,
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
         let args = sig.arg_words()?;
@@ -56,8 +82,12 @@ impl Sandbox {
             args,
             ret,
             f: CallbackFn::new(f),
+            captures: captures.map(<[Capture]>::to_vec),
         });
         let inner = self.lock();
+        if let Some(c) = captures {
+            self.prepare_batch(&inner, c);
+        }
         let max = TABLE_ELEMENTS.saturating_sub(self.shared.table_base as usize);
         let full = || Error::LimitReached {
             strategy: StrategyKind::Sandbox,
@@ -77,8 +107,12 @@ impl Sandbox {
     /// Puts callback `idx` (or a NULL entry) in its table slot.
     pub(super) fn install(&self, idx: usize, entry: Option<&CallbackEntry>) -> Result<()> {
         let slot = self.shared.table_base + idx as u64;
-        let ptr = SharedPtr(Arc::as_ptr(&self.shared));
+        let ptr = SharedPtr::of(self);
         let inner = self.lock();
+        if let Some(c) = entry.and_then(|e| e.captures.as_deref()) {
+            // After a reset, the new store's buffer.
+            self.prepare_batch(&inner, c);
+        }
         self.with_ctx(|mut ctx, live| {
             let value = match entry {
                 None => Ref::Func(None),
@@ -111,6 +145,12 @@ impl Sandbox {
                             f
                         }
                     };
+                    drop(funcs);
+                    // A batched callback's slot holds its recorder, which
+                    // calls the host function for what it cannot record.
+                    let func = self
+                        .recorder(&inner, &mut ctx, live, idx, e, func)
+                        .unwrap_or(func);
                     Ref::Func(Some(func))
                 }
             };
@@ -139,6 +179,48 @@ impl Sandbox {
     }
 }
 
+/// Runs `f`, host code inside a guest call that reached the host through
+/// `caller`: the store is reached through `caller` meanwhile, and the
+/// host's time does not count against the library's deadline.
+pub(super) fn in_host<R>(
+    sandbox: &Sandbox,
+    inner: &Inner,
+    caller: &mut Caller<'_, State>,
+    f: impl FnOnce() -> R,
+) -> R {
+    // SAFETY (for the pointer's later use in `with_ctx`): `caller` lives on
+    // the caller's frame until after the pop below, and is not used
+    // through the `&mut` meanwhile.
+    let caller_ptr = CallerPtr((&raw mut *caller).cast());
+    let outermost = inner.callers.borrow().is_empty();
+    let started = sandbox.ticks();
+    if outermost {
+        inner.nested_guest.set(0);
+    }
+    inner.callers.borrow_mut().push(caller_ptr);
+    let r = f();
+    inner.callers.borrow_mut().pop();
+    if outermost {
+        // The host's time in the callback does not count against the
+        // library's deadline; the library's nested calls do.
+        // Measured in epoch ticks: a callback shorter than a tick is
+        // charged a whole one when it crosses a tick boundary and nothing
+        // otherwise, which is right on average and costs two atomic loads.
+        let now = sandbox.ticks();
+        let host = now
+            .saturating_sub(started)
+            .saturating_sub(inner.nested_guest.get());
+        if host > 0 {
+            let at = inner.deadline_at.get() + host;
+            inner.deadline_at.set(at);
+            caller
+                .as_context_mut()
+                .set_epoch_deadline(at.saturating_sub(now).max(1));
+        }
+    }
+    r
+}
+
 /// The body of every callback's host function: `space` holds the
 /// parameters of wasm signature `made` (which has a result if `returns`) on
 /// entry, and the result on return.
@@ -150,18 +232,29 @@ fn host_call(
     mut caller: Caller<'_, State>,
     space: &mut [MaybeUninit<ValRaw>],
 ) -> wasmtime::Result<()> {
-    // SAFETY: see `SharedPtr`: the `Shared` is alive while its store runs,
-    // kept so by the `Sandbox` making the guest call below us on this
-    // thread. The handle borrows that reference: `ManuallyDrop` never
-    // releases it, so the count needs no atomic update either way (the
-    // closure sees only `&dyn Memory` and cannot take ownership from it).
-    let sandbox = ManuallyDrop::new(Sandbox {
-        shared: unsafe { Arc::from_raw(ptr.0) },
-        _not_sync: PhantomData,
-    });
+    let sandbox = ptr.borrow();
     let sandbox: &Sandbox = &sandbox;
     // This thread holds the lock already (it is running the guest call).
     let inner = sandbox.lock();
+    in_host(sandbox, &inner, &mut caller, || {
+        // Calls recorded before this one are delivered first. Before the
+        // lookup: their closures may drop this callback's handle.
+        if inner.batch.borrow().is_some() {
+            sandbox.drain(&inner);
+        }
+        run_callback(sandbox, &inner, idx, made, returns, space)
+    })
+}
+
+/// Runs the callback in slot `idx` (see `host_call`).
+fn run_callback(
+    sandbox: &Sandbox,
+    inner: &Inner,
+    idx: usize,
+    made: &str,
+    returns: bool,
+    space: &mut [MaybeUninit<ValRaw>],
+) -> wasmtime::Result<()> {
     let entry = match inner.calls.lookup(idx as u64) {
         // SAFETY: the entry was in its slot just now, and leaves it only in
         // `CallState::remove`, which (under this lock, so on this thread)
@@ -219,15 +312,6 @@ fn host_call(
     if let Some(p) = entry.ret {
         space[0] = MaybeUninit::new(zero_raw(p));
     }
-    // SAFETY (for the pointer's later use in `with_ctx`): `caller` lives on
-    // this frame until after the pop below.
-    let caller_ptr = CallerPtr((&raw mut caller).cast());
-    let outermost = inner.callers.borrow().is_empty();
-    let started = sandbox.ticks();
-    if outermost {
-        inner.nested_guest.set(0);
-    }
-    inner.callers.borrow_mut().push(caller_ptr);
     let ret = entry.ret;
     // SAFETY: this thread holds the sandbox's lock (`inner`) for the whole
     // run, the lock every callback of this sandbox runs under; `entry`
@@ -238,25 +322,6 @@ fn host_call(
     // drop then frees them at once). The `Shared` they reach only weakly
     // stays alive: the `Sandbox` making this guest call holds it.
     drop(inner.calls.pending.take_retired());
-    inner.callers.borrow_mut().pop();
-    if outermost {
-        // The host's time in the callback does not count against the
-        // library's deadline; the library's nested calls do.
-        // Measured in epoch ticks: a callback shorter than a tick is
-        // charged a whole one when it crosses a tick boundary and nothing
-        // otherwise, which is right on average and costs two atomic loads.
-        let now = sandbox.ticks();
-        let host = now
-            .saturating_sub(started)
-            .saturating_sub(inner.nested_guest.get());
-        if host > 0 {
-            let at = inner.deadline_at.get() + host;
-            inner.deadline_at.set(at);
-            caller
-                .as_context_mut()
-                .set_epoch_deadline(at.saturating_sub(now).max(1));
-        }
-    }
     if let (Some(raw), Some(p)) = (result, ret) {
         match to_raw(p, raw, &|| "callback return value".into()) {
             Ok(v) => space[0] = MaybeUninit::new(v),

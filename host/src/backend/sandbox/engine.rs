@@ -68,7 +68,11 @@ pub(crate) fn engine(key: EngineKey) -> Result<(Engine, Ticks)> {
     let mut pool = PoolingAllocationConfig::default();
     // A store's GC heap (allocated the first time the library throws a
     // wasm exception: setjmp/longjmp) takes a slot of the memory pool too.
-    pool.total_core_instances(max_instances)
+    // Each sandbox's store holds its library's instance and up to
+    // `MAX_RECORDERS` small recorder instances (batched callbacks), which
+    // define no memory or table: only the instance count grows.
+    let per_store = 1 + super::batch::MAX_RECORDERS;
+    pool.total_core_instances(max_instances.saturating_mul(per_store))
         .total_memories(max_instances.saturating_mul(2))
         .total_gc_heaps(max_instances)
         .total_tables(max_instances)

@@ -180,6 +180,9 @@ impl Sandbox {
                 _ => Ok(None),
             }
         })?;
+        // What the library recorded for batched callbacks is part of the
+        // call: delivered before it ends.
+        self.drain_after_call(&inner);
         finish(&inner.calls.pending)?;
         let ret = match ret {
             // The result is in slot 0, of the checked result type.

@@ -60,7 +60,8 @@ impl Sandbox {
         let limits = StoreLimitsBuilder::new()
             .memory_size(memory_limit)
             .table_elements(engine::TABLE_ELEMENTS)
-            .instances(1)
+            // The library, and the recorders of its batched callbacks.
+            .instances(1 + super::batch::MAX_RECORDERS as usize)
             .memories(1)
             .tables(1)
             .build();
@@ -140,6 +141,8 @@ impl Sandbox {
                     callers: RefCell::new(Vec::new()),
                     calls: CallState::default(),
                     slot_funcs: RefCell::new(Vec::new()),
+                    slot_recorders: RefCell::new(Vec::new()),
+                    batch: RefCell::new(None),
                     deadline_at: Cell::new(0),
                     nested_guest: Cell::new(0),
                 }),
@@ -161,6 +164,8 @@ impl Sandbox {
         *inner.store.borrow_mut() = store;
         *inner.live.borrow_mut() = live;
         inner.slot_funcs.borrow_mut().clear();
+        inner.slot_recorders.borrow_mut().clear();
+        *inner.batch.borrow_mut() = None;
         shared.id.next_generation();
         inner.calls.reinstall(|idx, entry| self.install(idx, entry))
     }
@@ -176,7 +181,7 @@ impl Sandbox {
 
     /// [`Sandbox::with_ctx`] for a caller that holds the lock already
     /// (`inner` is its guard's target), without locking again.
-    fn with_ctx_in<R>(
+    pub(super) fn with_ctx_in<R>(
         inner: &Inner,
         f: impl FnOnce(StoreContextMut<'_, State>, &Live) -> Result<R>,
     ) -> Result<R> {

@@ -14,11 +14,13 @@
 //! the module caches), `lifecycle` (store, instance, reset, running guest
 //! code under the deadline), `function` (resolving and calling exports),
 //! `callbacks` (table slots and the host function C calls), `memory`
-//! (bounds-checked linear memory), `value` (the wasm value ABI), `trap`
+//! (bounds-checked linear memory), `batch` (batched callbacks recorded in
+//! the instance), `value` (the wasm value ABI), `trap`
 //! (failures as errors). The guest's export names are
 //! `sandlink_guest_shim::abi`, shared with the build recipe.
 
 use sandlink_guest_shim::abi;
+mod batch;
 mod callbacks;
 mod config;
 mod engine;
@@ -131,6 +133,11 @@ struct Inner {
     /// slot's function is reused by later callbacks of the same signature
     /// (it finds its callback by slot when called).
     slot_funcs: RefCell<Vec<Option<(Arc<str>, Func)>>>,
+    /// Batched callbacks' recorders in the current store, by slot, with
+    /// their signature and captures (reused like `slot_funcs`).
+    slot_recorders: RefCell<Vec<Option<(String, Func)>>>,
+    /// The current store's record buffer, once a batched callback needs it.
+    batch: RefCell<Option<batch::Batch>>,
     /// When the outermost call's deadline falls, in ticks of the engine's
     /// epoch counter. It moves later by the time spent in host callbacks:
     /// the budget is for the library's own code, so a slow consumer of
@@ -249,7 +256,16 @@ unsafe impl Strategy for Sandbox {
         sig: &Arc<FnSig>,
         f: ErasedFn,
     ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
-        self.add_callback(sig, f)
+        self.add_callback(sig, None, f)
+    }
+
+    fn make_batched_callback(
+        &self,
+        sig: &Arc<FnSig>,
+        captures: &[crate::types::Capture],
+        f: ErasedFn,
+    ) -> Result<(u64, Box<dyn Any + Send + Sync>)> {
+        self.add_callback(sig, Some(captures), f)
     }
 }
 
