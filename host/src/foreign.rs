@@ -149,7 +149,10 @@ pub trait Foreign: HasStrategy + Clone + Send + 'static {
     /// delivered to `f` later, in one crossing for many calls. On a
     /// strategy where each callback is a costly crossing (a worker
     /// process), this is what makes a callback-heavy library (a parser's
-    /// event handlers) cheap; elsewhere each call is delivered at once, as
+    /// event handlers) cheap. A sandbox records the calls inside the
+    /// instance once the callback has been called
+    /// `SandboxConfig::record_batched_after` times; the native strategies
+    /// deliver each call at once, as
     /// [`Foreign::callback`] does.
     ///
     /// What is guaranteed:

@@ -35,7 +35,12 @@ fn backends() -> Backends {
         native: bind(unsafe { Dynamic::open(sandlink_clibs::EXPAT_SO) }),
         // SAFETY: as above.
         system: bind(unsafe { Dynamic::open(sandlink_clibs::SYSTEM_EXPAT) }),
-        sandbox: bind(Sandbox::open(sandlink_clibs::EXPAT_WASM)),
+        // Batched callbacks recorded in the instance from the first call.
+        sandbox: bind(
+            sandlink::SandboxConfig::default()
+                .record_batched_after(0)
+                .open(sandlink_clibs::EXPAT_WASM),
+        ),
         process: bind(Process::open(sandlink_clibs::EXPAT_SO)),
         // SAFETY: as above; the stubs link the same expat sources statically.
         stubs: bind(unsafe { Stubs::open(sandlink_clibs::expat_stubs::stub_table()) }),
@@ -64,6 +69,8 @@ impl Backends {
             let batched = xml::run_batched(&self.process, doc, chunking, events, &opts);
             assert_outcomes_equal(what, "native", &native, "process, batched", &batched);
         }
+        let batched = xml::run_batched(&self.sandbox, doc, chunking, events, &opts);
+        assert_outcomes_equal(what, "native", &native, "sandbox, batched", &batched);
         assert_outcomes_equal(what, "native", &native, "sandbox", &sandbox);
         assert_outcomes_equal(what, "native", &native, "process", &process);
         assert_outcomes_equal(what, "native", &native, "stubs", &stubs);

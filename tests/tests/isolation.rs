@@ -63,7 +63,9 @@ fn trap(e: &Error) -> &TrapKind {
 type Hostile = sandlink_tests::hostile::Hostile<Sandbox>;
 
 fn open(limits: Limits) -> Sandbox {
-    let mut config = SandboxConfig::default();
+    // Batched callbacks recorded in the instance from the first call, so
+    // the hostile suite's wild pointers meet the recorders.
+    let mut config = SandboxConfig::default().record_batched_after(0);
     if let Some(d) = limits.deadline {
         config = config.deadline(d);
     }
@@ -413,8 +415,9 @@ fn many_longjmps_do_not_grow_the_sandbox() {
 }
 
 /// A batched callback's calls are recorded in the library's memory until
-/// the host takes them. A library that overwrites a record first (here at
-/// the address its copied string had the last time) fails the call with an
+/// the host takes them. A library that overwrites a record, or the word
+/// saying where they end, first (found from the address its copied string
+/// had the last time) fails the call with an
 /// error naming the records; no closure runs on the damaged batch, and the
 /// sandbox keeps working.
 #[test]
@@ -448,9 +451,10 @@ fn a_batch_record_the_library_overwrites_is_an_error_not_a_call() {
         seen[0].0
     };
     // The next record goes where that one went: its size field is 24 bytes
-    // before its string's copy (two argument words and the head).
-    for value in [-1, 0, 12] {
-        let e = err(call_then_write.call((&cb, None, copy - 24, value)));
+    // before its string's copy (two argument words and the head), and the
+    // word saying where records end is 8 bytes before that.
+    for (at, value) in [(24, -1), (24, 0), (24, 12), (32, 12345), (32, -8)] {
+        let e = err(call_then_write.call((&cb, None, copy - at, value)));
         assert_eq!(e.kind(), sandlink::ErrorKind::Library, "{e}");
         assert!(e.to_string().contains("wrote over them"), "{e}");
         assert_eq!(seen.lock().unwrap_or_else(|p| p.into_inner()).len(), 1);

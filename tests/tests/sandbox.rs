@@ -8,7 +8,12 @@ use sandlink_tests::ok;
 /// valgrind, which cannot reserve 4 GiB of address space for each of the
 /// default 1000 slots (`scripts/test.sh`).
 fn open() -> Sandbox {
-    let mut config = SandboxConfig::default();
+    open_with(SandboxConfig::default().record_batched_after(0))
+}
+
+/// [`open`] with `config` (batched callbacks recorded from the first call
+/// there: the conformance suite checks the recorders).
+fn open_with(mut config: SandboxConfig) -> Sandbox {
     if let Some(n) = std::env::var("SANDLINK_TEST_MAX_INSTANCES")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -185,4 +190,47 @@ fn batched_calls_are_recorded_in_the_instance_and_delivered_at_the_return() {
     }
     // The declared copies are right on both kinds.
     ok(sandlink_tests::conformance::callback_batched(&sb));
+}
+
+/// By default a batched callback is delivered call by call until it has
+/// been called `record_batched_after` times (its recorder costs a
+/// compilation); the call that reaches it installs the recorder, and the
+/// calls after it are recorded.
+#[test]
+fn a_batched_callback_is_recorded_after_its_first_calls() {
+    use sandlink::types::*;
+    use sandlink::Foreign;
+    use std::sync::{Arc, Mutex};
+    let sb = open_with(SandboxConfig::default().record_batched_after(100));
+    let t = ok(sandlink_testlib::Testlib::bind(&sb));
+    // A signature no other test records (the compiled recorder modules are
+    // shared by the process): `ud` as an integer.
+    let raw_fn = funptr(uintptr_t() >> ptr(char()) >> returning(void()));
+    let count = ok(sb.function(
+        "tl_count",
+        &(int() >> raw_fn.clone() >> t.int_fn.clone() >> int() >> uintptr_t() >> returning(int())),
+    ));
+    let never = ok(sb.callback(&t.int_fn, |(x,)| Ok(x)));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (l2, lib) = (log.clone(), sb.clone());
+    let cb = ok(sb.callback_batched(&raw_fn, move |(_, p): (u64, Ptr<i8>)| {
+        let mut s = String::new();
+        lib.read_string_into(p, &mut s)?;
+        l2.lock().unwrap_or_else(|p| p.into_inner()).push(s);
+        Ok(())
+    }));
+    ok(count.call((250, &cb, &never, 0, 0)));
+    let seen = log.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let want: Vec<String> = (0..250)
+        .map(|i| if i < 100 { i } else { 249 }.to_string())
+        .collect();
+    assert_eq!(seen, want);
+    // A reset keeps the recorder (its module is compiled).
+    ok(sb.reset());
+    log.lock().unwrap_or_else(|p| p.into_inner()).clear();
+    ok(count.call((3, &cb, &never, 0, 0)));
+    assert_eq!(
+        *log.lock().unwrap_or_else(|p| p.into_inner()),
+        ["2", "2", "2"]
+    );
 }

@@ -25,8 +25,11 @@
 //! The buffer lies in memory the library can write, so the host trusts
 //! nothing in it: every record is checked before any closure runs, and the
 //! words are validated like any callback's. The recorders' globals (where
-//! the next record goes, where the buffer ends, the slot) are imported from
-//! the host and out of the library's reach.
+//! the buffer ends, the slot) are imported from the host and out of the
+//! library's reach. Where the next record goes is a word just before the
+//! buffer, which the library could overwrite as well, so the host checks
+//! it too (a recorder misled by it writes only into linear memory, as any
+//! of the library's own code may).
 //!
 //! Deliveries nest: while the records in `[lo, hi)` are delivered, the
 //! library's calls from those closures record above `hi`, and are delivered
@@ -35,12 +38,13 @@
 use std::cell::Cell;
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock};
 
 use smallvec::SmallVec;
 use wasmtime::{
-    Caller, Extern, Func, FuncType, Global, GlobalType, Instance, Module, Mutability,
-    StoreContextMut, Val, ValRaw, ValType,
+    AsContext, AsContextMut, Caller, Extern, Func, FuncType, Global, GlobalType, Instance, Module,
+    Mutability, StoreContextMut, Val, ValRaw, ValType,
 };
 
 use super::callbacks::{in_host, CallbackEntry, SharedPtr};
@@ -61,9 +65,13 @@ pub(crate) const MAX_RECORDERS: u32 = 32;
 
 /// The batching state of one store, made with its first recorder.
 pub(super) struct Batch {
-    /// Where the next record goes (shared by every recorder of the store).
-    at: Global,
-    /// The buffer, `base .. end`, in the library's memory.
+    memory: wasmtime::Memory,
+    /// The address of the `u32` saying where the next record goes (shared
+    /// by every recorder of the store), and the same as a global for them.
+    cell: u32,
+    cell_global: Global,
+    /// The buffer, `base .. end`, in the library's memory, just after the
+    /// cell.
     base: u32,
     end: u32,
     /// The buffer's end as the recorders see it.
@@ -84,7 +92,9 @@ impl Sandbox {
     /// The recorder for callback `entry` in slot `idx`, made (or reused)
     /// in the current store, or `None` when the callback is to be delivered
     /// at once instead: it copies string arrays (not recorded here), the
-    /// store has no recorder left, or the buffer cannot be allocated.
+    /// store has no recorder left, the buffer cannot be allocated, or its
+    /// signature's recorder module is not compiled yet and the callback has
+    /// not been called [`SandboxConfig::record_batched_after`] times.
     /// `direct` is the slot's host function, which the recorder calls for
     /// what it cannot record.
     pub(super) fn recorder(
@@ -114,10 +124,18 @@ impl Sandbox {
         if batch.recorders.get() >= MAX_RECORDERS {
             return None;
         }
-        let module = recorder_module(&self.shared.module.engine, self.shared.module.key, &key, {
-            let params: Vec<ValType> = entry.args.iter().map(|p| wasm_type(*p)).collect();
-            move || recorder_wat(&params, captures)
-        })?;
+        let compile =
+            entry.calls.load(Ordering::Relaxed) >= self.shared.config.record_batched_after;
+        let module = recorder_module(
+            &self.shared.module.engine,
+            self.shared.module.key,
+            &key,
+            compile,
+            {
+                let params: Vec<ValType> = entry.args.iter().map(|p| wasm_type(*p)).collect();
+                move || recorder_wat(&params, captures)
+            },
+        )?;
         let id = Global::new(
             &mut *ctx,
             GlobalType::new(ValType::I32, Mutability::Const),
@@ -128,7 +146,7 @@ impl Sandbox {
             live.memory.into(),
             batch.flush.into(),
             direct.into(),
-            batch.at.into(),
+            batch.cell_global.into(),
             batch.end_global.into(),
             id.into(),
         ];
@@ -145,6 +163,20 @@ impl Sandbox {
         Some(rec)
     }
 
+    /// Counts a call of batched callback `entry` in slot `idx` delivered one
+    /// by one; the one that reaches the threshold puts a recorder in the
+    /// slot, so the following calls are recorded.
+    pub(super) fn count_unrecorded(&self, idx: usize, entry: &CallbackEntry) {
+        let calls = entry
+            .calls
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        if calls == self.shared.config.record_batched_after.max(1) {
+            // A failure leaves the slot as it was: delivered one by one.
+            let _ = self.install(idx, Some(entry));
+        }
+    }
+
     /// Makes the store's batching state (the buffer, the shared globals
     /// and the `flush` function) unless it exists or `captures` could not
     /// use it. A failure to allocate the buffer leaves batching off: each
@@ -153,37 +185,51 @@ impl Sandbox {
         if inner.batch.borrow().is_some() || captures.contains(&Capture::StrArray) {
             return;
         }
-        let Ok(base) = crate::types::Memory::alloc_raw(self, u64::from(BUFFER), 8) else {
+        let size = u64::from(BUFFER) + 8;
+        let Ok(cell) = crate::types::Memory::alloc_raw(self, size, 8) else {
             return;
         };
         // `alloc_raw` checked the block lies inside memory.
-        let base = base as u32;
-        let end = base + BUFFER;
+        let cell = cell as u32;
+        let (base, end) = (cell + 8, cell + 8 + BUFFER);
         let ptr = SharedPtr::of(self);
-        let made = Self::with_ctx_in(inner, |mut ctx, _| {
-            let mutable = GlobalType::new(ValType::I32, Mutability::Var);
+        let made = Self::with_ctx_in(inner, |mut ctx, live| {
             let fixed = GlobalType::new(ValType::I32, Mutability::Const);
             let fail = |e: wasmtime::Error| Error::Alloc {
                 function: None,
                 size: 4,
                 reason: format!("cannot make a global for batched callbacks: {e:#}"),
             };
-            let at = Global::new(&mut ctx, mutable, Val::I32(base as i32)).map_err(fail)?;
+            let cell_global =
+                Global::new(&mut ctx, fixed.clone(), Val::I32(cell as i32)).map_err(fail)?;
             let end_global = Global::new(&mut ctx, fixed, Val::I32(end as i32)).map_err(fail)?;
             let ty = FuncType::new(ctx.engine(), [], []);
             let flush = Func::new(&mut ctx, ty, move |caller, _, _| flush(ptr, caller));
-            Ok(Batch {
-                at,
+            let batch = Batch {
+                memory: live.memory,
+                cell,
+                cell_global,
                 base,
                 end,
                 end_global,
                 flush,
                 floor: Cell::new(base),
                 recorders: Cell::new(0),
-            })
+            };
+            batch.set_next(&mut ctx, base);
+            Ok(batch)
         });
         if let Ok(batch) = made {
             *inner.batch.borrow_mut() = Some(batch);
+        }
+    }
+
+    /// Whether records wait for delivery (an unchanged next-record word
+    /// means none were made since the last delivery).
+    pub(super) fn batch_pending(inner: &Inner, ctx: impl AsContext) -> bool {
+        match &*inner.batch.borrow() {
+            Some(b) => b.next(&ctx) != Some(b.floor.get()),
+            None => false,
         }
     }
 
@@ -194,25 +240,28 @@ impl Sandbox {
     /// Runs with the store reachable through `with_ctx` (inside a host
     /// call, or after a guest call returned) and nothing borrowed from it.
     pub(super) fn drain(&self, inner: &Inner) {
-        let (at, lo, base, end) = match &*inner.batch.borrow() {
-            Some(b) => (b.at, b.floor.get(), b.base, b.end),
+        let (lo, base, end) = match &*inner.batch.borrow() {
+            Some(b) => (b.floor.get(), b.base, b.end),
             None => return,
         };
-        let read = Self::with_ctx_in(inner, |mut ctx, live| {
-            let hi = at.get(&mut ctx).i32().unwrap_or(0) as u32;
+        let read = Self::with_ctx_in(inner, |ctx, _| {
+            let batch = inner.batch.borrow();
+            let Some(b) = batch.as_ref() else {
+                return Ok(None);
+            };
+            let hi = b.next(&ctx).unwrap_or(0);
             if hi == lo {
                 return Ok(None);
             }
-            // The recorders only ever move `at` up within the buffer, and
-            // the host moves it back: anything else is a host bug, but it
-            // is checked rather than trusted.
+            // The word is the library's to overwrite: checked.
             if !(base <= lo && lo <= hi && hi <= end) {
                 return Err(corrupt(lo, format!("the next record would go at {hi:#x}")));
             }
-            let data = live.memory.data(&ctx);
-            let bytes = data
+            let bytes = b
+                .memory
+                .data(&ctx)
                 .get(lo as usize..hi as usize)
-                .ok_or_else(|| corrupt(lo, "it lies outside memory".into()))?;
+                .ok_or_else(|| corrupt(lo, "they lie outside memory".into()))?;
             Ok(Some((hi, bytes.to_vec())))
         });
         let (hi, bytes) = match read {
@@ -220,6 +269,7 @@ impl Sandbox {
             Ok(None) => return,
             Err(e) => {
                 inner.calls.pending.record(e);
+                self.give_back(inner, lo);
                 return;
             }
         };
@@ -229,13 +279,17 @@ impl Sandbox {
         if let Err(e) = self.deliver(inner, lo, &bytes) {
             inner.calls.pending.record(e);
         }
-        // The space goes back for the next records. A reset meanwhile
-        // (refused during a delivery: the call's depth is above zero) would
-        // have replaced the state; the globals are set only if it is ours.
+        self.give_back(inner, lo);
+    }
+
+    /// Gives the buffer from `lo` back for the next records. (A reset
+    /// meanwhile, refused during a delivery since the call's depth is above
+    /// zero, would have replaced the state.)
+    fn give_back(&self, inner: &Inner, lo: u32) {
         let _ = Self::with_ctx_in(inner, |mut ctx, _| {
             if let Some(b) = &*inner.batch.borrow() {
                 b.floor.set(lo);
-                let _ = b.at.set(&mut ctx, Val::I32(lo as i32));
+                b.set_next(&mut ctx, lo);
             }
             Ok(())
         });
@@ -349,7 +403,10 @@ impl Sandbox {
     /// reset the instance under it), and an outermost call's delivery gets
     /// a fresh deadline for the library calls its closures make.
     pub(super) fn drain_after_call(&self, inner: &Inner) {
-        if inner.batch.borrow().is_none() {
+        let pending = inner.batch.borrow().is_some()
+            && Self::with_ctx_in(inner, |ctx, _| Ok(Self::batch_pending(inner, &ctx)))
+                .unwrap_or(false);
+        if !pending {
             return;
         }
         let depth = inner.calls.depth.get();
@@ -365,6 +422,23 @@ impl Sandbox {
         inner.calls.depth.set(depth + 1);
         self.drain(inner);
         inner.calls.depth.set(depth);
+    }
+}
+
+impl Batch {
+    /// Where the next record goes, as the word in memory says.
+    fn next(&self, ctx: &impl AsContext) -> Option<u32> {
+        let at = self.cell as usize;
+        let word = self.memory.data(ctx).get(at..at + 4)?;
+        Some(u32::from_le_bytes([word[0], word[1], word[2], word[3]]))
+    }
+
+    /// Sets where the next record goes.
+    fn set_next(&self, ctx: &mut impl AsContextMut, to: u32) {
+        let at = self.cell as usize;
+        if let Some(word) = self.memory.data_mut(ctx).get_mut(at..at + 4) {
+            word.copy_from_slice(&to.to_le_bytes());
+        }
     }
 }
 
@@ -389,11 +463,12 @@ fn corrupt(lo: u32, what: String) -> Error {
 type Recorders = Mutex<HashMap<(EngineKey, String), Module>>;
 
 /// The recorder module for `key` in `engine`, compiled from `wat()` the
-/// first time (a few milliseconds; not cached on disk).
+/// first time if `compile` (a few milliseconds; not cached on disk).
 fn recorder_module(
     engine: &wasmtime::Engine,
     engine_key: EngineKey,
     key: &str,
+    compile: bool,
     wat: impl FnOnce() -> String,
 ) -> Option<Module> {
     static MODULES: OnceLock<Recorders> = OnceLock::new();
@@ -405,6 +480,9 @@ fn recorder_module(
         .get(&cache_key)
     {
         return Some(m.clone());
+    }
+    if !compile {
+        return None;
     }
     let module = Module::new(engine, wat()).ok()?;
     modules
@@ -447,7 +525,7 @@ pub(super) fn recorder_wat(params: &[ValType], captures: &[Capture]) -> String {
          (import \"s\" \"memory\" (memory 0))\n\
          (import \"s\" \"flush\" (func $flush))\n\
          (import \"s\" \"direct\" (func $direct (param {})))\n\
-         (import \"s\" \"at\" (global $at (mut i32)))\n\
+         (import \"s\" \"cell\" (global $cell i32))\n\
          (import \"s\" \"end\" (global $end i32))\n\
          (import \"s\" \"id\" (global $id i32))",
         list(params)
@@ -517,7 +595,7 @@ pub(super) fn recorder_wat(params: &[ValType], captures: &[Capture]) -> String {
             round(i)
         );
     }
-    let room = "(i64.extend_i32_u (i32.sub (global.get $end) (global.get $at)))";
+    let room = "(i64.extend_i32_u (i32.sub (global.get $end) (i32.load (global.get $cell))))";
     let _ = writeln!(
         w,
         "(if (i64.gt_u (local.get {size}) {room}) (then (call $flush)\n\
@@ -525,7 +603,7 @@ pub(super) fn recorder_wat(params: &[ValType], captures: &[Capture]) -> String {
     );
     let _ = writeln!(
         w,
-        "(local.set {at} (global.get $at))\n\
+        "(local.set {at} (i32.load (global.get $cell)))\n\
          (i32.store (local.get {at}) (i32.wrap_i64 (local.get {size})))\n\
          (i32.store offset=4 (local.get {at}) (global.get $id))\n\
          (local.set {cur} (i32.add (local.get {at}) (i32.const {})))",
@@ -562,7 +640,7 @@ pub(super) fn recorder_wat(params: &[ValType], captures: &[Capture]) -> String {
     }
     let _ = writeln!(
         w,
-        "(global.set $at (i32.add (local.get {at}) (i32.wrap_i64 (local.get {size})))))\n)"
+        "(i32.store (global.get $cell) (i32.add (local.get {at}) (i32.wrap_i64 (local.get {size})))))\n)"
     );
     w
 }

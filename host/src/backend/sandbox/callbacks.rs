@@ -4,6 +4,7 @@
 use std::any::Any;
 use std::marker::PhantomData;
 use std::mem::{ManuallyDrop, MaybeUninit};
+use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
 use smallvec::SmallVec;
@@ -28,6 +29,8 @@ pub(super) struct CallbackEntry {
     pub(super) f: CallbackFn,
     /// For a batched callback, what its recorder copies per argument word.
     pub(super) captures: Option<Vec<Capture>>,
+    /// Calls delivered one by one (counted for a batched callback only).
+    pub(super) calls: AtomicU32,
 }
 
 /// `*const Shared` made sendable for wasmtime's host-function closures.
@@ -83,6 +86,7 @@ impl Sandbox {
             ret,
             f: CallbackFn::new(f),
             captures: captures.map(<[Capture]>::to_vec),
+            calls: AtomicU32::new(0),
         });
         let inner = self.lock();
         if let Some(c) = captures {
@@ -236,10 +240,11 @@ fn host_call(
     let sandbox: &Sandbox = &sandbox;
     // This thread holds the lock already (it is running the guest call).
     let inner = sandbox.lock();
+    let recorded = Sandbox::batch_pending(&inner, &caller);
     in_host(sandbox, &inner, &mut caller, || {
         // Calls recorded before this one are delivered first. Before the
         // lookup: their closures may drop this callback's handle.
-        if inner.batch.borrow().is_some() {
+        if recorded {
             sandbox.drain(&inner);
         }
         run_callback(sandbox, &inner, idx, made, returns, space)
@@ -280,6 +285,10 @@ fn run_callback(
             .record(callback_dropped(sandbox.shared.table_base + idx as u64));
         return Ok(());
     };
+    if entry.captures.is_some() {
+        // A batched callback without a recorder (yet).
+        sandbox.count_unrecorded(idx, entry);
+    }
     // The slot's host function was made for this entry's own key in the
     // common case (the same `Arc`): compare addresses before contents.
     let same_type = std::ptr::eq(&*entry.key, made) || *entry.key == *made;

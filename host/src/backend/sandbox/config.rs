@@ -48,6 +48,14 @@ pub struct SandboxConfig {
     /// (WASI preopens; default: none, so the library sees no file system).
     /// Add them with [`SandboxConfig::grant_dir`].
     pub dirs: Vec<DirGrant>,
+    /// Calls of a batched callback ([`crate::Foreign::callback_batched`])
+    /// delivered one by one before the sandbox records them in the library
+    /// instead (default 32,768; 0 records from the first call). Recording
+    /// needs a small wasm function compiled for the callback's signature,
+    /// about 2.5 ms once per signature and process, which pays for itself
+    /// after some tens of thousands of calls; callbacks of a signature
+    /// compiled already record from the start.
+    pub record_batched_after: u32,
 }
 
 /// A wasm module with its machine code compiled ahead of time, for
@@ -121,6 +129,7 @@ impl Default for SandboxConfig {
             cache_dir: default_cache_dir(),
             max_instances: 1000,
             dirs: Vec::new(),
+            record_batched_after: 32_768,
         }
     }
 }
@@ -159,6 +168,12 @@ impl SandboxConfig {
     /// Sets [`SandboxConfig::max_instances`](#structfield.max_instances).
     pub fn max_instances(mut self, n: u32) -> Self {
         self.max_instances = n;
+        self
+    }
+
+    /// Sets [`SandboxConfig::record_batched_after`](#structfield.record_batched_after).
+    pub fn record_batched_after(mut self, calls: u32) -> Self {
+        self.record_batched_after = calls;
         self
     }
 
