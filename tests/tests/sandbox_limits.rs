@@ -104,6 +104,30 @@ fn deadline_stops_an_infinite_loop() {
     // A fresh deadline applies to each outermost call.
     let add = ok(lib.function("h_add", &(int() >> int() >> returning(int()))));
     assert_eq!(ok(add.call((1, 1))), 2);
+    // A loop entered from a slow callback is stopped too: the host's time
+    // is not charged, the library's is.
+    let int_fn = funptr(int() >> returning(int()));
+    let store = ok(lib.function("h_store_callback", &(int_fn.clone() >> returning(void()))));
+    let call_stored = ok(lib.function("h_call_stored", &(int() >> returning(int()))));
+    let spin2 = spin.clone();
+    let slow_then_spin = ok(lib.callback(&int_fn, move |(x,)| {
+        std::thread::sleep(Duration::from_millis(300));
+        spin2.call(())?;
+        Ok(x)
+    }));
+    ok(store.call((&slow_then_spin,)));
+    let start = Instant::now();
+    let e = err(call_stored.call((1,)));
+    let took = start.elapsed();
+    assert!(e.to_string().contains("execution deadline"), "{e}");
+    assert!(
+        took >= deadline + Duration::from_millis(300),
+        "stopped early: {took:?}"
+    );
+    assert!(
+        took < deadline + Duration::from_millis(800),
+        "stopped late: {took:?}"
+    );
 }
 
 #[test]
@@ -133,6 +157,36 @@ fn deadline_does_not_charge_the_hosts_time_in_callbacks() {
         "the callbacks took {:?}, not past the deadline",
         start.elapsed()
     );
+    // Nor when the slow callback then calls into the library: the nested
+    // call gets what is left of the library's budget, not of the wall
+    // clock's. Batched too, where the closures run after the call returned.
+    let t = ok(sandlink_testlib::Testlib::bind(&lib));
+    let apply = t.apply.clone();
+    let double = ok(lib.callback(&t.int_fn, |(x,)| Ok(2 * x)));
+    let slow_then_call = ok(lib.callback(&step, move |(acc, x)| {
+        std::thread::sleep(Duration::from_millis(150));
+        Ok(acc + x + apply.call((&double, 1))?)
+    }));
+    assert_eq!(ok(fold.call((&slow_then_call, xs, 2, 5))), 5 + 3 + 3);
+    for record_after in [0, u32::MAX] {
+        let lib = ok(SandboxConfig::default()
+            .deadline(deadline)
+            .record_batched_after(record_after)
+            .open(sandlink_clibs::TESTLIB_WASM));
+        let t = ok(sandlink_testlib::Testlib::bind(&lib));
+        let apply = t.apply.clone();
+        let double = ok(lib.callback(&t.int_fn, |(x,)| Ok(2 * x)));
+        let sums = std::sync::Arc::new(std::sync::Mutex::new(0));
+        let s2 = sums.clone();
+        let slow = ok(lib.callback_batched(&t.count_fn, move |_| {
+            std::thread::sleep(Duration::from_millis(150));
+            *s2.lock().unwrap_or_else(|p| p.into_inner()) += apply.call((&double, 1))?;
+            Ok(())
+        }));
+        let never = ok(lib.callback(&t.int_fn, |(x,)| Ok(x)));
+        ok(t.count.call((2, &slow, &never, 0, None)));
+        assert_eq!(*sums.lock().unwrap_or_else(|p| p.into_inner()), 6);
+    }
 }
 
 #[test]

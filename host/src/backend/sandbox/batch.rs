@@ -412,8 +412,10 @@ impl Sandbox {
         let depth = inner.calls.depth.get();
         if depth == 0 {
             let budget = deadline_ticks(self.shared.config.deadline);
-            inner.deadline_at.set(self.ticks() + budget);
+            let now = self.ticks();
+            inner.deadline_at.set(now + budget);
             inner.nested_guest.set(0);
+            inner.host_since.set(now);
             let _ = Self::with_ctx_in(inner, |mut ctx, _| {
                 ctx.set_epoch_deadline(budget);
                 Ok(())

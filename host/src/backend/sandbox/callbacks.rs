@@ -200,6 +200,7 @@ pub(super) fn in_host<R>(
     let started = sandbox.ticks();
     if outermost {
         inner.nested_guest.set(0);
+        inner.host_since.set(started);
     }
     inner.callers.borrow_mut().push(caller_ptr);
     let r = f();

@@ -145,6 +145,7 @@ impl Sandbox {
                     batch: RefCell::new(None),
                     deadline_at: Cell::new(0),
                     nested_guest: Cell::new(0),
+                    host_since: Cell::new(0),
                 }),
             }),
             _not_sync: PhantomData,
@@ -269,6 +270,16 @@ impl Sandbox {
                 let budget = deadline_ticks(self.shared.config.deadline);
                 inner.deadline_at.set(started + budget);
                 ctx.set_epoch_deadline(budget);
+            } else {
+                // A call from host code inside a call (a callback, a
+                // delivery of batched calls): the deadline moves later by
+                // the host's time so far, which the callback's end would
+                // add anyway, so a slow callback does not starve the call.
+                let host = started
+                    .saturating_sub(inner.host_since.get())
+                    .saturating_sub(inner.nested_guest.get());
+                let at = inner.deadline_at.get() + host;
+                ctx.set_epoch_deadline(at.saturating_sub(started).max(1));
             }
             let r = f(&mut ctx, live);
             if r.as_ref()

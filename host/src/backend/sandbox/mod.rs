@@ -147,6 +147,10 @@ struct Inner {
     /// Time spent in guest calls made from inside callbacks during the
     /// current outermost callback, in ticks: it counts against the deadline.
     nested_guest: Cell<u64>,
+    /// When the current outermost callback (or delivery) started, in ticks:
+    /// a call it makes into the library is charged none of the host's time
+    /// since.
+    host_since: Cell<u64>,
 }
 
 impl SlotOwner for Shared {
