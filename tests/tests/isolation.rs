@@ -463,3 +463,59 @@ fn a_batch_record_the_library_overwrites_is_an_error_not_a_call() {
     ok(call_then_write.call((&cb, None, harmless, 7)));
     assert_eq!(seen.lock().unwrap_or_else(|p| p.into_inner()).len(), 2);
 }
+
+proptest! {
+    #![proptest_config(Config {
+        cases: 48,
+        rng_seed: RngSeed::Fixed(0x0ba7_c4ed),
+        failure_persistence: None,
+        ..Config::default()
+    })]
+
+    /// Any word the library writes over a batch in the making (the
+    /// end-of-records word, the record's head, its argument words, its
+    /// string's copy, or past it) leaves the host sound: the call succeeds
+    /// or fails with a `Library` error, nothing panics or poisons, and the
+    /// next call is delivered intact.
+    #[test]
+    fn a_scribbled_batch_is_delivered_or_refused_never_trusted(
+        offset in (0u64..16).prop_map(|w| w * 4),
+        value in prop_oneof![any::<i32>(), 0..64i32, Just(-1), Just(0)],
+    ) {
+        let h = hostile();
+        let string_fn =
+            funptr(ptr_opt(void()) >> str_ref(ptr(const_(char()))) >> returning(void()));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s2, lib) = (seen.clone(), h.lib.clone());
+        let cb = ok(h.lib.callback_batched(&string_fn, move |(_, s): (_, StrRef)| {
+            let text = lib.read_str(s)?;
+            s2.lock().unwrap_or_else(|p| p.into_inner()).push((s.addr(), text));
+            Ok(())
+        }));
+        let call_then_write = ok(h.lib.function(
+            "h_call_then_write",
+            &(string_fn >> ptr_opt(void()) >> uintptr_t() >> int() >> returning(void())),
+        ));
+        let scratch = ok(h.lib.alloc(&int(), 1));
+        let harmless = scratch.ptr().addr();
+        ok(call_then_write.call((&cb, None, harmless, 0)));
+        let copy = seen.lock().unwrap_or_else(|p| p.into_inner())[0].0;
+        let r = guarded("scribble", || {
+            call_then_write.call((&cb, None, copy - 32 + offset, value))
+        });
+        if let Err(e) = &r {
+            // A closure that met the scribbled string fails the call too.
+            let kind = match e {
+                Error::Callback { source, .. } => source.kind(),
+                e => e.kind(),
+            };
+            prop_assert_eq!(kind, sandlink::ErrorKind::Library, "{}", e);
+        }
+        prop_assert!(h.lib.poisoned().is_none());
+        seen.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        ok(call_then_write.call((&cb, None, harmless, 0)));
+        let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+        prop_assert_eq!(seen.len(), 1);
+        prop_assert_eq!(seen[0].1.as_str(), "recorded");
+    }
+}

@@ -41,7 +41,6 @@ use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::{Mutex, OnceLock};
 
-use smallvec::SmallVec;
 use wasmtime::{
     AsContext, AsContextMut, Caller, Extern, Func, FuncType, Global, GlobalType, Instance, Module,
     Mutability, StoreContextMut, Val, ValRaw, ValType,
@@ -50,11 +49,11 @@ use wasmtime::{
 use super::callbacks::{in_host, CallbackEntry, SharedPtr};
 use super::engine::EngineKey;
 use super::lifecycle::deadline_ticks;
-use super::value::{from_raw, wasm_type};
+use super::value::{lift_args, wasm_type};
 use super::{Inner, Live, Sandbox, State};
 use crate::error::{Error, Result};
 use crate::protocol::{callback_dropped, SlotEntry};
-use crate::types::{Capture, Raw};
+use crate::types::Capture;
 
 /// The record buffer's size in the library's memory.
 pub(super) const BUFFER: u32 = 64 << 10;
@@ -365,30 +364,18 @@ impl Sandbox {
                     continue;
                 }
             };
-            let mut words: SmallVec<[Raw; 8]> = SmallVec::with_capacity(entry.args.len());
-            let mut bad = None;
-            for (i, (p, w)) in entry.args.iter().zip(record.chunks_exact(8)).enumerate() {
+            // The recorder stored each parameter's bits, an `i32`
+            // zero-extended: read back as the wasm value it was.
+            let vals = entry.args.iter().zip(record.chunks_exact(8)).map(|(p, w)| {
                 let bits = u64::from_le_bytes(w.try_into().unwrap_or_default());
-                // The recorder stored each parameter's bits, an `i32`
-                // zero-extended: read back as the wasm value it was.
-                let v = match wasm_type(*p) {
+                match wasm_type(*p) {
                     ValType::I64 => ValRaw::i64(bits as i64),
                     ValType::F32 => ValRaw::f32(bits as u32),
                     ValType::F64 => ValRaw::f64(bits),
                     _ => ValRaw::i32(bits as u32 as i32),
-                };
-                match from_raw(*p, v, &|| format!("callback argument {}", i + 1)) {
-                    Ok(w) => words.push(w),
-                    Err(e) => {
-                        bad = Some(e);
-                        break;
-                    }
                 }
-            }
-            let raws: Result<&[Raw]> = match bad {
-                None => Ok(&words),
-                Some(e) => Err(e),
-            };
+            });
+            let raws = lift_args(&entry.args, vals);
             // SAFETY: this thread holds the sandbox's lock (`inner`) for
             // the whole delivery, the lock every callback of this sandbox
             // runs under; `entry` stays alive until after the loop (above).

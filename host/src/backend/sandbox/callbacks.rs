@@ -7,16 +7,15 @@ use std::mem::{ManuallyDrop, MaybeUninit};
 use std::sync::atomic::AtomicU32;
 use std::sync::Arc;
 
-use smallvec::SmallVec;
 use wasmtime::{AsContextMut, Caller, Func, FuncType, Ref, ValRaw};
 
 use super::engine::TABLE_ELEMENTS;
-use super::value::{describe, from_raw, to_raw, wasm_signature, zero_raw};
+use super::value::{describe, lift_args, to_raw, wasm_signature, zero_raw};
 use super::{CallerPtr, Inner, Sandbox, Shared, State};
 use crate::error::{Error, Result, StrategyKind};
 use crate::protocol::{callback_dropped, SlotEntry, SlotGuard};
 use crate::strategy::{CallbackFn, ErasedFn};
-use crate::types::{Capture, FnSig, Prim, Raw};
+use crate::types::{Capture, FnSig, Prim};
 
 /// A callback in a table slot.
 pub(super) struct CallbackEntry {
@@ -300,24 +299,15 @@ fn run_callback(
             entry.key
         )));
     }
-    let mut words: SmallVec<[Raw; 8]> = SmallVec::with_capacity(entry.args.len());
-    let mut bad = None;
-    for (i, (p, v)) in entry.args.iter().zip(space.iter()).enumerate() {
-        // SAFETY: wasmtime initialised one parameter of signature `made`
-        // (checked equal to the entry's) in each leading slot.
-        let v = unsafe { v.assume_init() };
-        match from_raw(*p, v, &|| format!("callback argument {}", i + 1)) {
-            Ok(w) => words.push(w),
-            Err(e) => {
-                bad = Some(e);
-                break;
-            }
-        }
-    }
-    let raws: Result<&[Raw]> = match bad {
-        None => Ok(&words),
-        Some(e) => Err(e),
-    };
+    let raws = lift_args(
+        &entry.args,
+        space.iter().map(|v| {
+            // SAFETY: wasmtime initialised one parameter of signature
+            // `made` (checked equal to the entry's) in each leading slot,
+            // and `lift_args` reads only as many as the entry has.
+            unsafe { v.assume_init() }
+        }),
+    );
     // C sees zero unless the closure returns a value.
     if let Some(p) = entry.ret {
         space[0] = MaybeUninit::new(zero_raw(p));

@@ -1,6 +1,7 @@
 //! The wasm value ABI: how C scalars travel as wasm values under wasm32's
 //! ILP32 data model, checked both ways.
 
+use smallvec::SmallVec;
 use wasmtime::{ValRaw, ValType};
 
 use super::MODEL;
@@ -75,6 +76,21 @@ pub(super) fn from_raw(p: Prim, v: ValRaw, site: &dyn Fn() -> String) -> Result<
             }
         }
     }
+}
+
+/// A callback's arguments, one wasm value per parameter, widened by
+/// [`from_raw`]; the first that fails is the error. A plain loop: collecting
+/// an iterator of results costs more here (`BENCHMARKS.md`).
+#[inline]
+pub(super) fn lift_args(
+    args: &[Prim],
+    vals: impl Iterator<Item = ValRaw>,
+) -> Result<SmallVec<[Raw; 8]>> {
+    let mut words = SmallVec::with_capacity(args.len());
+    for (i, (p, v)) in args.iter().zip(vals).enumerate() {
+        words.push(from_raw(*p, v, &|| format!("callback argument {}", i + 1))?);
+    }
+    Ok(words)
 }
 
 /// `from_raw`'s error, built out of line so the conversion itself inlines.
