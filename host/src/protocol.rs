@@ -360,6 +360,13 @@ impl<E: Send + Sync + 'static> CallState<E> {
         }
     }
 
+    /// The live callback in slot `idx`, shared: it stays alive while the
+    /// caller holds it, whatever runs meanwhile.
+    #[cfg_attr(not(feature = "sandbox"), allow(dead_code))]
+    pub fn get(&self, idx: usize) -> Option<Arc<E>> {
+        self.slots.borrow().get(idx).cloned().flatten()
+    }
+
     /// Empties slot `idx` when its handle drops. A callback running now
     /// (on this thread, since the caller holds the lock) may be this one
     /// and borrow its entry: the entry is then kept until the run's

@@ -162,17 +162,25 @@ impl Sandbox {
         Some(rec)
     }
 
-    /// Counts a call of batched callback `entry` in slot `idx` delivered one
-    /// by one; the one that reaches the threshold puts a recorder in the
-    /// slot, so the following calls are recorded.
-    pub(super) fn count_unrecorded(&self, idx: usize, entry: &CallbackEntry) {
+    /// Counts a call of batched callback `entry` delivered one by one:
+    /// whether it is the one that reaches the threshold, after which the
+    /// caller installs the slot's recorder ([`Sandbox::install_recorder`]).
+    pub(super) fn count_unrecorded(&self, entry: &CallbackEntry) -> bool {
         let calls = entry
             .calls
             .fetch_add(1, Ordering::Relaxed)
             .saturating_add(1);
-        if calls == self.shared.config.record_batched_after.max(1) {
-            // A failure leaves the slot as it was: delivered one by one.
-            let _ = self.install(idx, Some(entry));
+        calls == self.shared.config.record_batched_after.max(1)
+    }
+
+    /// Installs slot `idx`'s callback again, with its recorder now that it
+    /// has been called often enough, so the following calls are recorded.
+    /// Holds the entry by its `Arc` meanwhile (installing runs the
+    /// library's malloc). A failure leaves the slot as it was: delivered
+    /// one by one.
+    pub(super) fn install_recorder(&self, inner: &Inner, idx: usize) {
+        if let Some(entry) = inner.calls.get(idx) {
+            let _ = self.install(idx, Some(&entry));
         }
     }
 

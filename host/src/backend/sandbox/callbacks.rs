@@ -285,10 +285,10 @@ fn run_callback(
             .record(callback_dropped(sandbox.shared.table_base + idx as u64));
         return Ok(());
     };
-    if entry.captures.is_some() {
-        // A batched callback without a recorder (yet).
-        sandbox.count_unrecorded(idx, entry);
-    }
+    // A batched callback without a recorder (yet): counted; the recorder
+    // is installed at the end, after the last use of `entry` (installing
+    // runs the library's malloc, which could run callbacks that drop it).
+    let promote = entry.captures.is_some() && sandbox.count_unrecorded(entry);
     // The slot's host function was made for this entry's own key in the
     // common case (the same `Arc`): compare addresses before contents.
     let same_type = std::ptr::eq(&*entry.key, made) || *entry.key == *made;
@@ -327,6 +327,9 @@ fn run_callback(
             Ok(v) => space[0] = MaybeUninit::new(v),
             Err(e) => inner.calls.pending.record(e),
         }
+    }
+    if promote {
+        sandbox.install_recorder(inner, idx);
     }
     Ok(())
 }
