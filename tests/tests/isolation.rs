@@ -414,6 +414,66 @@ fn many_longjmps_do_not_grow_the_sandbox() {
     );
 }
 
+/// `void (*)(void *, const char *)`, its string borrowed.
+type StringFn = FunPtr<(Option<Ptr<()>>, StrRef), ()>;
+
+/// A hostile sandbox with a batched string callback that logs each
+/// delivery's (copy address, text), and `h_call_then_write`, which calls it
+/// and then writes a word anywhere: for the tests that scribble over a
+/// batch in the making.
+struct Scribbler {
+    h: Hostile,
+    cb: sandlink::Callback<(Option<Ptr<()>>, StrRef), ()>,
+    call_then_write: sandlink::Function<Sandbox, (StringFn, Option<Ptr<()>>, u64, i32), ()>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(u64, String)>>>,
+    /// An address the library owns and nothing reads.
+    harmless: u64,
+    _scratch: sandlink::Owned<Sandbox, i32>,
+}
+
+impl Scribbler {
+    fn new() -> Scribbler {
+        let h = hostile();
+        let string_fn =
+            funptr(ptr_opt(void()) >> str_ref(ptr(const_(char()))) >> returning(void()));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (s2, lib) = (seen.clone(), h.lib.clone());
+        let cb = ok(h
+            .lib
+            .callback_batched(&string_fn, move |(_, s): (_, StrRef)| {
+                let text = lib.read_str(s)?;
+                s2.lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .push((s.addr(), text));
+                Ok(())
+            }));
+        let call_then_write = ok(h.lib.function(
+            "h_call_then_write",
+            &(string_fn >> ptr_opt(void()) >> uintptr_t() >> int() >> returning(void())),
+        ));
+        let scratch = ok(h.lib.alloc(&int(), 1));
+        let harmless = scratch.ptr().addr();
+        Scribbler {
+            h,
+            cb,
+            call_then_write,
+            seen,
+            harmless,
+            _scratch: scratch,
+        }
+    }
+
+    /// Records one call, then writes `value` at `addr`.
+    fn call(&self, addr: u64, value: i32) -> sandlink::Result<()> {
+        self.call_then_write.call((&self.cb, None, addr, value))
+    }
+
+    /// What the callback was delivered so far.
+    fn seen(&self) -> std::sync::MutexGuard<'_, Vec<(u64, String)>> {
+        self.seen.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// A batched callback's calls are recorded in the library's memory until
 /// the host takes them. A library that overwrites a record, or the word
 /// saying where they end, first (found from the address its copied string
@@ -422,30 +482,12 @@ fn many_longjmps_do_not_grow_the_sandbox() {
 /// sandbox keeps working.
 #[test]
 fn a_batch_record_the_library_overwrites_is_an_error_not_a_call() {
-    let h = hostile();
-    let string_fn = funptr(ptr_opt(void()) >> str_ref(ptr(const_(char()))) >> returning(void()));
-    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let (s2, lib) = (seen.clone(), h.lib.clone());
-    let cb = ok(h
-        .lib
-        .callback_batched(&string_fn, move |(_, s): (_, StrRef)| {
-            let text = lib.read_str(s)?;
-            s2.lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push((s.addr(), text));
-            Ok(())
-        }));
-    let call_then_write = ok(h.lib.function(
-        "h_call_then_write",
-        &(string_fn >> ptr_opt(void()) >> uintptr_t() >> int() >> returning(void())),
-    ));
-    let scratch = ok(h.lib.alloc(&int(), 1));
-    let harmless = scratch.ptr().addr();
+    let s = Scribbler::new();
     // Once with a write elsewhere: the call is delivered, its string from
     // the recorder's copy.
-    ok(call_then_write.call((&cb, None, harmless, 7)));
+    ok(s.call(s.harmless, 7));
     let copy = {
-        let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = s.seen();
         assert_eq!(seen.len(), 1);
         assert_eq!(seen[0].1, "recorded");
         seen[0].0
@@ -454,14 +496,14 @@ fn a_batch_record_the_library_overwrites_is_an_error_not_a_call() {
     // before its string's copy (two argument words and the head), and the
     // word saying where records end is 8 bytes before that.
     for (at, value) in [(24, -1), (24, 0), (24, 12), (32, 12345), (32, -8)] {
-        let e = err(call_then_write.call((&cb, None, copy - at, value)));
+        let e = err(s.call(copy - at, value));
         assert_eq!(e.kind(), sandlink::ErrorKind::Library, "{e}");
         assert!(e.to_string().contains("wrote over them"), "{e}");
-        assert_eq!(seen.lock().unwrap_or_else(|p| p.into_inner()).len(), 1);
-        assert!(h.lib.poisoned().is_none());
+        assert_eq!(s.seen().len(), 1);
+        assert!(s.h.lib.poisoned().is_none());
     }
-    ok(call_then_write.call((&cb, None, harmless, 7)));
-    assert_eq!(seen.lock().unwrap_or_else(|p| p.into_inner()).len(), 2);
+    ok(s.call(s.harmless, 7));
+    assert_eq!(s.seen().len(), 2);
 }
 
 proptest! {
@@ -482,27 +524,10 @@ proptest! {
         offset in (0u64..16).prop_map(|w| w * 4),
         value in prop_oneof![any::<i32>(), 0..64i32, Just(-1), Just(0)],
     ) {
-        let h = hostile();
-        let string_fn =
-            funptr(ptr_opt(void()) >> str_ref(ptr(const_(char()))) >> returning(void()));
-        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (s2, lib) = (seen.clone(), h.lib.clone());
-        let cb = ok(h.lib.callback_batched(&string_fn, move |(_, s): (_, StrRef)| {
-            let text = lib.read_str(s)?;
-            s2.lock().unwrap_or_else(|p| p.into_inner()).push((s.addr(), text));
-            Ok(())
-        }));
-        let call_then_write = ok(h.lib.function(
-            "h_call_then_write",
-            &(string_fn >> ptr_opt(void()) >> uintptr_t() >> int() >> returning(void())),
-        ));
-        let scratch = ok(h.lib.alloc(&int(), 1));
-        let harmless = scratch.ptr().addr();
-        ok(call_then_write.call((&cb, None, harmless, 0)));
-        let copy = seen.lock().unwrap_or_else(|p| p.into_inner())[0].0;
-        let r = guarded("scribble", || {
-            call_then_write.call((&cb, None, copy - 32 + offset, value))
-        });
+        let s = Scribbler::new();
+        ok(s.call(s.harmless, 0));
+        let copy = s.seen()[0].0;
+        let r = guarded("scribble", || s.call(copy - 32 + offset, value));
         if let Err(e) = &r {
             // A closure that met the scribbled string fails the call too.
             let kind = match e {
@@ -511,10 +536,10 @@ proptest! {
             };
             prop_assert_eq!(kind, sandlink::ErrorKind::Library, "{}", e);
         }
-        prop_assert!(h.lib.poisoned().is_none());
-        seen.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        ok(call_then_write.call((&cb, None, harmless, 0)));
-        let seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+        prop_assert!(s.h.lib.poisoned().is_none());
+        s.seen().clear();
+        ok(s.call(s.harmless, 0));
+        let seen = s.seen();
         prop_assert_eq!(seen.len(), 1);
         prop_assert_eq!(seen[0].1.as_str(), "recorded");
     }
