@@ -408,6 +408,129 @@ impl<E: Send + Sync + 'static> CallState<E> {
     }
 }
 
+/// A callback entry that batch records can name: what [`run_batch`] needs
+/// of a strategy's entry.
+pub(crate) trait BatchTarget {
+    /// The argument words a record for it carries, or `None` if it is not
+    /// batched (then no record may name it).
+    fn batch_words(&self) -> Option<usize>;
+    /// Its C signature.
+    fn signature(&self) -> &FnSig;
+    /// Its closure.
+    fn closure(&self) -> &CallbackFn;
+}
+
+/// Why a batch was refused: the offset of its first bad record, and what is
+/// wrong with it. No closure of the batch ran.
+pub(crate) struct BadRecord {
+    /// The record's byte offset in the batch.
+    pub at: usize,
+    /// What is wrong, to follow "a record at ...".
+    pub what: String,
+}
+
+/// Runs a batch of recorded callback calls, each record `[u32 size | u32
+/// slot | u64 word per argument | copies]` (little-endian, `size` a
+/// multiple of 8 counting the whole record), the one format the Process
+/// worker and the Sandbox's recorders write.
+///
+/// Every record is checked and its callback resolved before any closure
+/// runs, so a bad record anywhere refuses the whole batch, and each record
+/// reaches the callback that was live when C made the call (a closure may
+/// drop a handle whose calls are queued here, and a new callback take its
+/// slot). Then each live record runs in order through [`Pending::run`],
+/// with the words `lift` turns its argument words into; a record for a
+/// dropped slot fails the call with [`Error::CallbackDropped`] at
+/// `dropped(slot)`. Handles retired meanwhile are released at the end.
+///
+/// # Safety
+/// The calling thread holds the instance's lock, the one every callback of
+/// `calls` runs under, for the whole call (as [`Pending::run`] requires);
+/// `mem` is that instance's memory.
+pub(crate) unsafe fn run_batch<E: BatchTarget + Send + Sync + 'static>(
+    calls: &CallState<E>,
+    bytes: &[u8],
+    mem: &dyn Memory,
+    dropped: impl Fn(u32) -> u64,
+    lift: impl Fn(&E, &[u8]) -> Result<SmallVec<[Raw; 8]>>,
+) -> std::result::Result<(), BadRecord> {
+    // (argument words, the entry, or the slot of a dropped one)
+    let mut runs: Vec<(&[u8], std::result::Result<*const E, u32>)> = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        let bad = |what: String| BadRecord { at, what };
+        let Some(head) = bytes.get(at..at + 8) else {
+            return Err(bad("cut short".into()));
+        };
+        let size = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let slot = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if size < 8 || !size.is_multiple_of(8) || size > bytes.len() - at {
+            return Err(bad(format!(
+                "of {size} bytes, with {} left",
+                bytes.len() - at
+            )));
+        }
+        let record = &bytes[at + 8..at + size];
+        let p = match calls.lookup(u64::from(slot)) {
+            SlotEntry::Live(p) => p,
+            SlotEntry::Dropped => {
+                runs.push((record, Err(slot)));
+                at += size;
+                continue;
+            }
+            SlotEntry::Unknown => {
+                return Err(bad(format!("for callback slot {slot}, never handed out")));
+            }
+        };
+        // SAFETY: live in its slot just now, under the caller's lock; no
+        // user code has run since the lookup.
+        let entry = unsafe { &*p };
+        match entry.batch_words() {
+            Some(n) if record.len() >= 8 * n => {}
+            n => {
+                return Err(bad(format!(
+                    "for `{}`, which {}",
+                    entry.signature().c_prototype("(*)"),
+                    match n {
+                        None => "is not batched".to_string(),
+                        Some(n) => format!("takes {n} argument words"),
+                    }
+                )));
+            }
+        }
+        runs.push((record, Ok(p)));
+        at += size;
+    }
+    for (record, entry) in runs {
+        let entry = match entry {
+            // SAFETY: resolved above while live in its slot, under the
+            // caller's lock, held since. An entry leaves its slot only
+            // through `CallState::remove` under that lock; user code runs
+            // only inside `Pending::run` below, so a handle dropped by it (or
+            // by anything it calls) is retired, not freed, and released by
+            // the one `take_retired` after this loop, which nothing else
+            // empties while this batch runs (a nested one finds a callback
+            // still running).
+            Ok(p) => unsafe { &*p },
+            Err(slot) => {
+                calls.pending.record(callback_dropped(dropped(slot)));
+                continue;
+            }
+        };
+        let raws = lift(entry, record);
+        // SAFETY: the caller holds the lock every callback of this instance
+        // runs under, for the whole batch; `entry` stays alive until after
+        // the loop (above).
+        unsafe {
+            calls
+                .pending
+                .run(entry.closure(), entry.signature(), mem, raws)
+        };
+    }
+    drop(calls.pending.take_retired());
+    Ok(())
+}
+
 /// The instance behind an isolated strategy's callback handles: how a
 /// dropped handle reaches the [`CallState`] under the instance's lock.
 pub(crate) trait SlotOwner: Send + Sync + 'static {

@@ -103,6 +103,55 @@ fn the_protocol_session_replays_from_a_recording_of_the_worker() {
 }
 
 #[test]
+fn a_batch_the_worker_corrupts_is_a_protocol_violation_naming_the_record() {
+    // The recorded session's `BATCH` upcall, replayed with its first record
+    // broken: the batched step fails naming the record, and the steps
+    // before it are unchanged.
+    let mut config = sandlink::ProcessConfig::default();
+    config.record_replies = true;
+    let real = ok(config.open(sandlink_clibs::TESTLIB_SO));
+    let outcomes: Vec<String> = sandlink_tests::protocol::session(&real)
+        .into_iter()
+        .map(|r| r.unwrap_or_else(|e| panic!("on a real worker: {e}")))
+        .collect();
+    let script = real.recorded_replies();
+    // Frames are `u32 length | kind | body`; a batch's body is the `u64`
+    // address of its copy in the worker, then the records.
+    let mut at = 0;
+    let first_record = loop {
+        let len = u32::from_le_bytes(script[at..at + 4].try_into().unwrap()) as usize;
+        if script[at + 4] == 70 {
+            break at + 5 + 8;
+        }
+        at += 4 + len;
+        assert!(at < script.len(), "the session made no batch");
+    };
+    let broken = [
+        (0, 4u32, "of 4 bytes"),
+        (4, 1000, "for callback slot 1000, never handed out"),
+    ];
+    for (offset, value, why) in broken {
+        let mut bad = script.clone();
+        let word = first_record + offset;
+        bad[word..word + 4].copy_from_slice(&value.to_le_bytes());
+        let replayed = sandlink_tests::protocol::session(&ok(sandlink::Process::scripted(
+            &bad,
+            sandlink::ProcessConfig::default(),
+        )));
+        for (i, r) in replayed.iter().enumerate().take(11) {
+            assert_eq!(r.as_ref().ok(), Some(&outcomes[i]), "step {i} ({why})");
+        }
+        match &replayed[11] {
+            Err(e @ Error::WorkerFailed { reason, .. }) => assert!(
+                reason.contains("a batch record at byte 0 of ") && reason.contains(why),
+                "{e}"
+            ),
+            other => panic!("{why}: {other:?}"),
+        }
+    }
+}
+
+#[test]
 fn a_batched_callback_dropped_by_its_own_closure_still_gets_the_calls_c_made_before() {
     // On Process the ten calls are recorded before the first is delivered:
     // the closure drops its own handle at "3", and the calls C made before

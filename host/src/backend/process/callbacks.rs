@@ -9,7 +9,7 @@ use smallvec::SmallVec;
 use super::wire::{self, frame, op, Payload, WireError};
 use super::{Process, State, WireSig, MODEL};
 use crate::error::{Error, Result, StrategyKind};
-use crate::protocol::{callback_dropped, SlotEntry};
+use crate::protocol::{callback_dropped, run_batch, BatchTarget, SlotEntry};
 use crate::strategy::CallbackFn;
 use crate::types::{FnSig, Prim, Raw};
 
@@ -19,6 +19,18 @@ pub(super) struct CallbackEntry {
     pub(super) f: CallbackFn,
     /// For a batched callback, the capture code of each argument word.
     pub(super) captures: Option<Vec<u8>>,
+}
+
+impl BatchTarget for CallbackEntry {
+    fn batch_words(&self) -> Option<usize> {
+        self.captures.as_ref().map(|_| self.words.words.args.len())
+    }
+    fn signature(&self) -> &FnSig {
+        &self.sig
+    }
+    fn closure(&self) -> &CallbackFn {
+        &self.f
+    }
 }
 
 impl Process {
@@ -75,95 +87,38 @@ impl Process {
         )
     }
 
-    /// Checks every record and resolves its callback before any closure
-    /// runs, then runs them. Resolving first means each record reaches the
-    /// callback that was live when C made the call: a closure of this batch
-    /// may drop a handle whose calls are queued here, and a new callback
-    /// may take its slot meanwhile.
+    /// Runs the batch's records ([`run_batch`]); a bad record is a
+    /// protocol violation, which ends the worker.
     fn run_batch(&self, st: &State, records: &[u8], function: &str) -> Result<()> {
-        let violation = |s: String| self.fail(st, function, WireError::Violation(s));
-        // (words, the entry, or the key of a dropped slot)
-        let mut calls: Vec<(&[u8], std::result::Result<*const CallbackEntry, u32>)> = Vec::new();
-        let mut at = 0;
-        while at < records.len() {
-            let Some(head) = records.get(at..at + 8) else {
-                return Err(violation(format!("a batch record cut short at byte {at}")));
-            };
-            let size = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            let key = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-            if size < 8 || !size.is_multiple_of(8) || size > records.len() - at {
-                return Err(violation(format!(
-                    "a batch record of {size} bytes at byte {at} of {}",
-                    records.len()
-                )));
-            }
-            let record = &records[at + 8..at + size];
-            at += size;
-            let p = match st.calls.lookup(u64::from(key)) {
-                SlotEntry::Live(p) => p,
-                SlotEntry::Unknown => {
-                    return Err(violation(format!(
-                        "a batched call of callback {key}, which does not exist"
-                    )));
-                }
-                SlotEntry::Dropped => {
-                    calls.push((record, Err(key)));
-                    continue;
-                }
-            };
-            // SAFETY: live in its slot just now, under this lock; no user
-            // code has run since the lookup.
-            let entry = unsafe { &*p };
-            let words = entry.words.words.args.len();
-            if entry.captures.is_none() || record.len() < 8 * words {
-                return Err(violation(format!(
-                    "a batched call of `{}`, which {}",
-                    entry.sig.c_prototype("(*)"),
-                    if entry.captures.is_none() {
-                        "is not batched".to_string()
-                    } else {
-                        format!("takes {words} argument words")
-                    }
-                )));
-            }
-            calls.push((record, Ok(p)));
-        }
-        for (record, entry) in calls {
-            let entry = match entry {
-                // SAFETY: resolved above while live in its slot, under this
-                // lock, held since. An entry leaves its slot only through
-                // `CallState::remove` under this lock; user code runs only
-                // inside `Pending::run` below, so a handle dropped by it (or
-                // by anything it calls) is retired, not freed, and is
-                // released by the one `take_retired` after this loop, which
-                // nothing else empties while this batch runs (a nested run
-                // finds a callback still running).
-                Ok(p) => unsafe { &*p },
-                Err(key) => {
-                    st.calls
-                        .pending
-                        .record(callback_dropped(wire::slot_addr(u64::from(key))));
-                    continue;
-                }
-            };
-            let raws: SmallVec<[Raw; 8]> = entry
+        let lift = |entry: &CallbackEntry, words: &[u8]| {
+            Ok(entry
                 .words
                 .words
                 .args
                 .iter()
-                .zip(record.chunks_exact(8))
+                .zip(words.chunks_exact(8))
                 .map(|(prim, w)| {
                     let bits = u64::from_le_bytes(w.try_into().unwrap_or_default());
                     prim.widen(bits, MODEL)
                 })
-                .collect();
-            // SAFETY: this thread holds the worker's lock (`st`) for the
-            // whole run, the lock every callback of this worker runs under;
-            // `entry` stays alive until after the loop (above).
-            unsafe { st.calls.pending.run(&entry.f, &entry.sig, self, Ok(raws)) };
-        }
-        drop(st.calls.pending.take_retired());
-        Ok(())
+                .collect())
+        };
+        let dropped = |slot: u32| wire::slot_addr(u64::from(slot));
+        // SAFETY: this thread holds the worker's lock (`st`) for the whole
+        // run, the lock every callback of this worker runs under; `self` is
+        // its memory.
+        unsafe { run_batch(&st.calls, records, self, dropped, lift) }.map_err(|bad| {
+            self.fail(
+                st,
+                function,
+                WireError::Violation(format!(
+                    "a batch record at byte {} of {} {}",
+                    bad.at,
+                    records.len(),
+                    bad.what
+                )),
+            )
+        })
     }
 
     /// Serves one upcall: runs the callback and answers the worker.

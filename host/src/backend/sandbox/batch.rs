@@ -48,15 +48,15 @@ use wasmtime::{
 
 use super::callbacks::{in_host, CallbackEntry, SharedPtr};
 use super::engine::EngineKey;
-use super::lifecycle::deadline_ticks;
 use super::value::{lift_args, wasm_type};
 use super::{Inner, Live, Sandbox, State};
 use crate::error::{Error, Result};
-use crate::protocol::{callback_dropped, SlotEntry};
-use crate::types::Capture;
+use crate::protocol::{run_batch, BatchTarget};
+use crate::strategy::CallbackFn;
+use crate::types::{Capture, FnSig};
 
 /// The record buffer's size in the library's memory.
-pub(super) const BUFFER: u32 = 64 << 10;
+const BUFFER: u32 = 64 << 10;
 
 /// Recorder instances per store: each takes one instance of the engine's
 /// pool. A batched callback beyond them is delivered at once instead.
@@ -247,42 +247,43 @@ impl Sandbox {
     /// Runs with the store reachable through `with_ctx` (inside a host
     /// call, or after a guest call returned) and nothing borrowed from it.
     pub(super) fn drain(&self, inner: &Inner) {
-        let (lo, base, end) = match &*inner.batch.borrow() {
-            Some(b) => (b.floor.get(), b.base, b.end),
-            None => return,
-        };
+        // (the records' start, then their end and a copy of them)
         let read = Self::with_ctx_in(inner, |ctx, _| {
             let batch = inner.batch.borrow();
             let Some(b) = batch.as_ref() else {
                 return Ok(None);
             };
+            let lo = b.floor.get();
             let hi = b.next(&ctx).unwrap_or(0);
             if hi == lo {
                 return Ok(None);
             }
             // The word is the library's to overwrite: checked.
-            if !(base <= lo && lo <= hi && hi <= end) {
-                return Err(corrupt(lo, format!("the next record would go at {hi:#x}")));
-            }
-            let bytes = b
-                .memory
-                .data(&ctx)
-                .get(lo as usize..hi as usize)
-                .ok_or_else(|| corrupt(lo, "they lie outside memory".into()))?;
-            Ok(Some((hi, bytes.to_vec())))
+            let bytes = match b.base <= lo && lo <= hi && hi <= b.end {
+                true => b.memory.data(&ctx).get(lo as usize..hi as usize),
+                false => None,
+            };
+            let Some(bytes) = bytes else {
+                let e = corrupt(lo, format!("the next record would go at {hi:#x}"));
+                return Ok(Some((lo, Err(e))));
+            };
+            // Deliveries nest above the records taken now.
+            b.floor.set(hi);
+            Ok(Some((lo, Ok(bytes.to_vec()))))
         });
-        let (hi, bytes) = match read {
+        let (lo, bytes) = match read {
             Ok(Some(v)) => v,
             Ok(None) => return,
+            Err(e) => return inner.calls.pending.record(e),
+        };
+        let bytes = match bytes {
+            Ok(bytes) => bytes,
             Err(e) => {
                 inner.calls.pending.record(e);
                 self.give_back(inner, lo);
                 return;
             }
         };
-        if let Some(b) = &*inner.batch.borrow() {
-            b.floor.set(hi);
-        }
         if let Err(e) = self.deliver(inner, lo, &bytes) {
             inner.calls.pending.record(e);
         }
@@ -304,77 +305,10 @@ impl Sandbox {
 
     /// Checks and runs the records in `bytes` (copied from `lo`).
     fn deliver(&self, inner: &Inner, lo: u32, bytes: &[u8]) -> Result<()> {
-        let mut calls: Vec<(&[u8], std::result::Result<*const CallbackEntry, u32>)> = Vec::new();
-        let mut at = 0;
-        while at < bytes.len() {
-            let addr = lo as usize + at;
-            let Some(head) = bytes.get(at..at + HEAD) else {
-                return Err(corrupt(lo, format!("a record cut short at {addr:#x}")));
-            };
-            let size = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
-            let slot = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-            if size < HEAD || !size.is_multiple_of(8) || size > bytes.len() - at {
-                return Err(corrupt(
-                    lo,
-                    format!("a record of {size} bytes at {addr:#x}"),
-                ));
-            }
-            let record = &bytes[at + HEAD..at + size];
-            at += size;
-            let p = match inner.calls.lookup(u64::from(slot)) {
-                SlotEntry::Live(p) => p,
-                SlotEntry::Dropped => {
-                    calls.push((record, Err(slot)));
-                    continue;
-                }
-                SlotEntry::Unknown => {
-                    return Err(corrupt(
-                        lo,
-                        format!("a record at {addr:#x} for callback slot {slot}, never used"),
-                    ));
-                }
-            };
-            // SAFETY: live in its slot just now, under this lock; no user
-            // code has run since the lookup.
-            let entry = unsafe { &*p };
-            if entry.captures.is_none() || record.len() < 8 * entry.args.len() {
-                return Err(corrupt(
-                    lo,
-                    format!(
-                        "a record at {addr:#x} for `{}`, which {}",
-                        entry.sig.c_prototype("(*)"),
-                        if entry.captures.is_none() {
-                            "is not batched".to_string()
-                        } else {
-                            format!("takes {} argument words", entry.args.len())
-                        }
-                    ),
-                ));
-            }
-            calls.push((record, Ok(p)));
-        }
-        for (record, entry) in calls {
-            let entry = match entry {
-                // SAFETY: resolved above while live in its slot, under this
-                // lock, held since. An entry leaves its slot only through
-                // `CallState::remove` under this lock; user code runs only
-                // inside `Pending::run` below, so a handle dropped by it (or
-                // by anything it calls) is retired, not freed, and released
-                // by the one `take_retired` after this loop, which nothing
-                // else empties while this delivery runs (a nested one finds
-                // a callback still running).
-                Ok(p) => unsafe { &*p },
-                Err(slot) => {
-                    inner
-                        .calls
-                        .pending
-                        .record(callback_dropped(self.shared.table_base + u64::from(slot)));
-                    continue;
-                }
-            };
+        let lift = |entry: &CallbackEntry, words: &[u8]| {
             // The recorder stored each parameter's bits, an `i32`
             // zero-extended: read back as the wasm value it was.
-            let vals = entry.args.iter().zip(record.chunks_exact(8)).map(|(p, w)| {
+            let vals = entry.args.iter().zip(words.chunks_exact(8)).map(|(p, w)| {
                 let bits = u64::from_le_bytes(w.try_into().unwrap_or_default());
                 match wasm_type(*p) {
                     ValType::I64 => ValRaw::i64(bits as i64),
@@ -383,14 +317,16 @@ impl Sandbox {
                     _ => ValRaw::i32(bits as u32 as i32),
                 }
             });
-            let raws = lift_args(&entry.args, vals);
-            // SAFETY: this thread holds the sandbox's lock (`inner`) for
-            // the whole delivery, the lock every callback of this sandbox
-            // runs under; `entry` stays alive until after the loop (above).
-            unsafe { inner.calls.pending.run(&entry.f, &entry.sig, self, raws) };
-        }
-        drop(inner.calls.pending.take_retired());
-        Ok(())
+            lift_args(&entry.args, vals)
+        };
+        let dropped = |slot: u32| self.shared.table_base + u64::from(slot);
+        // SAFETY: this thread holds the sandbox's lock (`inner`) for the
+        // whole delivery, the lock every callback of this sandbox runs
+        // under; `self` is its memory.
+        unsafe { run_batch(&inner.calls, bytes, self, dropped, lift) }.map_err(|bad| {
+            let addr = lo as usize + bad.at;
+            corrupt(lo, format!("a record at {addr:#x} {}", bad.what))
+        })
     }
 
     /// Delivers what the library recorded during a call that just returned,
@@ -406,19 +342,27 @@ impl Sandbox {
         }
         let depth = inner.calls.depth.get();
         if depth == 0 {
-            let budget = deadline_ticks(self.shared.config.deadline);
             let now = self.ticks();
-            inner.deadline_at.set(now + budget);
-            inner.nested_guest.set(0);
-            inner.host_since.set(now);
             let _ = Self::with_ctx_in(inner, |mut ctx, _| {
-                ctx.set_epoch_deadline(budget);
+                self.start_budget(inner, &mut ctx, now);
                 Ok(())
             });
         }
         inner.calls.depth.set(depth + 1);
         self.drain(inner);
         inner.calls.depth.set(depth);
+    }
+}
+
+impl BatchTarget for CallbackEntry {
+    fn batch_words(&self) -> Option<usize> {
+        self.captures.as_ref().map(|_| self.args.len())
+    }
+    fn signature(&self) -> &FnSig {
+        &self.sig
+    }
+    fn closure(&self) -> &CallbackFn {
+        &self.f
     }
 }
 
@@ -491,7 +435,7 @@ fn recorder_module(
 
 /// The text of a recorder module for a callback with wasm parameters
 /// `params`, copying per `captures` (one code per parameter).
-pub(super) fn recorder_wat(params: &[ValType], captures: &[Capture]) -> String {
+fn recorder_wat(params: &[ValType], captures: &[Capture]) -> String {
     let n = params.len();
     // What is copied for each parameter: a string, the bytes its next
     // parameter counts, or nothing. Only an `i32` (a wasm32 pointer) is

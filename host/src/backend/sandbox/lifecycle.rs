@@ -267,9 +267,7 @@ impl Sandbox {
         inner.calls.depth.set(depth + 1);
         let r = Self::with_ctx_in(inner, |mut ctx, live| {
             if depth == 0 {
-                let budget = deadline_ticks(self.shared.config.deadline);
-                inner.deadline_at.set(started + budget);
-                ctx.set_epoch_deadline(budget);
+                self.start_budget(inner, &mut ctx, started);
             } else {
                 // A call from host code inside a call (a callback, a
                 // delivery of batched calls): the deadline moves later by
@@ -305,6 +303,24 @@ impl Sandbox {
             Ok(v) => Ok(v),
             Err(e) => Err(self.trapped(inner, e, function)),
         }
+    }
+}
+
+impl Sandbox {
+    /// Starts the library's time budget at `now` (epoch ticks), for an
+    /// outermost call or the closures of an outermost delivery: the
+    /// deadline is a whole budget away, and no host time is counted yet.
+    pub(super) fn start_budget(
+        &self,
+        inner: &Inner,
+        ctx: &mut StoreContextMut<'_, State>,
+        now: u64,
+    ) {
+        let budget = deadline_ticks(self.shared.config.deadline);
+        inner.deadline_at.set(now + budget);
+        inner.nested_guest.set(0);
+        inner.host_since.set(now);
+        ctx.set_epoch_deadline(budget);
     }
 }
 
