@@ -119,7 +119,8 @@ fn a_batch_the_worker_corrupts_is_a_protocol_violation_naming_the_record() {
     // address of its copy in the worker, then the records.
     let mut at = 0;
     let first_record = loop {
-        let len = u32::from_le_bytes(script[at..at + 4].try_into().unwrap()) as usize;
+        let len =
+            u32::from_le_bytes(script[at..at + 4].try_into().expect("a frame length")) as usize;
         if script[at + 4] == 70 {
             break at + 5 + 8;
         }
