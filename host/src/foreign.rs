@@ -694,11 +694,16 @@ where
     R: Scalar,
     F: FnMut(A::Out) -> Result<R::Out> + Send + 'static,
 {
+    // A `void` callback lowers nothing: no frame to make and drop per call.
+    let void = matches!(*ty.ret.desc, crate::types::CType::Void);
     Box::new(move |mem: &dyn Memory, raws: &[Raw]| {
         // SAFETY: `make_callback`'s contract (`Strategy`): called only with
         // the words C passed for this signature, and that library's memory.
         let args = unsafe { A::lift(&ty.args, raws, mem) }?;
         let r = f(args)?;
+        if void {
+            return Ok(None);
+        }
         let mut frame = Frame::for_value(mem, Site::Return);
         R::lower(&ty.ret, R::to_in(r), &mut frame)?;
         Ok(frame.words().first().copied())
