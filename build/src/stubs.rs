@@ -10,6 +10,10 @@
 //! then reports a wrong argument type, a wrong arity, a wrong return type
 //! or an undeclared function; the build turns its diagnostics into an
 //! [`crate::Error::StubMismatch`] naming the function and the parameter.
+//! Each function's table entry also carries its own address when
+//! `__builtin_types_compatible_p` finds its type exactly the declared one
+//! (NULL otherwise): the runtime calls such a function of plain scalars
+//! through a typed pointer, skipping the wrapper.
 //!
 //! For each callback signature it writes a pool of trampolines: C functions
 //! of that exact type that pack their arguments into words and call the
@@ -63,6 +67,24 @@ pub(crate) struct Generated {
     pub layout_lines: Vec<(usize, usize, Option<usize>)>,
     /// The line of each field's type check: `(line, layout, field)`.
     pub field_type_lines: Vec<(usize, usize, usize)>,
+}
+
+/// The C type of a pointer to a function with these parameters and result
+/// (`ret (*)(params)`).
+fn fn_pointer_type(params: &[Param], ret: Option<&Param>) -> String {
+    let types = if params.is_empty() {
+        "void".to_string()
+    } else {
+        params
+            .iter()
+            .map(Declarator::type_name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match ret {
+        Some(p) => p.named(&format!("(*)({types})")),
+        None => format!("void (*)({types})"),
+    }
 }
 
 /// A C string literal.
@@ -318,19 +340,7 @@ pub(crate) fn generate(
         ));
         // The caller of a function pointer of this type (one the library
         // returned), as a function's wrapper calls the function.
-        let types = if cb.params.is_empty() {
-            "void".to_string()
-        } else {
-            cb.params
-                .iter()
-                .map(Declarator::type_name)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        let fn_type = match &cb.ret {
-            Some(p) => p.named(&format!("(*)({types})")),
-            None => format!("void (*)({types})"),
-        };
+        let fn_type = fn_pointer_type(&cb.params, cb.ret.as_ref());
         let args = (0..cb.params.len())
             .map(|k| from_word(&cb.params[k], &format!("a[{k}]")))
             .collect::<Vec<_>>()
@@ -359,7 +369,19 @@ pub(crate) fn generate(
         .functions
         .iter()
         .enumerate()
-        .map(|(i, f)| format!("  {{ {}, {}, sl_fn_{i} }}", c_str(&f.name), c_str(&f.key)))
+        .map(|(i, f)| {
+            // The function's own address when its type is exactly the
+            // declared one, for direct calls; NULL otherwise.
+            let ty = fn_pointer_type(&f.params, f.ret.as_ref());
+            let name = &f.name;
+            format!(
+                "  {{ {}, {}, sl_fn_{i},\n#ifdef {name}\n    0\n#else\n    \
+                 __builtin_choose_expr(__builtin_types_compatible_p(__typeof__(&{name}), {ty}), \
+                 (void (*)(void))&{name}, (void (*)(void))0)\n#endif\n  }}",
+                c_str(name),
+                c_str(&f.key)
+            )
+        })
         .collect();
     let fns_ref = static_array(&mut o, "sandlink_stub_fn", "sl_fns", &fns);
     let pools: Vec<String> = spec

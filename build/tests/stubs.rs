@@ -107,6 +107,67 @@ fn declarations_that_match_the_header_build_an_archive_and_a_table() {
     assert!(archive.is_file(), "{}", archive.display());
 }
 
+/// The table offers a function's own address for direct calls only when
+/// the compiler found its type exactly the declared one: a declaration the
+/// wrapper's call merely converts (`short` for `int`) gets NULL. Checked
+/// by a C program linked with the archive, which prints each entry's
+/// verdict.
+#[test]
+fn only_a_function_of_exactly_the_declared_type_gets_a_direct_address() {
+    let built = build_with("direct", |r| {
+        r.function("add", &(int() >> int() >> returning(int())))?;
+        r.function("add", &(short() >> int() >> returning(int())))?;
+        r.function("scale", &(double() >> float() >> returning(float())))?;
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    let rust = built.stubs.unwrap_or_else(|| panic!("no stubs file"));
+    let archive = rust.with_file_name("libsandlink_stubs_m.a");
+    let dir = rust.with_file_name("");
+    let driver = dir.join("driver.c");
+    write(
+        &driver,
+        &format!(
+            "#include <stdint.h>\n#include <stdio.h>\n{}\n\
+             extern const struct sandlink_stub_table sandlink_stubs_m;\n\
+             int main(void) {{\n\
+               for (uint32_t i = 0; i < sandlink_stubs_m.nfns; i++)\n\
+                 printf(\"%s|%d\\n\", sandlink_stubs_m.fns[i].key,\n\
+                        sandlink_stubs_m.fns[i].direct != 0);\n\
+               return 0;\n\
+             }}\n",
+            sandlink_guest_shim::abi::stubs::C_DEFINITIONS
+        ),
+    );
+    let exe = dir.join("driver");
+    let cc = std::process::Command::new("cc")
+        .arg(&driver)
+        .arg(&archive)
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("running cc: {e}"));
+    assert!(
+        cc.status.success(),
+        "{}",
+        String::from_utf8_lossy(&cc.stderr)
+    );
+    let out = std::process::Command::new(&exe)
+        .output()
+        .unwrap_or_else(|e| panic!("running the driver: {e}"));
+    let text = String::from_utf8_lossy(&out.stdout);
+    let verdict = |prototype: &str| {
+        text.lines()
+            .find(|l| l.starts_with(prototype))
+            .and_then(|l| l.rsplit('|').next())
+            .unwrap_or_else(|| panic!("no entry for {prototype}: {text}"))
+            .to_string()
+    };
+    assert_eq!(verdict("int add(int, int)"), "1", "{text}");
+    assert_eq!(verdict("int add(short, int)"), "0", "{text}");
+    assert_eq!(verdict("float scale(double, float)"), "1", "{text}");
+}
+
 #[test]
 fn a_wrong_argument_type_names_the_function_and_the_argument() {
     let e = mismatch("arg", |r| {

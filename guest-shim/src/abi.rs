@@ -61,7 +61,7 @@ pub mod stubs {
     use std::ffi::{c_char, c_void};
 
     /// The table layout's version; the runtime refuses any other.
-    pub const VERSION: u32 = 2;
+    pub const VERSION: u32 = 3;
 
     /// The C symbol of library `name`'s table: `sandlink_stubs_<name>`
     /// (letters, digits and `_` kept, anything else turned into `_`).
@@ -101,6 +101,12 @@ pub mod stubs {
         pub key: *const c_char,
         /// The wrapper.
         pub call: CallFn,
+        /// The function itself, for a call through a pointer of the
+        /// declared type, when the compiler found that type compatible with
+        /// the function's own (`__builtin_types_compatible_p`); NULL when it
+        /// is not (a difference a call converts, such as `int` for `long`),
+        /// or when the name is a macro.
+        pub direct: Option<unsafe extern "C" fn()>,
     }
 
     /// A callback slot: written by the runtime, read by its trampoline.
@@ -163,6 +169,7 @@ struct sandlink_stub_fn {
   const char *name;
   const char *key;
   void (*call)(const uint64_t *args, uint64_t *ret, int *err);
+  void (*direct)(void);
 };
 struct sandlink_stub_slot {
   void (*run)(void *ctx, const uint64_t *args, uint64_t *ret);

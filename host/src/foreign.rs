@@ -990,8 +990,10 @@ impl<L: Foreign, A: Params, R: Shadow> Function<L, A, R> {
 
     /// Whether calls go straight through a typed `extern "C"` pointer (a
     /// strategy running native code, with every argument and the result a
-    /// plain scalar whose Rust type is exactly its C type) rather than through the
-    /// strategy's general path (libffi, for Dynamic).
+    /// plain scalar whose Rust type is exactly its C type; on Stubs, a
+    /// function whose type the C compiler found to be the declared one)
+    /// rather than through the strategy's general path (libffi for
+    /// Dynamic, the generated wrapper for Stubs).
     pub fn is_direct(&self) -> bool {
         self.direct.is_some()
     }

@@ -101,3 +101,36 @@ fn the_same_spelling_over_another_type_is_refused() {
         "{err}"
     );
 }
+
+/// A function whose type the C compiler found to be exactly the declared
+/// one is called through a typed pointer, like Dynamic's direct calls, and
+/// gives the wrapper's results. (A declaration the wrapper's call only
+/// converts keeps the wrapper: `sandlink-build`'s tests check the
+/// compiler's verdict.)
+#[test]
+fn a_function_of_exactly_the_declared_type_is_called_directly() {
+    use sandlink_tests::ok;
+    let lib = open();
+    let t = ok(sandlink_testlib::Testlib::bind(&lib));
+    assert!(t.int_add.is_direct());
+    // errno is read by the wrapper, right after the call: not direct.
+    let add_errno = ok(lib.function("tl_int_add", &(int() >> int() >> returning_errno(int()))));
+    assert!(!add_errno.is_direct());
+    for (a, b) in [(1, 2), (-7, 3), (i32::MAX, 0), (i32::MIN, 5), (-1, -1)] {
+        assert_eq!(
+            ok(t.int_add.call((a, b))),
+            ok(add_errno.call_errno((a, b))).0,
+            "{a} + {b}"
+        );
+    }
+    // Not plain scalars: a string stays on the wrapper.
+    assert!(!t.strlen.is_direct());
+    // A direct call whose callback fails ends with the callback's error.
+    let int_fn = funptr(int() >> returning(int()));
+    let refuse = ok(lib.callback(&int_fn, |(_,)| Err(Error::Unsupported("refused".into()))));
+    assert!(t.apply.is_direct());
+    assert!(matches!(
+        t.apply.call((&refuse, 1)),
+        Err(Error::Callback { function: Some(f), .. }) if f == "tl_apply"
+    ));
+}

@@ -2,8 +2,11 @@
 //! `sandlink-build` generated from the binding module and compiled against
 //! the library's headers, linked into the program. The C compiler checked
 //! every declared signature at build time; a call is one indirect call of
-//! the generated wrapper, with no libffi and no symbol lookup; callbacks
-//! are generated C trampolines, one pool per callback signature.
+//! the generated wrapper, with no libffi and no symbol lookup (or, for a
+//! function of plain scalars whose type the compiler found to be exactly
+//! the declared one, a direct call through a typed pointer, as Dynamic
+//! makes); callbacks are generated C trampolines, one pool per callback
+//! signature.
 //!
 //! Like `Dynamic`, there is no isolation: the library runs in the host's
 //! address space.
@@ -59,7 +62,7 @@ struct Inner {
     /// Name, brand and call lock.
     core: NativeCore,
     /// Each function's stubs, by name: `(key, wrapper)`.
-    fns: HashMap<String, Vec<(String, CallFn)>>,
+    fns: HashMap<String, Vec<StubEntry>>,
     /// Each callback signature's pool, by key.
     pools: HashMap<String, Pool>,
     /// Each global's address, by name.
@@ -152,13 +155,17 @@ impl Stubs {
                 ),
             });
         }
-        let mut fns: HashMap<String, Vec<(String, CallFn)>> = HashMap::new();
+        let mut fns: HashMap<String, Vec<StubEntry>> = HashMap::new();
         for i in 0..table.nfns as usize {
             // SAFETY: the table holds `nfns` entries (generated together).
             let f = unsafe { &*table.fns.add(i) };
             // SAFETY: as above: static, NUL-terminated strings.
             let (fname, key) = unsafe { (table_str(f.name, "name")?, table_str(f.key, "key")?) };
-            fns.entry(fname).or_default().push((key, f.call));
+            fns.entry(fname).or_default().push(StubEntry {
+                key,
+                call: f.call,
+                direct: f.direct,
+            });
         }
         let mut pools = HashMap::new();
         for i in 0..table.npools as usize {
@@ -204,7 +211,7 @@ impl Stubs {
             .fns
             .values()
             .flatten()
-            .map(|(k, _)| key_prototype(k).to_string())
+            .map(|e| key_prototype(&e.key).to_string())
             .collect();
         v.sort();
         v
@@ -215,8 +222,21 @@ impl Stubs {
 #[derive(Clone)]
 pub struct StubFunc {
     call: Call,
+    /// The function's code, when the compiler found the declared type
+    /// compatible with its own (see [`abi::StubFn::direct`]).
+    direct: Option<unsafe extern "C" fn()>,
     words: Lowered,
     errno: bool,
+}
+
+/// A generated stub of a function, from the table.
+struct StubEntry {
+    /// The declaration it was generated from (`function_key`).
+    key: String,
+    /// Its wrapper.
+    call: CallFn,
+    /// The function itself, for direct calls, if its type is the declared one.
+    direct: Option<unsafe extern "C" fn()>,
 }
 
 /// How a bound function is reached.
@@ -234,7 +254,10 @@ native::native_memory!(Stubs);
 // SAFETY: `resolve` binds only a stub generated from a description of the
 // same full structure (`function_key`: so the wrapper unpacks exactly the
 // words `sig` lowers to) and fails for a signature that does not lower; `invoke`
-// passes the words unchanged after range checks; a trampoline runs the
+// passes the words unchanged after range checks; `direct_code` gives only
+// the code of a function whose type the C compiler found compatible with
+// the declared one (the generated `__builtin_types_compatible_p` test), and
+// `invoke_direct` runs it under the call lock as `invoke` does; a trampoline runs the
 // erased function only through its slot, which the guard clears before the
 // state can go, and a run in progress keeps the state (`Pending::retire`).
 unsafe impl Strategy for Stubs {
@@ -259,12 +282,12 @@ unsafe impl Strategy for Stubs {
             });
         };
         let key = function_key(name, sig);
-        let Some((_, call)) = candidates.iter().find(|(k, _)| *k == key) else {
+        let Some(entry) = candidates.iter().find(|e| e.key == key) else {
             // The prototypes, for people; the full keys when only the
             // structure behind a name differs.
             let same_spelling = candidates
                 .iter()
-                .any(|(k, _)| key_prototype(k) == key_prototype(&key));
+                .any(|e| key_prototype(&e.key) == key_prototype(&key));
             let show = |k: &str| {
                 if same_spelling {
                     k.to_string()
@@ -280,14 +303,15 @@ unsafe impl Strategy for Stubs {
                      after changing the binding module)",
                     candidates
                         .iter()
-                        .map(|(k, _)| show(k))
+                        .map(|e| show(&e.key))
                         .collect::<Vec<_>>()
                         .join(" or ")
                 ),
             });
         };
         Ok(StubFunc {
-            call: Call::Wrapper(*call),
+            call: Call::Wrapper(entry.call),
+            direct: entry.direct,
             words,
             errno,
         })
@@ -320,6 +344,7 @@ unsafe impl Strategy for Stubs {
         let code = unsafe { std::mem::transmute::<*const c_void, unsafe extern "C" fn()>(p) };
         Ok(StubFunc {
             call: Call::Via(pool.via, code),
+            direct: None,
             words,
             errno,
         })
@@ -350,6 +375,16 @@ unsafe impl Strategy for Stubs {
             f.words.ret.map(|p| p.widen(ret, MODEL)),
             f.errno.then_some(err),
         ))
+    }
+
+    fn direct_code(&self, f: &StubFunc) -> Option<unsafe extern "C" fn()> {
+        // errno is read by the wrapper, right after the call.
+        f.direct.filter(|_| !f.errno)
+    }
+
+    unsafe fn invoke_direct(&self, _: &StubFunc, call: &mut dyn FnMut()) -> Result<()> {
+        // One call at a time per library; a callback re-enters on this thread.
+        call_locked(&self.inner.core.calls, call)
     }
 
     fn symbol_addr(&self, name: &str) -> Result<u64> {
