@@ -49,17 +49,23 @@ fn link_libraries_reach_the_shared_object_and_a_missing_one_is_named() {
     assert!(!text.contains("/proc/self/fd"), "{text}");
 }
 
-#[test]
-fn the_protocol_session_replays_from_a_recording_of_the_worker() {
-    // The worker-protocol fuzz target's session, on a real worker: every
-    // step succeeds, with the values testlib computes.
+/// The worker-protocol fuzz target's session on a real worker, every step
+/// succeeding: its outcomes, and the worker's replies as recorded.
+fn recorded_session() -> (Vec<String>, Vec<u8>) {
     let mut config = sandlink::ProcessConfig::default();
     config.record_replies = true;
     let real = ok(config.open(sandlink_clibs::TESTLIB_SO));
-    let outcomes: Vec<String> = sandlink_tests::protocol::session(&real)
+    let outcomes = sandlink_tests::protocol::session(&real)
         .into_iter()
         .map(|r| r.unwrap_or_else(|e| panic!("on a real worker: {e}")))
         .collect();
+    (outcomes, real.recorded_replies())
+}
+
+#[test]
+fn the_protocol_session_replays_from_a_recording_of_the_worker() {
+    // The session on a real worker gives the values testlib computes.
+    let (outcomes, script) = recorded_session();
     assert_eq!(outcomes[0], "42");
     assert_eq!(outcomes[4], "SHOUT");
     assert_eq!(outcomes[8], "110", "fold(+) of 1..4 from 100");
@@ -68,7 +74,6 @@ fn the_protocol_session_replays_from_a_recording_of_the_worker() {
         outcomes[11], "first id 1 class x,second,0,1,g1,2,3,g3",
         "batched callbacks"
     );
-    let script = real.recorded_replies();
     assert!(script.len() > 1000, "{} bytes recorded", script.len());
 
     // Replayed by a scripted worker, the host sees the same session: the
@@ -107,14 +112,7 @@ fn a_batch_the_worker_corrupts_is_a_protocol_violation_naming_the_record() {
     // The recorded session's `BATCH` upcall, replayed with its first record
     // broken: the batched step fails naming the record, and the steps
     // before it are unchanged.
-    let mut config = sandlink::ProcessConfig::default();
-    config.record_replies = true;
-    let real = ok(config.open(sandlink_clibs::TESTLIB_SO));
-    let outcomes: Vec<String> = sandlink_tests::protocol::session(&real)
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|e| panic!("on a real worker: {e}")))
-        .collect();
-    let script = real.recorded_replies();
+    let (outcomes, script) = recorded_session();
     // Frames are `u32 length | kind | body`; a batch's body is the `u64`
     // address of its copy in the worker, then the records.
     let mut at = 0;
