@@ -446,7 +446,9 @@ pub(crate) struct BadRecord {
 /// # Safety
 /// The calling thread holds the instance's lock, the one every callback of
 /// `calls` runs under, for the whole call (as [`Pending::run`] requires);
-/// `mem` is that instance's memory.
+/// `mem` is that instance's memory; `dropped` and `lift` only convert
+/// values and run no user code (the entries resolved up front stay valid
+/// because user code runs only inside [`Pending::run`]).
 pub(crate) unsafe fn run_batch<E: BatchTarget + Send + Sync + 'static>(
     calls: &CallState<E>,
     bytes: &[u8],
