@@ -420,6 +420,9 @@ pub(crate) trait BatchTarget {
     fn closure(&self) -> &CallbackFn;
 }
 
+/// A batch record's fixed part: its `u32` size and `u32` slot.
+pub(crate) const RECORD_HEAD: usize = 8;
+
 /// Why a batch was refused: the offset of its first bad record, and what is
 /// wrong with it. No closure of the batch ran.
 pub(crate) struct BadRecord {
@@ -461,18 +464,18 @@ pub(crate) unsafe fn run_batch<E: BatchTarget + Send + Sync + 'static>(
     let mut at = 0;
     while at < bytes.len() {
         let bad = |what: String| BadRecord { at, what };
-        let Some(head) = bytes.get(at..at + 8) else {
+        let Some(head) = bytes.get(at..at + RECORD_HEAD) else {
             return Err(bad("cut short".into()));
         };
         let size = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
         let slot = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
-        if size < 8 || !size.is_multiple_of(8) || size > bytes.len() - at {
+        if size < RECORD_HEAD || !size.is_multiple_of(8) || size > bytes.len() - at {
             return Err(bad(format!(
                 "of {size} bytes, with {} left",
                 bytes.len() - at
             )));
         }
-        let record = &bytes[at + 8..at + size];
+        let record = &bytes[at + RECORD_HEAD..at + size];
         let p = match calls.lookup(u64::from(slot)) {
             SlotEntry::Live(p) => p,
             SlotEntry::Dropped => {

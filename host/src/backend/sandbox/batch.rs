@@ -51,7 +51,7 @@ use super::engine::EngineKey;
 use super::value::{lift_args, wasm_type};
 use super::{Inner, Live, Sandbox, State};
 use crate::error::{Error, Result};
-use crate::protocol::{run_batch, BatchTarget};
+use crate::protocol::{run_batch, BatchTarget, RECORD_HEAD};
 use crate::strategy::CallbackFn;
 use crate::types::{Capture, FnSig};
 
@@ -83,9 +83,6 @@ pub(super) struct Batch {
     /// Recorder instances made in this store.
     recorders: Cell<u32>,
 }
-
-/// A record's fixed part: its size and its slot.
-const HEAD: usize = 8;
 
 impl Sandbox {
     /// The recorder for callback `entry` in slot `idx`, made (or reused)
@@ -495,7 +492,7 @@ fn recorder_wat(params: &[ValType], captures: &[Capture]) -> String {
         "(local i64 i32 i32 i64) (local{})",
         " i64".repeat(n.max(1))
     );
-    let _ = writeln!(w, "(local.set {size} (i64.const {}))", HEAD + 8 * n);
+    let _ = writeln!(w, "(local.set {size} (i64.const {}))", RECORD_HEAD + 8 * n);
     let _ = writeln!(
         w,
         "(local.set {lim} (i64.shl (i64.extend_i32_u (memory.size)) (i64.const 16)))"
@@ -548,10 +545,10 @@ fn recorder_wat(params: &[ValType], captures: &[Capture]) -> String {
          (i32.store (local.get {at}) (i32.wrap_i64 (local.get {size})))\n\
          (i32.store offset=4 (local.get {at}) (global.get $id))\n\
          (local.set {cur} (i32.add (local.get {at}) (i32.const {})))",
-        HEAD + 8 * n
+        RECORD_HEAD + 8 * n
     );
     for (i, (c, t)) in copy.iter().zip(params).enumerate() {
-        let offset = HEAD + 8 * i;
+        let offset = RECORD_HEAD + 8 * i;
         let store = |v: &str| format!("(i64.store offset={offset} (local.get {at}) {v})");
         let bits = match t {
             ValType::I64 => format!("(local.get {i})"),

@@ -304,9 +304,7 @@ impl Sandbox {
             Err(e) => Err(self.trapped(inner, e, function)),
         }
     }
-}
 
-impl Sandbox {
     /// Starts the library's time budget at `now` (epoch ticks), for an
     /// outermost call or the closures of an outermost delivery: the
     /// deadline is a whole budget away, and no host time is counted yet.
