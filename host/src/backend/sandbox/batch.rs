@@ -400,14 +400,14 @@ fn corrupt(lo: u32, what: String) -> Error {
 /// Recorder modules compiled per engine, by signature and captures.
 type Recorders = Mutex<HashMap<(EngineKey, String), Module>>;
 
-/// The recorder module for `key` in `engine`, compiled from `wat()` the
-/// first time if `compile` (a few milliseconds; not cached on disk).
+/// The recorder module for `key` in `engine`, compiled from `text()` (WAT)
+/// the first time if `compile` (a few milliseconds; not cached on disk).
 fn recorder_module(
     engine: &wasmtime::Engine,
     engine_key: EngineKey,
     key: &str,
     compile: bool,
-    wat: impl FnOnce() -> String,
+    text: impl FnOnce() -> String,
 ) -> Option<Module> {
     static MODULES: OnceLock<Recorders> = OnceLock::new();
     let modules = MODULES.get_or_init(Default::default);
@@ -422,7 +422,7 @@ fn recorder_module(
     if !compile {
         return None;
     }
-    let module = Module::new(engine, wat()).ok()?;
+    let module = Module::new(engine, wat::parse_str(text()).ok()?).ok()?;
     modules
         .lock()
         .unwrap_or_else(|p| p.into_inner())
@@ -609,7 +609,10 @@ mod tests {
         let engine = wasmtime::Engine::default();
         for (params, captures) in shapes {
             let text = recorder_wat(params, captures);
-            if let Err(e) = Module::new(&engine, &text) {
+            if let Err(e) = wat::parse_str(&text)
+                .map_err(Into::into)
+                .and_then(|b| Module::new(&engine, b))
+            {
                 panic!("{e:#}\n{text}");
             }
         }

@@ -313,7 +313,7 @@ pub(crate) fn precompile(wasm: &[u8], name: &str) -> Result<Vec<u8>> {
     let engine = Engine::new(&code_config())
         .map_err(|e| engine_error("cannot create an engine to compile with", e))?;
     let code = engine
-        .precompile_module(wasm)
+        .precompile_module(&binary(wasm, name)?)
         .map_err(|e| load_error(name, "invalid wasm module", e))?;
     let mut out = Vec::with_capacity(AOT_MAGIC.len() + 32 + code.len());
     out.extend_from_slice(AOT_MAGIC);
@@ -408,6 +408,13 @@ fn prepare(
     }))
 }
 
+/// The module in the binary format: `wasm` itself when it is binary, else
+/// its text (WAT) translated (wasmtime's `wat` feature is off: see
+/// sandlink's Cargo.toml).
+pub(crate) fn binary<'a>(wasm: &'a [u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
+    wat::parse_bytes(wasm).map_err(|e| load_error(name, "invalid wasm module", e))
+}
+
 pub(crate) fn load_error(name: &str, what: &str, e: impl std::fmt::Display) -> Error {
     Error::Load {
         strategy: StrategyKind::Sandbox,
@@ -430,8 +437,10 @@ fn compile_cached(
     name: &str,
     cache_dir: Option<&Path>,
 ) -> Result<(Module, Origin)> {
-    let compile =
-        || Module::new(engine, wasm).map_err(|e| load_error(name, "invalid wasm module", e));
+    let compile = || {
+        Module::new(engine, &binary(wasm, name)?)
+            .map_err(|e| load_error(name, "invalid wasm module", e))
+    };
     let Some(dir) = cache_dir else {
         return Ok((compile()?, Origin::Compiled));
     };
