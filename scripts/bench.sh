@@ -7,6 +7,6 @@ bash scripts/setup.sh
 # expat_tree end to end is measured as a process, against the C printer.
 cargo build --release --locked --example expat_tree
 SANDLINK_EXPAT_TREE_BIN=$PWD/target/release/examples/expat_tree \
-    cargo bench -p sandlink-tests --bench strategies -- "$@"
+    cargo bench -p sandlink-benches --bench strategies -- "$@"
 python3 scripts/bench_table.py > BENCHMARKS.md
 cat BENCHMARKS.md
