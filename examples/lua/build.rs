@@ -58,5 +58,8 @@ fn main() {
         .stubs(spec)
         .native(true)
         .link_lib("m")
+        // The module's machine code too (sandlink-build's `precompile`
+        // feature): the program's sandboxes compile nothing.
+        .precompile(true)
         .compile();
 }

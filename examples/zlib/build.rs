@@ -58,5 +58,8 @@ fn main() {
         .stub_header("zlib.h")
         .stubs(generated.spec)
         .native(true)
+        // The module's machine code too (sandlink-build's `precompile`
+        // feature): the program's sandbox compiles nothing.
+        .precompile(true)
         .compile();
 }

@@ -17,7 +17,8 @@ use std::time::Duration;
 
 use bindings::{Lua, State, ERRMEM, MULTRET, OK};
 use sandlink::{
-    Dynamic, Error, Foreign, Isolated, Process, Result, Sandbox, SandboxConfig, Stubs, TrapKind,
+    Dynamic, Error, Foreign, Isolated, Precompiled, Process, Result, Sandbox, SandboxConfig, Stubs,
+    TrapKind,
 };
 
 // `stub_table()`: Lua's generated stubs, linked into this binary.
@@ -81,8 +82,20 @@ fn limited(deadline: Duration) -> std::result::Result<Sandbox, String> {
     SandboxConfig::default()
         .deadline(deadline)
         .memory_limit(64 << 20)
-        .open_bytes(include_bytes!(env!("SANDLINK_LUA_WASM")), "lua")
+        .open_precompiled(module(), "lua")
         .map_err(|e| e.to_string())
+}
+
+/// Lua's module, with its machine code compiled by build.rs (sandlink-build's
+/// `precompile` feature): opening a sandbox compiles nothing.
+fn module() -> Precompiled<'static> {
+    // SAFETY: both files are what sandlink-build wrote for this build.
+    unsafe {
+        Precompiled::new(
+            include_bytes!(env!("SANDLINK_LUA_WASM")),
+            include_bytes!(env!("SANDLINK_LUA_CWASM")),
+        )
+    }
 }
 
 /// The limits: a deadline of half a second stops an endless loop; the
@@ -136,8 +149,7 @@ fn main() -> ExitCode {
     // SAFETY: as above (the same sources, linked into this binary); the
     // declarations were checked against lua.h, lauxlib.h and lualib.h.
     let stubbed = unsafe { Stubs::open(stub_table()) }.and_then(|l| run_all(&l));
-    let sandboxed = Sandbox::open_bytes(include_bytes!(env!("SANDLINK_LUA_WASM")), "lua")
-        .and_then(|l| run_all(&l));
+    let sandboxed = Sandbox::open_precompiled(module(), "lua").and_then(|l| run_all(&l));
     let worker = Process::open(env!("SANDLINK_LUA_SO")).and_then(|l| run_all(&l));
     let results = [
         ("Dynamic", native),

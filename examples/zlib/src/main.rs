@@ -9,7 +9,7 @@
 use std::process::{Command, ExitCode, Stdio};
 
 use sandlink::prelude::*;
-use sandlink::{Dynamic, Owned, Process, Sandbox, Stubs};
+use sandlink::{Dynamic, Owned, Precompiled, Process, Sandbox, Stubs};
 
 /// The generated bindings (`OUT_DIR/zlib.rs`, written by build.rs): all of
 /// zlib.h, of which this program uses a part.
@@ -280,11 +280,11 @@ fn sample() -> Vec<u8> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        if x % 50 == 0 {
+        if x.is_multiple_of(50) {
             out.extend(x.to_le_bytes());
         } else {
             out.extend_from_slice(WORDS[(x % WORDS.len() as u64) as usize].as_bytes());
-            out.push(if x % 11 == 0 { b'\n' } else { b' ' });
+            out.push(if x.is_multiple_of(11) { b'\n' } else { b' ' });
         }
     }
     out
@@ -304,7 +304,7 @@ fn main() -> ExitCode {
             ("empty input".into(), Vec::new()),
         ],
     };
-    let opened: Vec<(&str, Result<Box<dyn Fn(&[u8]) -> Result<Outcome>>>)> = vec![
+    let opened: Vec<(&str, Result<Run>)> = vec![
         (
             "Dynamic",
             open(|| unsafe { Dynamic::open(env!("SANDLINK_ZLIB_SO")) }),
@@ -312,7 +312,19 @@ fn main() -> ExitCode {
         ("Stubs", open(|| unsafe { Stubs::open(stub_table()) })),
         (
             "Sandbox",
-            open(|| Sandbox::open_bytes(include_bytes!(env!("SANDLINK_ZLIB_WASM")), "zlib")),
+            // SAFETY: both files are what sandlink-build wrote for this
+            // build (the module and its machine code, compiled by build.rs).
+            open(|| {
+                Sandbox::open_precompiled(
+                    unsafe {
+                        Precompiled::new(
+                            include_bytes!(env!("SANDLINK_ZLIB_WASM")),
+                            include_bytes!(env!("SANDLINK_ZLIB_CWASM")),
+                        )
+                    },
+                    "zlib",
+                )
+            }),
         ),
         ("Process", open(|| Process::open(env!("SANDLINK_ZLIB_SO")))),
     ];
@@ -365,10 +377,11 @@ fn main() -> ExitCode {
     }
 }
 
+/// Runs one input through one opened library.
+type Run = Box<dyn Fn(&[u8]) -> Result<Outcome>>;
+
 /// Opens a library and binds `run` to it.
-fn open<L: Foreign>(
-    open: impl FnOnce() -> Result<L>,
-) -> Result<Box<dyn Fn(&[u8]) -> Result<Outcome>>> {
+fn open<L: Foreign>(open: impl FnOnce() -> Result<L>) -> Result<Run> {
     let lib = open()?;
     Ok(Box::new(move |data| run(&lib, data)))
 }
