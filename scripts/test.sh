@@ -2,17 +2,56 @@
 # The whole test suite: set-up (idempotent), then every crate's tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Phase times, printed at the end (also when a step fails), so that a note
+# can quote which step took how long: `bash scripts/test.sh 2>&1 | tail -20`.
+phases=()
+phase_name=
+phase_start=$SECONDS
+phase() {
+    if [[ -n $phase_name ]]; then
+        phases+=("$(printf '%6ds  %s' $((SECONDS - phase_start)) "$phase_name")")
+    fi
+    phase_name=$1
+    phase_start=$SECONDS
+    if [[ -n $1 ]]; then echo "test.sh: == $1" >&2; fi
+}
+report() {
+    local rc=$?
+    phase ""
+    {
+        echo "test.sh: phase times (exit status $rc)"
+        printf '  %s\n' "${phases[@]}"
+        printf '  %6ds  total\n' "$SECONDS"
+    } >&2
+}
+trap report EXIT
+
+# One target dir and one profile (dev, dependencies at opt-level 2: see
+# Cargo.toml) for every build below, the crates outside the workspace
+# included: a dependency compiled with the same features is compiled once.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+
+phase "set-up"
 bash scripts/setup.sh
+phase "each strategy's feature alone"
 # Each strategy's feature alone, as a user who wants only that one builds it:
 # a sandbox-only build must not pull in libffi or libloading, a dynamic-only
 # build no wasmtime, a process-only build neither (its worker is C, with the
 # system's libffi, built by sandlink's build script), a stubs-only build none
 # of them (its calls go through generated C), and no feature at all is the
 # binding vocabulary and the recorder that build scripts use.
-cargo check -p sandlink --locked --no-default-features
-for feature in sandbox dynamic process stubs; do
-    cargo check -p sandlink --locked --no-default-features --features "$feature"
+cargo build -p sandlink --locked --no-default-features
+for feature in dynamic process stubs; do
+    cargo build -p sandlink --locked --no-default-features --features "$feature"
 done
+# The sandbox feature alone, through sandlink-expat's `precompiled` feature
+# alone, which turns on sandlink's `sandbox` and nothing else. Its build
+# script runs wasmtime (sandlink-build's `precompile`), as the examples' and
+# the packaged crates' below do: the crates outside the workspace then find
+# this wasmtime, build script's and program's, already compiled.
+cargo build -p sandlink -p sandlink-expat --locked --no-default-features \
+    --features sandlink-expat/precompiled
 only() {
     cargo tree -p sandlink --locked --no-default-features --features "$1" -e normal --prefix none
 }
@@ -42,33 +81,77 @@ if cargo tree -p sandlink --locked -e normal --prefix none | grep -Eq '^(cc|sand
     echo "test.sh: the runtime crate must not depend on cc or sandlink-build" >&2
     exit 1
 fi
-# Each crate meant for the registry builds from its packaged files alone.
-# The verification builds them as registry crates, whose artifacts cargo
-# never rebuilds for a changed source of the same version: it gets its own
-# target dir, where our crates' fingerprints are dropped first (and the
-# copies an earlier run unpacked into cargo's registry cache go too).
-rm -rf "${CARGO_HOME:-$HOME/.cargo}"/registry/{src,cache}/*/sandlink-{guest-shim,build}-[0-9]* \
-    "${CARGO_HOME:-$HOME/.cargo}"/registry/{src,cache}/*/sandlink-[0-9]* \
-    target/package-verify/debug/.fingerprint/sandlink-*
-CARGO_TARGET_DIR="$PWD/target/package-verify" \
-    cargo package --allow-dirty -p sandlink-guest-shim -p sandlink-build -p sandlink
-cargo test --workspace --locked
+# The benchmarks' crate is left out of every workspace build (see
+# benches/Cargo.toml): criterion would change wasmtime's feature set.
+phase "the workspace's tests"
+ws=(--workspace --exclude sandlink-benches --locked)
+cargo test "${ws[@]}"
 # sandlink-expat's `native` feature: its own shared object and stubs parse
-# as its embedded module does.
-cargo test --locked -p sandlink-expat --features native --test native
+# as its embedded module does. `--workspace` with the one test keeps the
+# workspace's feature set for every other crate, so only sandlink-expat is
+# built again.
+phase "sandlink-expat's native feature"
+cargo test "${ws[@]}" --features sandlink-expat/native --test native
 # The callbacks of Dynamic, Stubs and Sandbox again, under valgrind: a use
 # after free in the host (a closure that drops its own handle while C runs
 # it, say) is an error here, where a plain run could pass by luck. The
 # Sandbox's pool is shrunk: valgrind cannot reserve 4 GiB per slot for the
 # default 1000 slots.
+phase "callbacks under valgrind"
 host=$(rustc -vV | sed -n 's/^host: //p')
 runner_var="CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$host")_RUNNER"
 for strategy in dynamic stubs sandbox; do
     env "$runner_var=valgrind --error-exitcode=1 -q" SANDLINK_TEST_MAX_INSTANCES=4 \
-        cargo test --locked -p sandlink-tests --test "$strategy" -- callback
+        cargo test "${ws[@]}" --test "$strategy" -- callback
 done
-# Users' crates outside the workspace, sharing one target dir (so wasmtime
-# is built once for both):
+# Each crate meant for the registry builds from its packaged files alone.
+# `cargo package --no-verify` writes the .crate files; they are unpacked
+# beside a throwaway crate that uses them as a user's would (sandlink, and
+# sandlink-build with `precompile` in its build script), through a [patch]
+# (they name each other by version, as on the registry). It is built with
+# this workspace's lock file, profile and target dir: the dependencies are
+# the ones already compiled, and only the packaged crates are built again,
+# from what a user would download.
+phase "the packaged crates, from their packaged files"
+cargo package --locked --no-verify --allow-dirty -p sandlink-guest-shim -p sandlink-build -p sandlink
+version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
+check="$CARGO_TARGET_DIR/package-check"
+rm -rf "$check"
+mkdir -p "$check/src"
+for crate in sandlink-guest-shim sandlink-build sandlink; do
+    tar -xzf "$CARGO_TARGET_DIR/package/$crate-$version.crate" -C "$check"
+done
+{
+    cat <<EOF
+[package]
+name = "packaged-crates-user"
+version = "0.0.0"
+edition = "2021"
+publish = false
+
+[dependencies]
+sandlink = "=$version"
+
+[build-dependencies]
+sandlink-build = { version = "=$version", features = ["precompile"] }
+
+[workspace]
+
+[patch.crates-io]
+EOF
+    for crate in sandlink-guest-shim sandlink-build sandlink; do
+        echo "$crate = { path = \"$crate-$version\" }"
+    done
+    # The workspace's profile, so that the dependencies are shared.
+    sed -n '/^\[profile\./,$p' Cargo.toml
+} >"$check/Cargo.toml"
+echo 'fn main() { let _ = sandlink_build::Library::new("user"); }' >"$check/build.rs"
+echo 'fn main() { let _ = sandlink::SandboxConfig::default(); }' >"$check/src/main.rs"
+cp Cargo.lock "$check/"
+cargo build --manifest-path "$check/Cargo.toml"
+# Users' crates outside the workspace, in the same target dir and profile
+# (their manifests repeat the workspace's profile), so wasmtime is not built
+# again for them:
 # - own-library builds cJSON with sandlink-build (wasm module, shared
 #   object, stubs checked against cJSON.h) and checks that Dynamic, Stubs
 #   and Sandbox agree;
@@ -80,13 +163,12 @@ done
 # - zlib generates its bindings from zlib.h (sandlink-build's generator,
 #   libclang) and runs deflate/inflate, compress2/uncompress, crc32 and
 #   adler32 through all four strategies, checking each against Python's zlib.
-export CARGO_TARGET_DIR="$PWD/target/standalone"
-cargo run --release --locked --manifest-path examples/own-library/Cargo.toml
-cargo run --release --locked --manifest-path examples/outside-expat/Cargo.toml
-cargo run --release --locked --manifest-path examples/lua/Cargo.toml
-cargo run --release --locked --manifest-path examples/zlib/Cargo.toml
+phase "users' crates outside the workspace"
+for example in own-library outside-expat lua zlib; do
+    cargo run --locked --manifest-path "examples/$example/Cargo.toml"
+done
 # The fuzz targets (their own workspace) must keep compiling: an API change
 # that breaks one fails here, not months later (running them is
-# scripts/fuzz.sh's job).
-cargo check --locked --manifest-path fuzz/Cargo.toml --bins
-unset CARGO_TARGET_DIR
+# scripts/fuzz.sh's job, with its own flags and target dir).
+phase "the fuzz targets compile"
+cargo build --locked --manifest-path fuzz/Cargo.toml --bins
