@@ -16,6 +16,7 @@ phase() {
     phase_start=$SECONDS
     if [[ -n $1 ]]; then echo "test.sh: == $1" >&2; fi
 }
+started=$(mktemp)
 report() {
     local rc=$?
     phase ""
@@ -23,7 +24,13 @@ report() {
         echo "test.sh: phase times (exit status $rc)"
         printf '  %s\n' "${phases[@]}"
         printf '  %6ds  total\n' "$SECONDS"
+        # From an empty target dir this is 2: the program's wasmtime and the
+        # build scripts' (sandlink-build's `precompile`). More means some
+        # build asked wasmtime's dependencies for other features.
+        echo "test.sh: wasmtime compiled $(find "${CARGO_TARGET_DIR:-target}" -name 'libwasmtime-*.rlib' \
+            -newer "$started" 2>/dev/null | wc -l) time(s) in this run"
     } >&2
+    rm -f "$started"
 }
 trap report EXIT
 
