@@ -16,26 +16,19 @@ cd "$(dirname "$0")/.."
 top=${1:-20}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+# Each test binary with its package's directory (from the same build
+# messages), where cargo test would run it.
 cargo test --workspace --exclude sandlink-benches --locked --no-run --message-format=json 2>/dev/null \
     | python3 -c '
-import json, sys
+import json, os, sys
 for line in sys.stdin:
     m = json.loads(line)
     if m.get("reason") == "compiler-artifact" and m.get("profile", {}).get("test") and m.get("executable"):
-        print(m["executable"])
+        print(m["executable"], os.path.dirname(m["manifest_path"]), sep="\t")
 ' >"$out/binaries"
-while read -r bin; do
+while IFS=$'\t' read -r bin dir; do
     name=$(basename "$bin")
-    # Each binary runs from its package's directory, as under cargo test.
-    dir=$(cargo metadata --locked --format-version 1 --no-deps 2>/dev/null | python3 -c '
-import json, sys
-bin = sys.argv[1].rsplit("-", 1)[0]
-for p in json.load(sys.stdin)["packages"]:
-    for t in p["targets"]:
-        if t["name"].replace("-", "_") == bin:
-            print(p["manifest_path"].rsplit("/", 1)[0]); sys.exit()
-' "$name")
-    (cd "${dir:-.}" && RUSTC_BOOTSTRAP=1 "$bin" -Z unstable-options --report-time 2>&1) \
+    (cd "$dir" && RUSTC_BOOTSTRAP=1 "$bin" -Z unstable-options --report-time 2>&1) \
         | sed -n "s/^test \(.*\) \.\.\. ok <\([0-9.]*\)s>$/\2 $name \1/p" >>"$out/times" || true
 done <"$out/binaries"
 sort -rn "$out/times" | head -n "$top" | awk '{ printf "%8.2fs  %s  %s\n", $1, $2, $3 }'

@@ -120,12 +120,13 @@ done
 # the ones already compiled, and only the packaged crates are built again,
 # from what a user would download.
 phase "the packaged crates, from their packaged files"
-cargo package --locked --no-verify --allow-dirty -p sandlink-guest-shim -p sandlink-build -p sandlink
+packaged=(sandlink-guest-shim sandlink-build sandlink)
+cargo package --locked --no-verify --allow-dirty "${packaged[@]/#/-p}"
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -n1)
 check="$CARGO_TARGET_DIR/package-check"
 rm -rf "$check"
 mkdir -p "$check/src"
-for crate in sandlink-guest-shim sandlink-build sandlink; do
+for crate in "${packaged[@]}"; do
     tar -xzf "$CARGO_TARGET_DIR/package/$crate-$version.crate" -C "$check"
 done
 {
@@ -146,7 +147,7 @@ sandlink-build = { version = "=$version", features = ["precompile"] }
 
 [patch.crates-io]
 EOF
-    for crate in sandlink-guest-shim sandlink-build sandlink; do
+    for crate in "${packaged[@]}"; do
         echo "$crate = { path = \"$crate-$version\" }"
     done
     # The workspace's profile, so that the dependencies are shared.

@@ -411,7 +411,7 @@ fn prepare(
 /// The module in the binary format: `wasm` itself when it is binary, else
 /// its text (WAT) translated (wasmtime's `wat` feature is off: see
 /// sandlink's Cargo.toml).
-pub(crate) fn binary<'a>(wasm: &'a [u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
+fn binary<'a>(wasm: &'a [u8], name: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
     wat::parse_bytes(wasm).map_err(|e| load_error(name, "invalid wasm module", e))
 }
 
