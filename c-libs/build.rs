@@ -64,11 +64,14 @@ fn main() -> Result<(), Error> {
     let init_src = dir.join("hostile-init/init.c");
     println!("cargo:rerun-if-changed={}", init_src.display());
     let out = PathBuf::from(env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for act in ["write", "read", "socket", "fork", "exec", "signal"] {
+    for act in [
+        "write", "read", "socket", "fork", "exec", "signal", "prlimit", "setown", "memory",
+        "procmem", "sibling", "fds",
+    ] {
         let so = out.join(format!("libhostile_init_{act}.so"));
         run_clang(
             std::process::Command::new(toolchain.clang())
-                .args(["-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror"])
+                .args(["-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror", "-ldl"])
                 .arg(format!("-DACT_{}", act.to_uppercase()))
                 .arg(format!("-DHI_PATH=\"{HOSTILE_INIT_WRITES}\""))
                 .arg(&init_src)

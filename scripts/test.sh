@@ -92,7 +92,40 @@ fi
 # benches/Cargo.toml): criterion would change wasmtime's feature set.
 phase "the workspace's tests"
 ws=(--workspace --exclude sandlink-benches --locked)
+# The variable that runs test binaries through a wrapper (setpriv,
+# valgrind).
+host=$(rustc -vV | sed -n 's/^host: //p')
+runner_var="CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$host")_RUNNER"
 cargo test "${ws[@]}"
+# The Process worker's confinement again with the host as an ordinary user:
+# several acts of a hostile library only reach a host that is not root
+# (the worker then keeps the host's uid). As root, the tests run as
+# `nobody` through setpriv; the directories leading to the test binaries
+# and the libraries they load must let `nobody` through, so any that do not
+# get o+x for the run, restored at exit.
+phase "Process confinement as an ordinary user"
+if [[ $(id -u) -eq 0 ]]; then
+    user=65534
+    restore=()
+    dir=$PWD/target
+    while [[ $dir != / ]]; do
+        if ! setpriv --reuid=$user --regid=$user --clear-groups -- test -x "$dir"; then
+            restore+=("$(stat -c %a "$dir") $dir")
+            chmod o+x "$dir"
+        fi
+        dir=$(dirname "$dir")
+    done
+    restore_modes() {
+        local entry
+        for entry in "${restore[@]}"; do chmod "${entry%% *}" "${entry#* }"; done
+    }
+    trap 'rc=$?; restore_modes; (exit $rc); report' EXIT
+    env "$runner_var=setpriv --reuid=$user --regid=$user --clear-groups --" \
+        cargo test "${ws[@]}" --test process_confinement --test process_isolation
+    restore_modes
+    restore=()
+    trap report EXIT
+fi
 # sandlink-expat's `native` feature: its own shared object and stubs parse
 # as its embedded module does. `--workspace` with the one test keeps the
 # workspace's feature set for every other crate, so only sandlink-expat is
@@ -105,8 +138,6 @@ cargo test "${ws[@]}" --features sandlink-expat/native --test native
 # Sandbox's pool is shrunk: valgrind cannot reserve 4 GiB per slot for the
 # default 1000 slots.
 phase "callbacks under valgrind"
-host=$(rustc -vV | sed -n 's/^host: //p')
-runner_var="CARGO_TARGET_$(tr 'a-z-' 'A-Z_' <<<"$host")_RUNNER"
 for strategy in dynamic stubs sandbox; do
     env "$runner_var=valgrind --error-exitcode=1 -q" SANDLINK_TEST_MAX_INSTANCES=4 \
         cargo test "${ws[@]}" --test "$strategy" -- callback

@@ -46,6 +46,7 @@ const char *h_unterminated(void) {
     return end - 16;
 }
 #else
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -72,6 +73,37 @@ int h_socket(void) { return socket(AF_INET, SOCK_STREAM, 0); }
 /* Native only: writes a forged, oversized frame header on descriptor `fd`,
  * which in the Process strategy's worker may be the pipe to the host. */
 int h_forge_frame(int fd) { return (int)write(fd, "\xff\xff\xff\xff\x44", 5); }
+
+/* Native only: writes a forged error frame of `mib` MiB on descriptor `fd`
+ * (the worker's reply pipe), header and body, as far as the reader takes
+ * it; what was written. */
+long h_forge_error(int fd, int mib) {
+    static char chunk[65536];
+    uint32_t len = (uint32_t)mib << 20;
+    char head[5];
+    memcpy(head, &len, 4);
+    head[4] = 65; /* RE_ERROR */
+    if (write(fd, head, 5) != 5)
+        return -1;
+    memset(chunk, 'E', sizeof chunk);
+    long done = 0;
+    while (done + 1 < (long)len) {
+        ssize_t n = write(fd, chunk, sizeof chunk);
+        if (n <= 0)
+            break;
+        done += n;
+    }
+    return done;
+}
+
+/* Native only: calls `f` for ever, whatever it returns. */
+void h_call_back_forever(int (*f)(int)) {
+    for (int i = 0;; i++)
+        f(i);
+}
+
+/* Native only: raises `sig` in itself. */
+int h_raise(int sig) { return raise(sig); }
 
 /* Native only: closes descriptor `fd` (in the worker, one of its pipes to
  * the host), then calls `f`. */

@@ -33,9 +33,14 @@ pub const HOSTILE_SO: &str = env!("SANDLINK_HOSTILE_SO");
 /// A shared object whose initialiser attempts one act a confined worker
 /// must refuse, before any function is called: `act` is one of `write` (a
 /// file at [`HOSTILE_INIT_WRITES`]), `read` (`/etc/passwd`), `socket`,
-/// `fork`, `exec` (`/bin/true`) and `signal` (signal 0 to its parent).
-/// Its one function, `int hi_outcome(void)`, returns 0 if the act
-/// succeeded, else its `errno`.
+/// `fork`, `exec` (`/bin/true`), `signal` (signal 0 to its parent),
+/// `setown` (its parent as the owner of descriptor 4), `memory` (touches
+/// 512 MiB), `procmem` (reads `/proc/<parent>/environ`) and `sibling`
+/// (opens another file of its own directory). Its one function,
+/// `int hi_outcome(void)`, returns 0 if the act succeeded, else its
+/// `errno`; but for `prlimit`, the number of other processes it can name
+/// with `prlimit64` (pids below 65536), and `fds`, the mask of descriptors
+/// 0 to 30 open while it runs.
 pub fn hostile_init_so(act: &str) -> String {
     format!(
         "{}/libhostile_init_{act}.so",

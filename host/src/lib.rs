@@ -179,7 +179,7 @@ pub mod types;
 #[cfg(feature = "dynamic")]
 pub use backend::dynamic::Dynamic;
 #[cfg(feature = "process")]
-pub use backend::process::{landlock_abi, Process, ProcessConfig};
+pub use backend::process::{landlock_abi, Confinement, Process, ProcessConfig};
 #[cfg(feature = "sandbox")]
 pub use backend::sandbox::{
     CompiledModule, DirAccess, DirGrant, Precompiled, Sandbox, SandboxConfig,

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <ffi.h>
+#include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/landlock.h>
 #include <linux/seccomp.h>
@@ -30,14 +31,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#define PROTOCOL_VERSION 3u
+#define PROTOCOL_VERSION 4u
 /* Requests arrive on one pipe and replies leave on another: with one
  * bidirectional socket, every message the host reads also woke the worker
  * (the socket's write-space wakeup), doubling the cost of a round trip. */
@@ -50,7 +55,8 @@
 enum {
     OP_HELLO = 1,
     OP_LOAD = 2,
-    OP_CONFINE = 3,
+    /* 3 was OP_CONFINE: everything that confines the library is in force
+     * before it loads (OP_LOAD), so nothing it can patch applies it. */
     OP_SYMBOL = 4,
     OP_CALL = 5,
     OP_ALLOC = 6,
@@ -766,21 +772,293 @@ static void do_closure(void) {
     reply_value((uint64_t)(uintptr_t)c);
 }
 
-/* ---- set-up ------------------------------------------------------------- */
+/* ---- set-up ------------------------------------------------------------
+ *
+ * Everything that bounds the library is in force before its first
+ * instruction (its initialisers, run by dlopen), and is applied by this
+ * file's code while no library code is mapped:
+ *
+ *   - at start (main): the worker's own identity, one no other worker and
+ *     not the host has (a root host's worker becomes uid and gid
+ *     IDENTITY_BASE + its pid; an ordinary host's keeps the host's uid,
+ *     which the namespaces below make unreachable); non-dumpable; no core
+ *     files; and, unless the host said "no-namespaces", new user, PID,
+ *     network, IPC, UTS and mount namespaces whose root holds only the
+ *     loader's directories and the library, read-only;
+ *   - in OP_LOAD: the address-space limit, no_new_privs, the Landlock
+ *     ruleset and the one seccomp filter, then dlopen.
+ *
+ * With namespaces the worker is three processes: the monitor (the host's
+ * child, outside the namespaces, which relays how the library ended), the
+ * namespaces' init (which reaps), and the library's process, which serves
+ * the host. The monitor and init run no library code and hold no pipe to
+ * the host. */
 
 static void *library;
 
-/* Drops root before any library code runs: as `nobody`, a hostile
- * initialiser cannot ptrace the host or open its /proc/PID/mem. */
-static int drop_root(void) {
+/* A root host's workers each take a uid and gid of their own. */
+#define IDENTITY_BASE 0x5a000000u
+
+/* Why a set-up step failed, sent to the host as the reply to its first
+ * request (an ERROR frame, read as the handshake's answer). */
+static void setup_failed(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= sizeof msg)
+        n = sizeof msg - 1;
+    send_frame(RE_ERROR, msg, (size_t)n, NULL, 0);
+    _exit(1);
+}
+
+/* As root, becomes `id` (uid and gid), with no supplementary groups. */
+static void take_identity(uid_t id) {
     if (geteuid() != 0)
-        return 0;
+        return;
     gid_t none[1];
-    if (setgroups(0, none) != 0 || setgid(65534) != 0 || setuid(65534) != 0)
+    if (setgroups(0, none) != 0 || setresgid(id, id, id) != 0 || setresuid(id, id, id) != 0)
+        setup_failed("cannot take the worker's own identity (uid %u): %s", id, strerror(errno));
+}
+
+/* Writes `text` to /proc/<pid>/<file>: 0, or -1 with errno set. */
+static int write_proc(pid_t pid, const char *file, const char *text) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/%s", (int)pid, file);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
         return -1;
-    /* setuid cleared it; /proc/self must stay ours for dlopen below. */
-    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    size_t len = strlen(text);
+    ssize_t n = write(fd, text, len);
+    int saved = errno;
+    close(fd);
+    errno = saved;
+    return n == (ssize_t)len ? 0 : -1;
+}
+
+/* Creates the directories leading to `path` (not `path` itself). */
+static int make_parents(char *path) {
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = 0;
+        int r = mkdir(path, 0755);
+        *p = '/';
+        if (r != 0 && errno != EEXIST)
+            return -1;
+    }
     return 0;
+}
+
+/* Bind-mounts `src` (a directory or a file; missing: nothing to do) at the
+ * same path under `root`, read-only; 0, or -1 after naming what failed in
+ * `why`. */
+static int bind_read_only(const char *root, const char *src, char *why, size_t why_len) {
+    struct stat st;
+    if (stat(src, &st) != 0)
+        return errno == ENOENT ? 0 : (snprintf(why, why_len, "%s: %s", src, strerror(errno)), -1);
+    char dst[4096];
+    if ((size_t)snprintf(dst, sizeof dst, "%s%s", root, src) >= sizeof dst) {
+        snprintf(why, why_len, "%s: the path is too long", src);
+        return -1;
+    }
+    if (make_parents(dst) != 0)
+        goto fail;
+    if (S_ISDIR(st.st_mode)) {
+        if (mkdir(dst, 0755) != 0 && errno != EEXIST)
+            goto fail;
+    } else {
+        int fd = open(dst, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd < 0)
+            goto fail;
+        close(fd);
+    }
+    if (mount(src, dst, NULL, MS_BIND | MS_REC, NULL) != 0)
+        goto fail;
+    /* A remount may add "read-only" but must keep the flags the original
+     * mount was locked with. */
+    struct statvfs vfs;
+    if (statvfs(dst, &vfs) != 0)
+        goto fail;
+    unsigned long flags = MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV;
+    if (vfs.f_flag & ST_NOEXEC)
+        flags |= MS_NOEXEC;
+    if (vfs.f_flag & ST_NOATIME)
+        flags |= MS_NOATIME;
+    if (vfs.f_flag & ST_NODIRATIME)
+        flags |= MS_NODIRATIME;
+    if (vfs.f_flag & ST_RELATIME)
+        flags |= MS_RELATIME;
+    if (mount(NULL, dst, NULL, flags, NULL) != 0)
+        goto fail;
+    return 0;
+fail:
+    snprintf(why, why_len, "%s: %s", src, strerror(errno));
+    return -1;
+}
+
+/* What the loader reads; confine.rs's LOADER_PATHS says the same. */
+static const char *const loader_paths[] = {
+    "/etc/ld.so.cache", "/lib",       "/lib32",       "/lib64",          "/libx32",
+    "/usr/lib",         "/usr/lib32", "/usr/lib64",   "/usr/libx32",     "/usr/local/lib",
+};
+
+/* In the new mount namespace: a root of its own holding only the loader's
+ * paths and the library (`lib`, absolute, or a bare name the loader
+ * searches for), all read-only, and nothing else: no /proc, /tmp or home. */
+static void make_root(const char *lib) {
+    char why[600];
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+        setup_failed("cannot make the worker's mounts private: %s", strerror(errno));
+    /* The new root is built on a directory that holds none of the paths
+     * bound into it. */
+    static const char *const spots[] = {"/tmp", "/mnt", "/media", "/srv", "/run", "/dev"};
+    const char *root = NULL;
+    for (size_t i = 0; i < sizeof spots / sizeof spots[0] && !root; i++) {
+        size_t n = strlen(spots[i]);
+        struct stat st;
+        if (stat(spots[i], &st) == 0 && S_ISDIR(st.st_mode) &&
+            !(strncmp(lib, spots[i], n) == 0 && lib[n] == '/'))
+            root = spots[i];
+    }
+    if (!root)
+        setup_failed("no directory to build the worker's root on");
+    if (mount("sandlink", root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755") != 0)
+        setup_failed("cannot mount the worker's root (tmpfs on %s): %s", root, strerror(errno));
+    for (size_t i = 0; i < sizeof loader_paths / sizeof loader_paths[0]; i++)
+        if (bind_read_only(root, loader_paths[i], why, sizeof why) != 0)
+            setup_failed("cannot bind the loader's path %s", why);
+    if (lib[0] == '/' && bind_read_only(root, lib, why, sizeof why) != 0)
+        setup_failed("cannot bind the library %s", why);
+    if (mount(NULL, root, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) !=
+        0)
+        setup_failed("cannot make the worker's root read-only: %s", strerror(errno));
+    if (chdir(root) != 0 || syscall(SYS_pivot_root, ".", ".") != 0 ||
+        umount2(".", MNT_DETACH) != 0 || chdir("/") != 0)
+        setup_failed("cannot enter the worker's root: %s", strerror(errno));
+}
+
+/* Reads all of `len` bytes, or fails. */
+static int read_all(int fd, void *buf, size_t len) {
+    char *p = buf;
+    while (len > 0) {
+        ssize_t n = read(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Ends this process as `status` (a wait status) says its child ended, so
+ * that the host sees how the library's process ended. */
+static void end_as(int status) {
+    if (WIFEXITED(status))
+        _exit(WEXITSTATUS(status));
+    if (WIFSIGNALED(status)) {
+        int sig = WTERMSIG(status);
+        sigset_t all;
+        signal(sig, SIG_DFL);
+        sigfillset(&all);
+        sigprocmask(SIG_UNBLOCK, &all, NULL);
+        kill(getpid(), sig);
+    }
+    _exit(127);
+}
+
+/* Waits for `pid`; its wait status. */
+static int wait_for(pid_t pid) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return 0;
+    return status;
+}
+
+/* Enters the namespaces (see above) and returns in the library's process;
+ * the monitor and init never return. `lib` is the library's path. */
+static void enter_namespaces(const char *lib) {
+    int go[2], told[2];
+    if (pipe2(go, O_CLOEXEC) != 0 || pipe2(told, O_CLOEXEC) != 0)
+        setup_failed("pipe: %s", strerror(errno));
+    uid_t uid = geteuid();
+    gid_t gid = getegid();
+    /* Until its identity is mapped, the new process's /proc files must be
+     * its own uid's (not root's, as a non-dumpable process's are), for the
+     * monitor to write them. No library code runs in between. */
+    prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+    long init = syscall(SYS_clone,
+                        CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWNS |
+                            CLONE_NEWUTS | SIGCHLD,
+                        NULL, NULL, NULL, NULL);
+    if (init < 0)
+        setup_failed("cannot create the worker's namespaces (user, PID, network, IPC, UTS, "
+                     "mount): %s",
+                     strerror(errno));
+    if (init > 0) {
+        /* The monitor: maps the worker's identity to root inside, and waits. */
+        char map[64];
+        close(go[0]);
+        close(told[1]);
+        snprintf(map, sizeof map, "0 %u 1\n", (unsigned)uid);
+        int ok = write_proc((pid_t)init, "uid_map", map) == 0 &&
+                 write_proc((pid_t)init, "setgroups", "deny\n") == 0;
+        snprintf(map, sizeof map, "0 %u 1\n", (unsigned)gid);
+        ok = ok && write_proc((pid_t)init, "gid_map", map) == 0;
+        if (!ok) {
+            int saved = errno;
+            kill((pid_t)init, SIGKILL);
+            wait_for((pid_t)init);
+            errno = saved;
+            setup_failed("cannot map the worker's identity into its user namespace: %s",
+                         strerror(errno));
+        }
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        if (write(go[1], "g", 1) != 1)
+            _exit(1);
+        close(go[1]);
+        close(IN_FD);
+        close(OUT_FD);
+        close(RULESET_FD);
+        int init_status = wait_for((pid_t)init);
+        int status;
+        end_as(read_all(told[0], &status, sizeof status) == 0 ? status : init_status);
+    }
+    /* Init, pid 1 of the new PID namespace. */
+    close(go[1]);
+    close(told[0]);
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    char g;
+    if (read_all(go[0], &g, 1) != 0)
+        _exit(1); /* the monitor failed, and said so */
+    close(go[0]);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    make_root(lib);
+    pid_t worker = fork();
+    if (worker < 0)
+        setup_failed("fork: %s", strerror(errno));
+    if (worker > 0) {
+        close(IN_FD);
+        close(OUT_FD);
+        close(RULESET_FD);
+        int status = wait_for(worker);
+        if (write(told[1], &status, sizeof status) != sizeof status)
+            _exit(1);
+        _exit(0);
+    }
+    /* The library's process: root in its namespaces, without capabilities. */
+    close(told[1]);
+    struct __user_cap_header_struct head = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct none[_LINUX_CAPABILITY_U32S_3];
+    memset(none, 0, sizeof none);
+    if (syscall(SYS_capset, &head, none) != 0)
+        setup_failed("cannot drop the worker's capabilities: %s", strerror(errno));
 }
 
 /* Installs a seccomp program of `len` bytes (no_new_privs is set). */
@@ -804,15 +1082,17 @@ static int install_filter(const uint8_t *prog, size_t len) {
     return r;
 }
 
-/* u8 Landlock flag (the ruleset is on RULESET_FD), u32 length and the
- * first seccomp stage's program (none when empty), then the path. */
+/* u8 Landlock flag (the ruleset is on RULESET_FD), u64 address-space limit
+ * (0: none), u32 length and the seccomp filter (none when empty), then the
+ * path. Confines, then loads: every limit is in force before the library's
+ * first instruction, and nothing after this needs the library's consent. */
 static void do_load(void) {
     uint8_t landlock = take_u8();
+    uint64_t limit = take_u64();
     uint32_t prog_len;
     memcpy(&prog_len, take(4), 4);
     const uint8_t *prog = take(prog_len);
     char *path = take_string();
-    char via[64];
     if (!path)
         return;
     if (library) {
@@ -820,22 +1100,14 @@ static void do_load(void) {
         free(path);
         return;
     }
-    /* Opened with the host's rights (a name without a slash is left to the
-     * loader's search), loaded after dropping them. */
-    int fd = strchr(path, '/') ? open(path, O_RDONLY | O_CLOEXEC) : -1;
-    if (strchr(path, '/') && fd < 0) {
-        reply_error("%s: %s", path, strerror(errno));
-        free(path);
-        return;
+    if (limit) {
+        struct rlimit rl = {limit, limit};
+        if (setrlimit(RLIMIT_AS, &rl) != 0) {
+            reply_error("setrlimit(RLIMIT_AS): %s", strerror(errno));
+            free(path);
+            return;
+        }
     }
-    if (drop_root() != 0) {
-        reply_error("cannot drop root privileges: %s", strerror(errno));
-        free(path);
-        return;
-    }
-    /* Confined before the library's first instruction: no privileges to
-     * regain, then the file system and signals (Landlock), then the system
-     * calls loading may make (seccomp, first stage). */
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
         reply_error("cannot set no_new_privs: %s", strerror(errno));
         free(path);
@@ -851,21 +1123,10 @@ static void do_load(void) {
         free(path);
         return;
     }
-    if (fd >= 0)
-        snprintf(via, sizeof via, "/proc/self/fd/%d", fd);
-    library = dlopen(fd >= 0 ? via : path, RTLD_NOW | RTLD_LOCAL);
-    if (fd >= 0)
-        close(fd);
+    library = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (!library) {
         const char *e = dlerror();
-        size_t n = fd >= 0 ? strlen(via) : 0;
-        if (!e)
-            reply_error("dlopen failed");
-        else if (n > 0 && strncmp(e, via, n) == 0)
-            /* The loader names the descriptor it was given: name the file. */
-            reply_error("%s%s", path, e + n);
-        else
-            reply_error("%s", e);
+        reply_error("%s", e ? e : "dlopen failed");
     } else {
         reply_ok();
     }
@@ -887,35 +1148,19 @@ static void do_symbol(void) {
     free(name);
 }
 
-/* u64 address-space limit (0: none), then the second seccomp stage,
- * stacked on the first. */
-static void do_confine(void) {
-    uint64_t limit = take_u64();
-    size_t len = req_len - req_pos;
-    const uint8_t *prog = take(len);
-    if (limit) {
-        struct rlimit rl = {limit, limit};
-        if (setrlimit(RLIMIT_AS, &rl) != 0) {
-            reply_error("setrlimit(RLIMIT_AS): %s", strerror(errno));
-            return;
-        }
-    }
-    if (install_filter(prog, len) == 0)
-        reply_ok();
-}
-
 static void serve(int in_callback, uint64_t *cb_result) {
     for (;;) {
         uint8_t op = next_request();
         req_pos = 0;
         switch (op) {
         case OP_HELLO: {
-            uint32_t v = PROTOCOL_VERSION;
-            send_frame(RE_VALUE, &v, 4, NULL, 0);
+            /* The version, and this process's id as it sees itself (the
+             * seccomp filter names it). */
+            uint32_t v[2] = {PROTOCOL_VERSION, (uint32_t)self_pid};
+            send_frame(RE_VALUE, v, 8, NULL, 0);
             break;
         }
         case OP_LOAD: do_load(); break;
-        case OP_CONFINE: do_confine(); break;
         case OP_SYMBOL: do_symbol(); break;
         case OP_CALL: do_call(); break;
         case OP_ALLOC: {
@@ -966,7 +1211,9 @@ static void serve(int in_callback, uint64_t *cb_result) {
     }
 }
 
-int main(void) {
+/* argv[1] is "namespaces" or "no-namespaces", argv[2] the library's path
+ * (absolute, or a bare name for the loader to search). */
+int main(int argc, char **argv) {
     /* The host passes the request pipe as stdin, the reply pipe as stdout
      * and the Landlock ruleset (or /dev/null) as stderr; they move out of
      * the way of the library's own stdio, and every other descriptor is
@@ -975,17 +1222,29 @@ int main(void) {
         return 9;
     syscall(SYS_close_range, 0u, 2u, 0u);
     syscall(SYS_close_range, RULESET_FD + 1u, ~0u, 0u);
-    fcntl(IN_FD, F_SETFL, fcntl(IN_FD, F_GETFL) | O_NONBLOCK);
-    spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 50000 : 0;
+    if (argc != 3)
+        setup_failed("the worker takes two arguments, not %d", argc - 1);
     signal(SIGPIPE, SIG_IGN);
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core); /* a crashing library leaves no core file */
+    /* Nothing of this process may be read or traced through /proc or
+     * ptrace by another of the same uid, for its whole life. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* Counted here: the worker's root has no /sys. */
+    spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 50000 : 0;
+    take_identity(IDENTITY_BASE + (uid_t)getpid());
+    if (strcmp(argv[1], "namespaces") == 0)
+        enter_namespaces(argv[2]);
+    else if (strcmp(argv[1], "no-namespaces") != 0)
+        setup_failed("unknown worker mode %s", argv[1]);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    fcntl(IN_FD, F_SETFL, fcntl(IN_FD, F_GETFL) | O_NONBLOCK);
     struct sigaction fault = {0};
     fault.sa_sigaction = on_fault;
     fault.sa_flags = SA_SIGINFO | SA_NODEFER;
     sigaction(SIGSEGV, &fault, NULL);
     sigaction(SIGBUS, &fault, NULL);
     self_pid = getpid();
-    struct rlimit no_core = {0, 0};
-    setrlimit(RLIMIT_CORE, &no_core); /* a crashing library leaves no core file */
     /* Reserved before the library loads, so that nothing else is there. */
     slots_region = mmap((void *)SLOT_BASE, (size_t)SLOT_SIZE * SLOT_COUNT,
                         PROT_READ | PROT_WRITE | PROT_EXEC,

@@ -31,3 +31,25 @@ pub fn rss_bytes() -> u64 {
         .unwrap_or_else(|| panic!("/proc/self/status has no VmRSS line"));
     kib * 1024
 }
+
+/// The process that runs a Process worker's library, as the host sees it:
+/// the worker the host started (`worker_pid`) itself, or, in namespaces,
+/// the last of its line of only children (monitor, init, library).
+pub fn library_pid(worker_pid: u32) -> u32 {
+    let mut pid = worker_pid;
+    for _ in 0..4 {
+        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .unwrap_or_default();
+        match children.split_whitespace().next().and_then(|c| c.parse().ok()) {
+            Some(child) => pid = child,
+            None => return pid,
+        }
+    }
+    pid
+}
+
+/// Whether this process runs as root.
+pub fn running_as_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}

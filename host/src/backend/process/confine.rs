@@ -1,29 +1,24 @@
-//! The worker's confinement, built on the host and applied by the worker:
-//! two seccomp stages (compiled with `seccompiler`) and a Landlock ruleset
-//! (built with the `landlock` crate).
+//! The worker's confinement, built on the host and applied by the worker
+//! before the library loads: one seccomp filter (compiled with
+//! `seccompiler`) and a Landlock ruleset (built with the `landlock` crate).
+//! worker.c adds the rest before `dlopen`: namespaces, identity, rlimits.
 //!
-//! **Before the library loads** (`Stage::Load`), the worker drops root,
-//! applies the Landlock ruleset and installs the first seccomp stage, so a
-//! library's initialisers run confined from their first instruction:
+//! Nothing is applied after `dlopen`: the filter that stops the library's
+//! initialisers is the one that stops its calls, so nothing the library
+//! patches in the worker's memory can keep a limit from applying.
 //! - seccomp: files open only for reading (an open with `O_WRONLY`,
 //!   `O_RDWR`, `O_CREAT`, `O_TRUNC`, `O_APPEND` or `O_TMPFILE` kills the
-//!   worker), and no sockets, new processes, `execve`, `ptrace` or signals
-//!   to other processes: anything off the list kills the worker with
-//!   `SIGSYS`;
-//! - Landlock, where the kernel has it: reading and executing only beneath
-//!   the loader's directories (`/lib*`, `/usr/lib*`, `/usr/local/lib`,
-//!   `/etc/ld.so.cache`), the library's own directory (where its own
-//!   dependencies may be); no writing, creating or removing anywhere; no TCP
-//!   `bind`/`connect` (ABI 4); no signals out of the worker and no abstract
-//!   Unix sockets (ABI 6). A forbidden open fails with `EACCES`.
-//!
-//! **Once it is loaded** (`Stage::Run`), the second stage is stacked on the
-//! first: no `open` at all. The allow-list is what serving requests and
-//! running ordinary library code needs: reading and writing its pipes,
-//! memory management, futexes, signals to itself (so `abort` works), the
-//! clock and `getrandom`, and `process_vm_readv`/`process_vm_writev` on its
-//! own pid (the worker copies memory through the kernel so that a bad
-//! address is an error, not a crash).
+//!   worker); no sockets, new processes, `execve`, `ptrace`, `prctl`,
+//!   `kill`, `ioctl`; `tgkill`, `prlimit64`, `sched_getaffinity` and
+//!   `process_vm_readv`/`writev` on the worker itself only; `fcntl` without
+//!   `F_SETOWN`, `F_SETSIG` or `O_ASYNC`. Anything off the list kills the
+//!   worker with `SIGSYS`.
+//! - Landlock: reading and executing only beneath the loader's
+//!   directories (`/lib*`, `/usr/lib*`, `/usr/local/lib`,
+//!   `/etc/ld.so.cache`) and the library file itself; no writing, creating
+//!   or removing anywhere; no TCP `bind`/`connect` (ABI 4); no signals out
+//!   of the worker and no abstract Unix sockets (ABI 6). A forbidden open
+//!   fails with `EACCES`.
 
 use std::collections::BTreeMap;
 use std::os::fd::OwnedFd;
@@ -40,17 +35,8 @@ use seccompiler::{
 
 use crate::error::{Error, Result, StrategyKind};
 
-/// Which of the two seccomp stages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stage {
-    /// Installed before `dlopen`: what loading and the library's
-    /// initialisers may do.
-    Load,
-    /// Stacked on the first once the library is loaded: what calls may do.
-    Run,
-}
-
-/// What the loader reads: its cache and the system's library directories.
+/// What the loader reads: its cache and the system's library directories
+/// (worker.c binds the same into the worker's root).
 const LOADER_PATHS: &[&str] = &[
     "/etc/ld.so.cache",
     "/lib",
@@ -72,9 +58,11 @@ const WRITING_FLAGS: u64 = (libc::O_WRONLY
     | libc::O_APPEND
     | (libc::O_TMPFILE & !libc::O_DIRECTORY)) as u64;
 
-/// The filter of `stage` for a worker with process id `pid`, as the bytes of
-/// its `struct sock_filter` array.
-pub fn program(pid: u32, stage: Stage) -> Result<Vec<u8>> {
+/// The worker's seccomp filter, for a worker whose process id (as it sees
+/// itself) is `pid`, as the bytes of its `struct sock_filter` array. It is
+/// installed before `dlopen` and is the only one: what loading, the
+/// initialisers and every later call may do.
+pub fn program(pid: u32) -> Result<Vec<u8>> {
     let fail = |e: &dyn std::fmt::Display| Error::Unsupported(format!("seccomp filter: {e}"));
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(|e| fail(&e))?;
     let mut rules: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
@@ -83,9 +71,16 @@ pub fn program(pid: u32, stage: Stage) -> Result<Vec<u8>> {
         libc::SYS_write,
         libc::SYS_readv,
         libc::SYS_writev,
+        libc::SYS_pread64,
         libc::SYS_close,
         libc::SYS_fstat,
         libc::SYS_newfstatat,
+        libc::SYS_statx,
+        libc::SYS_faccessat,
+        libc::SYS_faccessat2,
+        libc::SYS_readlinkat,
+        libc::SYS_getdents64,
+        libc::SYS_getcwd,
         libc::SYS_lseek,
         libc::SYS_mmap,
         libc::SYS_munmap,
@@ -103,7 +98,14 @@ pub fn program(pid: u32, stage: Stage) -> Result<Vec<u8>> {
         libc::SYS_gettimeofday,
         libc::SYS_getrandom,
         libc::SYS_getpid,
+        libc::SYS_getppid,
         libc::SYS_gettid,
+        libc::SYS_uname,
+        libc::SYS_getuid,
+        libc::SYS_geteuid,
+        libc::SYS_getgid,
+        libc::SYS_getegid,
+        libc::SYS_sysinfo,
         libc::SYS_rt_sigreturn,
         libc::SYS_rt_sigprocmask,
         libc::SYS_rt_sigaction,
@@ -115,7 +117,8 @@ pub fn program(pid: u32, stage: Stage) -> Result<Vec<u8>> {
     let cond = |arg: u8, op: SeccompCmpOp, value: u64| {
         SeccompCondition::new(arg, SeccompCmpArgLen::Dword, op, value).map_err(|e| fail(&e))
     };
-    let rule = |c: SeccompCondition| SeccompRule::new(vec![c]).map_err(|e| fail(&e));
+    let rule = |c: Vec<SeccompCondition>| SeccompRule::new(c).map_err(|e| fail(&e));
+    let pid = u64::from(pid);
     // Only on itself: `abort` raises SIGABRT with tgkill(getpid(), ...), and
     // the memory copies name the worker's own pid.
     for nr in [
@@ -123,56 +126,51 @@ pub fn program(pid: u32, stage: Stage) -> Result<Vec<u8>> {
         libc::SYS_process_vm_readv,
         libc::SYS_process_vm_writev,
     ] {
-        rules.insert(nr, vec![rule(cond(0, SeccompCmpOp::Eq, u64::from(pid))?)?]);
+        rules.insert(nr, vec![rule(vec![cond(0, SeccompCmpOp::Eq, pid)?])?]);
     }
-    if stage == Stage::Load {
-        // What the loader and ordinary initialisers use, reading only.
+    // Limits and affinity of itself only (0 or its own pid): never another
+    // process's, not even to read them.
+    for nr in [libc::SYS_prlimit64, libc::SYS_sched_getaffinity] {
+        rules.insert(
+            nr,
+            vec![
+                rule(vec![cond(0, SeccompCmpOp::Eq, 0)?])?,
+                rule(vec![cond(0, SeccompCmpOp::Eq, pid)?])?,
+            ],
+        );
+    }
+    // fcntl for descriptor flags and status flags, without O_ASYNC, and
+    // never F_SETOWN or F_SETSIG: a descriptor's owner is who gets its
+    // signals, which would reach outside the worker past seccomp.
+    let mut fcntl = Vec::new();
+    for cmd in [
+        libc::F_GETFD,
+        libc::F_SETFD,
+        libc::F_GETFL,
+        libc::F_DUPFD_CLOEXEC,
+    ] {
+        fcntl.push(rule(vec![cond(1, SeccompCmpOp::Eq, cmd as u64)?])?);
+    }
+    fcntl.push(rule(vec![
+        cond(1, SeccompCmpOp::Eq, libc::F_SETFL as u64)?,
+        cond(2, SeccompCmpOp::MaskedEq(libc::O_ASYNC as u64), 0)?,
+    ])?);
+    rules.insert(libc::SYS_fcntl, fcntl);
+    // An open whose flags (argument `arg`) neither write nor create.
+    let reading = |arg: u8| rule(vec![cond(arg, SeccompCmpOp::MaskedEq(WRITING_FLAGS), 0)?]);
+    rules.insert(libc::SYS_openat, vec![reading(2)?]);
+    #[cfg(target_arch = "x86_64")]
+    {
         for nr in [
-            libc::SYS_pread64,
-            libc::SYS_statx,
-            libc::SYS_faccessat,
-            libc::SYS_faccessat2,
-            libc::SYS_readlinkat,
-            libc::SYS_getdents64,
-            libc::SYS_getcwd,
-            libc::SYS_fcntl,
-            libc::SYS_uname,
-            libc::SYS_getuid,
-            libc::SYS_geteuid,
-            libc::SYS_getgid,
-            libc::SYS_getegid,
-            libc::SYS_sysinfo,
-            libc::SYS_prlimit64,
-            libc::SYS_sched_getaffinity,
+            libc::SYS_stat,
+            libc::SYS_lstat,
+            libc::SYS_access,
+            libc::SYS_readlink,
         ] {
             rules.insert(nr, vec![]);
         }
-        // The worker stacks the second stage with prctl(PR_SET_SECCOMP):
-        // that only ever narrows what the process may do.
-        rules.insert(
-            libc::SYS_prctl,
-            vec![rule(cond(
-                0,
-                SeccompCmpOp::Eq,
-                libc::PR_SET_SECCOMP as u64,
-            )?)?],
-        );
-        // An open whose flags (argument `arg`) neither write nor create.
-        let reading = |arg: u8| rule(cond(arg, SeccompCmpOp::MaskedEq(WRITING_FLAGS), 0)?);
-        rules.insert(libc::SYS_openat, vec![reading(2)?]);
-        #[cfg(target_arch = "x86_64")]
-        {
-            for nr in [
-                libc::SYS_stat,
-                libc::SYS_lstat,
-                libc::SYS_access,
-                libc::SYS_readlink,
-            ] {
-                rules.insert(nr, vec![]);
-            }
-            // open(path, flags, mode): the flags are the second argument.
-            rules.insert(libc::SYS_open, vec![reading(1)?]);
-        }
+        // open(path, flags, mode): the flags are the second argument.
+        rules.insert(libc::SYS_open, vec![reading(1)?]);
     }
     let filter = SeccompFilter::new(
         rules,
@@ -192,9 +190,10 @@ pub fn program(pid: u32, stage: Stage) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// The Landlock ruleset for loading the library at `path` (a name without a
-/// slash is searched for in the loader's directories), as a descriptor the
-/// worker applies to itself; `None` where the kernel has no Landlock.
+/// The Landlock ruleset for loading the library at `path` (absolute; a name
+/// without a slash is searched for in the loader's directories), as a
+/// descriptor the worker applies to itself; `None` where the kernel has no
+/// Landlock.
 pub fn landlock_ruleset(path: &Path) -> Result<Option<OwnedFd>> {
     let fail = |e: &dyn std::fmt::Display| Error::Load {
         strategy: StrategyKind::Process,
@@ -204,12 +203,16 @@ pub fn landlock_ruleset(path: &Path) -> Result<Option<OwnedFd>> {
     // The newest rights this crate knows; on an older kernel, best effort
     // keeps what it supports (and nothing, without Landlock).
     let abi = ABI::V6;
-    let mut readable: Vec<&Path> = LOADER_PATHS.iter().map(Path::new).collect();
+    // The loader's paths that exist (a rule for a missing one fails), and
+    // the library file itself: not its directory, which is whatever
+    // directory the host names.
+    let mut readable: Vec<&Path> = LOADER_PATHS
+        .iter()
+        .map(Path::new)
+        .filter(|p| p.exists())
+        .collect();
     if path.as_os_str().as_encoded_bytes().contains(&b'/') {
         readable.push(path);
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            readable.push(dir);
-        }
     }
     let created = Ruleset::default()
         .handle_access(AccessFs::from_all(abi))

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::wire::{frame, op, reply, WireError};
+use super::wire::{self, frame, op, reply, WireError};
 use super::worker::expect_ok;
 use super::{Process, MODEL};
 use crate::error::{Error, Result};
@@ -127,7 +127,7 @@ unsafe impl Memory for Process {
             &len.to_le_bytes(),
             &ahead.to_le_bytes(),
         ];
-        match self.request_data(op::READ, &parts, "read")? {
+        match self.request_data(op::READ, &parts, len + ahead, "read")? {
             Ok(data) if data.len() >= out.len() && data.len() as u64 <= len + ahead => {
                 out.copy_from_slice(&data[..out.len()]);
                 if ahead > 0 {
@@ -140,7 +140,7 @@ unsafe impl Memory for Process {
                 "read",
                 WireError::Violation(format!("{} bytes for a read of {len}", data.len())),
             )),
-            Err((reply::ERROR, msg)) => Err(out_of(String::from_utf8_lossy(&msg).into_owned())),
+            Err((reply::ERROR, msg)) => Err(out_of(wire::message(&msg))),
             Err((k, _)) => Err(self.unexpected(&st, "read", k)),
         }
     }
@@ -170,7 +170,7 @@ unsafe impl Memory for Process {
             }
         }
         let parts: [&[u8]; 2] = [&addr.to_le_bytes(), &MAX_TRANSFER.to_le_bytes()];
-        match self.request_data(op::CSTR, &parts, "string read")? {
+        match self.request_data(op::CSTR, &parts, MAX_TRANSFER + 4096, "string read")? {
             Ok(bytes) => match memchr_nul(&bytes) {
                 // The string, its NUL, and the rest of the page.
                 Some(n) if n as u64 <= MAX_TRANSFER && bytes.len() - n <= 4096 => {
@@ -192,7 +192,7 @@ unsafe impl Memory for Process {
             Err((reply::ERROR, msg)) => Err(Error::InvalidValue {
                 function: None,
                 what: format!("the string at {addr:#x} in the worker"),
-                reason: String::from_utf8_lossy(&msg).into_owned(),
+                reason: wire::message(&msg),
             }),
             Err((k, _)) => Err(self.unexpected(&st, "string read", k)),
         }

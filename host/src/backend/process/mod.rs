@@ -47,7 +47,7 @@ use std::ffi::{OsStr, OsString};
 use std::marker::PhantomData;
 use std::process::Child;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
 use smallvec::SmallVec;
@@ -73,22 +73,33 @@ const MODEL: DataModel = DataModel::host();
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct ProcessConfig {
-    /// How long the host waits for any one message from the worker (default
-    /// 10 s): a call whose library code runs longer, without calling back,
-    /// kills the worker. Time the host spends in callbacks is not charged.
+    /// How long the library may run in one call (default 10 s), summed
+    /// over the stretches between its callbacks (the host's time in
+    /// callbacks is not charged), and how long the host waits for any other
+    /// message from the worker. Past it, the worker is killed.
     pub deadline: Duration,
     /// The worker's address-space limit (`RLIMIT_AS`), in bytes (default
-    /// 1 GiB). Past it, `malloc` returns NULL in the library.
+    /// 1 GiB), in force before the library loads. Past it, `malloc` returns
+    /// NULL in the library.
     pub memory_limit: u64,
-    /// Whether to install the two seccomp stages (default true): the first
-    /// before the library loads, the second before the first call. Off only
-    /// for debugging a library that needs a system call a filter forbids.
+    /// Whether to install the worker's seccomp filter before the library
+    /// loads (default true). Off only for debugging a library that needs a
+    /// system call the filter forbids.
     pub seccomp: bool,
     /// Whether to confine the worker's file system and signals with Landlock
-    /// (default true), where the kernel has it ([`landlock_abi`]). Off only
-    /// for debugging a library whose loading reads outside the loader's
-    /// directories and its own.
+    /// (default true). When on, Landlock is required: on a kernel without
+    /// it ([`landlock_abi`]), [`ProcessConfig::open`] fails rather than run
+    /// the library less confined than asked. Off only for a kernel without
+    /// Landlock, or for debugging.
     pub landlock: bool,
+    /// Whether to run the worker in namespaces of its own (default true):
+    /// user, PID, network, IPC, UTS and mount, with a root that holds only
+    /// the loader's directories and the library, read-only. The host and
+    /// other workers are then invisible to the library, and so are their
+    /// files. When on, they are required: where the kernel refuses them
+    /// (unprivileged user namespaces disabled), [`ProcessConfig::open`]
+    /// fails. Off only where namespaces are unavailable, or for debugging.
+    pub namespaces: bool,
     /// For `fuzz/` only (feature `fuzzing`): keep every frame the worker
     /// sends, for [`Process::recorded_replies`]. Not an API.
     #[cfg(feature = "fuzzing")]
@@ -103,6 +114,7 @@ impl Default for ProcessConfig {
             memory_limit: 1 << 30,
             seccomp: true,
             landlock: true,
+            namespaces: true,
             #[cfg(feature = "fuzzing")]
             record_replies: false,
         }
@@ -134,6 +146,12 @@ impl ProcessConfig {
         self
     }
 
+    /// Sets [`ProcessConfig::namespaces`](#structfield.namespaces).
+    pub fn namespaces(mut self, on: bool) -> Self {
+        self.namespaces = on;
+        self
+    }
+
     /// Starts a worker that loads the library at `path` (or, without a
     /// slash, by name as `dlopen` searches for it).
     pub fn open(&self, path: impl AsRef<OsStr>) -> Result<Process> {
@@ -142,6 +160,28 @@ impl ProcessConfig {
         let conn = spawn(&path, &name, self)?;
         Ok(Process::with_conn(conn, name, path, self.clone()))
     }
+}
+
+/// What confines a worker ([`Process::confinement`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Confinement {
+    /// The worker runs in user, PID, network, IPC, UTS and mount namespaces
+    /// of its own, with a root holding only the loader's directories and
+    /// the library.
+    pub namespaces: bool,
+    /// The Landlock ABI version the worker's ruleset was built for the
+    /// kernel to enforce, or `None` without Landlock.
+    pub landlock_abi: Option<u32>,
+    /// The seccomp filter is installed.
+    pub seccomp: bool,
+    /// The worker runs as a uid and gid of its own, shared with no other
+    /// worker and not the host (a root host's workers each take one; an
+    /// ordinary host's keep its uid, and rely on the namespaces to be out
+    /// of reach).
+    pub own_uid: bool,
+    /// The worker's address-space limit, in bytes.
+    pub memory_limit: u64,
 }
 
 /// A native library running in a worker process.
@@ -297,7 +337,7 @@ impl Process {
         .map_err(|e| fail(e.to_string()))?;
         let conn = Conn { child: None, wire };
         let path = OsString::from("scripted");
-        let conn = worker::handshake(conn, std::process::id(), &path, "scripted", false, &config)?;
+        let conn = worker::handshake(conn, &path, "scripted", false, &config)?;
         Ok(Process::with_conn(conn, "scripted".into(), path, config))
     }
 
@@ -327,7 +367,25 @@ impl Process {
         &self.shared.config
     }
 
-    /// The worker's process id (`None` while poisoned).
+    /// What confines this worker: the mechanisms in force around the
+    /// library, as its [`ProcessConfig`] asked (each one asked for is in
+    /// force, or the worker would not have started).
+    pub fn confinement(&self) -> Confinement {
+        let c = &self.shared.config;
+        Confinement {
+            namespaces: c.namespaces,
+            landlock_abi: if c.landlock { landlock_abi() } else { None },
+            seccomp: c.seccomp,
+            // SAFETY: geteuid has no preconditions.
+            own_uid: unsafe { libc::geteuid() } == 0,
+            memory_limit: c.memory_limit,
+        }
+    }
+
+    /// The process id of the worker the host started (`None` while
+    /// poisoned). With [`ProcessConfig::namespaces`], that is the worker's
+    /// monitor, outside the namespaces; the library runs in its child's
+    /// child.
     pub fn worker_pid(&self) -> Option<u32> {
         self.lock()
             .conn
@@ -400,8 +458,13 @@ impl Process {
 
     /// Receives one message.
     fn recv(&self, st: &State, function: &str) -> Result<(u8, Vec<u8>)> {
+        self.recv_within(st, function, self.shared.config.deadline)
+    }
+
+    /// Receives one message within `limit`.
+    fn recv_within(&self, st: &State, function: &str, limit: Duration) -> Result<(u8, Vec<u8>)> {
         let r = match st.conn.borrow_mut().as_mut() {
-            Some(conn) => conn.wire.recv(),
+            Some(conn) => conn.wire.recv_within(limit),
             None => return Err(self.gone()),
         };
         r.map_err(|e| self.fail(st, function, e))
@@ -427,8 +490,23 @@ impl Process {
 
     /// A request that is not a call: one reply, never an upcall.
     fn request(&self, kind: u8, parts: &[&[u8]], what: &str) -> Result<(u8, Vec<u8>)> {
+        self.request_limited(kind, parts, 0, what)
+    }
+
+    /// [`Process::request`], answered by a `DATA` frame of at most `data`
+    /// bytes or another reply.
+    fn request_limited(
+        &self,
+        kind: u8,
+        parts: &[&[u8]],
+        data: u64,
+        what: &str,
+    ) -> Result<(u8, Vec<u8>)> {
         let st = self.lock();
         self.send(&st, &frame(kind, parts), what)?;
+        if let Some(conn) = st.conn.borrow_mut().as_mut() {
+            conn.wire.expect_data(data);
+        }
         let (k, body) = self.recv(&st, what)?;
         // Anything but a reply (an upcall, an unknown kind) breaks the protocol.
         if !(reply::OK..=reply::RESULT).contains(&k) {
@@ -451,19 +529,20 @@ impl Process {
                 let v = p.u64().and_then(|v| p.end().map(|()| v));
                 v.map(Ok).map_err(|e| self.fail(&self.lock(), what, e))
             }
-            reply::ERROR => Ok(Err(String::from_utf8_lossy(&body).into_owned())),
+            reply::ERROR => Ok(Err(wire::message(&body))),
             k => Err(self.unexpected(&self.lock(), what, k)),
         }
     }
 
-    /// A request answered by bytes or an error message.
+    /// A request answered by at most `limit` bytes or an error message.
     fn request_data(
         &self,
         kind: u8,
         parts: &[&[u8]],
+        limit: u64,
         what: &str,
     ) -> Result<std::result::Result<Vec<u8>, (u8, Vec<u8>)>> {
-        let (k, body) = self.request(kind, parts, what)?;
+        let (k, body) = self.request_limited(kind, parts, limit, what)?;
         match k {
             reply::DATA => Ok(Ok(body)),
             other => Ok(Err((other, body))),
@@ -565,8 +644,14 @@ unsafe impl Strategy for Process {
         st.calls.depth.set(st.calls.depth.get() + 1);
         let r = (|| {
             self.send(&st, &request, name)?;
+            // The library's time in this call, summed over its upcalls (the
+            // host's time in callbacks is not charged): a library that keeps
+            // calling back still meets the deadline.
+            let mut left = self.shared.config.deadline;
             loop {
-                let (k, body) = self.recv(&st, name)?;
+                let waited = Instant::now();
+                let (k, body) = self.recv_within(&st, name, left)?;
+                left = left.saturating_sub(waited.elapsed());
                 match k {
                     reply::RESULT => {
                         let mut p = Payload::new("result", &body);
@@ -587,7 +672,7 @@ unsafe impl Strategy for Process {
                             function: None,
                             library: self.shared.name.clone(),
                             what: "the call".into(),
-                            reason: String::from_utf8_lossy(&body).into_owned(),
+                            reason: wire::message(&body),
                         })
                     }
                     k => return Err(self.unexpected(&st, name, k)),

@@ -15,11 +15,10 @@ use std::os::fd::AsRawFd;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::types::marshal::MAX_TRANSFER;
 use crate::types::{DataModel, Prim, WordClass};
 
 /// The protocol version both halves speak; the handshake checks it.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 /// The worker's exit status when its own pipes fail (a descriptor the
 /// library closed or replaced), as opposed to 0 when the host closed them:
@@ -28,14 +27,14 @@ pub const LOST_PIPE_EXIT: i32 = 125;
 
 /// Requests, host to worker.
 pub mod op {
-    /// `u32` version reply.
+    /// Answered by a `u32` version and the worker's `u32` pid as it sees
+    /// itself (or an `ERROR` when its set-up failed).
     pub const HELLO: u8 = 1;
-    /// `u8` Landlock flag (the ruleset is the worker's descriptor 5), `u32`
-    /// length and the first seccomp stage (none when empty), then the path
-    /// bytes: `dlopen` the library, after dropping root and confining.
+    /// `u8` Landlock flag (the ruleset is the worker's descriptor 5), `u64`
+    /// address-space limit, `u32` length and the seccomp filter (none when
+    /// empty), then the path bytes: confine, then `dlopen` the library.
     pub const LOAD: u8 = 2;
-    /// `u64` address-space limit, then the second seccomp stage.
-    pub const CONFINE: u8 = 3;
+    // 3 was CONFINE: the worker is confined before the library loads.
     /// Name bytes: `dlsym`.
     pub const SYMBOL: u8 = 4;
     /// `u64` code address, `u8` errno flag, `u8` return type, `u8` count,
@@ -70,7 +69,7 @@ pub mod reply {
     pub const OK: u8 = 64;
     /// A message (UTF-8 from the worker, checked).
     pub const ERROR: u8 = 65;
-    /// A `u64` (or, for `HELLO`, a `u32`).
+    /// A `u64` (or, for `HELLO`, two `u32`s).
     pub const VALUE: u8 = 66;
     /// Bytes.
     pub const DATA: u8 = 67;
@@ -145,6 +144,32 @@ pub fn frame(kind: u8, parts: &[&[u8]]) -> Vec<u8> {
     v
 }
 
+/// The most an `ERROR` message may hold: the worker's are under 512 bytes.
+pub const MAX_MESSAGE: usize = 1024;
+
+/// The largest payload a frame of `kind` may carry (`DATA`: `data`, what
+/// the request it answers asked for); anything longer is a protocol
+/// violation, found before the host allocates for it.
+fn max_payload(kind: u8, data: usize) -> usize {
+    match kind {
+        reply::OK => 0,
+        reply::ERROR => MAX_MESSAGE,
+        reply::VALUE => 8,
+        reply::RESULT => 12,
+        reply::DATA => data,
+        reply::CALLBACK => 9 + MAX_ARGS * (8 + 2 + PREFETCH),
+        reply::BATCH => 8 + BATCH_CAP,
+        // Unknown: refused by whoever reads it; no need to read much.
+        _ => 0,
+    }
+}
+
+/// An `ERROR` message as text (at most [`MAX_MESSAGE`] bytes, checked when
+/// the frame arrived), with bytes that are not UTF-8 replaced.
+pub fn message(body: &[u8]) -> String {
+    String::from_utf8_lossy(&body[..body.len().min(MAX_MESSAGE)]).into_owned()
+}
+
 /// Why talking to the worker failed (before the host looks at its exit).
 pub enum WireError {
     /// A pipe closed or failed: the worker is gone or closed it.
@@ -167,6 +192,9 @@ pub struct Wire {
     tx: File,
     rx: File,
     deadline: Duration,
+    /// The most a `DATA` frame may carry now: what the pending read asked
+    /// for, else nothing.
+    data_limit: usize,
     /// Bytes read ahead of the current frame.
     buf: Box<[u8]>,
     start: usize,
@@ -253,6 +281,7 @@ impl Wire {
             tx,
             rx,
             deadline,
+            data_limit: 0,
             buf: vec![0u8; 64 << 10].into_boxed_slice(),
             start: 0,
             end: 0,
@@ -278,21 +307,37 @@ impl Wire {
         Ok(())
     }
 
+    /// Lets the next frame received be a `DATA` frame of up to `bytes`
+    /// bytes (the answer to a read of that much).
+    pub fn expect_data(&mut self, bytes: u64) {
+        self.data_limit = usize::try_from(bytes).unwrap_or(usize::MAX);
+    }
+
     /// Receives one frame, whole, within the deadline: its kind and payload.
     pub fn recv(&mut self) -> Result<(u8, Vec<u8>), WireError> {
-        let end = Instant::now() + self.deadline;
+        self.recv_within(self.deadline)
+    }
+
+    /// [`Wire::recv`] within `limit` instead of the whole deadline.
+    pub fn recv_within(&mut self, limit: Duration) -> Result<(u8, Vec<u8>), WireError> {
+        if limit.is_zero() {
+            return Err(WireError::Deadline);
+        }
+        let end = Instant::now() + limit.min(self.deadline);
         let mut head = [0u8; 5];
         self.read_exact(&mut head, end)?;
-        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as u64;
-        if len == 0 || len > MAX_TRANSFER + 64 {
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let max = max_payload(head[4], std::mem::take(&mut self.data_limit));
+        if len == 0 || len - 1 > max {
             return Err(WireError::Violation(format!(
-                "a frame of {len} bytes (at most {} allowed)",
-                MAX_TRANSFER + 64
+                "a frame of kind {} with {} payload bytes (at most {max} allowed)",
+                head[4],
+                len.saturating_sub(1)
             )));
         }
         // The body grows as its bytes arrive: a length the worker claims
         // but does not send costs the host nothing.
-        let len = (len - 1) as usize;
+        let len = len - 1;
         let mut body = Vec::new();
         while body.len() < len {
             let have = body.len();

@@ -1,7 +1,7 @@
 //! Starting the worker: the embedded executable, the handshake, the
 //! confined load and the confinement for calls; and telling what happened to a worker that ended.
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::ExitStatusExt;
@@ -10,7 +10,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use super::confine::{self, Stage};
+use super::confine;
 use super::wire::{self, frame, op, reply, Wire, WireError};
 use super::ProcessConfig;
 use crate::error::{Error, Result, StrategyKind};
@@ -73,29 +73,53 @@ pub(super) fn load_error(name: &str, reason: String) -> Error {
     }
 }
 
-/// Starts a worker and takes it through the handshake, the confined load
-/// and the confinement for calls.
+/// Starts a worker and takes it through the handshake and the confined
+/// load.
 pub(super) fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<Conn> {
     let load_err = |reason: String| load_error(name, reason);
+    // A path is made absolute (the worker's root binds it there); a bare
+    // name is left to the loader's search.
+    let path: OsString = if path.as_bytes().contains(&b'/') {
+        std::fs::canonicalize(path)
+            .map_err(|e| load_err(format!("{}: {e}", Path::new(path).display())))?
+            .into_os_string()
+    } else {
+        path.to_os_string()
+    };
     let pipe = |what: &str| std::io::pipe().map_err(|e| load_err(format!("{what} pipe: {e}")));
     let (req_rx, req_tx) = pipe("request")?;
     let (rep_rx, rep_tx) = pipe("reply")?;
     // The Landlock ruleset travels as the worker's standard error, which
     // the worker moves aside and applies to itself before loading.
     let ruleset = if config.landlock {
-        confine::landlock_ruleset(Path::new(path))?
+        let missing = || {
+            load_err(
+                "this kernel has no Landlock (not built in, or not among the enabled security \
+                 modules), which the worker's confinement requires; \
+                 `ProcessConfig::landlock(false)` runs the library without it"
+                    .into(),
+            )
+        };
+        confine::landlock_abi().ok_or_else(missing)?;
+        Some(confine::landlock_ruleset(Path::new(&path))?.ok_or_else(missing)?)
     } else {
         None
     };
     let landlocked = ruleset.is_some();
+    let mode = if config.namespaces {
+        "namespaces"
+    } else {
+        "no-namespaces"
+    };
     let mut child = Command::new(worker_path()?)
+        .arg(mode)
+        .arg(&path)
         .env_clear()
         .stdin(Stdio::from(req_rx))
         .stdout(Stdio::from(rep_tx))
         .stderr(ruleset.map_or_else(Stdio::null, Stdio::from))
         .spawn()
         .map_err(|e| load_err(format!("cannot start the worker: {e}")))?;
-    let pid = child.id();
     let to_file = |fd: OwnedFd| std::fs::File::from(fd);
     let wire = match Wire::new(
         to_file(OwnedFd::from(req_tx)),
@@ -120,14 +144,12 @@ pub(super) fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<
         child: Some(child),
         wire,
     };
-    handshake(conn, pid, path, name, landlocked, config)
+    handshake(conn, &path, name, landlocked, config)
 }
 
-/// Takes a started worker through the handshake, the confined load and the
-/// confinement for calls.
+/// Takes a started worker through the handshake and the confined load.
 pub(super) fn handshake(
     mut conn: Conn,
-    pid: u32,
     path: &OsStr,
     name: &str,
     landlocked: bool,
@@ -147,7 +169,19 @@ pub(super) fn handshake(
         })
     };
     let (k, body) = step(op::HELLO, &[], "during the handshake")?;
-    if k != reply::VALUE || body.len() != 4 {
+    if k == reply::ERROR {
+        // Set-up before any library code: namespaces, identity.
+        return Err(load_err(format!(
+            "cannot confine the worker: {}{}",
+            wire::message(&body),
+            if config.namespaces {
+                " (`ProcessConfig::namespaces(false)` runs the worker without namespaces)"
+            } else {
+                ""
+            }
+        )));
+    }
+    if k != reply::VALUE || body.len() != 8 {
         return Err(load_err("the worker's handshake is malformed".into()));
     }
     let version = u32::from_le_bytes([body[0], body[1], body[2], body[3]]);
@@ -157,22 +191,23 @@ pub(super) fn handshake(
             wire::VERSION
         )));
     }
-    let seccomp = |stage| {
-        if config.seccomp {
-            confine::program(pid, stage)
-        } else {
-            Ok(Vec::new())
-        }
+    // The worker's pid as it sees itself (in its PID namespace): its
+    // filter allows signals and memory copies to that pid only.
+    let pid = u32::from_le_bytes([body[4], body[5], body[6], body[7]]);
+    let filter = if config.seccomp {
+        confine::program(pid)?
+    } else {
+        Vec::new()
     };
-    let stage_one = seccomp(Stage::Load)?;
-    let stage_one_len = u32::try_from(stage_one.len())
-        .map_err(|_| load_err("the seccomp program is too long".into()))?;
+    let filter_len =
+        u32::try_from(filter.len()).map_err(|_| load_err("the seccomp program is too long".into()))?;
     let (k, body) = step(
         op::LOAD,
         &[
             &[u8::from(landlocked)],
-            &stage_one_len.to_le_bytes(),
-            &stage_one,
+            &config.memory_limit.to_le_bytes(),
+            &filter_len.to_le_bytes(),
+            &filter,
             path.as_bytes(),
         ],
         "while the library loaded (in the loader or the library's initialisers)",
@@ -184,35 +219,33 @@ pub(super) fn handshake(
                  sandlink-build, name it with `.link_lib(..)`, e.g. \"m\" for the maths \
                  library)"
             )
+        } else if reason.contains("cannot open shared object file") {
+            format!(
+                "{reason} (the worker's file system holds the loader's directories and the \
+                 library file only: a library it depends on must be installed there)"
+            )
         } else {
             reason
         })
     })?;
-    let mut stage_two = seccomp(Stage::Run)?;
-    if stage_two.is_empty() {
-        // One instruction: allow everything (SECCOMP_RET_ALLOW).
-        stage_two = vec![0x06, 0x00, 0, 0];
-        stage_two.extend_from_slice(&0x7fff_0000u32.to_ne_bytes());
-    }
-    let (k, body) = step(
-        op::CONFINE,
-        &[&config.memory_limit.to_le_bytes(), &stage_two],
-        "during confinement",
-    )?;
-    expect_ok(k, &body, "confinement").map_err(load_err)?;
     Ok(conn)
 }
 
 /// How a worker ended, once the host saw its pipe close or gave up on it.
+///
+/// Each says what the host observed, and no more: a worker's exit status
+/// or signal is the library's to choose (it may `raise(SIGSYS)` or
+/// `_exit(125)`), so neither is taken as proof of a cause.
 pub(super) enum Ending {
     /// The host killed it, for this reason (a deadline, a protocol
-    /// violation).
+    /// violation): what the host itself decided.
     Killed(String),
-    /// It exited with `LOST_PIPE_EXIT`: its own descriptors failed.
+    /// It exited with `LOST_PIPE_EXIT`, the status the worker's own code
+    /// uses when its pipes fail.
     LostPipes,
-    /// It exited with this status: the library called `exit`.
+    /// It exited with this status.
     Exited(i32),
-    /// A signal ended it (`SIGSYS`: its seccomp filter).
+    /// A signal ended it.
     Signal(i32),
     /// Its pipe closed (how, as the system said) but it did not end within
     /// a second; the host killed it.
@@ -225,13 +258,15 @@ impl Ending {
         match self {
             Ending::Killed(reason) => reason.clone(),
             Ending::LostPipes => format!(
-                "lost its pipes to the host (the library closed or replaced the worker's \
-                 descriptors) and exited with status {}",
+                "exited with status {}, the status the worker gives when its pipes to the host \
+                 fail (the library closed or replaced its descriptors, or exited with that \
+                 status itself)",
                 wire::LOST_PIPE_EXIT
             ),
-            Ending::Exited(code) => format!("exited with status {code} (the library called exit)"),
-            Ending::Signal(libc::SIGSYS) => "made a system call its seccomp filter forbids, and \
-                                             was killed (SIGSYS)"
+            Ending::Exited(code) => format!("exited with status {code}"),
+            Ending::Signal(libc::SIGSYS) => "was killed by SIGSYS, the signal its seccomp filter \
+                                             ends a forbidden system call with (or the library \
+                                             raised it itself)"
                 .to_string(),
             Ending::Signal(sig) => format!("was killed by signal {sig} ({})", signal_name(*sig)),
             Ending::Unreaped(how) => format!("closed its pipe ({how}) and was killed"),
@@ -275,7 +310,7 @@ pub(super) fn ending(child: Option<&mut Child>, e: WireError, deadline: Duration
 pub(super) fn expect_ok(kind: u8, body: &[u8], what: &str) -> std::result::Result<(), String> {
     match kind {
         reply::OK if body.is_empty() => Ok(()),
-        reply::ERROR => Err(String::from_utf8_lossy(body).into_owned()),
+        reply::ERROR => Err(wire::message(body)),
         k => Err(format!("unexpected reply kind {k} to {what}")),
     }
 }
@@ -298,13 +333,13 @@ pub(super) fn wait_briefly(child: &mut Child) -> Option<std::process::ExitStatus
 
 pub(super) fn signal_name(sig: i32) -> &'static str {
     match sig {
-        libc::SIGSEGV => "SIGSEGV: a bad memory access in the library",
-        libc::SIGBUS => "SIGBUS: a bad memory access in the library",
-        libc::SIGABRT => "SIGABRT: the library called abort",
-        libc::SIGILL => "SIGILL: an illegal instruction",
-        libc::SIGFPE => "SIGFPE: an arithmetic fault",
+        libc::SIGSEGV => "SIGSEGV, as for a bad memory access",
+        libc::SIGBUS => "SIGBUS, as for a bad memory access",
+        libc::SIGABRT => "SIGABRT, as from abort",
+        libc::SIGILL => "SIGILL, as for an illegal instruction",
+        libc::SIGFPE => "SIGFPE, as for an arithmetic fault",
         libc::SIGKILL => "SIGKILL",
-        libc::SIGXCPU => "SIGXCPU: the CPU limit",
+        libc::SIGXCPU => "SIGXCPU, as at the CPU limit",
         _ => "a signal",
     }
 }
