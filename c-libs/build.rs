@@ -71,7 +71,9 @@ fn main() -> Result<(), Error> {
         let so = out.join(format!("libhostile_init_{act}.so"));
         run_clang(
             std::process::Command::new(toolchain.clang())
-                .args(["-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror", "-ldl"])
+                .args([
+                    "-shared", "-fPIC", "-O1", "-Wall", "-Wextra", "-Werror", "-ldl",
+                ])
                 .arg(format!("-DACT_{}", act.to_uppercase()))
                 .arg(format!("-DHI_PATH=\"{HOSTILE_INIT_WRITES}\""))
                 .arg(&init_src)

@@ -38,9 +38,13 @@ pub fn rss_bytes() -> u64 {
 pub fn library_pid(worker_pid: u32) -> u32 {
     let mut pid = worker_pid;
     for _ in 0..4 {
-        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .unwrap_or_default();
-        match children.split_whitespace().next().and_then(|c| c.parse().ok()) {
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+        match children
+            .split_whitespace()
+            .next()
+            .and_then(|c| c.parse().ok())
+        {
             Some(child) => pid = child,
             None => return pid,
         }

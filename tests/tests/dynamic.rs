@@ -128,3 +128,30 @@ fn direct_calls_agree_with_libffi() {
     assert!(!strlen.is_direct());
     assert_eq!(ok(strlen.call(("four",))), 4);
 }
+
+#[test]
+fn a_dropped_callbacks_slot_is_reused_only_for_the_same_c_type() {
+    // C may keep a dropped callback's address and call it with the
+    // arguments of its old type: a slot parked by `int (*)(int *)` must not
+    // come back as `int (*)(const char *)`, which would read a string from
+    // an `int *` (same machine words, another C type).
+    let lib = open();
+    let ints = funptr(ptr(int()) >> returning(int()));
+    let chars = funptr(string() >> returning(int()));
+    let first = ok(lib.callback(&ints, |_: (Ptr<i32>,)| Ok(0)));
+    let parked = first.addr();
+    drop(first);
+    let other = ok(lib.callback(&chars, |_: (String,)| Ok(0)));
+    assert_ne!(other.addr(), parked, "a parked slot changed C type");
+    // The same C type, described anew, gets the parked slot back.
+    let again = ok(
+        lib.callback(&funptr(ptr(int()) >> returning(int())), |_: (Ptr<i32>,)| {
+            Ok(0)
+        }),
+    );
+    assert_eq!(
+        again.addr(),
+        parked,
+        "a parked slot of the same type was not reused"
+    );
+}

@@ -43,7 +43,16 @@ fn backends() -> Backends {
                 .record_batched_after(0)
                 .open(sandlink_clibs::EXPAT_WASM),
         ),
-        process: bind(Process::open(sandlink_clibs::EXPAT_SO)),
+        // The deadline sums the library's time over a call's callbacks: the
+        // billion-laughs document is 1.1 million events in one `XML_Parse`,
+        // a few seconds of expat's own time that a loaded 2-core machine
+        // (this file's tests run side by side) stretches past the default
+        // 10 s of wall time.
+        process: bind(
+            sandlink::ProcessConfig::default()
+                .deadline(std::time::Duration::from_secs(60))
+                .open(sandlink_clibs::EXPAT_SO),
+        ),
         // SAFETY: as above; the stubs link the same expat sources statically.
         stubs: bind(unsafe { Stubs::open(sandlink_clibs::expat_stubs::stub_table()) }),
     }

@@ -98,10 +98,7 @@ fn an_initialiser_reads_only_what_loading_needs() {
     assert_eq!(outcome_of("read", &unconfined()), 0, "/etc/passwd");
     assert_eq!(outcome_of("read", &only("landlock")), libc::EACCES);
     assert_eq!(outcome_of("read", &only("namespaces")), libc::ENOENT);
-    assert_eq!(
-        outcome_of("read", &ProcessConfig::default()),
-        libc::ENOENT
-    );
+    assert_eq!(outcome_of("read", &ProcessConfig::default()), libc::ENOENT);
 }
 
 #[test]

@@ -80,7 +80,11 @@ fn forbidden_system_calls_kill_the_worker() {
     // the loader's directories and the library only.
     assert_eq!(ok(open.call(("/etc/passwd",))), 0, "/etc/passwd opened");
     assert_eq!(ok(open.call(("/proc/1/environ",))), 0, "/proc opened");
-    assert_eq!(ok(open.call((sandlink_clibs::HOSTILE_SO,))), 1, "its own file");
+    assert_eq!(
+        ok(open.call((sandlink_clibs::HOSTILE_SO,))),
+        1,
+        "its own file"
+    );
     let socket = ok(h.lib.function("h_socket", &(void() >> returning(int()))));
     let e = err(socket.call(()));
     assert!(worker_failed(&e).1.contains("seccomp"), "{e}");
@@ -213,7 +217,11 @@ fn a_forged_error_frame_is_refused_before_the_host_allocates_it() {
     let e = err(forge.call((4, 64)));
     let (_, reason) = worker_failed(&e);
     assert!(reason.contains("protocol"), "{e}");
-    assert!(e.to_string().len() < 1024, "a long error: {} bytes", e.to_string().len());
+    assert!(
+        e.to_string().len() < 1024,
+        "a long error: {} bytes",
+        e.to_string().len()
+    );
     expect_worker_gone_then_reset(&h, "forged error frame");
 }
 

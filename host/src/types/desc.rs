@@ -330,6 +330,13 @@ pub struct FnSig {
 }
 
 impl FnSig {
+    /// Whether `self` and `other` are the same C function type, argument by
+    /// argument (spelling aside: a `typedef` or `const` counts): a callback
+    /// slot C may still call through is reused only for the same type.
+    pub fn same_type(&self, other: &FnSig) -> bool {
+        same_sig(self, other, 0)
+    }
+
     /// The lowered words of all arguments, in order.
     pub fn arg_words(&self) -> Result<Vec<Prim>> {
         let mut out = Vec::new();
@@ -370,6 +377,54 @@ impl FnSig {
             args.join(", ")
         };
         format!("{} {}({})", self.ret.c_name(), name, args)
+    }
+}
+
+/// How deep [`FnSig::same_type`] compares before it answers "no" (a type
+/// that deep is not worth reusing a slot for).
+const SAME_TYPE_DEPTH: u32 = 16;
+
+fn same_sig(a: &FnSig, b: &FnSig, depth: u32) -> bool {
+    a.args.len() == b.args.len()
+        && same_ctype(&a.ret, &b.ret, depth)
+        && a.args
+            .iter()
+            .zip(&b.args)
+            .all(|(x, y)| same_ctype(x, y, depth))
+}
+
+fn same_ctype(a: &CType, b: &CType, depth: u32) -> bool {
+    if depth > SAME_TYPE_DEPTH {
+        return false;
+    }
+    let d = depth + 1;
+    match (a, b) {
+        (CType::Void, CType::Void) | (CType::String, CType::String) => true,
+        (CType::Prim(x), CType::Prim(y)) | (CType::Buffer(x), CType::Buffer(y)) => x == y,
+        (CType::Pointer(x), CType::Pointer(y))
+        | (CType::Typedef(_, x), CType::Typedef(_, y))
+        | (CType::Const(x), CType::Const(y))
+        | (CType::View(x), CType::View(y)) => same_ctype(x, y, d),
+        (CType::Array(n, x), CType::Array(m, y)) => n == m && same_ctype(x, y, d),
+        (CType::FunPtr(x), CType::FunPtr(y)) => same_sig(x, y, d),
+        (CType::Aggregate(x), CType::Aggregate(y)) => {
+            // The same description, or one of the same name, kind, layout
+            // and fields (a struct that points at itself stops at the
+            // depth limit: not reused, never confused).
+            Arc::ptr_eq(x, y)
+                || (x.name == y.name
+                    && x.is_union == y.is_union
+                    && x.layouts.get() == y.layouts.get()
+                    && {
+                        let (fx, fy) = (x.fields(), y.fields());
+                        fx.len() == fy.len()
+                            && fx
+                                .iter()
+                                .zip(&fy)
+                                .all(|((n, t), (m, u))| n == m && same_ctype(t, u, d))
+                    })
+        }
+        _ => false,
     }
 }
 

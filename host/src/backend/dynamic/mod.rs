@@ -332,9 +332,10 @@ unsafe impl Strategy for Dynamic {
         });
         let parked = {
             let mut parked = self.inner.parked.lock();
-            let i = parked
-                .iter()
-                .position(|s| *s.cif.words.args == *words.args && s.cif.words.ret == words.ret);
+            // The same C type, not only the same machine words: C may still
+            // call through a parked slot with the arguments of its old
+            // type, which the new closure must read as what they are.
+            let i = parked.iter().position(|s| s.sig.same_type(sig));
             i.map(|i| parked.swap_remove(i))
         };
         let slot = match parked {
@@ -352,7 +353,8 @@ unsafe impl Strategy for Dynamic {
 
 /// A libffi closure of one lowered signature, made for a library and never
 /// freed: when its callback's handle is dropped it is emptied and parked
-/// for the library's next callback of the same signature. C may keep its
+/// for the library's next callback of the same C type
+/// ([`FnSig::same_type`]). C may keep its
 /// address (expat keeps its handlers), and a call through it then runs
 /// nothing instead of a freed closure. What a library's parked slots cost
 /// after the library is dropped (one closure and call interface each, as
@@ -362,6 +364,8 @@ unsafe impl Strategy for Dynamic {
 struct Slot {
     /// The library's call lock, under which `live` is read and written.
     calls: Arc<CallLock>,
+    /// The C type the slot was made for, the only one it is reused for.
+    sig: Arc<FnSig>,
     cif: Box<Cif>,
     /// The closure's code address, which C calls.
     code: u64,
@@ -379,7 +383,7 @@ unsafe impl Send for Slot {}
 impl Slot {
     /// A new closure for `sig`, prepared once; leaked, since C may call it
     /// for as long as the process runs.
-    fn new(sig: &FnSig, words: Lowered, calls: Arc<CallLock>) -> Result<&'static Slot> {
+    fn new(sig: &Arc<FnSig>, words: Lowered, calls: Arc<CallLock>) -> Result<&'static Slot> {
         let cif = Cif::lowered(sig, words)?;
         let mut code: *mut c_void = std::ptr::null_mut();
         // SAFETY: libffi allocates a writable closure and its executable alias.
@@ -395,6 +399,7 @@ impl Slot {
         }
         let slot = Box::new(Slot {
             calls,
+            sig: sig.clone(),
             cif,
             code: code as u64,
             live: UnsafeCell::new(None),

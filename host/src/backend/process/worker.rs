@@ -199,8 +199,8 @@ pub(super) fn handshake(
     } else {
         Vec::new()
     };
-    let filter_len =
-        u32::try_from(filter.len()).map_err(|_| load_err("the seccomp program is too long".into()))?;
+    let filter_len = u32::try_from(filter.len())
+        .map_err(|_| load_err("the seccomp program is too long".into()))?;
     let (k, body) = step(
         op::LOAD,
         &[
