@@ -3,11 +3,13 @@
  * the Process strategy's worker only: loaded into the host (Dynamic), most of
  * these functions would crash or corrupt it, which is the point. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Volatile sizes and addresses keep the compiler from proving anything. */
 static volatile size_t huge = SIZE_MAX;
@@ -201,6 +203,28 @@ int h_print_until_error(void) {
 
 /* An honest string function, for the random sequences' string marshalling. */
 size_t h_strlen(const char *s) { return strlen(s); }
+
+/* Sleeps `seconds` (in the sandbox, a WASI poll_oneoff on a clock). */
+int h_sleep(unsigned seconds) { return (int)sleep(seconds); }
+
+/* Opens `path` over and over without closing it, at most `max` times: how
+ * many opens succeeded before the first failure (whose errno is then in
+ * h_last_errno). */
+static int last_errno;
+int h_open_many(const char *path, int max) {
+    int n = 0;
+    last_errno = 0;
+    while (n < max) {
+        FILE *f = fopen(path, "r");
+        if (f == NULL) {
+            last_errno = errno;
+            break;
+        }
+        n++;
+    }
+    return n;
+}
+int h_last_errno(void) { return last_errno; }
 
 /* WASI capabilities: the sandbox grants none. */
 int h_can_open(const char *path) {

@@ -381,3 +381,169 @@ fn the_gc_proposal_is_refused() {
     assert!(e.to_string().contains("gc"), "{e}");
     // Exceptions load and run: the conformance suite's `setjmp_longjmp`.
 }
+
+#[test]
+fn the_deadline_covers_time_in_wasi_calls() {
+    // `sleep(6)` is a WASI `poll_oneoff` on a clock: under a 300 ms
+    // deadline it ends at the deadline, as a deadline trap, and the sandbox
+    // (its lock included) is free again at once.
+    let sb = hostile_with(&SandboxConfig::default().deadline(Duration::from_millis(300)));
+    let sleep = ok(sb.function("h_sleep", &(uint() >> returning(int()))));
+    let started = std::time::Instant::now();
+    let e = err(sleep.call((6,)));
+    let took = started.elapsed();
+    assert_eq!(trap_kind(&e), &TrapKind::Deadline, "{e}");
+    assert!(
+        took < Duration::from_secs(5),
+        "slept {took:?} past a 300 ms deadline"
+    );
+    ok(sb.reset());
+    // A short sleep within the deadline still sleeps and returns.
+    assert_eq!(ok(sleep.call((0,))), 0);
+}
+
+#[test]
+fn open_descriptors_are_capped_per_sandbox() {
+    let dir = std::env::temp_dir().join(format!("sandlink-open-many-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(dir.join("f"), b"x").unwrap_or_else(|e| panic!("{e}"));
+    let sb = hostile_with(&SandboxConfig::default().max_open_files(16).grant_dir(
+        &dir,
+        "/d",
+        sandlink::DirAccess::ReadOnly,
+    ));
+    let open_many = ok(sb.function("h_open_many", &(string() >> int() >> returning(int()))));
+    let last_errno = ok(sb.function("h_last_errno", &(void() >> returning(int()))));
+    // Unbounded, a library would hold host descriptors until the host could
+    // open nothing: here the 17th open fails in the library with EMFILE.
+    assert_eq!(ok(open_many.call(("/d/f", 100_000))), 16);
+    assert_eq!(ok(last_errno.call(())), 33, "WASI's EMFILE");
+    // The host still opens files; a reset gives the library its budget back.
+    assert!(std::fs::read(dir.join("f")).is_ok());
+    ok(sb.reset());
+    assert_eq!(ok(open_many.call(("/d/f", 8))), 8);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A module whose exported table holds exception references: `keep(n)`
+/// throws `n` exceptions of 64 `i64`s each (about 0.5 KiB in the GC heap)
+/// and keeps every one alive in the table; `grow(pages)` grows linear
+/// memory.
+fn exception_hoarder() -> String {
+    let params = "i64 ".repeat(64);
+    let zeros = "(i64.const 0) ".repeat(64);
+    format!(
+        r#"(module
+        (memory (export "memory") 1)
+        (table $kept (export "__indirect_function_table") 100000 exnref)
+        (func (export "sandlink_malloc") (param i32 i32) (result i32) (i32.const 0))
+        (func (export "sandlink_free") (param i32))
+        (func (export "grow") (param $pages i32) (result i32) (memory.grow (local.get $pages)))
+        (tag $big (param {params}))
+        (func (export "keep") (param $n i32) (result i32)
+          (local $i i32)
+          (local $e exnref)
+          (block $done
+            (loop $again
+              (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+              (block $caught (result exnref)
+                (try_table (catch_all_ref $caught) (throw $big {zeros}))
+                unreachable)
+              (local.set $e)
+              (table.set $kept (local.get $i) (local.get $e))
+              (local.set $i (i32.add (local.get $i) (i32.const 1)))
+              (br $again)))
+          (local.get $i)))"#
+    )
+}
+
+#[test]
+fn exception_objects_count_against_the_memory_limit() {
+    // Exceptions live in a GC heap beside linear memory: the two share
+    // `memory_limit`. With 12 MiB of a 16 MiB limit in linear memory,
+    // 20,000 kept exceptions (about 10 MiB) do not fit: the throw fails (a
+    // trap) rather than take the memory.
+    let wat = exception_hoarder();
+    let hoarder = |limit: u64| {
+        let sb = ok(SandboxConfig::default()
+            .memory_limit(limit)
+            .open_bytes(wat.as_bytes(), "hoarder"));
+        let grow = ok(sb.function("grow", &(int() >> returning(int()))));
+        assert_eq!(ok(grow.call((191,))), 1, "linear memory did not grow");
+        let keep = ok(sb.function("keep", &(int() >> returning(int()))));
+        (sb, keep)
+    };
+    let (_sb, keep) = hoarder(16 << 20);
+    // A few hundred fit.
+    assert_eq!(ok(keep.call((200,))), 200);
+    let e = err(keep.call((20_000,)));
+    assert!(matches!(e, Error::Trap { .. }), "{e}");
+    // With room for them, the same call succeeds: the limit is what stopped it.
+    let (_roomy, keep) = hoarder(64 << 20);
+    assert_eq!(ok(keep.call((20_000,))), 20_000);
+}
+
+#[test]
+fn a_cache_entry_runs_only_for_the_module_it_was_compiled_from() {
+    // Another module's compiled code, copied under this module's name, is
+    // not taken for it: the entry's sum covers the module's digest.
+    let dir = std::env::temp_dir().join(format!("sandlink-cache-swap-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let config = SandboxConfig::default().cache_dir(Some(dir.clone()));
+    let impostor = r#"(module
+        (memory (export "memory") 1)
+        (table (export "__indirect_function_table") 1 funcref)
+        (func (export "sandlink_malloc") (param i32 i32) (result i32) (i32.const 0))
+        (func (export "sandlink_free") (param i32))
+        (func (export "tl_int_add") (param i32 i32) (result i32) (i32.const 1337)))"#;
+    let entries = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(dir)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    ok(config.compile(impostor.as_bytes(), "impostor"));
+    let impostor_entry = entries(&dir);
+    assert_eq!(impostor_entry.len(), 1, "{impostor_entry:?}");
+    let wasm = std::fs::read(sandlink_clibs::TESTLIB_WASM).expect("reading testlib.wasm");
+    ok(config.compile(&wasm, "testlib"));
+    let testlib_entry: Vec<_> = entries(&dir)
+        .into_iter()
+        .filter(|p| *p != impostor_entry[0])
+        .collect();
+    assert_eq!(testlib_entry.len(), 1, "{testlib_entry:?}");
+    std::fs::copy(&impostor_entry[0], &testlib_entry[0]).expect("copying the entry");
+    let module = ok(config.compile(&wasm, "testlib"));
+    assert!(!module.from_cache(), "another module's entry was taken");
+    let lib = ok(config.instantiate(&module));
+    let add = ok(lib.function("tl_int_add", &(int() >> int() >> returning(int()))));
+    assert_eq!(ok(add.call((2, 3))), 5);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_grant_that_reaches_the_module_cache_is_refused() {
+    let root = std::env::temp_dir().join(format!("sandlink-cache-grant-{}", std::process::id()));
+    let cache = root.join("cache");
+    std::fs::create_dir_all(&cache).expect("creating the cache directory");
+    for (granted, access) in [
+        (root.clone(), sandlink::DirAccess::ReadOnly),
+        (root.clone(), sandlink::DirAccess::ReadWrite),
+        (cache.clone(), sandlink::DirAccess::ReadOnly),
+    ] {
+        let e = err(SandboxConfig::default()
+            .cache_dir(Some(cache.clone()))
+            .grant_dir(&granted, "/d", access)
+            .open(sandlink_clibs::HOSTILE_WASM));
+        assert!(e.to_string().contains("module cache"), "{e}");
+    }
+    // A directory beside it is fine.
+    let beside = root.join("data");
+    std::fs::create_dir_all(&beside).expect("creating a directory");
+    ok(SandboxConfig::default()
+        .cache_dir(Some(cache.clone()))
+        .grant_dir(&beside, "/d", sandlink::DirAccess::ReadWrite)
+        .open(sandlink_clibs::HOSTILE_WASM));
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -217,9 +217,11 @@ pub(super) fn in_host<R>(
         if host > 0 {
             let at = inner.deadline_at.get() + host;
             inner.deadline_at.set(at);
-            caller
-                .as_context_mut()
-                .set_epoch_deadline(at.saturating_sub(now).max(1));
+            super::lifecycle::set_deadline(
+                &mut caller.as_context_mut(),
+                now,
+                at.saturating_sub(now).max(1),
+            );
         }
     }
     r

@@ -44,6 +44,10 @@ pub struct SandboxConfig {
     /// values (or stack limits) run in different engines, each with its own
     /// pool.
     pub max_instances: u32,
+    /// Most files the library may have open at once through its granted
+    /// directories (default 64); past it, opening one more fails in the
+    /// library with `EMFILE`. Each is a descriptor of this process.
+    pub max_open_files: u32,
     /// Host directories the library may use, each under a guest path
     /// (WASI preopens; default: none, so the library sees no file system).
     /// Add them with [`SandboxConfig::grant_dir`].
@@ -124,6 +128,7 @@ impl Default for SandboxConfig {
         SandboxConfig {
             memory_limit: 256 << 20,
             deadline: Duration::from_secs(10),
+            max_open_files: 64,
             max_wasm_stack: 512 << 10,
             output_limit: 1 << 20,
             cache_dir: default_cache_dir(),
@@ -138,6 +143,12 @@ impl SandboxConfig {
     /// Sets [`SandboxConfig::memory_limit`](#structfield.memory_limit).
     pub fn memory_limit(mut self, bytes: u64) -> Self {
         self.memory_limit = bytes;
+        self
+    }
+
+    /// Sets [`SandboxConfig::max_open_files`](#structfield.max_open_files).
+    pub fn max_open_files(mut self, files: u32) -> Self {
+        self.max_open_files = files;
         self
     }
 

@@ -188,7 +188,12 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/sandlink"))
 }
 
-const MAGIC: &[u8; 12] = b"SANDLINK-CW1";
+/// The header of a disk-cache entry: this format's name and version, then
+/// the SHA-256 of (the module's digest, the engine's compatibility hash,
+/// the code), then the code as wasmtime serialises it. The sum binds the
+/// code to the module it was compiled from and the engine it was compiled
+/// for: an entry copied under another module's name does not verify.
+const MAGIC: &[u8; 12] = b"SANDLINK-CW2";
 
 /// The in-process cache: one compiled module per (wasm hash, engine).
 type ProcessCache = Mutex<HashMap<([u8; 32], EngineKey), Arc<CompiledModule>>>;
@@ -389,8 +394,7 @@ fn prepare(
     origin: Origin,
 ) -> Result<Arc<CompiledModule>> {
     let mut linker: Linker<State> = Linker::new(&engine);
-    wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |s: &mut State| &mut s.wasi)
-        .map_err(|e| load_error(name, "cannot link WASI", e))?;
+    super::wasi::add_to_linker(&mut linker).map_err(|e| load_error(name, "cannot link WASI", e))?;
     let pre = linker.instantiate_pre(&module).map_err(|e| {
         load_error(
             name,
@@ -446,13 +450,16 @@ fn compile_cached(
     };
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
-    let path = dir.join(format!("{}-{:016x}.cwasm", hex(digest), h.finish()));
+    let compat = h.finish();
+    let path = dir.join(format!("{}-{compat:016x}.cwasm", hex(digest)));
 
     if let Ok(bytes) = std::fs::read(&path) {
-        if let Some(payload) = verified_payload(&bytes) {
-            // SAFETY: the payload is exactly what `Module::serialize` wrote for
-            // an engine with this compatibility hash (checksum verified);
-            // wasmtime re-checks the engine settings on deserialize.
+        if let Some(payload) = verified_payload(&bytes, digest, compat) {
+            // SAFETY: the payload is what `Module::serialize` wrote for this
+            // module (its digest) and an engine with this compatibility hash
+            // (the sum over the three verified); the cache directory is
+            // trusted (SECURITY.md), and wasmtime re-checks the engine
+            // settings on deserialize.
             if let Ok(m) = unsafe { Module::deserialize(engine, payload) } {
                 return Ok((m, Origin::DiskCache));
             }
@@ -461,21 +468,31 @@ fn compile_cached(
     let module = compile()?;
     // A cache that cannot be written only costs the next run a compile.
     if let Ok(ser) = module.serialize() {
-        let _ = write_entry(dir, &path, &ser);
+        let _ = write_entry(dir, &path, &entry_sum(digest, compat, &ser), &ser);
     }
     Ok((module, Origin::Compiled))
 }
 
-fn verified_payload(bytes: &[u8]) -> Option<&[u8]> {
+/// The sum a cache entry of `payload` carries, for the module with `digest`
+/// and the engine with compatibility hash `compat`.
+fn entry_sum(digest: &[u8; 32], compat: u64, payload: &[u8]) -> [u8; 32] {
+    let mut sum = Sha256::new();
+    sum.update(digest);
+    sum.update(compat.to_le_bytes());
+    sum.update(payload);
+    sum.finalize().into()
+}
+
+fn verified_payload<'a>(bytes: &'a [u8], digest: &[u8; 32], compat: u64) -> Option<&'a [u8]> {
     let rest = bytes.strip_prefix(MAGIC)?;
     if rest.len() < 32 {
         return None;
     }
     let (sum, payload) = rest.split_at(32);
-    (Sha256::digest(payload).as_slice() == sum).then_some(payload)
+    (entry_sum(digest, compat, payload).as_slice() == sum).then_some(payload)
 }
 
-fn write_entry(dir: &Path, path: &Path, payload: &[u8]) -> std::io::Result<()> {
+fn write_entry(dir: &Path, path: &Path, sum: &[u8; 32], payload: &[u8]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     #[cfg(unix)]
     {
@@ -486,7 +503,7 @@ fn write_entry(dir: &Path, path: &Path, payload: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp{}", std::process::id()));
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(MAGIC)?;
-    f.write_all(&Sha256::digest(payload))?;
+    f.write_all(sum)?;
     f.write_all(payload)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)

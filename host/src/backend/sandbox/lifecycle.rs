@@ -8,14 +8,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::ReentrantMutex;
-use wasmtime::{AsContextMut, Store, StoreContextMut, StoreLimitsBuilder, WasmBacktrace};
+use wasmtime::{AsContextMut, Store, StoreContextMut, WasmBacktrace};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use super::config::DirAccess;
 use super::engine::{self, CompiledModule, EPOCH_TICK};
 use super::trap::{instantiation_error, trap_kind};
-use super::{abi, Inner, Live, Sandbox, SandboxConfig, Shared, State};
+use super::{abi, Inner, Limits, Live, Sandbox, SandboxConfig, Shared, State};
 use crate::error::{Error, Result, StrategyKind};
 use crate::protocol::{CallState, Identity};
 use crate::strategy::Strategy;
@@ -43,6 +43,7 @@ impl Sandbox {
                     ),
                 });
             }
+            refuse_cache_overlap(&d.host, config.cache_dir.as_deref(), &module.name)?;
             builder
                 .preopened_dir(&d.host, &d.guest, perms)
                 .map_err(|e| Error::Load {
@@ -56,19 +57,27 @@ impl Sandbox {
                 })?;
         }
         let wasi = builder.build_p1();
-        let memory_limit = usize::try_from(config.memory_limit).unwrap_or(usize::MAX);
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(memory_limit)
-            .table_elements(engine::TABLE_ELEMENTS)
-            // The library, and the recorders of its batched callbacks.
-            .instances(1 + super::batch::MAX_RECORDERS as usize)
-            .memories(1)
-            .tables(1)
-            .build();
-        let mut store = Store::new(&module.engine, State { wasi, limits });
+        let limits = Limits {
+            memory_limit: usize::try_from(config.memory_limit).unwrap_or(usize::MAX),
+            memory_used: 0,
+        };
+        let now = module.ticks.load(std::sync::atomic::Ordering::Relaxed);
+        let state = State {
+            wasi,
+            limits,
+            ticks: module.ticks.clone(),
+            deadline_tick: 0,
+            open_files: 0,
+            max_open_files: config.max_open_files,
+        };
+        let mut store = Store::new(&module.engine, state);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
-        store.set_epoch_deadline(deadline_ticks(config.deadline));
+        set_deadline(
+            &mut store.as_context_mut(),
+            now,
+            deadline_ticks(config.deadline),
+        );
         let name = &module.name;
         let err = |what: &str, e: wasmtime::Error| engine::load_error(name, what, e);
         let instance = module
@@ -277,7 +286,7 @@ impl Sandbox {
                     .saturating_sub(inner.host_since.get())
                     .saturating_sub(inner.nested_guest.get());
                 let at = inner.deadline_at.get() + host;
-                ctx.set_epoch_deadline(at.saturating_sub(started).max(1));
+                set_deadline(&mut ctx, started, at.saturating_sub(started).max(1));
             }
             let r = f(&mut ctx, live);
             if r.as_ref()
@@ -318,8 +327,44 @@ impl Sandbox {
         inner.deadline_at.set(now + budget);
         inner.nested_guest.set(0);
         inner.host_since.set(now);
-        ctx.set_epoch_deadline(budget);
+        set_deadline(ctx, now, budget);
     }
+}
+
+/// Sets the store's epoch deadline `ticks` after `now` (the engine's epoch
+/// count), and notes where it falls for the WASI calls that wait.
+pub(super) fn set_deadline(ctx: &mut StoreContextMut<'_, State>, now: u64, ticks: u64) {
+    ctx.data_mut().deadline_tick = now.saturating_add(ticks);
+    ctx.set_epoch_deadline(ticks);
+}
+
+/// Refuses a grant of `host` that contains the module cache `cache` or lies
+/// inside it: compiled code from the cache runs unchecked, so the library
+/// must not reach it, read-only or not.
+fn refuse_cache_overlap(
+    host: &std::path::Path,
+    cache: Option<&std::path::Path>,
+    name: &str,
+) -> Result<()> {
+    let Some(cache) = cache else {
+        return Ok(());
+    };
+    // Compared as the file system resolves them (a cache that does not
+    // exist yet is compared by its path as given).
+    let real = |p: &std::path::Path| std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let (granted, cached) = (real(host), real(cache));
+    if cached.starts_with(&granted) || granted.starts_with(&cached) {
+        return Err(Error::Usage {
+            function: None,
+            what: format!("granting {} to `{name}`", host.display()),
+            reason: format!(
+                "it overlaps the module cache {} (SandboxConfig::cache_dir), whose compiled code \
+                 sandboxes run unchecked: grant a directory apart from it, or move the cache",
+                cache.display()
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// A deadline as a number of epoch ticks.

@@ -29,6 +29,7 @@ mod lifecycle;
 mod memory;
 mod trap;
 mod value;
+mod wasi;
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -38,7 +39,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use parking_lot::{ReentrantMutex, ReentrantMutexGuard};
-use wasmtime::{Caller, Func, Instance, Store, StoreLimits, Table, TypedFunc};
+use wasmtime::{Caller, Func, Instance, Store, Table, TypedFunc};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
@@ -55,10 +56,69 @@ use crate::types::{DataModel, FnSig, Raw};
 
 const MODEL: DataModel = DataModel::Ilp32;
 
-/// Per-store data: the WASI context and the resource limits.
+/// Per-store data: the WASI context, the resource limits, and what the
+/// bounded WASI functions (`wasi`) need.
 pub struct State {
     wasi: WasiP1Ctx,
-    limits: StoreLimits,
+    limits: Limits,
+    /// The engine's epoch count, as the host reads it.
+    ticks: engine::Ticks,
+    /// The epoch tick at which the running call's deadline falls (kept in
+    /// step with the store's epoch deadline), for host calls that wait.
+    deadline_tick: u64,
+    /// Descriptors the library opened and has not closed.
+    open_files: u32,
+    /// [`SandboxConfig::max_open_files`].
+    max_open_files: u32,
+}
+
+/// The store's resource limits: linear memory and the GC heap (exception
+/// objects) share one budget, `SandboxConfig::memory_limit`.
+struct Limits {
+    /// The budget, in bytes.
+    memory_limit: usize,
+    /// Bytes of every memory of the store (linear memory, the GC heap) so
+    /// far granted.
+    memory_used: usize,
+}
+
+impl wasmtime::ResourceLimiter for Limits {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let grown = desired.saturating_sub(current);
+        let total = self.memory_used.saturating_add(grown);
+        if total > self.memory_limit {
+            return Ok(false);
+        }
+        self.memory_used = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= engine::TABLE_ELEMENTS)
+    }
+
+    fn instances(&self) -> usize {
+        // The library, and the recorders of its batched callbacks.
+        1 + batch::MAX_RECORDERS as usize
+    }
+
+    fn tables(&self) -> usize {
+        1
+    }
+
+    fn memories(&self) -> usize {
+        1
+    }
 }
 
 /// A wasm32-wasi C library running in an isolated wasmtime instance.
