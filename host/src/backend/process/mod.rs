@@ -10,15 +10,18 @@
 //! sandlink's build script compiles and the host embeds; it is started from
 //! an in-memory file (`memfd`), so nothing needs installing or configuring.
 //! It gets its two pipes (requests in, replies out) as its only descriptors
-//! and an empty environment. It opens the library with the host's rights,
-//! then, before the library's initialisers run, drops root (to `nobody`),
-//! applies a Landlock ruleset (where the kernel has Landlock) and a first
-//! seccomp stage: the initialisers can read only what loading needs, and
-//! cannot write files, open sockets, start processes or signal others
-//! (`confine` has the details). Before the first call it takes an
-//! address-space limit and a second, stricter seccomp stage. Calls go
-//! through libffi; callbacks through libffi closures at a fixed address,
-//! each forwarded to the host, which may call back in before it answers.
+//! and an empty environment. Before the library's first instruction (its
+//! initialisers, run by `dlopen`) the worker is confined in ways the
+//! library cannot undo, all applied while no library code is mapped: its
+//! own identity (a root host's worker takes a uid of its own), non-dumpable
+//! for life, its own user, PID, network, IPC, UTS and mount namespaces with
+//! a read-only root holding only the loader's directories and the library
+//! file, its address-space limit, a Landlock ruleset and one seccomp filter
+//! (`confine` has the details). Each mechanism asked for is required: where
+//! the kernel lacks one, [`ProcessConfig::open`] fails and names the
+//! opt-out. Calls go through libffi; callbacks through libffi closures at a
+//! fixed address, each forwarded to the host, which may call back in before
+//! it answers.
 //!
 //! **Nothing the worker says is trusted.** Every frame is checked (length,
 //! kind, payload size), every wait is bounded by [`ProcessConfig::deadline`],
