@@ -18,7 +18,8 @@ phase() {
 }
 started=$(mktemp)
 report() {
-    local rc=$?
+    # The exit status: the argument when given, else the one the trap saw.
+    local rc=${1:-$?}
     phase ""
     {
         echo "test.sh: phase times (exit status $rc)"
@@ -107,7 +108,7 @@ phase "Process confinement as an ordinary user"
 if [[ $(id -u) -eq 0 ]]; then
     user=65534
     restore=()
-    dir=$PWD/target
+    dir=$CARGO_TARGET_DIR
     while [[ $dir != / ]]; do
         if ! setpriv --reuid=$user --regid=$user --clear-groups -- test -x "$dir"; then
             restore+=("$(stat -c %a "$dir") $dir")
@@ -119,7 +120,12 @@ if [[ $(id -u) -eq 0 ]]; then
         local entry
         for entry in "${restore[@]}"; do chmod "${entry%% *}" "${entry#* }"; done
     }
-    trap 'rc=$?; restore_modes; (exit $rc); report' EXIT
+    restore_then_report() {
+        local rc=$?
+        restore_modes
+        report "$rc"
+    }
+    trap restore_then_report EXIT
     env "$runner_var=setpriv --reuid=$user --regid=$user --clear-groups --" \
         cargo test "${ws[@]}" --test process_confinement --test process_isolation
     restore_modes
