@@ -778,13 +778,13 @@ static void do_closure(void) {
  * instruction (its initialisers, run by dlopen), and is applied by this
  * file's code while no library code is mapped:
  *
- *   - at start (main): the worker's own identity, one no other worker and
- *     not the host has (a root host's worker becomes uid and gid
- *     IDENTITY_BASE + its pid; an ordinary host's keeps the host's uid,
- *     which the namespaces below make unreachable); non-dumpable; no core
- *     files; and, unless the host said "no-namespaces", new user, PID,
- *     network, IPC, UTS and mount namespaces whose root holds only the
- *     loader's directories and the library, read-only;
+ *   - at start (main): non-dumpable; no core files; unless the host said
+ *     "no-namespaces", new user, PID, network, IPC, UTS and mount
+ *     namespaces whose root holds only the loader's directories and the
+ *     library, read-only; and the worker's own identity, one no other
+ *     worker and not the host has (a root host's worker becomes uid and
+ *     gid IDENTITY_BASE + its pid; an ordinary host's keeps the host's
+ *     uid, which the namespaces make unreachable);
  *   - in OP_LOAD: the address-space limit, no_new_privs, the Landlock
  *     ruleset and the one seccomp filter, then dlopen.
  *
@@ -982,13 +982,22 @@ static int wait_for(pid_t pid) {
 }
 
 /* Enters the namespaces (see above) and returns in the library's process;
- * the monitor and init never return. `lib` is the library's path. */
-static void enter_namespaces(const char *lib) {
+ * the monitor and init never return. `lib` is the library's path, `id` the
+ * worker's own uid and gid when the host is root.
+ *
+ * A root host's monitor creates the namespaces while still root (which any
+ * kernel allows, even one that refuses them to ordinary users), maps the
+ * worker's own `id` to root inside, and only then becomes `id` itself; init
+ * takes that identity inside (uid and gid 0 there, `id` outside) and drops
+ * the host's supplementary groups. An ordinary host's worker maps its own
+ * uid, as any process may. */
+static void enter_namespaces(const char *lib, uid_t id) {
     int go[2], told[2];
     if (pipe2(go, O_CLOEXEC) != 0 || pipe2(told, O_CLOEXEC) != 0)
         setup_failed("pipe: %s", strerror(errno));
-    uid_t uid = geteuid();
-    gid_t gid = getegid();
+    int root = geteuid() == 0;
+    uid_t uid = root ? id : geteuid();
+    gid_t gid = root ? (gid_t)id : getegid();
     /* Until its identity is mapped, the new process's /proc files must be
      * its own uid's (not root's, as a non-dumpable process's are), for the
      * monitor to write them. No library code runs in between. */
@@ -1007,8 +1016,9 @@ static void enter_namespaces(const char *lib) {
         close(go[0]);
         close(told[1]);
         snprintf(map, sizeof map, "0 %u 1\n", (unsigned)uid);
+        /* An ordinary user may map its own gid only with setgroups off. */
         int ok = write_proc((pid_t)init, "uid_map", map) == 0 &&
-                 write_proc((pid_t)init, "setgroups", "deny\n") == 0;
+                 (root || write_proc((pid_t)init, "setgroups", "deny\n") == 0);
         snprintf(map, sizeof map, "0 %u 1\n", (unsigned)gid);
         ok = ok && write_proc((pid_t)init, "gid_map", map) == 0;
         if (!ok) {
@@ -1019,6 +1029,7 @@ static void enter_namespaces(const char *lib) {
             setup_failed("cannot map the worker's identity into its user namespace: %s",
                          strerror(errno));
         }
+        take_identity(id);
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
         if (write(go[1], "g", 1) != 1)
             _exit(1);
@@ -1038,6 +1049,13 @@ static void enter_namespaces(const char *lib) {
     if (read_all(go[0], &g, 1) != 0)
         _exit(1); /* the monitor failed, and said so */
     close(go[0]);
+    /* Root inside, the worker's identity outside; no supplementary groups
+     * (an ordinary host's worker cannot have any to drop: EPERM). */
+    gid_t no_groups[1];
+    if (setgroups(0, no_groups) != 0 && errno != EPERM)
+        setup_failed("cannot drop the worker's groups: %s", strerror(errno));
+    if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
+        setup_failed("cannot take the worker's identity in its namespace: %s", strerror(errno));
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     make_root(lib);
     pid_t worker = fork();
@@ -1232,10 +1250,12 @@ int main(int argc, char **argv) {
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     /* Counted here: the worker's root has no /sys. */
     spin_ns = sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 50000 : 0;
-    take_identity(IDENTITY_BASE + (uid_t)getpid());
+    uid_t id = IDENTITY_BASE + (uid_t)getpid();
     if (strcmp(argv[1], "namespaces") == 0)
-        enter_namespaces(argv[2]);
-    else if (strcmp(argv[1], "no-namespaces") != 0)
+        enter_namespaces(argv[2], id);
+    else if (strcmp(argv[1], "no-namespaces") == 0)
+        take_identity(id);
+    else
         setup_failed("unknown worker mode %s", argv[1]);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     fcntl(IN_FD, F_SETFL, fcntl(IN_FD, F_GETFL) | O_NONBLOCK);

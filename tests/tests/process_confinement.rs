@@ -218,6 +218,11 @@ fn every_worker_has_an_identity_of_its_own() {
                 .map(|v| v.split_whitespace().next().unwrap_or("").to_string())
                 .unwrap_or_else(|| panic!("no {name} in {status}"))
         };
+        let groups = status.lines().find(|l| l.starts_with("Groups:"));
+        if running_as_root() {
+            // None of the host's supplementary groups.
+            assert_eq!(groups.map(str::trim_end), Some("Groups:"), "{status}");
+        }
         (field("Uid:"), status.contains("Seccomp:\t2"))
     };
     let (ua, sa) = uid(&a);
