@@ -112,6 +112,8 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
             "-Wl,--export-table",
             "-Wl,--growable-table",
             "-Wl,--stack-first",
+            // Every missing export at once, not the first 20.
+            "-Wl,--error-limit=0",
         ])
         .arg(format!("-Wl,-z,stack-size={}", lib.stack_size));
     for name in &exports {
@@ -734,10 +736,25 @@ fn run_link(lib: &Library, target: &'static str, mut cmd: Command) -> Result<(),
     if output.status.success() {
         return Ok(());
     }
+    let diagnostics = String::from_utf8_lossy(&output.stderr);
+    // wasm-ld: "symbol exported via --export not found: NAME", one a line
+    // (all of them: the link runs with --error-limit=0).
+    let missing: Vec<String> = diagnostics
+        .lines()
+        .filter_map(|l| l.split_once("symbol exported via --export not found: "))
+        .map(|(_, name)| name.trim().to_string())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::MissingExports {
+            library: lib.name.clone(),
+            names: missing,
+            command: format!("{cmd:?}"),
+        });
+    }
     Err(Error::Link {
         library: lib.name.clone(),
         target,
-        diagnostics: String::from_utf8_lossy(&output.stderr).into_owned(),
+        diagnostics: diagnostics.into_owned(),
         command: format!("{cmd:?}"),
     })
 }

@@ -439,6 +439,16 @@ pub enum Error {
         /// The command that ran.
         command: String,
     },
+    /// Functions the library exports (the bindings declare them) that none
+    /// of its sources defines: all of them, from one link.
+    MissingExports {
+        /// The library.
+        library: String,
+        /// The names, in the linker's order.
+        names: Vec<String>,
+        /// The command that ran.
+        command: String,
+    },
     /// Reading or writing a file, or running a program, failed.
     Io {
         /// What was being done.
@@ -533,6 +543,21 @@ impl fmt::Display for Error {
                 "sandlink-build: library `{library}`: linking for {target} failed:\n\
                  {diagnostics}\n  command: {command}",
                 diagnostics = diagnostics.trim_end()
+            ),
+            Error::MissingExports {
+                library,
+                names,
+                command,
+            } => write!(
+                f,
+                "sandlink-build: library `{library}`: {} exported function(s) the bindings \
+                 declare are defined in none of its sources: {}\n  \
+                 fix: add the sources that define them, or leave them out of the bindings: \
+                 generated bindings take `Bindings::block(\"^({})$\")`, hand-written ones lose \
+                 those declarations (and the exports list those names)\n  command: {command}",
+                names.len(),
+                names.join(", "),
+                names.join("|")
             ),
             Error::Io { what, source } => write!(f, "sandlink-build: {what}: {source}"),
             Error::StubMismatch(m) => write!(

@@ -148,17 +148,30 @@ fn no_exports_and_missing_exports_files_are_refused() {
 }
 
 #[test]
-fn an_unknown_export_fails_at_link_time_with_the_linkers_words() {
+fn exports_no_source_defines_are_listed_all_at_once_with_the_fix() {
     let dir = scratch("link");
     write(&dir.join("src/f.c"), "int f(void) { return 0; }\n");
+    // More than wasm-ld's default of 20 errors.
+    let missing: Vec<String> = (0..25).map(|i| format!("no_such_function_{i}")).collect();
     let e = lib(&dir, "link")
         .file(dir.join("src/f.c"))
-        .exports(["f", "no_such_function"])
+        .exports(std::iter::once("f".to_string()).chain(missing.iter().cloned()))
         .build()
         .err()
         .unwrap_or_else(|| panic!("linked an unknown export"));
-    assert!(matches!(e, Error::Link { .. }), "{e}");
-    assert!(e.to_string().contains("no_such_function"), "{e}");
+    match &e {
+        Error::MissingExports { names, .. } => {
+            let mut names = names.clone();
+            names.sort();
+            let mut want = missing.clone();
+            want.sort();
+            assert_eq!(names, want, "{e}");
+        }
+        other => panic!("expected the missing exports, got: {other}"),
+    }
+    let text = e.to_string();
+    assert!(text.contains("25 exported function(s)"), "{text}");
+    assert!(text.contains("Bindings::block"), "{text}");
 }
 
 #[test]

@@ -288,3 +288,53 @@ fn a_header_that_does_not_compile_is_an_error_naming_it() {
         .contains("nope.h"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn what_cannot_be_lowered_is_skipped_and_the_rest_generated() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/generate");
+    let mut b = Bindings::new("Skips");
+    b.header(dir.join("skips.h")).string("skip_name", "return");
+    let g = generate(&b);
+    // A struct holding a struct with bit-fields by value is incomplete,
+    // with a warning; a function taking a `jmp_buf` callback is skipped with
+    // the reason; the rest is generated, `jmp_buf` holders included.
+    assert!(
+        g.warnings
+            .iter()
+            .any(|w| w.contains("skip_packet") && w.contains("incomplete")),
+        "{:?}",
+        g.warnings
+    );
+    assert!(function_line(&g, "skip_send").contains("ptr(typedef(\"skip_packet\""));
+    assert!(
+        skipped_reason(&g, "function `skip_set_longjmp_fn`").contains("jmp_buf"),
+        "{:?}",
+        g.skipped
+    );
+    assert!(function_line(&g, "skip_uses_with_jb").contains("ptr(typedef(\"skip_with_jb\""));
+    assert_eq!(
+        function_line(&g, "skip_plain"),
+        "pub fn skip_plain(int) -> void;"
+    );
+    // The untagged struct reached through its pointer typedef is the one
+    // its own typedef names, spelled through it.
+    assert!(
+        function_line(&g, "skip_image_begin").contains("ptr(typedef(\"skip_image\", skip_image))"),
+        "{}",
+        g.source
+    );
+    assert!(
+        g.source.contains("pub struct skip_image = \"\" {"),
+        "{}",
+        g.source
+    );
+    // `string` on an `unsigned char *` result changes nothing, and says so.
+    assert!(function_line(&g, "skip_name").contains("ptr_opt(const_(uchar))"));
+    assert!(
+        g.warnings
+            .iter()
+            .any(|w| w.contains("`string` override") && w.contains("skip_name")),
+        "{:?}",
+        g.warnings
+    );
+}

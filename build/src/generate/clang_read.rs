@@ -356,6 +356,7 @@ impl Reader<'_> {
             let policy = self.policy(name, &pname);
             match self.value(pty, Site::Param, policy, None) {
                 Ok(t) => {
+                    self.string_took(name, &format!("parameter `{pname}`"), &pty, &t, policy);
                     if let Some(why) = by_value_aggregate(&t, &self.module.items) {
                         return self.skip(what, e, format!("parameter `{pname}`: {why}"));
                     }
@@ -380,8 +381,11 @@ impl Reader<'_> {
         }
         let policy = self.policy(name, "return");
         let ret = match e.get_result_type() {
-            Some(t) => match self.value(t, Site::Result, policy, None) {
-                Ok(t) => t,
+            Some(c) => match self.value(c, Site::Result, policy, None) {
+                Ok(t) => {
+                    self.string_took(name, "the result", &c, &t, policy);
+                    t
+                }
                 Err(why) => return self.skip(what, e, format!("the result: {why}")),
             },
             None => return self.skip(what, e, "no result type".into()),
@@ -411,6 +415,21 @@ impl Reader<'_> {
                 Choice::Buffer(len) => Some((k, len)),
                 _ => None,
             })
+    }
+
+    /// Warns when a `string` override on `what` of `function` changed
+    /// nothing: Sandlink's strings are `char *`, and `c` (an `unsigned
+    /// char *`, say) stayed the pointer `t`.
+    fn string_took(&mut self, function: &str, what: &str, c: &Type, t: &Ty, policy: Policy) {
+        if policy.string != Some(true) || matches!(t, Ty::String { .. } | Ty::OwnedStr(_)) {
+            return;
+        }
+        self.module.warnings.push(format!(
+            "the `string` override on {what} of `{function}` changes nothing: `{}` is not a \
+             `char *` (a string is `char *`; an `unsigned char *` stays a pointer, and \
+             `lib.read_string(p)` reads the text it points at)",
+            c.get_display_name()
+        ));
     }
 
     /// The overrides of parameter `param` of function `f`, by index.
@@ -793,14 +812,34 @@ impl Reader<'_> {
         let tag = decl
             .get_name()
             .filter(|n| !n.is_empty() && !decl.is_anonymous() && !untagged(&decl));
+        // An untagged struct reached through another typedef than its own
+        // (`typedef struct { … } png_image, *png_imagep;`, through
+        // `png_imagep`): libclang names it after the typedef that declares
+        // it, which is the name it is generated under.
+        let typedef_name = || {
+            decl.get_name()
+                .filter(|n| !n.is_empty() && !decl.is_anonymous() && untagged(&decl))
+        };
         let (ident, c_name) = match (&tag, hint) {
             (Some(tag), _) => (tag.clone(), tag.clone()),
             (None, Some(h)) => (h.to_string(), String::new()),
-            (None, None) => return Err("an untagged struct or union with no name".into()),
+            (None, None) => match typedef_name() {
+                Some(n) => (n, String::new()),
+                None => return Err("an untagged struct or union with no name".into()),
+            },
+        };
+        // Reached that way, it is spelled through its typedef, as C must.
+        let by_typedef = tag.is_none() && hint.is_none();
+        let named = |ident: String| {
+            if by_typedef {
+                Ty::Typedef(ident.clone(), Box::new(Ty::Named(ident)))
+            } else {
+                Ty::Named(ident)
+            }
         };
         if let Some(existing) = self.module.items.get(&ident) {
             if !matches!(existing.kind, ItemKind::Alias(_)) {
-                return Ok(Ty::Named(ident));
+                return Ok(named(ident));
             }
             return Err(format!("`{ident}` names both a typedef and a struct"));
         }
@@ -816,7 +855,7 @@ impl Reader<'_> {
             },
         );
         let Some(def) = definition else {
-            return Ok(Ty::Named(ident));
+            return Ok(named(ident));
         };
         let mut fields = Vec::new();
         let mut incomplete = None;
@@ -865,7 +904,7 @@ impl Reader<'_> {
             }
             None => item.kind = ItemKind::Aggregate { union, fields },
         }
-        Ok(Ty::Named(ident))
+        Ok(named(ident))
     }
 
     fn enumeration(&mut self, t: Type) -> Result<Ty, String> {

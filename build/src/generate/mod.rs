@@ -46,7 +46,9 @@
 //! as one slice; in a callback, a lent `BytesRef`),
 //! [`Bindings::borrowed`] (a lent string, read on demand) and
 //! [`Bindings::owned`] (a returned `char *` the caller frees). Each generated function's documentation says which defaults and
-//! overrides it took. An override that matches nothing is a warning.
+//! overrides it took. An override that matches nothing is a warning, and so
+//! is one that changes nothing (`string` on an `unsigned char *`, which is
+//! not a `char *`: `lib.read_string(p)` reads such text).
 //!
 //! # What is skipped
 //!
@@ -316,13 +318,14 @@ impl Bindings {
             let param = whole(&o.param, "an override's parameters")?;
             overrides.push((function, param, o.clone()));
         }
-        let module = {
+        let mut module = {
             let _turn = match CLANG.lock() {
                 Ok(g) => g,
                 Err(p) => p.into_inner(),
             };
             clang_read::read(&self.headers, &self.clang_args, &filters, &overrides)?
         };
+        model::settle(&mut module);
         let spec = model::record(&self.name, &module)?;
         let source = emit::module(&self.name, &self.headers, &module);
         Ok(Generated {

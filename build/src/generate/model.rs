@@ -316,6 +316,73 @@ impl fmt::Display for Skipped {
 
 /// The stub spec of `module`'s functions, recorded as the generated
 /// bindings will bind them.
+/// Makes every struct or union whose layout cannot be described (a field
+/// of a type known only by name, such as `jmp_buf`'s `struct __jmp_buf_tag`
+/// from a system header) incomplete, with a warning, as the reader does for
+/// a bit-field; then skips, with the reason, every function whose types
+/// still cannot be described (one that takes such a struct by value). One
+/// declaration the generator cannot lower never stops the others.
+pub(crate) fn settle(module: &mut Module) {
+    // A struct made incomplete may make another that holds it by value
+    // incomplete in turn: repeat until nothing changes.
+    loop {
+        let mut demoted = None;
+        for (ident, item) in &module.items {
+            if !matches!(item.kind, ItemKind::Aggregate { .. }) {
+                continue;
+            }
+            if let Err(e) = Ty::Named(ident.clone()).erased(Mode::Full, &module.items) {
+                demoted = Some((ident.clone(), e.0));
+                break;
+            }
+        }
+        let Some((ident, why)) = demoted else { break };
+        if let Some(item) = module.items.get_mut(&ident) {
+            let union = matches!(item.kind, ItemKind::Aggregate { union: true, .. });
+            let spelled = item.c_spelling(&ident);
+            item.kind = ItemKind::Opaque { union };
+            item.note = Some(why.clone());
+            module.warnings.push(format!(
+                "`{spelled}` ({}) is generated incomplete, usable behind pointers only: {why}",
+                item.at
+            ));
+        }
+    }
+    let items = &module.items;
+    let mut skipped = Vec::new();
+    module.functions.retain(|f| match recordable(f, items) {
+        Ok(()) => true,
+        Err(e) => {
+            skipped.push(Skipped {
+                what: format!("function `{}`", f.c_name),
+                at: f.at.clone(),
+                reason: e.0,
+            });
+            false
+        }
+    });
+    module.skipped.extend(skipped);
+}
+
+/// Whether `f`'s types can be described and its stub recorded (a callback
+/// parameter of an array type, `void (*)(jmp_buf, int)`, cannot): what
+/// [`record`] will ask of it, tried alone.
+fn recordable(f: &Function, items: &BTreeMap<String, Item>) -> Result<(), GenerateError> {
+    let args = f
+        .args
+        .iter()
+        .map(|a| a.erased(Mode::Full, items))
+        .collect::<Result<Vec<_>, _>>()?;
+    let ret = match &f.ret {
+        Ty::Void => None,
+        r => Some(r.erased(Mode::Full, items)?),
+    };
+    let rec = Recorder::new("trial");
+    rec.declare(&f.c_name, &args, ret.as_ref())
+        .and_then(|()| rec.spec().map(|_| ()))
+        .map_err(|e| GenerateError(e.to_string()))
+}
+
 pub(crate) fn record(name: &str, module: &Module) -> Result<StubSpec, GenerateError> {
     let rec = Recorder::new(name);
     for f in &module.functions {
