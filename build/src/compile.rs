@@ -45,6 +45,7 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
         }
     }
     let exports = exports(lib)?;
+    let warnings = shadowed_shim_headers(lib);
     let toolchain = match &lib.toolchain {
         Some(t) => t.clone(),
         None => Toolchain::find()?,
@@ -189,8 +190,12 @@ pub(crate) fn build(lib: &Library) -> Result<Built, Error> {
         native,
         inputs: inputs.into_iter().collect(),
         wasm_env: format!("{stem}_WASM"),
+        warnings,
     };
     if lib.cargo_metadata {
+        for w in &built.warnings {
+            println!("cargo:warning=sandlink-build: {w}");
+        }
         for p in &built.inputs {
             println!("cargo:rerun-if-changed={}", p.display());
         }
@@ -552,6 +557,30 @@ const EMULATION_LIBS: [&str; 4] = [
 /// The flags every wasm compile gets on top of [`common_flags`]: Sandlink's
 /// `<setjmp.h>` ahead of the sysroot's headers, setjmp/longjmp lowered to
 /// wasm exception handling, and WASI's emulations declared.
+/// The headers the wasm build provides itself (in `INCLUDE_DIR`).
+const SHIM_HEADERS: &[&str] = &["setjmp.h"];
+
+/// A warning for each include directory of the library's that holds a
+/// header the wasm build provides: `-I` is searched first, so that one would
+/// be compiled instead, and setjmp/longjmp would not work in the sandbox.
+fn shadowed_shim_headers(lib: &Library) -> Vec<String> {
+    let mut warnings = Vec::new();
+    for dir in &lib.includes {
+        for h in SHIM_HEADERS {
+            if dir.join(h).is_file() {
+                warnings.push(format!(
+                    "library `{}`: the include directory {} holds a `{h}`, which the wasm \
+                     build would take instead of its own (setjmp/longjmp as wasm exceptions): \
+                     rename it or move it out of the include path",
+                    lib.name,
+                    dir.display()
+                ));
+            }
+        }
+    }
+    warnings
+}
+
 fn wasm_only_flags(out: &Path) -> Result<Vec<String>, Error> {
     let include = out.join(INCLUDE_DIR);
     mkdir(&include)?;

@@ -131,6 +131,10 @@ pub struct Built {
     pub precompiled: Option<PathBuf>,
     /// The environment variable naming that file (`SANDLINK_<NAME>_CWASM`).
     pub precompiled_env: Option<String>,
+    /// What the build warns of (also printed as `cargo:warning` lines when
+    /// it prints cargo metadata): an include directory that shadows a
+    /// header the wasm build provides, say.
+    pub warnings: Vec<String>,
 }
 
 impl Library {

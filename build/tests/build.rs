@@ -307,3 +307,37 @@ fn compiler_warnings_are_summarised_with_their_full_text_in_a_file() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(!dir.join("out/noisy-wasm/compiler-warnings.txt").exists());
 }
+
+#[test]
+fn an_include_directory_shadowing_the_shims_setjmp_h_is_a_warning() {
+    let dir = scratch("shadow");
+    std::fs::create_dir_all(dir.join("inc")).unwrap_or_else(|e| panic!("{e}"));
+    write(
+        &dir.join("inc/setjmp.h"),
+        "/* a vendored setjmp.h */\n#include_next <setjmp.h>\n",
+    );
+    write(&dir.join("src/f.c"), "int f(void) { return 0; }\n");
+    let built = lib(&dir, "shadow")
+        .file(dir.join("src/f.c"))
+        .include(dir.join("inc"))
+        .exports(["f"])
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        built
+            .warnings
+            .iter()
+            .any(|w| w.contains("setjmp.h") && w.contains("inc")),
+        "{:?}",
+        built.warnings
+    );
+    // Without it, no warning.
+    std::fs::remove_file(dir.join("inc/setjmp.h")).unwrap_or_else(|e| panic!("{e}"));
+    let built = lib(&dir, "shadow")
+        .file(dir.join("src/f.c"))
+        .include(dir.join("inc"))
+        .exports(["f"])
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(built.warnings.is_empty(), "{:?}", built.warnings);
+}
