@@ -101,3 +101,110 @@ pub struct StubLayout {
     /// `(size, align, offsets)` under ILP32 (wasm32).
     pub ilp32: (u64, u64, Vec<u64>),
 }
+
+impl StubSpec {
+    /// Adds what `other` declares and `self` does not: for one library
+    /// bound by two modules (a generated one and a few hand-written
+    /// declarations, say), whose stubs are built once. A declaration both
+    /// make must be the same; one that differs (a function of the same name
+    /// with another prototype, a struct laid out otherwise) is an error
+    /// naming it, and `self` is left as it was.
+    pub fn merge(&mut self, other: &StubSpec) -> Result<(), String> {
+        let mut merged = self.clone();
+        add(
+            &mut merged.functions,
+            &other.functions,
+            |f| &f.name,
+            "function",
+        )?;
+        add(
+            &mut merged.callbacks,
+            &other.callbacks,
+            |c| &c.key,
+            "callback",
+        )?;
+        add(&mut merged.globals, &other.globals, |g| g, "global")?;
+        add(&mut merged.layouts, &other.layouts, |l| &l.c_type, "type")?;
+        add(
+            &mut merged.constants,
+            &other.constants,
+            |c| &c.name,
+            "constant",
+        )?;
+        *self = merged;
+        Ok(())
+    }
+}
+
+/// Appends the items of `more` not in `to`, by `key`; an item whose key is
+/// there with other contents is an error naming the `kind` and the key.
+fn add<T: Clone + PartialEq>(
+    to: &mut Vec<T>,
+    more: &[T],
+    key: impl Fn(&T) -> &String,
+    kind: &str,
+) -> Result<(), String> {
+    for item in more {
+        match to.iter().find(|t| key(t) == key(item)) {
+            Some(t) if t == item => {}
+            Some(_) => {
+                return Err(format!(
+                    "the {kind} `{}` is declared differently by the two specs",
+                    key(item)
+                ))
+            }
+            None => to.push(item.clone()),
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn function(name: &str, decl: &str) -> StubFunction {
+        StubFunction {
+            name: name.into(),
+            key: format!("int {name}({decl})"),
+            params: vec![Param {
+                decl: format!("{decl} @"),
+                word: Word::Int {
+                    size: 4,
+                    signed: true,
+                },
+            }],
+            ret: None,
+        }
+    }
+
+    #[test]
+    fn merging_adds_what_is_new_keeps_what_is_shared_and_refuses_a_conflict() {
+        let mut a = StubSpec {
+            functions: vec![function("f", "int"), function("g", "int")],
+            globals: vec!["x".into()],
+            ..StubSpec::default()
+        };
+        let b = StubSpec {
+            functions: vec![function("g", "int"), function("h", "long")],
+            globals: vec!["x".into(), "y".into()],
+            ..StubSpec::default()
+        };
+        a.merge(&b).unwrap_or_else(|e| panic!("{e}"));
+        let names: Vec<&str> = a.functions.iter().map(|f| f.name.as_str()).collect();
+        assert_eq!(names, ["f", "g", "h"]);
+        assert_eq!(a.globals, ["x", "y"]);
+        // `g` with another prototype: an error, and nothing changed.
+        let before = a.clone();
+        let c = StubSpec {
+            functions: vec![function("z", "int"), function("g", "long")],
+            ..StubSpec::default()
+        };
+        let e = a
+            .merge(&c)
+            .err()
+            .unwrap_or_else(|| panic!("merged a conflict"));
+        assert!(e.contains("function `g`"), "{e}");
+        assert_eq!(a, before);
+    }
+}
