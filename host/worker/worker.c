@@ -1031,9 +1031,10 @@ static void enter_namespaces(const char *lib, uid_t id) {
         }
         take_identity(id);
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+        /* `go` stays open for as long as the monitor lives: init checks it
+         * after arming its parent-death signal. */
         if (write(go[1], "g", 1) != 1)
             _exit(1);
-        close(go[1]);
         close(IN_FD);
         close(OUT_FD);
         close(RULESET_FD);
@@ -1044,11 +1045,9 @@ static void enter_namespaces(const char *lib, uid_t id) {
     /* Init, pid 1 of the new PID namespace. */
     close(go[1]);
     close(told[0]);
-    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     char g;
     if (read_all(go[0], &g, 1) != 0)
         _exit(1); /* the monitor failed, and said so */
-    close(go[0]);
     /* Root inside, the worker's identity outside; no supplementary groups
      * (an ordinary host's worker cannot have any to drop: EPERM). */
     gid_t no_groups[1];
@@ -1057,6 +1056,15 @@ static void enter_namespaces(const char *lib, uid_t id) {
     if (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)
         setup_failed("cannot take the worker's identity in its namespace: %s", strerror(errno));
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* When the monitor dies (the host killed it: a deadline, a drop), init
+     * dies, and with it every process of the namespace, the library's
+     * whatever it is doing. Armed after the identity changes, which clear
+     * it; a monitor that died before is seen as `go` hanging up. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    struct pollfd hup = {go[0], 0, 0};
+    if (poll(&hup, 1, 0) != 0)
+        _exit(1);
+    close(go[0]);
     make_root(lib);
     pid_t worker = fork();
     if (worker < 0)

@@ -269,3 +269,32 @@ fn a_raised_sigsys_is_not_taken_for_a_seccomp_kill() {
     assert!(reason.contains("SIGSYS"), "{e}");
     assert!(reason.contains("raised it itself"), "{e}");
 }
+
+#[test]
+fn a_worker_killed_at_its_deadline_leaves_no_process_behind() {
+    // The host kills the worker it started (the monitor); the library's
+    // process, spinning in its namespace, must end with it, not spin on.
+    let h = Hostile::new(open(Limits {
+        deadline: Some(std::time::Duration::from_millis(300)),
+        ..Limits::default()
+    }));
+    let worker = h.lib.worker_pid().unwrap_or_else(|| panic!("no worker"));
+    let library = library_pid(worker);
+    assert_ne!(library, worker, "no library process below the monitor");
+    let spin = ok(h.lib.function("h_spin", &(void() >> returning(void()))));
+    let e = err(spin.call(()));
+    assert!(worker_failed(&e).1.contains("deadline"), "{e}");
+    let gone = |pid: u32| {
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map(|s| s.contains("State:\tZ"))
+            .unwrap_or(true)
+    };
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !gone(library) && std::time::Instant::now() < until {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(
+        gone(library),
+        "the library's process {library} outlived its worker"
+    );
+}
