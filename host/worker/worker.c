@@ -931,7 +931,15 @@ static void make_root(const char *lib) {
     for (size_t i = 0; i < sizeof loader_paths / sizeof loader_paths[0]; i++)
         if (bind_read_only(root, loader_paths[i], why, sizeof why) != 0)
             setup_failed("cannot bind the loader's path %s", why);
-    if (lib[0] == '/' && bind_read_only(root, lib, why, sizeof why) != 0)
+    /* A library beneath a loader path (`/usr/lib/x86_64-linux-gnu/libz.so.1`)
+     * is there already, and that mount is read-only: nothing to bind. */
+    int beneath = 0;
+    for (size_t i = 0; i < sizeof loader_paths / sizeof loader_paths[0]; i++) {
+        size_t n = strlen(loader_paths[i]);
+        if (strncmp(lib, loader_paths[i], n) == 0 && lib[n] == '/')
+            beneath = 1;
+    }
+    if (lib[0] == '/' && !beneath && bind_read_only(root, lib, why, sizeof why) != 0)
         setup_failed("cannot bind the library %s", why);
     if (mount(NULL, root, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) !=
         0)

@@ -244,3 +244,13 @@ fn every_worker_has_an_identity_of_its_own() {
     let levels = nspid.map_or(0, |l| l.split_whitespace().count() - 1);
     assert_eq!(levels, 2, "the worker's pids: {nspid:?}");
 }
+
+#[test]
+fn a_system_library_opens_by_its_absolute_path() {
+    // Beneath a loader directory, which the worker's root holds already.
+    let path = format!("/usr/lib/{}-linux-gnu/libz.so.1", std::env::consts::ARCH);
+    assert!(Path::new(&path).exists(), "{path} (Debian's zlib1g) is missing");
+    let p = ok(Process::open(&path));
+    let version = ok(p.function("zlibVersion", &(void() >> returning(string()))));
+    assert!(ok(version.call(())).starts_with("1."), "zlib's version");
+}
