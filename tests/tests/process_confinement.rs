@@ -249,7 +249,10 @@ fn every_worker_has_an_identity_of_its_own() {
 fn a_system_library_opens_by_its_absolute_path() {
     // Beneath a loader directory, which the worker's root holds already.
     let path = format!("/usr/lib/{}-linux-gnu/libz.so.1", std::env::consts::ARCH);
-    assert!(Path::new(&path).exists(), "{path} (Debian's zlib1g) is missing");
+    assert!(
+        Path::new(&path).exists(),
+        "{path} (Debian's zlib1g) is missing"
+    );
     let p = ok(Process::open(&path));
     let version = ok(p.function("zlibVersion", &(void() >> returning(string()))));
     assert!(ok(version.call(())).starts_with("1."), "zlib's version");
