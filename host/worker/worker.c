@@ -217,17 +217,21 @@ static void reply_ok(void) { send_frame(RE_OK, NULL, 0, NULL, 0); }
 
 static void reply_value(uint64_t v) { send_frame(RE_VALUE, &v, 8, NULL, 0); }
 
-static void reply_error(const char *fmt, ...) {
+static void vreply_error(const char *fmt, va_list ap) {
     char msg[512];
-    va_list ap;
-    va_start(ap, fmt);
     int n = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (n < 0)
         n = 0;
     if ((size_t)n >= sizeof msg)
         n = sizeof msg - 1;
     send_frame(RE_ERROR, msg, (size_t)n, NULL, 0);
+}
+
+static void reply_error(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vreply_error(fmt, ap);
+    va_end(ap);
 }
 
 /* The current request's payload. */
@@ -802,16 +806,10 @@ static void *library;
 /* Why a set-up step failed, sent to the host as the reply to its first
  * request (an ERROR frame, read as the handshake's answer). */
 static void setup_failed(const char *fmt, ...) {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(msg, sizeof msg, fmt, ap);
+    vreply_error(fmt, ap);
     va_end(ap);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n >= sizeof msg)
-        n = sizeof msg - 1;
-    send_frame(RE_ERROR, msg, (size_t)n, NULL, 0);
     _exit(1);
 }
 
@@ -900,11 +898,10 @@ fail:
     return -1;
 }
 
-/* What the loader reads; confine.rs's LOADER_PATHS says the same. */
-static const char *const loader_paths[] = {
-    "/etc/ld.so.cache", "/lib",       "/lib32",       "/lib64",          "/libx32",
-    "/usr/lib",         "/usr/lib32", "/usr/lib64",   "/usr/libx32",     "/usr/local/lib",
-};
+/* What the loader reads: the host's list (confine.rs, LOADER_PATHS), given
+ * as the arguments after the library's path. */
+static char *const *loader_paths;
+static size_t loader_count;
 
 /* In the new mount namespace: a root of its own holding only the loader's
  * paths and the library (`lib`, absolute, or a bare name the loader
@@ -928,13 +925,13 @@ static void make_root(const char *lib) {
         setup_failed("no directory to build the worker's root on");
     if (mount("sandlink", root, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=64k,mode=0755") != 0)
         setup_failed("cannot mount the worker's root (tmpfs on %s): %s", root, strerror(errno));
-    for (size_t i = 0; i < sizeof loader_paths / sizeof loader_paths[0]; i++)
+    for (size_t i = 0; i < loader_count; i++)
         if (bind_read_only(root, loader_paths[i], why, sizeof why) != 0)
             setup_failed("cannot bind the loader's path %s", why);
     /* A library beneath a loader path (`/usr/lib/x86_64-linux-gnu/libz.so.1`)
      * is there already, and that mount is read-only: nothing to bind. */
     int beneath = 0;
-    for (size_t i = 0; i < sizeof loader_paths / sizeof loader_paths[0]; i++) {
+    for (size_t i = 0; i < loader_count; i++) {
         size_t n = strlen(loader_paths[i]);
         if (strncmp(lib, loader_paths[i], n) == 0 && lib[n] == '/')
             beneath = 1;
@@ -1246,7 +1243,8 @@ static void serve(int in_callback, uint64_t *cb_result) {
 }
 
 /* argv[1] is "namespaces" or "no-namespaces", argv[2] the library's path
- * (absolute, or a bare name for the loader to search). */
+ * (absolute, or a bare name for the loader to search), and the rest the
+ * loader's paths, which the worker's root holds. */
 int main(int argc, char **argv) {
     /* The host passes the request pipe as stdin, the reply pipe as stdout
      * and the Landlock ruleset (or /dev/null) as stderr; they move out of
@@ -1256,8 +1254,10 @@ int main(int argc, char **argv) {
         return 9;
     syscall(SYS_close_range, 0u, 2u, 0u);
     syscall(SYS_close_range, RULESET_FD + 1u, ~0u, 0u);
-    if (argc != 3)
-        setup_failed("the worker takes two arguments, not %d", argc - 1);
+    if (argc < 3)
+        setup_failed("the worker takes a mode and a path, not %d arguments", argc - 1);
+    loader_paths = argv + 3;
+    loader_count = (size_t)(argc - 3);
     signal(SIGPIPE, SIG_IGN);
     struct rlimit no_core = {0, 0};
     setrlimit(RLIMIT_CORE, &no_core); /* a crashing library leaves no core file */

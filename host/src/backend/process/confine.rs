@@ -35,9 +35,10 @@ use seccompiler::{
 
 use crate::error::{Error, Result, StrategyKind};
 
-/// What the loader reads: its cache and the system's library directories
-/// (worker.c binds the same into the worker's root).
-const LOADER_PATHS: &[&str] = &[
+/// What the loader reads: its cache and the system's library directories:
+/// all the worker's root holds besides the library (the worker takes them
+/// as arguments), and what Landlock lets it read.
+pub const LOADER_PATHS: &[&str] = &[
     "/etc/ld.so.cache",
     "/lib",
     "/lib32",

@@ -114,6 +114,8 @@ pub(super) fn spawn(path: &OsStr, name: &str, config: &ProcessConfig) -> Result<
     let mut child = Command::new(worker_path()?)
         .arg(mode)
         .arg(&path)
+        // What the worker's root holds besides the library.
+        .args(confine::LOADER_PATHS)
         .env_clear()
         .stdin(Stdio::from(req_rx))
         .stdout(Stdio::from(rep_tx))
