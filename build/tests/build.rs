@@ -317,12 +317,15 @@ fn an_include_directory_shadowing_the_shims_setjmp_h_is_a_warning() {
         "/* a vendored setjmp.h */\n#include_next <setjmp.h>\n",
     );
     write(&dir.join("src/f.c"), "int f(void) { return 0; }\n");
-    let built = lib(&dir, "shadow")
-        .file(dir.join("src/f.c"))
-        .include(dir.join("inc"))
-        .exports(["f"])
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let build = || {
+        lib(&dir, "shadow")
+            .file(dir.join("src/f.c"))
+            .include(dir.join("inc"))
+            .exports(["f"])
+            .build()
+            .unwrap_or_else(|e| panic!("{e}"))
+    };
+    let built = build();
     assert!(
         built
             .warnings
@@ -333,11 +336,6 @@ fn an_include_directory_shadowing_the_shims_setjmp_h_is_a_warning() {
     );
     // Without it, no warning.
     std::fs::remove_file(dir.join("inc/setjmp.h")).unwrap_or_else(|e| panic!("{e}"));
-    let built = lib(&dir, "shadow")
-        .file(dir.join("src/f.c"))
-        .include(dir.join("inc"))
-        .exports(["f"])
-        .build()
-        .unwrap_or_else(|e| panic!("{e}"));
+    let built = build();
     assert!(built.warnings.is_empty(), "{:?}", built.warnings);
 }

@@ -286,6 +286,16 @@ fn callback_slots_are_reused_and_dropped_ones_fail_the_call() {
     assert_eq!(ok(call.call((5,))), 10);
 }
 
+/// The files in a module cache directory, sorted (it must exist).
+fn cache_entries(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = ok(std::fs::read_dir(dir).map_err(|e| Error::Unsupported(e.to_string())))
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn module_cache_compiles_once_and_rejects_corrupt_entries() {
     let dir = std::env::temp_dir().join(format!("sandlink-cache-test-{}", std::process::id()));
@@ -298,11 +308,7 @@ fn module_cache_compiles_once_and_rejects_corrupt_entries() {
     assert!(warm.from_cache());
 
     // Corrupt every entry: the next load recompiles instead of trusting it.
-    let entries: Vec<_> =
-        ok(std::fs::read_dir(&dir).map_err(|e| Error::Unsupported(e.to_string())))
-            .filter_map(|e| e.ok())
-            .map(|e| e.path())
-            .collect();
+    let entries = cache_entries(&dir);
     assert_eq!(entries.len(), 1, "{entries:?}");
     let mut bytes = ok(std::fs::read(&entries[0]).map_err(|e| Error::Unsupported(e.to_string())));
     let mid = bytes.len() / 2;
@@ -496,19 +502,12 @@ fn a_cache_entry_runs_only_for_the_module_it_was_compiled_from() {
         (func (export "sandlink_malloc") (param i32 i32) (result i32) (i32.const 0))
         (func (export "sandlink_free") (param i32))
         (func (export "tl_int_add") (param i32 i32) (result i32) (i32.const 1337)))"#;
-    let entries = |dir: &std::path::Path| -> Vec<std::path::PathBuf> {
-        let mut v: Vec<_> = std::fs::read_dir(dir)
-            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
-            .unwrap_or_default();
-        v.sort();
-        v
-    };
     ok(config.compile(impostor.as_bytes(), "impostor"));
-    let impostor_entry = entries(&dir);
+    let impostor_entry = cache_entries(&dir);
     assert_eq!(impostor_entry.len(), 1, "{impostor_entry:?}");
     let wasm = std::fs::read(sandlink_clibs::TESTLIB_WASM).expect("reading testlib.wasm");
     ok(config.compile(&wasm, "testlib"));
-    let testlib_entry: Vec<_> = entries(&dir)
+    let testlib_entry: Vec<_> = cache_entries(&dir)
         .into_iter()
         .filter(|p| *p != impostor_entry[0])
         .collect();

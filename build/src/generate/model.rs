@@ -368,6 +368,20 @@ pub(crate) fn settle(module: &mut Module) {
 /// parameter of an array type, `void (*)(jmp_buf, int)`, cannot): what
 /// [`record`] will ask of it, tried alone.
 fn recordable(f: &Function, items: &BTreeMap<String, Item>) -> Result<(), GenerateError> {
+    let (args, ret) = erased_signature(f, items)?;
+    let rec = Recorder::new("trial");
+    rec.declare(&f.c_name, &args, ret.as_ref())
+        .and_then(|()| rec.spec().map(|_| ()))
+        .map_err(|e| GenerateError(e.to_string()))
+}
+
+/// `f`'s argument and result descriptions, erased, as the stubs record them.
+type ErasedSig = (Vec<Typ<Erased>>, Option<Typ<Erased>>);
+
+fn erased_signature(
+    f: &Function,
+    items: &BTreeMap<String, Item>,
+) -> Result<ErasedSig, GenerateError> {
     let args = f
         .args
         .iter()
@@ -377,24 +391,13 @@ fn recordable(f: &Function, items: &BTreeMap<String, Item>) -> Result<(), Genera
         Ty::Void => None,
         r => Some(r.erased(Mode::Full, items)?),
     };
-    let rec = Recorder::new("trial");
-    rec.declare(&f.c_name, &args, ret.as_ref())
-        .and_then(|()| rec.spec().map(|_| ()))
-        .map_err(|e| GenerateError(e.to_string()))
+    Ok((args, ret))
 }
 
 pub(crate) fn record(name: &str, module: &Module) -> Result<StubSpec, GenerateError> {
     let rec = Recorder::new(name);
     for f in &module.functions {
-        let args = f
-            .args
-            .iter()
-            .map(|a| a.erased(Mode::Full, &module.items))
-            .collect::<Result<Vec<_>, _>>()?;
-        let ret = match &f.ret {
-            Ty::Void => None,
-            r => Some(r.erased(Mode::Full, &module.items)?),
-        };
+        let (args, ret) = erased_signature(f, &module.items)?;
         rec.declare(&f.c_name, &args, ret.as_ref())
             .map_err(|e| GenerateError(format!("recording `{}`: {e}", f.c_name)))?;
     }
